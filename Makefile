@@ -1,0 +1,44 @@
+# reformer: one binary and one test runner.
+#   make            build ./reformer (optimised for this CPU)
+#   make test       build and run the tests (last line: N passed, N failed)
+#   make asan       tests under AddressSanitizer and UBSan
+#   make ARCH=-march=x86-64-v3   a portable AVX2 build (e.g. to carry to another machine)
+CC ?= gcc
+ARCH ?= -march=native
+OPT ?= -O3
+# No -ffast-math: the masks use large negative sentinels and NaN checks must work.
+CFLAGS ?= $(OPT) $(ARCH) -g -std=gnu11 -fopenmp -Wall -Wextra -Wno-unused-parameter
+LDLIBS = -lopenblas -lcjson -lz -lm
+BUILD ?= build
+
+CORE = $(wildcard core/*.c)
+DATA = $(wildcard data/*.c)
+CMD = $(wildcard cmd/*.c)
+TESTS = $(wildcard tests/*.c)
+
+LIB_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(CORE) $(DATA) $(filter-out cmd/main.c,$(CMD)))
+MAIN_OBJ = $(BUILD)/cmd/main.o
+TEST_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(TESTS))
+
+all: reformer
+
+reformer: $(LIB_OBJ) $(MAIN_OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/run: $(LIB_OBJ) $(TEST_OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c $(wildcard core/*.h data/*.h cmd/*.h tests/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+test: reformer $(BUILD)/tests/run
+	$(BUILD)/tests/run
+
+asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer" test
+
+clean:
+	rm -rf build build-asan reformer
+
+.PHONY: all test asan clean

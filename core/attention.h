@@ -1,0 +1,57 @@
+// attention.h: the attention half of a reversible layer, F(x) = Attention(LayerNorm(x)),
+// for one sequence (T positions) at a time, HuggingFace ReformerAttention semantics:
+// LayerNorm -> per-head projections without bias -> LSH / local / full attention ->
+// output projection without bias -> hidden dropout.
+// Backward functions add (+=) into gradients; the caller zeroes them.
+#ifndef REFORMER_ATTENTION_H
+#define REFORMER_ATTENTION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "attention_local.h"
+#include "attention_lsh.h"
+
+enum { ATTN_LSH = 0, ATTN_LOCAL = 1, ATTN_FULL = 2 };
+
+typedef struct {
+    float *ln_w, *ln_b;  // (C), (C)
+    float *qk;           // (NH*HS, C): LSH/full query_key, local query
+    float *k;            // (NH*HS, C): local key; NULL otherwise
+    float *v;            // (NH*HS, C)
+    float *o;            // (C, NH*HS)
+} AttnParams;
+
+typedef struct {
+    int kind, T, C, NH, HS;
+    float eps, hidden_dropout;
+    LshShape lsh;      // for lsh and full (plain) kinds; stream set per call
+    LocalShape local;  // for local
+} AttnShape;
+
+// Buffers for one sequence, allocated once and shared by every layer.
+typedef struct {
+    float *h, *ctx, *f;          // (T, C), (T, NH*HS), (T, C)
+    float *q, *k, *v;            // (T, HS) one head
+    float *dq, *dk, *dv, *g;     // (T, HS); g is one head's slice of dctx
+    float *mean, *rstd;          // (T)
+    float *head;                 // scratch of one head's attention core
+} AttnWork;
+
+size_t attention_work_floats(const AttnShape *s);
+AttnWork attention_work_views(float *base, const AttnShape *s);
+
+// y1 (T, C) += F(x2 (T, C)). For LSH, when rot (NH, HS, NR, cols) is given the
+// bucket order is hashed and written to sorted (NH, NR*T); otherwise sorted is read.
+// stream seeds this call's dropout masks.
+void attention_forward(float *y1, int *sorted, const float *rot, const float *x2,
+                       const AttnParams *p, const AttnShape *s, uint64_t stream, AttnWork *w);
+
+// Recomputes F(x2) and backpropagates dy1 through it: dx2 += dF^T dy1,
+// parameter gradients +=. If y1 is given, also y1 -= F(x2): the reversible
+// inverse x1 = y1 - F(x2).
+void attention_backward(float *dx2, AttnParams *grad, float *y1, const float *dy1,
+                        const int *sorted, const float *x2, const AttnParams *p,
+                        const AttnShape *s, uint64_t stream, AttnWork *w);
+
+#endif

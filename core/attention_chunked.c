@@ -1,0 +1,236 @@
+// attention_chunked.c: chunked windowed attention on sgemm blocks of up to 64 rows.
+//
+// Forward: one pass over query blocks; each computes its whole score row over the
+// window, so the logsumexp is exact. Backward (FlashAttention-2 style): pass K walks
+// key blocks and recomputes the probabilities of every query block that sees them
+// (dK, dV); pass Q walks query blocks (dQ). Blocks whose keys all lie in the future
+// of all their queries are skipped under the causal mask: their probabilities are
+// exactly 0 (exp(-1e9 - lse) underflows), so skipping changes no bit.
+#include "attention_chunked.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "common.h"
+#include "rng.h"
+
+#define BLOCK 64
+#define CAUSAL_MASK -1e9f
+#define SELF_MASK -1e5f
+
+static int block_len(const ChunkAttnShape *a) { return imin(BLOCK, a->chunk); }
+static int blocks_per_chunk(const ChunkAttnShape *a) {
+    return (a->chunk + block_len(a) - 1) / block_len(a);
+}
+static int window(const ChunkAttnShape *a) { return a->before + a->after + 1; }
+static int wrap(int c, int nch) { return ((c % nch) + nch) % nch; }
+
+size_t chunk_attention_scratch_floats(const ChunkAttnShape *a) {
+    size_t bq = block_len(a);
+    size_t fwd = bq * window(a) * a->chunk + window(a) * blocks_per_chunk(a);
+    size_t bwd = 2 * bq * bq;
+    return fwd > bwd ? fwd : bwd;
+}
+
+// Rows [r0, r1) of the items: block b of chunk c.
+static void block_rows(const ChunkAttnShape *a, int blk, int *r0, int *r1) {
+    int per = blocks_per_chunk(a), bl = block_len(a);
+    int c = blk / per;
+    *r0 = c * a->chunk + (blk % per) * bl;
+    *r1 = imin(*r0 + bl, (c + 1) * a->chunk);
+}
+
+static int pos_max(const int *pos, int r0, int r1) {
+    int m = pos[r0];
+    for (int i = r0 + 1; i < r1; i++) m = imax(m, pos[i]);
+    return m;
+}
+
+static int pos_min(const int *pos, int r0, int r1) {
+    int m = pos[r0];
+    for (int i = r0 + 1; i < r1; i++) m = imin(m, pos[i]);
+    return m;
+}
+
+// The score after HuggingFace's masks; *masked says whether it was replaced.
+static inline float mask_score(float s, int qp, int kp, const ChunkAttnShape *a, int *masked) {
+    *masked = 0;
+    if (a->causal && kp > qp) { s = CAUSAL_MASK; *masked = 1; }
+    if (a->self_mask && kp == qp) { s = SELF_MASK; *masked = 1; }
+    return s;
+}
+
+void chunk_attention_forward(float *out, float *lse, const float *q, const float *k,
+                             const float *v, const int *pos, const ChunkAttnShape *a,
+                             float *scratch) {
+    int CH = a->chunk, HS = a->hs, W = window(a), NCH = a->n / CH;
+    int per = blocks_per_chunk(a), bl = block_len(a), nblk = NCH * per;
+    size_t row = (size_t)W * CH;  // score row length
+    size_t per_thread = chunk_attention_scratch_floats(a);
+    CHECK(a->n % CH == 0, "n %d not a multiple of chunk %d", a->n, CH);
+    #pragma omp parallel for schedule(dynamic, 1)
+    for (int blk = 0; blk < nblk; blk++) {
+        float *S = scratch + per_thread * omp_get_thread_num();  // (m, W*CH)
+        char *live = (char *)(S + (size_t)bl * row);              // (W, per) key blocks used
+        int r0, r1;
+        block_rows(a, blk, &r0, &r1);
+        int m = r1 - r0, c = blk / per, qmax = pos_max(pos, r0, r1);
+        for (int w = 0; w < W; w++) {
+            int k0 = wrap(c + w - a->before, NCH) * CH;
+            for (int kb = 0; kb < per; kb++) {
+                int j0 = k0 + kb * bl, j1 = imin(j0 + bl, k0 + CH);
+                live[w * per + kb] = !(a->causal && pos_min(pos, j0, j1) > qmax);
+                if (live[w * per + kb])
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, j1 - j0, HS, 1.0f,
+                                q + (size_t)r0 * HS, HS, k + (size_t)j0 * HS, HS, 0.0f,
+                                S + (size_t)w * CH + kb * bl, (int)row);
+            }
+        }
+        for (int i = 0; i < m; i++) {
+            float *s = S + i * row;
+            int qp = pos[r0 + i];
+            float mx = -INFINITY;
+            for (int w = 0; w < W; w++) {
+                int k0 = wrap(c + w - a->before, NCH) * CH;
+                for (int kb = 0; kb < per; kb++) {
+                    if (!live[w * per + kb]) continue;
+                    int j0 = kb * bl, j1 = imin(j0 + bl, CH), masked;
+                    for (int j = j0; j < j1; j++) {
+                        float x = mask_score(s[w * CH + j], qp, pos[k0 + j], a, &masked);
+                        s[w * CH + j] = x;
+                        mx = x > mx ? x : mx;
+                    }
+                }
+            }
+            double sum = 0.0;
+            for (int w = 0; w < W; w++)
+                for (int kb = 0; kb < per; kb++) {
+                    if (!live[w * per + kb]) continue;
+                    int j0 = kb * bl, j1 = imin(j0 + bl, CH);
+                    for (int j = j0; j < j1; j++) {
+                        float e = expf(s[w * CH + j] - mx);
+                        s[w * CH + j] = e;
+                        sum += e;
+                    }
+                }
+            float l = mx + (float)log(sum);
+            lse[r0 + i] = l;
+            float inv = (float)(1.0 / sum);
+            uint64_t item = (uint64_t)(r0 + i) * row;
+            for (int w = 0; w < W; w++)
+                for (int kb = 0; kb < per; kb++) {
+                    if (!live[w * per + kb]) continue;
+                    int j0 = kb * bl, j1 = imin(j0 + bl, CH);
+                    for (int j = j0; j < j1; j++) {
+                        float p = s[w * CH + j] * inv;
+                        if (a->dropout > 0.0f)
+                            p *= dropout_factor(a->stream, item + (size_t)w * CH + j, a->dropout);
+                        s[w * CH + j] = p;
+                    }
+                }
+        }
+        // out = P V over the live key blocks
+        float *o = out + (size_t)r0 * HS;
+        memset(o, 0, (size_t)m * HS * sizeof(float));
+        for (int w = 0; w < W; w++) {
+            int k0 = wrap(c + w - a->before, NCH) * CH;
+            for (int kb = 0; kb < per; kb++) {
+                if (!live[w * per + kb]) continue;
+                int j0 = k0 + kb * bl, j1 = imin(j0 + bl, k0 + CH);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, HS, j1 - j0, 1.0f,
+                            S + (size_t)w * CH + kb * bl, (int)row, v + (size_t)j0 * HS, HS, 1.0f,
+                            o, HS);
+            }
+        }
+    }
+}
+
+// One (query block, key block) pair of the backward pass. Recomputes the scores
+// S = Q K^T, then P = exp(S - lse) (Pd with dropout) into S, and dS into D:
+// forward: o = sum_j Pd_ij v_j and lse_i = logsumexp_j s_ij, so
+// dPd_ij = do_i . v_j and ds_ij = p_ij (drop_ij dPd_ij - delta_i + dlse_i), 0 where masked.
+static void block_pair(float *S, float *D, int r0, int r1, int j0, int j1, int slot0,
+                       const float *dout, const float *dlse, const float *delta, const float *lse,
+                       const float *q, const float *k, const float *v, const int *pos,
+                       const ChunkAttnShape *a) {
+    int HS = a->hs, mq = r1 - r0, mk = j1 - j0;
+    size_t row = (size_t)window(a) * a->chunk;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mq, mk, HS, 1.0f, q + (size_t)r0 * HS,
+                HS, k + (size_t)j0 * HS, HS, 0.0f, S, mk);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mq, mk, HS, 1.0f, dout + (size_t)r0 * HS,
+                HS, v + (size_t)j0 * HS, HS, 0.0f, D, mk);
+    for (int i = 0; i < mq; i++) {
+        int qp = pos[r0 + i];
+        float l = lse[r0 + i], dl = (dlse ? dlse[r0 + i] : 0.0f) - delta[r0 + i];
+        uint64_t item = (uint64_t)(r0 + i) * row + slot0;
+        for (int j = 0; j < mk; j++) {
+            int masked;
+            float s = mask_score(S[i * mk + j], qp, pos[j0 + j], a, &masked);
+            float p = expf(s - l);
+            float drop = a->dropout > 0.0f ? dropout_factor(a->stream, item + j, a->dropout) : 1.0f;
+            S[i * mk + j] = p * drop;
+            D[i * mk + j] = masked ? 0.0f : p * (drop * D[i * mk + j] + dl);
+        }
+    }
+}
+
+void chunk_attention_backward(float *dq, float *dk, float *dv, float *delta, const float *dout,
+                              const float *dlse, const float *out, const float *lse,
+                              const float *q, const float *k, const float *v, const int *pos,
+                              const ChunkAttnShape *a, float *scratch) {
+    int CH = a->chunk, HS = a->hs, W = window(a), NCH = a->n / CH;
+    int per = blocks_per_chunk(a), bl = block_len(a), nblk = NCH * per;
+    size_t per_thread = chunk_attention_scratch_floats(a);
+    // delta_i = do_i . o_i = sum_j Pd_ij dPd_ij, the softmax backward's row term
+    #pragma omp parallel for schedule(static)
+    for (int i = 0; i < a->n; i++) {
+        double s = 0.0;
+        for (int d = 0; d < HS; d++) s += (double)dout[(size_t)i * HS + d] * out[(size_t)i * HS + d];
+        delta[i] = (float)s;
+    }
+    // pass K: each key block gathers from every query block whose window holds it
+    #pragma omp parallel for schedule(dynamic, 1)
+    for (int kblk = 0; kblk < nblk; kblk++) {
+        float *S = scratch + per_thread * omp_get_thread_num();  // (bl, bl)
+        float *D = S + (size_t)bl * bl;                          // (bl, bl)
+        int j0, j1;
+        block_rows(a, kblk, &j0, &j1);
+        int ck = kblk / per, kmin = pos_min(pos, j0, j1);
+        for (int w = 0; w < W; w++) {
+            int cq = wrap(ck - (w - a->before), NCH);
+            int slot0 = w * CH + (j0 - ck * CH);
+            for (int qb = 0; qb < per; qb++) {
+                int r0, r1;
+                block_rows(a, cq * per + qb, &r0, &r1);
+                if (a->causal && kmin > pos_max(pos, r0, r1)) continue;
+                block_pair(S, D, r0, r1, j0, j1, slot0, dout, dlse, delta, lse, q, k, v, pos, a);
+                // forward: o = Pd v, so dv += Pd^T do; s = q k^T, so dk += dS^T q
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, j1 - j0, HS, r1 - r0, 1.0f, S,
+                            j1 - j0, dout + (size_t)r0 * HS, HS, 1.0f, dv + (size_t)j0 * HS, HS);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, j1 - j0, HS, r1 - r0, 1.0f, D,
+                            j1 - j0, q + (size_t)r0 * HS, HS, 1.0f, dk + (size_t)j0 * HS, HS);
+            }
+        }
+    }
+    // pass Q: each query block over its window; s = q k^T, so dq += dS k
+    #pragma omp parallel for schedule(dynamic, 1)
+    for (int blk = 0; blk < nblk; blk++) {
+        float *S = scratch + per_thread * omp_get_thread_num();
+        float *D = S + (size_t)bl * bl;
+        int r0, r1;
+        block_rows(a, blk, &r0, &r1);
+        int c = blk / per, qmax = pos_max(pos, r0, r1);
+        for (int w = 0; w < W; w++) {
+            int k0 = wrap(c + w - a->before, NCH) * CH;
+            for (int kb = 0; kb < per; kb++) {
+                int j0 = k0 + kb * bl, j1 = imin(j0 + bl, k0 + CH);
+                if (a->causal && pos_min(pos, j0, j1) > qmax) continue;
+                block_pair(S, D, r0, r1, j0, j1, w * CH + kb * bl, dout, dlse, delta, lse, q, k, v,
+                           pos, a);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, HS, j1 - j0, 1.0f,
+                            D, j1 - j0, k + (size_t)j0 * HS, HS, 1.0f, dq + (size_t)r0 * HS, HS);
+            }
+        }
+    }
+}

@@ -1,0 +1,46 @@
+// attention_chunked.h: the attention kernel that LSH, local and full attention share.
+//
+// The n items of q, k, v (n, HS) are already in attention order (LSH: sorted by
+// bucket; local and full: by position). They are split into chunks of CH items;
+// the queries of chunk c attend to the keys of chunks c-before .. c+after, wrapping
+// around (HuggingFace _look_adjacent). pos (n) gives each item's sequence position,
+// used by the masks, which replace a score rather than add to it:
+//   causal: key position > query position  -> -1e9
+//   self:   key position == query position -> -1e5 (applied last)
+// Plain attention over the whole sequence is one chunk with before = after = 0.
+//
+// Backward functions add (+=) into gradients; the caller zeroes them.
+#ifndef REFORMER_ATTENTION_CHUNKED_H
+#define REFORMER_ATTENTION_CHUNKED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    int n;              // items; a multiple of chunk
+    int hs;             // head size HS
+    int chunk;          // CH
+    int before, after;  // neighbouring chunks each query chunk sees
+    int causal, self_mask;
+    float dropout;      // on attention probabilities
+    uint64_t stream;    // dropout masks: (query item, window slot) -> keep or drop
+} ChunkAttnShape;
+
+// Floats of scratch each thread needs; pass threads_get() times this.
+size_t chunk_attention_scratch_floats(const ChunkAttnShape *a);
+
+// out (n, HS) = softmax(masked q k^T) v over each chunk's window; lse (n) = the
+// logsumexp of each query's masked scores (HF `logits`).
+void chunk_attention_forward(float *out, float *lse, const float *q, const float *k,
+                             const float *v, const int *pos, const ChunkAttnShape *a,
+                             float *scratch);
+
+// Given dout (n, HS) and dlse (n, may be NULL), with out and lse from the forward:
+// dq, dk, dv (n, HS) += . delta (n) is scratch. Keys are owned by one thread each
+// in one pass and queries in another, so no two threads add to the same row.
+void chunk_attention_backward(float *dq, float *dk, float *dv, float *delta, const float *dout,
+                              const float *dlse, const float *out, const float *lse,
+                              const float *q, const float *k, const float *v, const int *pos,
+                              const ChunkAttnShape *a, float *scratch);
+
+#endif

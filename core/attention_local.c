@@ -1,0 +1,106 @@
+// attention_local.c: positions in order, so only gathering and key scaling
+// surround the shared chunked kernel.
+#include "attention_local.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "attention_chunked.h"
+#include "common.h"
+
+static ChunkAttnShape kernel_shape(const LocalShape *s) {
+    int plain = s->T <= s->chunk;
+    ChunkAttnShape a = {0};
+    a.n = s->T;
+    a.hs = s->HS;
+    a.chunk = plain ? s->T : s->chunk;
+    a.before = plain ? 0 : s->before;
+    a.after = plain ? 0 : s->after;
+    a.causal = s->causal;
+    a.self_mask = 0;
+    a.dropout = s->dropout;
+    a.stream = s->stream;
+    return a;
+}
+
+typedef struct {
+    float *q, *k, *v, *o, *dout, *dq, *dk, *dv;  // (T, HS) contiguous
+    float *lse, *delta;                          // (T)
+    int *pos;                                    // (T)
+    float *kernel;
+} Work;
+
+static Work work_views(float *scratch, const LocalShape *s) {
+    size_t n = (size_t)s->T * s->HS;
+    Work w;
+    w.q = scratch;
+    w.k = w.q + n;
+    w.v = w.k + n;
+    w.o = w.v + n;
+    w.dout = w.o + n;
+    w.dq = w.dout + n;
+    w.dk = w.dq + n;
+    w.dv = w.dk + n;
+    w.lse = w.dv + n;
+    w.delta = w.lse + s->T;
+    w.pos = (int *)(w.delta + s->T);
+    w.kernel = (float *)(w.pos + s->T);
+    return w;
+}
+
+size_t local_scratch_floats(const LocalShape *s) {
+    ChunkAttnShape a = kernel_shape(s);
+    return 8 * (size_t)s->T * s->HS + 3 * (size_t)s->T +
+           chunk_attention_scratch_floats(&a) * threads_get();
+}
+
+// forward: keys are k / sqrt(HS) (HF scales the keys, not the scores)
+static void gather(Work *w, const float *q, const float *k, const float *v, size_t ld,
+                   const LocalShape *s) {
+    int HS = s->HS;
+    float scale = 1.0f / sqrtf((float)HS);
+    #pragma omp parallel for schedule(static)
+    for (int t = 0; t < s->T; t++) {
+        for (int d = 0; d < HS; d++) {
+            w->q[(size_t)t * HS + d] = q[(size_t)t * ld + d];
+            w->k[(size_t)t * HS + d] = k[(size_t)t * ld + d] * scale;
+            w->v[(size_t)t * HS + d] = v[(size_t)t * ld + d];
+        }
+        w->pos[t] = t;
+    }
+}
+
+void local_attention_forward(float *out, const float *q, const float *k, const float *v,
+                             size_t ld, const LocalShape *s, float *scratch) {
+    Work w = work_views(scratch, s);
+    ChunkAttnShape a = kernel_shape(s);
+    gather(&w, q, k, v, ld, s);
+    chunk_attention_forward(w.o, w.lse, w.q, w.k, w.v, w.pos, &a, w.kernel);
+    for (int t = 0; t < s->T; t++)
+        memcpy(out + (size_t)t * ld, w.o + (size_t)t * s->HS, s->HS * sizeof(float));
+}
+
+void local_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
+                              const float *k, const float *v, size_t ld, const LocalShape *s,
+                              float *scratch) {
+    Work w = work_views(scratch, s);
+    ChunkAttnShape a = kernel_shape(s);
+    int HS = s->HS;
+    size_t n = (size_t)s->T * HS;
+    gather(&w, q, k, v, ld, s);
+    chunk_attention_forward(w.o, w.lse, w.q, w.k, w.v, w.pos, &a, w.kernel);
+    for (int t = 0; t < s->T; t++)
+        memcpy(w.dout + (size_t)t * HS, dout + (size_t)t * ld, HS * sizeof(float));
+    memset(w.dq, 0, 3 * n * sizeof(float));
+    chunk_attention_backward(w.dq, w.dk, w.dv, w.delta, w.dout, NULL, w.o, w.lse, w.q, w.k, w.v,
+                             w.pos, &a, w.kernel);
+    // scatter back; forward: k_used = k / sqrt(HS), so dk += dk_used / sqrt(HS)
+    float scale = 1.0f / sqrtf((float)HS);
+    #pragma omp parallel for schedule(static)
+    for (int t = 0; t < s->T; t++)
+        for (int d = 0; d < HS; d++) {
+            dq[(size_t)t * ld + d] += w.dq[(size_t)t * HS + d];
+            dk[(size_t)t * ld + d] += w.dk[(size_t)t * HS + d] * scale;
+            dv[(size_t)t * ld + d] += w.dv[(size_t)t * HS + d];
+        }
+}

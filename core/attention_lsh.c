@@ -1,0 +1,256 @@
+// attention_lsh.c: hashing, sorting, gathering and round combination around the
+// shared chunked kernel.
+#include "attention_lsh.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "attention_chunked.h"
+#include "common.h"
+
+#define LEN_NORM_EPS 1e-6f  // HF _len_norm
+
+int lsh_items(const LshShape *s) { return s->plain ? s->T : s->n_hashes * s->T; }
+
+int lsh_rotation_cols(const LshShape *s) {
+    int cols = 0;
+    for (int f = 0; f < s->n_factors; f++) cols += s->buckets[f] / 2;
+    return cols;
+}
+
+static int n_buckets(const LshShape *s) {
+    int nb = 1;
+    for (int f = 0; f < s->n_factors; f++) nb *= s->buckets[f];
+    return nb;
+}
+
+static ChunkAttnShape kernel_shape(const LshShape *s) {
+    ChunkAttnShape a = {0};
+    a.n = lsh_items(s);
+    a.hs = s->HS;
+    a.chunk = s->plain ? s->T : s->chunk;
+    a.before = s->plain ? 0 : s->before;
+    a.after = s->plain ? 0 : s->after;
+    a.causal = s->causal;
+    a.self_mask = 1;
+    a.dropout = s->dropout;
+    a.stream = s->stream;
+    return a;
+}
+
+// Scratch layout of one head call; N items of HS floats.
+typedef struct {
+    float *q, *k, *v;     // (N, HS) gathered queries, normalised keys, values
+    float *o, *dout;      // (N, HS) sorted outputs and their gradients
+    float *dq, *dk, *dv;  // (N, HS) sorted gradients
+    float *lse, *dlse, *delta;  // (N)
+    int *pos, *undo;      // (N) position of each item; item of each (round, position)
+    float *kernel;        // threads * chunk_attention_scratch_floats
+} Work;
+
+static Work work_views(float *scratch, const LshShape *s) {
+    size_t N = lsh_items(s), nh = N * s->HS;
+    Work w;
+    w.q = scratch;
+    w.k = w.q + nh;
+    w.v = w.k + nh;
+    w.o = w.v + nh;
+    w.dout = w.o + nh;
+    w.dq = w.dout + nh;
+    w.dk = w.dq + nh;
+    w.dv = w.dk + nh;
+    w.lse = w.dv + nh;
+    w.dlse = w.lse + N;
+    w.delta = w.dlse + N;
+    w.pos = (int *)(w.delta + N);
+    w.undo = w.pos + N;
+    w.kernel = (float *)(w.undo + N);
+    return w;
+}
+
+size_t lsh_scratch_floats(const LshShape *s) {
+    size_t N = lsh_items(s);
+    ChunkAttnShape a = kernel_shape(s);
+    size_t kernel = chunk_attention_scratch_floats(&a) * threads_get();
+    size_t rotated = (size_t)s->T * s->n_hashes * lsh_rotation_cols(s) + (size_t)s->n_hashes * n_buckets(s);
+    size_t work = 8 * N * s->HS + 5 * N + kernel;
+    return work > rotated ? work : rotated;
+}
+
+int lsh_default_buckets(int buckets[2], int T, int chunk, int max_pos) {
+    int x = 2 * (T / chunk), p = 0;
+    while ((x >> p) > 1) p++;  // p = bit_length(x) - 1
+    long n = 1L << p;
+    int limit = 2 * imax((int)sqrt((double)(max_pos / chunk)), chunk);
+    if (n > limit) {
+        buckets[0] = 1 << (p / 2);
+        buckets[1] = 1 << (p - p / 2);
+        return 2;
+    }
+    buckets[0] = (int)n;
+    return 1;
+}
+
+void lsh_hash(int *sorted, const float *qk, size_t ld, const float *rot, const LshShape *s,
+              float *scratch) {
+    int T = s->T, NR = s->n_hashes, cols = lsh_rotation_cols(s), nb = n_buckets(s);
+    int rc = NR * cols;
+    float *rotated = scratch;                       // (T, NR*cols)
+    int *count = (int *)(rotated + (size_t)T * rc); // (NR, NB)
+    // forward: rotated = qk @ rot, rot viewed as (HS, NR*cols) as HF lays it out
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, rc, s->HS, 1.0f, qk, (int)ld, rot, rc,
+                0.0f, rotated, rc);
+    // bucket of (r, t), stored back over the first NR entries of its row
+    #pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; t++) {
+        float *x = rotated + (size_t)t * rc;
+        int bucket[16];
+        for (int r = 0; r < NR; r++) {
+            const float *xr = x + r * cols;
+            int b = 0, radix = 1, off = 0;
+            for (int f = 0; f < s->n_factors; f++) {
+                int half = s->buckets[f] / 2, arg = 0;
+                float best = xr[off];
+                // argmax over concat(x, -x); ties keep the first, as torch.argmax
+                for (int j = 1; j < half; j++)
+                    if (xr[off + j] > best) { best = xr[off + j]; arg = j; }
+                for (int j = 0; j < half; j++)
+                    if (-xr[off + j] > best) { best = -xr[off + j]; arg = half + j; }
+                b += radix * arg;
+                radix *= s->buckets[f];
+                off += half;
+            }
+            bucket[r] = b;
+        }
+        int *out = (int *)x;
+        for (int r = 0; r < NR; r++) out[r] = bucket[r];
+    }
+    // stable counting sort per round: positions already come in increasing order
+    memset(count, 0, sizeof(int) * (size_t)NR * nb);
+    for (int t = 0; t < T; t++)
+        for (int r = 0; r < NR; r++) count[r * nb + ((int *)(rotated + (size_t)t * rc))[r]]++;
+    int start = 0;
+    for (int i = 0; i < NR * nb; i++) {
+        int c = count[i];
+        count[i] = start;
+        start += c;
+    }
+    for (int t = 0; t < T; t++)
+        for (int r = 0; r < NR; r++) {
+            int b = ((int *)(rotated + (size_t)t * rc))[r];
+            sorted[count[r * nb + b]++] = r * T + t;
+        }
+}
+
+// Gather the head's items into attention order: q, normalised k, v, positions.
+static void gather(Work *w, const int *sorted, const float *qk, const float *v, size_t ld,
+                   const LshShape *s) {
+    int N = lsh_items(s), HS = s->HS, T = s->T;
+    float scale = 1.0f / sqrtf((float)HS);
+    #pragma omp parallel for schedule(static)
+    for (int i = 0; i < N; i++) {
+        int p = s->plain ? i : sorted[i] % T;
+        const float *x = qk + (size_t)p * ld, *y = v + (size_t)p * ld;
+        float *q = w->q + (size_t)i * HS, *k = w->k + (size_t)i * HS, *vv = w->v + (size_t)i * HS;
+        double ss = 0.0;
+        for (int d = 0; d < HS; d++) ss += (double)x[d] * x[d];
+        float rn = 1.0f / sqrtf((float)(ss / HS) + LEN_NORM_EPS) * scale;
+        for (int d = 0; d < HS; d++) {
+            q[d] = x[d];
+            k[d] = x[d] * rn;
+            vv[d] = y[d];
+        }
+        w->pos[i] = p;
+        w->undo[s->plain ? i : sorted[i]] = i;
+    }
+}
+
+void lsh_attention_forward(float *out, const int *sorted, const float *qk, const float *v,
+                           size_t ld, const LshShape *s, float *scratch) {
+    Work w = work_views(scratch, s);
+    ChunkAttnShape a = kernel_shape(s);
+    int T = s->T, HS = s->HS, NR = s->plain ? 1 : s->n_hashes;
+    gather(&w, sorted, qk, v, ld, s);
+    chunk_attention_forward(w.o, w.lse, w.q, w.k, w.v, w.pos, &a, w.kernel);
+    // unsort and combine: out_t = sum_r softmax_r(lse_r) o_r
+    #pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; t++) {
+        float mx = -INFINITY, wr[16];
+        for (int r = 0; r < NR; r++) mx = fmaxf(mx, w.lse[w.undo[r * T + t]]);
+        double sum = 0.0;
+        for (int r = 0; r < NR; r++) sum += wr[r] = expf(w.lse[w.undo[r * T + t]] - mx);
+        float *o = out + (size_t)t * ld;
+        for (int d = 0; d < HS; d++) o[d] = 0.0f;
+        for (int r = 0; r < NR; r++) {
+            const float *or = w.o + (size_t)w.undo[r * T + t] * HS;
+            float f = (float)(wr[r] / sum);
+            for (int d = 0; d < HS; d++) o[d] += f * or[d];
+        }
+    }
+}
+
+void lsh_attention_backward(float *dqk, float *dv, const float *dout, const int *sorted,
+                            const float *qk, const float *v, size_t ld, const LshShape *s,
+                            float *scratch) {
+    Work w = work_views(scratch, s);
+    ChunkAttnShape a = kernel_shape(s);
+    int T = s->T, HS = s->HS, N = lsh_items(s), NR = s->plain ? 1 : s->n_hashes;
+    gather(&w, sorted, qk, v, ld, s);
+    chunk_attention_forward(w.o, w.lse, w.q, w.k, w.v, w.pos, &a, w.kernel);
+    // forward: out = sum_r w_r o_r, w = softmax_r(lse_r), so
+    // do_r = w_r dout, dlse_r = w_r (dout.o_r - dout.out)
+    #pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; t++) {
+        float mx = -INFINITY, wr[16], dw[16];
+        for (int r = 0; r < NR; r++) mx = fmaxf(mx, w.lse[w.undo[r * T + t]]);
+        double sum = 0.0;
+        for (int r = 0; r < NR; r++) sum += wr[r] = expf(w.lse[w.undo[r * T + t]] - mx);
+        const float *g = dout + (size_t)t * ld;
+        double mean_dw = 0.0;
+        for (int r = 0; r < NR; r++) {
+            int i = w.undo[r * T + t];
+            wr[r] = (float)(wr[r] / sum);
+            double dot = 0.0;
+            for (int d = 0; d < HS; d++) dot += (double)g[d] * w.o[(size_t)i * HS + d];
+            dw[r] = (float)dot;
+            mean_dw += wr[r] * dot;
+        }
+        for (int r = 0; r < NR; r++) {
+            int i = w.undo[r * T + t];
+            for (int d = 0; d < HS; d++) w.dout[(size_t)i * HS + d] = wr[r] * g[d];
+            w.dlse[i] = NR > 1 ? wr[r] * (dw[r] - (float)mean_dw) : 0.0f;
+        }
+    }
+    size_t nh = (size_t)N * HS;
+    memset(w.dq, 0, 3 * nh * sizeof(float));
+    chunk_attention_backward(w.dq, w.dk, w.dv, w.delta, w.dout, w.dlse, w.o, w.lse, w.q, w.k, w.v,
+                             w.pos, &a, w.kernel);
+    // scatter to positions; forward: k = x rho c with rho = (mean(x^2) + eps)^-1/2, c = HS^-1/2,
+    // so dx = c (rho g - x rho^3 (x.g) / HS) for the key gradient g summed over rounds
+    float c = 1.0f / sqrtf((float)HS);
+    #pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; t++) {
+        const float *x = qk + (size_t)t * ld;
+        float *gx = dqk + (size_t)t * ld, *gv = dv + (size_t)t * ld;
+        float gk[512];
+        CHECK(HS <= 512, "head size %d too large", HS);
+        for (int d = 0; d < HS; d++) gk[d] = 0.0f;
+        for (int r = 0; r < NR; r++) {
+            int i = w.undo[r * T + t];
+            for (int d = 0; d < HS; d++) {
+                gx[d] += w.dq[(size_t)i * HS + d];
+                gk[d] += w.dk[(size_t)i * HS + d];
+                gv[d] += w.dv[(size_t)i * HS + d];
+            }
+        }
+        double ss = 0.0, xg = 0.0;
+        for (int d = 0; d < HS; d++) {
+            ss += (double)x[d] * x[d];
+            xg += (double)x[d] * gk[d];
+        }
+        float rho = 1.0f / sqrtf((float)(ss / HS) + LEN_NORM_EPS);
+        float k3 = (float)(rho * rho * rho * xg / HS);
+        for (int d = 0; d < HS; d++) gx[d] += c * (rho * gk[d] - x[d] * k3);
+    }
+}

@@ -1,0 +1,58 @@
+// attention_lsh.h: LSH self-attention of one head (HuggingFace LSHSelfAttention).
+//
+// Shared query/key: queries are qk as projected, keys are qk length-normalised
+// (k = qk / sqrt(mean(qk^2) + 1e-6) / sqrt(HS)). Each of NR rounds hashes qk with a
+// random rotation R (HS, NB/2): bucket = argmax(concat(qk R, -qk R)), offset by
+// round * NB (factorised NB: one argmax per factor, combined mixed-radix). Items
+// (round, position) are sorted stably by (bucket, position), cut into chunks that
+// see `before`/`after` neighbours, attended with causal and self masks, unsorted,
+// and the rounds combined with weights softmax_r(logsumexp_r).
+// When T <= chunk the head does plain attention (one chunk, one round), as HF does;
+// that plain mode is also our "full" attention.
+//
+// Backward functions add (+=) into gradients; the caller zeroes them.
+#ifndef REFORMER_ATTENTION_LSH_H
+#define REFORMER_ATTENTION_LSH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    int T, HS;
+    int n_hashes;       // NR
+    int n_factors;      // 1 or 2 bucket factors
+    int buckets[2];     // NB = product of the factors; each factor even
+    int chunk, before, after;
+    int causal;
+    int plain;          // plain attention over the whole sequence (full, or T <= chunk)
+    float dropout;
+    uint64_t stream;    // dropout on attention probabilities
+} LshShape;
+
+// Items in the attention order: NR * T, or T in plain mode.
+int lsh_items(const LshShape *s);
+// Columns of the rotation matrix per round: sum of factor / 2.
+int lsh_rotation_cols(const LshShape *s);
+// Floats of scratch per head call (forward and backward); threads_get() is read.
+size_t lsh_scratch_floats(const LshShape *s);
+
+// Hash qk (T, HS, row stride ld) with rot (HS, NR, cols) and write the stable
+// bucket order: sorted (NR*T) holds round * T + position. scratch as above.
+void lsh_hash(int *sorted, const float *qk, size_t ld, const float *rot, const LshShape *s,
+              float *scratch);
+
+// out (T, HS; stride ld) = LSH attention of qk, v (T, HS; stride ld) given the order.
+void lsh_attention_forward(float *out, const int *sorted, const float *qk, const float *v,
+                           size_t ld, const LshShape *s, float *scratch);
+
+// dqk, dv (T, HS; stride ld) += gradients given dout (T, HS; stride ld).
+void lsh_attention_backward(float *dqk, float *dv, const float *dout, const int *sorted,
+                            const float *qk, const float *v, size_t ld, const LshShape *s,
+                            float *scratch);
+
+// HuggingFace's default bucket count for sequence length T (ReformerConfig.num_buckets = None):
+// n = 2^p with p = bit_length(2 * (T / chunk)) - 1, factorised into [2^(p/2), 2^(p-p/2)] when
+// n > 2 * max(sqrt(max_pos / chunk), chunk). Returns the number of factors.
+int lsh_default_buckets(int buckets[2], int T, int chunk, int max_pos);
+
+#endif

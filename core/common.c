@@ -1,0 +1,66 @@
+// common.c: counted allocation (for the flat-in-depth memory test and fault
+// injection) and the single threading switch.
+#include "common.h"
+
+#include <cblas.h>
+#include <omp.h>
+#include <string.h>
+
+// A header in front of each block records its size so xfree can count it.
+// 64 bytes keeps the caller's pointer aligned for AVX-512 loads.
+#define HEADER 64
+
+static size_t live_bytes, peak_bytes;
+static long fail_countdown = -1;
+
+void *try_malloc(size_t bytes) {
+    if (fail_countdown == 0) {
+        fail_countdown = -1;
+        return NULL;
+    }
+    if (fail_countdown > 0) fail_countdown--;
+    void *raw = NULL;
+    if (posix_memalign(&raw, 64, bytes + HEADER) != 0) return NULL;
+    *(size_t *)raw = bytes;
+    #pragma omp atomic
+    live_bytes += bytes;
+    #pragma omp critical(mem_peak)
+    if (live_bytes > peak_bytes) peak_bytes = live_bytes;
+    return (char *)raw + HEADER;
+}
+
+void *xmalloc(size_t bytes) {
+    void *p = try_malloc(bytes);
+    CHECK(p != NULL, "out of memory allocating %zu bytes", bytes);
+    return p;
+}
+
+void *xcalloc(size_t count, size_t size) {
+    CHECK(size == 0 || count <= SIZE_MAX / size, "calloc overflow");
+    void *p = xmalloc(count * size);
+    memset(p, 0, count * size);
+    return p;
+}
+
+void xfree(void *p) {
+    if (!p) return;
+    char *raw = (char *)p - HEADER;
+    #pragma omp atomic
+    live_bytes -= *(size_t *)raw;
+    free(raw);
+}
+
+size_t mem_live_bytes(void) { return live_bytes; }
+size_t mem_peak_bytes(void) { return peak_bytes; }
+void mem_reset_peak(void) { peak_bytes = live_bytes; }
+void mem_fail_after(long n) { fail_countdown = n; }
+
+static int n_threads = 1;
+
+void threads_set(int n) {
+    n_threads = n < 1 ? 1 : n;
+    omp_set_num_threads(n_threads);
+    openblas_set_num_threads(1);
+}
+
+int threads_get(void) { return n_threads; }

@@ -1,0 +1,50 @@
+// common.h: invariants, allocation and the shape legend shared by every core file.
+//
+// Shape legend used in comments on every buffer:
+//   B batch, T sequence length, C d_model, NH heads, HS head size, F d_ff,
+//   NR hash rounds, CH chunk length, NL layers, V vocabulary.
+// Activations are row-major (B, T, C); per-head vectors stay in (B, T, NH*HS) and
+// are addressed with a stride rather than transposed.
+#ifndef REFORMER_COMMON_H
+#define REFORMER_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <omp.h>
+
+// CHECK is for broken invariants inside core: it names file:line and aborts.
+// Bad user input never reaches a CHECK; the edges (config, readers) return errors.
+#define CHECK(cond, ...)                                                      \
+    do {                                                                      \
+        if (!(cond)) {                                                        \
+            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                     \
+            fprintf(stderr, "\n");                                            \
+            abort();                                                          \
+        }                                                                     \
+    } while (0)
+
+// Every allocation in core goes through these, so tests can count bytes and
+// inject failures. xmalloc aborts on failure; try_malloc returns NULL.
+void *xmalloc(size_t bytes);
+void *xcalloc(size_t count, size_t size);
+void *try_malloc(size_t bytes);
+void xfree(void *p);
+size_t mem_live_bytes(void);  // bytes currently held through xmalloc/xcalloc
+size_t mem_peak_bytes(void);  // high-water mark of mem_live_bytes
+void mem_reset_peak(void);
+void mem_fail_after(long n);  // make the n-th next allocation fail (-1: never)
+
+// Threads: one policy for the whole program. BLAS runs single-threaded and our
+// OpenMP regions split the work, so a threaded BLAS never nests inside OpenMP.
+void threads_set(int n);
+int threads_get(void);
+
+static inline size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
+static inline int imin(int a, int b) { return a < b ? a : b; }
+static inline int imax(int a, int b) { return a > b ? a : b; }
+
+#endif

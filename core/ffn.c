@@ -1,0 +1,114 @@
+// ffn.c: HuggingFace ChunkReformerFeedForward: LayerNorm, dense + dropout +
+// activation (ReformerFeedForwardDense), dense + dropout (ReformerFeedForwardOutput).
+#include "ffn.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "common.h"
+#include "layernorm.h"
+#include "linear.h"
+#include "rng.h"
+
+// Dropout sites inside the block, mixed into the stream.
+enum { SITE_DENSE = 1, SITE_OUT = 2 };
+
+size_t ffn_scratch_floats(const FfnShape *s) {
+    size_t m = (size_t)s->chunk;
+    return 2 * m * s->C + 2 * m * s->F + 2 * m;
+}
+
+static float act_forward(float x, int act) {
+    if (act == ACT_RELU) return x > 0.0f ? x : 0.0f;
+    return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));  // exact (erf) gelu, HF "gelu"
+}
+
+static float act_grad(float x, int act) {
+    if (act == ACT_RELU) return x > 0.0f ? 1.0f : 0.0f;
+    return 0.5f * (1.0f + erff(x * 0.70710678118654752f)) +
+           x * expf(-0.5f * x * x) * 0.39894228040143268f;
+}
+
+// Scratch layout for a chunk of m positions.
+typedef struct {
+    float *h;      // (m, C) LayerNorm output; later dh
+    float *a;      // (m, F) pre-activation after dropout
+    float *z;      // (m, F) activation; later dz, da
+    float *g;      // (m, C) block output; later dg
+    float *mean;   // (m)
+    float *rstd;   // (m)
+} Chunk;
+
+static Chunk chunk_views(float *scratch, const FfnShape *s) {
+    size_t m = (size_t)s->chunk;
+    Chunk k;
+    k.h = scratch;
+    k.a = k.h + m * s->C;
+    k.z = k.a + m * s->F;
+    k.g = k.z + m * s->F;
+    k.mean = k.g + m * s->C;
+    k.rstd = k.mean + m;
+    return k;
+}
+
+// g = G(inp[n0 : n0+m]) into k->g, keeping what backward needs in k.
+static void chunk_forward(Chunk *k, const float *inp, const FfnParams *w, size_t n0, size_t m,
+                          const FfnShape *s) {
+    int C = s->C, F = s->F;
+    layernorm_forward(k->h, k->mean, k->rstd, inp + n0 * C, w->ln_w, w->ln_b, m, C, s->eps);
+    linear_forward(k->a, k->h, w->w1, w->b1, m, C, F, 0.0f);
+    uint64_t st1 = hash_mix(s->stream ^ SITE_DENSE), st2 = hash_mix(s->stream ^ SITE_OUT);
+    #pragma omp parallel for schedule(static) if (m * F > 65536)
+    for (size_t i = 0; i < m * F; i++) {
+        if (s->dropout > 0.0f) k->a[i] *= dropout_factor(st1, n0 * F + i, s->dropout);
+        k->z[i] = act_forward(k->a[i], s->act);
+    }
+    linear_forward(k->g, k->z, w->w2, w->b2, m, F, C, 0.0f);
+    if (s->dropout > 0.0f)
+        for (size_t i = 0; i < m * C; i++) k->g[i] *= dropout_factor(st2, n0 * C + i, s->dropout);
+}
+
+void ffn_forward(float *out, const float *inp, const FfnParams *w, size_t N,
+                 const FfnShape *s, float *scratch) {
+    Chunk k = chunk_views(scratch, s);
+    for (size_t n0 = 0; n0 < N; n0 += s->chunk) {
+        size_t m = N - n0 < (size_t)s->chunk ? N - n0 : (size_t)s->chunk;
+        chunk_forward(&k, inp, w, n0, m, s);
+        float *o = out + n0 * s->C;
+        for (size_t i = 0; i < m * s->C; i++) o[i] += k.g[i];
+    }
+}
+
+void ffn_backward(float *dinp, FfnParams *grad, float *y, const float *dout, const float *inp,
+                  const FfnParams *w, size_t N, const FfnShape *s, float *scratch) {
+    int C = s->C, F = s->F;
+    Chunk k = chunk_views(scratch, s);
+    uint64_t st1 = hash_mix(s->stream ^ SITE_DENSE), st2 = hash_mix(s->stream ^ SITE_OUT);
+    for (size_t n0 = 0; n0 < N; n0 += s->chunk) {
+        size_t m = N - n0 < (size_t)s->chunk ? N - n0 : (size_t)s->chunk;
+        chunk_forward(&k, inp, w, n0, m, s);
+        if (y)  // reversible inverse: x2 = y2 - G(y1)
+            for (size_t i = 0; i < m * C; i++) y[n0 * C + i] -= k.g[i];
+        // forward: g = drop2(z W2^T + b2), so dg = dout * mask2; dW2 += dg^T z; dz = dg W2
+        const float *dy = dout + n0 * C;
+        for (size_t i = 0; i < m * C; i++)
+            k.g[i] = s->dropout > 0.0f ? dy[i] * dropout_factor(st2, n0 * C + i, s->dropout) : dy[i];
+        linear_backward(NULL, grad->w2, grad->b2, k.g, k.z, w->w2, m, F, C);
+        memset(k.z, 0, m * F * sizeof(float));
+        linear_backward(k.z, NULL, NULL, k.g, NULL, w->w2, m, F, C);
+        // forward: z = act(a), a = drop1(h W1^T + b1), so da = dz * act'(a) * mask1
+        #pragma omp parallel for schedule(static) if (m * F > 65536)
+        for (size_t i = 0; i < m * F; i++) {
+            float d = k.z[i] * act_grad(k.a[i], s->act);
+            if (s->dropout > 0.0f) d *= dropout_factor(st1, n0 * F + i, s->dropout);
+            k.z[i] = d;
+        }
+        // forward: a = h W1^T + b1, so dW1 += da^T h; dh = da W1
+        linear_backward(NULL, grad->w1, grad->b1, k.z, k.h, w->w1, m, C, F);
+        memset(k.g, 0, m * C * sizeof(float));
+        linear_backward(k.g, NULL, NULL, k.z, NULL, w->w1, m, C, F);
+        // forward: h = LN(inp)
+        layernorm_backward(dinp + n0 * C, grad->ln_w, grad->ln_b, k.g, inp + n0 * C, k.mean,
+                           k.rstd, w->ln_w, m, C);
+    }
+}

@@ -1,0 +1,68 @@
+// layernorm.c: HuggingFace nn.LayerNorm semantics (biased variance, eps inside the sqrt).
+#include "layernorm.h"
+
+#include <math.h>
+
+#include "common.h"
+
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                       const float *weight, const float *bias, size_t N, int C, float eps) {
+    #pragma omp parallel for schedule(static) if (N > 64)
+    for (size_t n = 0; n < N; n++) {
+        const float *x = inp + n * C;  // (C)
+        float *y = out + n * C;        // (C)
+        double sum = 0.0;
+        for (int c = 0; c < C; c++) sum += x[c];
+        float m = (float)(sum / C);
+        double var = 0.0;  // two passes: no cancellation for large means
+        for (int c = 0; c < C; c++) {
+            float d = x[c] - m;
+            var += (double)d * d;
+        }
+        float s = (float)(1.0 / sqrt(var / C + eps));
+        for (int c = 0; c < C; c++) y[c] = (x[c] - m) * s * weight[c] + bias[c];
+        if (mean) mean[n] = m;
+        if (rstd) rstd[n] = s;
+    }
+}
+
+void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                        const float *inp, const float *mean, const float *rstd,
+                        const float *weight, size_t N, int C) {
+    if (dinp) {
+        #pragma omp parallel for schedule(static) if (N > 64)
+        for (size_t n = 0; n < N; n++) {
+            const float *x = inp + n * C, *dy = dout + n * C;  // (C)
+            float *dx = dinp + n * C;                          // (C)
+            float m = mean[n], s = rstd[n];
+            double sum_g = 0.0, sum_gx = 0.0;
+            for (int c = 0; c < C; c++) {
+                float g = dy[c] * weight[c];
+                sum_g += g;
+                sum_gx += (double)g * (x[c] - m) * s;
+            }
+            float mg = (float)(sum_g / C), mgx = (float)(sum_gx / C);
+            for (int c = 0; c < C; c++) {
+                float xhat = (x[c] - m) * s;
+                dx[c] += s * (dy[c] * weight[c] - mg - xhat * mgx);
+            }
+        }
+    }
+    // Parameter gradients are split by column, so each thread owns its sums and
+    // the result does not depend on the thread count or schedule.
+    if (dweight || dbias) {
+        #pragma omp parallel if (N > 64)
+        {
+            int nt = omp_get_num_threads(), t = omp_get_thread_num();
+            int c0 = (int)((long)C * t / nt), c1 = (int)((long)C * (t + 1) / nt);
+            for (size_t n = 0; n < N; n++) {
+                const float *x = inp + n * C, *dy = dout + n * C;
+                float m = mean[n], s = rstd[n];
+                for (int c = c0; c < c1; c++) {
+                    if (dweight) dweight[c] += dy[c] * (x[c] - m) * s;
+                    if (dbias) dbias[c] += dy[c];
+                }
+            }
+        }
+    }
+}

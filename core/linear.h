@@ -1,0 +1,19 @@
+// linear.h: dense layers on OpenBLAS sgemm, with weights stored as HuggingFace
+// stores them: weight (OC, IC), so out = inp @ weight^T + bias.
+// Backward functions add (+=) into gradients; the caller zeroes them.
+#ifndef REFORMER_LINEAR_H
+#define REFORMER_LINEAR_H
+
+#include <stddef.h>
+
+// out (N, OC) = inp (N, IC) @ weight^T (IC, OC) + bias (OC); bias may be NULL.
+// beta = 0 overwrites out, beta = 1 adds to it.
+void linear_forward(float *out, const float *inp, const float *weight, const float *bias,
+                    size_t N, int IC, int OC, float beta);
+
+// forward: out = inp @ W^T + b, so dinp += dout @ W, dW += dout^T @ inp, db += sum_n dout.
+// Any of dinp, dweight, dbias may be NULL.
+void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                     const float *inp, const float *weight, size_t N, int IC, int OC);
+
+#endif

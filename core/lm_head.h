@@ -1,0 +1,36 @@
+// lm_head.h: the top of the model: LayerNorm over concat(y1, y2) (2C), hidden
+// dropout, dense to the vocabulary with bias, and next-token cross-entropy
+// (position t predicts tokens[t+1]; HF's shifted loss over T-1 labels).
+// Work runs over `chunk` positions at a time so no (T, V) buffer exists whole.
+// Backward functions add (+=) into gradients; the caller zeroes them.
+#ifndef REFORMER_LM_HEAD_H
+#define REFORMER_LM_HEAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    float *ln_w, *ln_b;  // (2C), (2C)
+    float *w, *b;        // (V, 2C), (V)
+} HeadParams;
+
+typedef struct {
+    int T, C, V, chunk;
+    float eps, dropout;
+    uint64_t stream;
+} HeadShape;
+
+size_t lm_head_scratch_floats(const HeadShape *s);
+
+// Returns the summed negative log-likelihood (nats) over positions t < T-1 whose
+// label tokens[t+1] is >= 0. logits (T, V) is written when not NULL; correct (may
+// be NULL) counts positions whose argmax equals the label.
+double lm_head_forward(float *logits, long *correct, const float *y1, const float *y2,
+                       const int *tokens, const HeadParams *p, const HeadShape *s, float *scratch);
+
+// Backpropagates scale * (summed NLL): dy1, dy2 (T, C) +=, parameter gradients +=.
+void lm_head_backward(float *dy1, float *dy2, HeadParams *grad, float scale, const float *y1,
+                      const float *y2, const int *tokens, const HeadParams *p,
+                      const HeadShape *s, float *scratch);
+
+#endif

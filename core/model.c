@@ -1,0 +1,385 @@
+// model.c: parameter layout, buffers, and the wiring of embedding, reversible
+// layers and LM head. The layer files do the math; this file only connects them.
+#include "model.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "common.h"
+#include "rng.h"
+
+enum { SITE_EMBED = 31, SITE_HEAD = 32, SITE_ROT = 33, SITE_LAYER = 34, SITE_INIT = 35 };
+
+void reformer_config_default(ReformerConfig *c) {
+    memset(c, 0, sizeof(*c));
+    c->vocab = 256;
+    c->d_model = 256;
+    c->d_ff = 1024;
+    c->n_heads = 4;
+    c->d_head = 64;
+    c->n_layers = 6;
+    for (int l = 0; l < MAX_LAYERS; l++) c->attn[l] = ATTN_LSH;
+    c->n_hashes = 2;
+    c->lsh_chunk = 64;
+    c->lsh_before = 1;
+    c->local_chunk = 64;
+    c->local_before = 1;
+    c->axial_shape[0] = 64;
+    c->axial_shape[1] = 64;
+    c->axial_dims[0] = 64;
+    c->axial_dims[1] = 192;
+    c->act = ACT_GELU;
+    c->causal = 1;
+    c->ln_eps = 1e-12f;
+    c->init_std = 0.02f;
+    c->ffn_chunk = 1024;
+    c->head_chunk = 1024;
+    c->hash_seed = -1;
+}
+
+// ---- parameter layout ------------------------------------------------------
+
+typedef struct {
+    ParamEntry *table;  // NULL: only count
+    int n;
+    size_t offset;
+    float *base;        // NULL: offsets only
+} Layout;
+
+static float *take(Layout *L, int ndim, int d0, int d1, int d2, const char *fmt, ...) {
+    size_t numel = (size_t)d0 * (ndim > 1 ? d1 : 1) * (ndim > 2 ? d2 : 1);
+    if (L->table) {
+        ParamEntry *e = &L->table[L->n];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->name, sizeof(e->name), fmt, ap);
+        va_end(ap);
+        e->offset = L->offset;
+        e->numel = numel;
+        e->ndim = ndim;
+        e->shape[0] = d0;
+        e->shape[1] = d1;
+        e->shape[2] = d2;
+    }
+    float *p = L->base ? L->base + L->offset : NULL;
+    L->n++;
+    L->offset += numel;
+    return p;
+}
+
+// One walk defines the order of the block, the names and the views.
+static void layout(const ReformerConfig *c, Layout *L, ModelViews *v) {
+    int C = c->d_model, D = c->n_heads * c->d_head, F = c->d_ff;
+    v->wte = take(L, 2, c->vocab, C, 0, "reformer.embeddings.word_embeddings.weight");
+    v->pos0 = take(L, 3, c->axial_shape[0], 1, c->axial_dims[0],
+                   "reformer.embeddings.position_embeddings.weights.0");
+    v->pos1 = take(L, 3, 1, c->axial_shape[1], c->axial_dims[1],
+                   "reformer.embeddings.position_embeddings.weights.1");
+    for (int l = 0; l < c->n_layers; l++) {
+        LayerParams *p = &v->layer[l];
+        const char *pre = "reformer.encoder.layers";
+        p->attn.ln_w = take(L, 1, C, 0, 0, "%s.%d.attention.layer_norm.weight", pre, l);
+        p->attn.ln_b = take(L, 1, C, 0, 0, "%s.%d.attention.layer_norm.bias", pre, l);
+        if (c->attn[l] == ATTN_LOCAL) {
+            p->attn.qk = take(L, 2, D, C, 0, "%s.%d.attention.self_attention.query.weight", pre, l);
+            p->attn.k = take(L, 2, D, C, 0, "%s.%d.attention.self_attention.key.weight", pre, l);
+        } else {
+            p->attn.qk = take(L, 2, D, C, 0, "%s.%d.attention.self_attention.query_key.weight", pre, l);
+            p->attn.k = NULL;
+        }
+        p->attn.v = take(L, 2, D, C, 0, "%s.%d.attention.self_attention.value.weight", pre, l);
+        p->attn.o = take(L, 2, C, D, 0, "%s.%d.attention.output.dense.weight", pre, l);
+        p->ffn.ln_w = take(L, 1, C, 0, 0, "%s.%d.feed_forward.layer_norm.weight", pre, l);
+        p->ffn.ln_b = take(L, 1, C, 0, 0, "%s.%d.feed_forward.layer_norm.bias", pre, l);
+        p->ffn.w1 = take(L, 2, F, C, 0, "%s.%d.feed_forward.dense.dense.weight", pre, l);
+        p->ffn.b1 = take(L, 1, F, 0, 0, "%s.%d.feed_forward.dense.dense.bias", pre, l);
+        p->ffn.w2 = take(L, 2, C, F, 0, "%s.%d.feed_forward.output.dense.weight", pre, l);
+        p->ffn.b2 = take(L, 1, C, 0, 0, "%s.%d.feed_forward.output.dense.bias", pre, l);
+    }
+    v->head.ln_w = take(L, 1, 2 * C, 0, 0, "reformer.encoder.layer_norm.weight");
+    v->head.ln_b = take(L, 1, 2 * C, 0, 0, "reformer.encoder.layer_norm.bias");
+    v->head.w = take(L, 2, c->vocab, 2 * C, 0, "lm_head.decoder.weight");
+    v->head.b = take(L, 1, c->vocab, 0, 0, "lm_head.decoder.bias");
+}
+
+// HuggingFace _init_weights: normal(0, initializer_range) for weights, zero biases,
+// LayerNorm (1, 0), axial tables normal(0, axial_norm_std = 1).
+static void init_params(Model *m, uint64_t seed) {
+    Rng rng;
+    rng_seed(&rng, hash_stream(seed, SITE_INIT, 0, 0));
+    for (int i = 0; i < m->n_entries; i++) {
+        ParamEntry *e = &m->table[i];
+        float *x = m->params + e->offset;
+        const char *n = e->name;
+        size_t len = strlen(n);
+        int is_bias = len > 5 && strcmp(n + len - 5, ".bias") == 0;
+        int is_norm = strstr(n, "layer_norm") != NULL;
+        float std = strstr(n, "position_embeddings") ? 1.0f : m->cfg.init_std;
+        for (size_t j = 0; j < e->numel; j++)
+            x[j] = is_norm ? (is_bias ? 0.0f : 1.0f) : is_bias ? 0.0f : std * rng_normal(&rng);
+    }
+}
+
+// ---- shapes and buffers ----------------------------------------------------
+
+LayerShape model_layer_shape(const Model *m, int layer, int T, int B) {
+    const ReformerConfig *c = &m->cfg;
+    LayerShape s;
+    memset(&s, 0, sizeof(s));
+    s.B = B;
+    AttnShape *a = &s.attn;
+    a->kind = c->attn[layer];
+    a->T = T;
+    a->C = c->d_model;
+    a->NH = c->n_heads;
+    a->HS = c->d_head;
+    a->eps = c->ln_eps;
+    a->hidden_dropout = m->training ? c->hidden_dropout : 0.0f;
+    LshShape *l = &a->lsh;
+    l->T = T;
+    l->HS = c->d_head;
+    l->n_hashes = c->n_hashes;
+    l->n_factors = c->n_bucket_factors;
+    l->buckets[0] = c->buckets[0];
+    l->buckets[1] = c->buckets[1];
+    l->chunk = c->lsh_chunk;
+    l->before = c->lsh_before;
+    l->after = c->lsh_after;
+    l->causal = c->causal;
+    l->plain = a->kind == ATTN_FULL || T <= c->lsh_chunk;
+    l->dropout = m->training ? c->lsh_dropout : 0.0f;
+    LocalShape *o = &a->local;
+    o->T = T;
+    o->HS = c->d_head;
+    o->chunk = c->local_chunk;
+    o->before = c->local_before;
+    o->after = c->local_after;
+    o->causal = c->causal;
+    o->dropout = m->training ? c->local_dropout : 0.0f;
+    FfnShape *f = &s.ffn;
+    f->C = c->d_model;
+    f->F = c->d_ff;
+    f->act = c->act;
+    f->chunk = c->ffn_chunk;
+    f->eps = c->ln_eps;
+    f->dropout = m->training ? c->hidden_dropout : 0.0f;
+    return s;
+}
+
+static HeadShape head_shape(const Model *m, int T) {
+    HeadShape h;
+    h.T = T;
+    h.C = m->cfg.d_model;
+    h.V = m->cfg.vocab;
+    h.chunk = m->cfg.head_chunk;
+    h.eps = m->cfg.ln_eps;
+    h.dropout = m->training ? m->cfg.hidden_dropout : 0.0f;
+    h.stream = 0;
+    return h;
+}
+
+static size_t attn_work_max(const Model *m) {
+    size_t most = 0;
+    // the plain path at T <= chunk and the chunked path at full T differ in shape
+    int lens[2] = {m->T, imin(m->T, imin(m->cfg.lsh_chunk, m->cfg.local_chunk))};
+    for (int l = 0; l < m->cfg.n_layers; l++)
+        for (int i = 0; i < 2; i++) {
+            LayerShape s = model_layer_shape(m, l, lens[i], m->B);
+            size_t n = attention_work_floats(&s.attn);
+            if (n > most) most = n;
+        }
+    return most;
+}
+
+void model_init(Model *m, const ReformerConfig *c, int B, int T, uint64_t seed) {
+    memset(m, 0, sizeof(*m));
+    m->cfg = *c;
+    m->B = B;
+    m->T = T;
+    m->seed = seed;
+    int max_pos = c->axial_shape[0] * c->axial_shape[1];
+    if (m->cfg.n_bucket_factors == 0)
+        m->cfg.n_bucket_factors =
+            lsh_default_buckets(m->cfg.buckets, imax(T, c->lsh_chunk), c->lsh_chunk, max_pos);
+    Layout L = {0};
+    ModelViews tmp;
+    layout(&m->cfg, &L, &tmp);
+    m->n_entries = L.n;
+    m->n_params = L.offset;
+    m->table = xcalloc(L.n, sizeof(ParamEntry));
+    m->params = xmalloc(m->n_params * sizeof(float));
+    m->grads = xcalloc(m->n_params, sizeof(float));
+    Layout Lp = {m->table, 0, 0, m->params}, Lg = {NULL, 0, 0, m->grads};
+    layout(&m->cfg, &Lp, &m->p);
+    layout(&m->cfg, &Lg, &m->g);
+    init_params(m, seed);
+
+    size_t act = (size_t)B * T * c->d_model;
+    m->x1 = xmalloc(act * sizeof(float));
+    m->x2 = xmalloc(act * sizeof(float));
+    m->dx1 = xmalloc(act * sizeof(float));
+    m->dx2 = xmalloc(act * sizeof(float));
+    m->sorted_per_layer = (size_t)B * c->n_heads * c->n_hashes * T;
+    m->sorted = xcalloc(m->sorted_per_layer * c->n_layers, sizeof(int));
+    LayerShape s0 = model_layer_shape(m, 0, T, B);
+    m->rot = xmalloc((size_t)c->n_heads * c->d_head * c->n_hashes *
+                     imax(1, lsh_rotation_cols(&s0.attn.lsh)) * sizeof(float));
+    m->attn_work = xmalloc(attn_work_max(m) * sizeof(float));
+    m->ffn_work = xmalloc(ffn_scratch_floats(&s0.ffn) * sizeof(float));
+    HeadShape h = head_shape(m, T);
+    m->head_work = xmalloc(lm_head_scratch_floats(&h) * sizeof(float));
+}
+
+void model_free(Model *m) {
+    xfree(m->table);
+    xfree(m->params);
+    xfree(m->grads);
+    xfree(m->x1);
+    xfree(m->x2);
+    xfree(m->dx1);
+    xfree(m->dx2);
+    xfree(m->sorted);
+    xfree(m->rot);
+    xfree(m->attn_work);
+    xfree(m->ffn_work);
+    xfree(m->head_work);
+    memset(m, 0, sizeof(*m));
+}
+
+void model_zero_grad(Model *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
+
+size_t model_param_bytes(const Model *m) { return 2 * m->n_params * sizeof(float); }
+
+size_t model_activation_bytes(const Model *m) {
+    LayerShape s0 = model_layer_shape(m, 0, m->T, m->B);
+    HeadShape h = head_shape(m, m->T);
+    size_t act = (size_t)m->B * m->T * m->cfg.d_model;
+    return 4 * act * sizeof(float) + m->sorted_per_layer * m->cfg.n_layers * sizeof(int) +
+           (attn_work_max(m) + ffn_scratch_floats(&s0.ffn) + lm_head_scratch_floats(&h)) *
+               sizeof(float);
+}
+
+// ---- forward and backward --------------------------------------------------
+
+uint64_t model_layer_stream(const Model *m, int l) {
+    return hash_stream(m->seed, (uint64_t)m->step, SITE_LAYER, l);
+}
+
+uint64_t model_embed_stream(const Model *m, int b) {
+    return hash_stream(m->seed, (uint64_t)m->step, SITE_EMBED, b);
+}
+
+uint64_t model_head_stream(const Model *m, int b) {
+    return hash_stream(m->seed, (uint64_t)m->step, SITE_HEAD, b);
+}
+
+void model_make_rotations(Model *m, int l) {
+    LayerShape s = model_layer_shape(m, l, m->T, m->B);
+    size_t n = (size_t)m->cfg.n_heads * m->cfg.d_head * m->cfg.n_hashes *
+               lsh_rotation_cols(&s.attn.lsh);
+    // HF draws fresh rotations every forward unless hash_seed fixes them for all layers
+    uint64_t st = m->cfg.hash_seed >= 0 ? hash_stream((uint64_t)m->cfg.hash_seed, SITE_ROT, 0, 0)
+                                        : hash_stream(m->seed, (uint64_t)m->step, SITE_ROT, l);
+    for (size_t i = 0; i < n; i++) m->rot[i] = hash_normal(st, i);
+}
+
+static EmbedShape embed_shape(const Model *m, int T) {
+    EmbedShape e;
+    e.T = T;
+    e.C = m->cfg.d_model;
+    e.V = m->cfg.vocab;
+    e.axial[0] = m->cfg.axial_shape[0];
+    e.axial[1] = m->cfg.axial_shape[1];
+    e.dims[0] = m->cfg.axial_dims[0];
+    e.dims[1] = m->cfg.axial_dims[1];
+    e.dropout = m->training ? m->cfg.hidden_dropout : 0.0f;
+    e.stream = 0;
+    return e;
+}
+
+double model_forward(Model *m, const int *tokens, int B, int T) {
+    CHECK(B <= m->B && T <= m->T && T >= 1, "batch %dx%d exceeds buffers %dx%d", B, T, m->B, m->T);
+    const ReformerConfig *c = &m->cfg;
+    size_t n = (size_t)T * c->d_model;
+    m->tokens = tokens;
+    m->cur_B = B;
+    m->cur_T = T;
+    for (int b = 0; b < B; b++) {
+        EmbedShape e = embed_shape(m, T);
+        e.stream = model_embed_stream(m, b);
+        embedding_forward(m->x1 + b * n, tokens + (size_t)b * T, m->p.wte, m->p.pos0, m->p.pos1, &e);
+        memcpy(m->x2 + b * n, m->x1 + b * n, n * sizeof(float));
+    }
+    for (int l = 0; l < c->n_layers; l++) {
+        LayerShape s = model_layer_shape(m, l, T, B);
+        LayerWork w = {m->attn_work, m->ffn_work};
+        int hashes = c->attn[l] == ATTN_LSH && !s.attn.lsh.plain;
+        const float *rot = NULL;
+        if (hashes && !m->freeze_buckets) {
+            model_make_rotations(m, l);
+            rot = m->rot;
+        }
+        // sorted is laid out for the call's (B, T): NH*NR*T per sequence
+        reversible_forward(m->x1, m->x2, m->sorted + l * m->sorted_per_layer, rot, &m->p.layer[l],
+                           &s, model_layer_stream(m, l), &w);
+    }
+    double nll = 0.0;
+    m->correct = 0;
+    for (int b = 0; b < B; b++) {
+        HeadShape h = head_shape(m, T);
+        h.stream = model_head_stream(m, b);
+        long corr = 0;
+        nll += lm_head_forward(NULL, &corr, m->x1 + b * n, m->x2 + b * n, tokens + (size_t)b * T,
+                               &m->p.head, &h, m->head_work);
+        m->correct += corr;
+    }
+    long long labels = 0;
+    for (int b = 0; b < B; b++)
+        for (int t = 1; t < T; t++) labels += tokens[(size_t)b * T + t] >= 0;
+    m->n_labels = labels;
+    return labels ? nll / labels : 0.0;
+}
+
+void model_logits(Model *m, float *logits) {
+    size_t n = (size_t)m->cur_T * m->cfg.d_model;
+    for (int b = 0; b < m->cur_B; b++) {
+        HeadShape h = head_shape(m, m->cur_T);
+        h.stream = model_head_stream(m, b);
+        lm_head_forward(logits + (size_t)b * m->cur_T * m->cfg.vocab, NULL, m->x1 + b * n,
+                        m->x2 + b * n, m->tokens + (size_t)b * m->cur_T, &m->p.head, &h,
+                        m->head_work);
+    }
+}
+
+void model_backward(Model *m) {
+    const ReformerConfig *c = &m->cfg;
+    int B = m->cur_B, T = m->cur_T;
+    size_t n = (size_t)T * c->d_model;
+    CHECK(m->tokens != NULL, "backward without forward");
+    memset(m->dx1, 0, B * n * sizeof(float));
+    memset(m->dx2, 0, B * n * sizeof(float));
+    float scale = m->n_labels ? 1.0f / (float)m->n_labels : 0.0f;
+    for (int b = 0; b < B; b++) {
+        HeadShape h = head_shape(m, T);
+        h.stream = model_head_stream(m, b);
+        lm_head_backward(m->dx1 + b * n, m->dx2 + b * n, &m->g.head, scale, m->x1 + b * n,
+                         m->x2 + b * n, m->tokens + (size_t)b * T, &m->p.head, &h, m->head_work);
+    }
+    for (int l = c->n_layers - 1; l >= 0; l--) {
+        LayerShape s = model_layer_shape(m, l, T, B);
+        LayerWork w = {m->attn_work, m->ffn_work};
+        reversible_backward(m->x1, m->x2, m->dx1, m->dx2, &m->g.layer[l],
+                            m->sorted + l * m->sorted_per_layer, &m->p.layer[l], &s,
+                            model_layer_stream(m, l), &w);
+    }
+    // x1 = x2 = e, so de = dx1 + dx2
+    for (int b = 0; b < B; b++) {
+        float *d = m->dx1 + b * n;
+        for (size_t i = 0; i < n; i++) d[i] += m->dx2[b * n + i];
+        EmbedShape e = embed_shape(m, T);
+        e.stream = model_embed_stream(m, b);
+        embedding_backward(m->g.wte, m->g.pos0, m->g.pos1, d, m->tokens + (size_t)b * T, &e);
+    }
+    m->tokens = NULL;
+}

@@ -1,0 +1,118 @@
+// model.h: the Reformer language model (HuggingFace ReformerModelWithLMHead).
+//
+// A worked example, the whole training step:
+//
+//   ReformerConfig cfg;
+//   reformer_config_default(&cfg);               // the B6 model of BENCH.md
+//   threads_set(2);                              // before model_init: scratch is per thread
+//   Model m;
+//   model_init(&m, &cfg, /*B=*/1, /*T=*/4096, /*seed=*/1);
+//   model_zero_grad(&m);
+//   double loss = model_forward(&m, tokens, 1, 4096);   // mean next-token NLL, nats
+//   model_backward(&m);                                  // grads += d loss / d params
+//   adam_update(&opt, &state, m.params, m.grads, m.n_params);
+//   model_free(&m);
+//
+// Data flow: tokens -> embedding e -> (x1, x2) = (e, e) -> NL reversible layers ->
+// LayerNorm(concat(y1, y2)) -> dense to V -> cross-entropy. Only (y1, y2) at the top
+// survive the forward pass, plus each LSH layer's bucket order (NH * NR * T ints per
+// sequence); the backward pass recomputes every layer's input from its output.
+#ifndef REFORMER_MODEL_H
+#define REFORMER_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "embedding.h"
+#include "lm_head.h"
+#include "reversible.h"
+
+#define MAX_LAYERS 64
+#define MAX_HASHES 16
+
+typedef struct {
+    int vocab, d_model, d_ff, n_heads, d_head, n_layers;
+    int attn[MAX_LAYERS];         // ATTN_LSH, ATTN_LOCAL or ATTN_FULL per layer
+    int n_hashes;
+    int n_bucket_factors;         // 0: HuggingFace's default for the sequence length
+    int buckets[2];
+    int lsh_chunk, lsh_before, lsh_after;
+    int local_chunk, local_before, local_after;
+    int axial_shape[2], axial_dims[2];
+    int act;                      // ACT_GELU or ACT_RELU
+    int causal;                   // HF is_decoder
+    float hidden_dropout, lsh_dropout, local_dropout;
+    float ln_eps;                 // 1e-12 as HuggingFace
+    float init_std;               // 0.02 (HF initializer_range); axial tables use 1.0
+    int ffn_chunk, head_chunk;    // positions per chunk of the FFN and the LM head
+    long long hash_seed;          // >= 0: every LSH layer and step draws the same rotations
+} ReformerConfig;
+
+// The B6 model of ../shared/BENCH.md with axial shape for seq_len 4096.
+void reformer_config_default(ReformerConfig *c);
+
+typedef struct {
+    char name[96];      // HuggingFace state-dict key
+    size_t offset;      // floats from the start of the parameter block
+    size_t numel;
+    int ndim, shape[3];
+} ParamEntry;
+
+typedef struct {
+    float *wte, *pos0, *pos1;  // (V, C), (A0, d0), (A1, d1)
+    LayerParams layer[MAX_LAYERS];
+    HeadParams head;
+} ModelViews;
+
+typedef struct {
+    ReformerConfig cfg;   // with the bucket count resolved
+    int B, T;             // the largest batch the buffers hold
+    size_t n_params;
+    float *params, *grads;         // one block each, same layout
+    ParamEntry *table;
+    int n_entries;
+    ModelViews p, g;      // named views into params and grads
+    float *x1, *x2, *dx1, *dx2;    // (B, T, C): the two halves and their gradients
+    int *sorted;          // (NL, B, NH, NR*T) bucket order of each LSH layer
+    size_t sorted_per_layer;
+    float *rot;           // (NH, HS, NR, cols) rotations of the layer being hashed
+    float *attn_work, *ffn_work, *head_work;  // scratch shared by every layer
+    // the current step
+    uint64_t seed;
+    long long step;       // mixed into dropout and rotation streams
+    int training;         // dropout on
+    int freeze_buckets;   // reuse the stored bucket order (gradient checks)
+    const int *tokens;    // (B, T) of the last forward
+    int cur_B, cur_T;
+    long long n_labels;
+    long long correct;    // argmax == label count of the last forward
+} Model;
+
+// Sizes the buffers for batches of up to B sequences of up to T tokens.
+// The config must be valid (config_validate at the edge).
+void model_init(Model *m, const ReformerConfig *c, int B, int T, uint64_t seed);
+void model_free(Model *m);
+void model_zero_grad(Model *m);
+
+// Mean next-token NLL (nats) over B*(T-1) labels of tokens (B, T); T <= m->T.
+double model_forward(Model *m, const int *tokens, int B, int T);
+// grads += d(mean NLL)/d params for the last forward; x1, x2 are consumed.
+void model_backward(Model *m);
+// Logits (B, T, V) of the last forward; recomputes the head only.
+void model_logits(Model *m, float *logits);
+
+// Bytes of parameters + gradients (optimizer state is adam's), and of activations
+// and scratch as allocated for (B, T).
+size_t model_param_bytes(const Model *m);
+size_t model_activation_bytes(const Model *m);
+
+// The shapes one layer runs with at sequence length T (exposed for tests).
+LayerShape model_layer_shape(const Model *m, int layer, int T, int B);
+// The rotations layer `layer` uses at the current step, into m->rot.
+void model_make_rotations(Model *m, int layer);
+// Random streams of the current step (dropout masks); tests replay them.
+uint64_t model_layer_stream(const Model *m, int layer);
+uint64_t model_embed_stream(const Model *m, int b);
+uint64_t model_head_stream(const Model *m, int b);
+
+#endif

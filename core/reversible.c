@@ -1,0 +1,46 @@
+// reversible.c: the RevNet wiring of attention and feed-forward for a batch.
+#include "reversible.h"
+
+#include "common.h"
+#include "rng.h"
+
+enum { SITE_ATTN = 21, SITE_FFN = 22 };
+
+uint64_t reversible_attn_stream(uint64_t stream, int b) { return hash_stream(stream, SITE_ATTN, b, 0); }
+uint64_t reversible_ffn_stream(uint64_t stream, int b) { return hash_stream(stream, SITE_FFN, b, 0); }
+
+static size_t sorted_per_seq(const LayerShape *s) {
+    return (size_t)s->attn.NH * s->attn.lsh.n_hashes * s->attn.T;
+}
+
+void reversible_forward(float *x1, float *x2, int *sorted, const float *rot,
+                        const LayerParams *p, const LayerShape *s, uint64_t stream, LayerWork *w) {
+    size_t n = (size_t)s->attn.T * s->attn.C;
+    AttnWork aw = attention_work_views(w->attn, &s->attn);
+    for (int b = 0; b < s->B; b++) {
+        int *order = sorted ? sorted + b * sorted_per_seq(s) : NULL;
+        attention_forward(x1 + b * n, order, rot, x2 + b * n, &p->attn, &s->attn,
+                          reversible_attn_stream(stream, b), &aw);
+        FfnShape f = s->ffn;
+        f.stream = reversible_ffn_stream(stream, b);
+        ffn_forward(x2 + b * n, x1 + b * n, &p->ffn, s->attn.T, &f, w->ffn);
+    }
+}
+
+void reversible_backward(float *y1, float *y2, float *dy1, float *dy2, LayerParams *grad,
+                         const int *sorted, const LayerParams *p, const LayerShape *s,
+                         uint64_t stream, LayerWork *w) {
+    size_t n = (size_t)s->attn.T * s->attn.C;
+    AttnWork aw = attention_work_views(w->attn, &s->attn);
+    for (int b = 0; b < s->B; b++) {
+        FfnShape f = s->ffn;
+        f.stream = reversible_ffn_stream(stream, b);
+        // x2 = y2 - G(y1); dy1 += G'(y1)^T dy2
+        ffn_backward(dy1 + b * n, &grad->ffn, y2 + b * n, dy2 + b * n, y1 + b * n, &p->ffn,
+                     s->attn.T, &f, w->ffn);
+        // x1 = y1 - F(x2); dx2 = dy2 + F'(x2)^T dy1
+        const int *order = sorted ? sorted + b * sorted_per_seq(s) : NULL;
+        attention_backward(dy2 + b * n, &grad->attn, y1 + b * n, dy1 + b * n, order, y2 + b * n,
+                           &p->attn, &s->attn, reversible_attn_stream(stream, b), &aw);
+    }
+}

@@ -1,0 +1,59 @@
+// harness.c: helpers shared by the tests.
+#include <math.h>
+#include <string.h>
+
+#include "../core/common.h"
+#include "../core/rng.h"
+#include "test.h"
+
+int test_failures;
+
+void fill_normal(float *x, size_t n, float std, uint64_t seed) {
+    Rng r;
+    rng_seed(&r, seed);
+    for (size_t i = 0; i < n; i++) x[i] = std * rng_normal(&r);
+}
+
+double max_rel_diff(const float *a, const float *b, size_t n) {
+    double diff = 0.0, scale = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        diff = fmax(diff, fabs((double)a[i] - b[i]));
+        scale = fmax(scale, fabs((double)b[i]));
+    }
+    return scale > 0.0 ? diff / scale : diff;
+}
+
+double dot_loss(const float *w, const float *x, size_t n) {
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += (double)w[i] * x[i];
+    return s;
+}
+
+double gradcheck(LossFn loss, void *ctx, float *x, const float *g, size_t n, uint64_t seed,
+                 double *analytic) {
+    float *x0 = xmalloc(n * sizeof(float)), *d = xmalloc(n * sizeof(float));
+    memcpy(x0, x, n * sizeof(float));
+    double rms = 0.0;
+    for (size_t i = 0; i < n; i++) rms += (double)x[i] * x[i];
+    rms = sqrt(rms / (n ? n : 1));
+    fill_normal(d, n, (float)fmax(rms, 0.05), seed);
+    double ana = 0.0;
+    for (size_t i = 0; i < n; i++) ana += (double)g[i] * d[i];
+    static const double steps[] = {1e-1, 5e-2, 2e-2, 1e-2, 5e-3, 2e-3, 1e-3};
+    double best = INFINITY;
+    for (size_t s = 0; s < sizeof(steps) / sizeof(steps[0]); s++) {
+        double eps = steps[s];
+        for (size_t i = 0; i < n; i++) x[i] = x0[i] + (float)(eps * d[i]);
+        double lp = loss(ctx);
+        for (size_t i = 0; i < n; i++) x[i] = x0[i] - (float)(eps * d[i]);
+        double lm = loss(ctx);
+        double num = (lp - lm) / (2.0 * eps);
+        double rel = fabs(num - ana) / fmax(fmax(fabs(num), fabs(ana)), 1e-12);
+        if (rel < best) best = rel;
+    }
+    memcpy(x, x0, n * sizeof(float));
+    xfree(x0);
+    xfree(d);
+    if (analytic) *analytic = ana;
+    return best;
+}

@@ -1,0 +1,38 @@
+// test.h: a small test harness. Each test runs in its own process (tests/main.c),
+// so a crash or an abort fails that test alone; EXPECT records a failure and goes on.
+#ifndef REFORMER_TEST_H
+#define REFORMER_TEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+extern int test_failures;
+
+#define EXPECT(cond, ...)                                                   \
+    do {                                                                    \
+        if (!(cond)) {                                                      \
+            test_failures++;                                                \
+            fprintf(stderr, "    %s:%d: expected %s: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                   \
+            fprintf(stderr, "\n");                                          \
+        }                                                                   \
+    } while (0)
+
+// Random fill: normal(0, std) from a seeded generator.
+void fill_normal(float *x, size_t n, float std, uint64_t seed);
+// Relative distance max|a - b| / max|b| (the fixture measure of the oracle tests).
+double max_rel_diff(const float *a, const float *b, size_t n);
+// Sum of w[i] * x[i] in double: a random linear loss that exercises every output.
+double dot_loss(const float *w, const float *x, size_t n);
+
+// Directional gradient check: loss(ctx) is recomputed at x + eps*d and x - eps*d
+// for a random direction d scaled to x's size, and the central difference is
+// compared with g . d. Step sizes 1e-1 .. 1e-3 (of x's rms size) are tried and the best
+// agreement is returned as a relative error; *analytic receives g . d so callers
+// can check the derivative is not trivially zero.
+typedef double (*LossFn)(void *ctx);
+double gradcheck(LossFn loss, void *ctx, float *x, const float *g, size_t n, uint64_t seed,
+                 double *analytic);
+
+#endif

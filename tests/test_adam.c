@@ -1,0 +1,81 @@
+// test_adam.c: the optimizer against a hand computation, schedules, and the RNG.
+#include <math.h>
+#include <string.h>
+
+#include "../core/adam.h"
+#include "../core/common.h"
+#include "../core/rng.h"
+#include "test.h"
+
+void test_adam_matches_formula(void) {
+    AdamConfig c;
+    adam_config_default(&c);
+    c.clip = 0;
+    c.warmup = 0;
+    c.schedule = SCHEDULE_CONSTANT;
+    c.lr = 0.1f;
+    c.weight_decay = 0.01f;
+    AdamState s;
+    adam_init(&s, 3);
+    float p[3] = {1, -2, 0.5f}, g[3] = {0.3f, -0.1f, 2.0f};
+    double m[3] = {0}, v[3] = {0}, ref[3] = {1, -2, 0.5};
+    for (int t = 1; t <= 3; t++) {
+        adam_update(&c, &s, p, g, 3);
+        for (int i = 0; i < 3; i++) {
+            m[i] = 0.9 * m[i] + 0.1 * g[i];
+            v[i] = 0.98 * v[i] + 0.02 * g[i] * g[i];
+            double mh = m[i] / (1 - pow(0.9, t)), vh = v[i] / (1 - pow(0.98, t));
+            ref[i] -= 0.1 * (mh / (sqrt(vh) + 1e-9) + 0.01 * ref[i]);
+        }
+    }
+    for (int i = 0; i < 3; i++) EXPECT(fabs(p[i] - ref[i]) < 1e-5, "param %d: %f vs %f", i, p[i], ref[i]);
+    adam_free(&s);
+}
+
+void test_adam_clip_and_schedules(void) {
+    AdamConfig c;
+    adam_config_default(&c);
+    float g[2] = {3, 4};
+    EXPECT(fabs(grad_norm(g, 2) - 5.0) < 1e-9, "norm");
+    c.lr = 1.0f;
+    c.warmup = 10;
+    c.schedule = SCHEDULE_RSQRT;
+    EXPECT(fabsf(adam_lr(&c, 5) - 0.5f) < 1e-6, "warm-up half way");
+    EXPECT(fabsf(adam_lr(&c, 10) - 1.0f) < 1e-6, "peak at warm-up end");
+    EXPECT(fabsf(adam_lr(&c, 40) - 0.5f) < 1e-6, "rsqrt: 4x steps, half rate");
+    c.schedule = SCHEDULE_COSINE;
+    c.total = 110;
+    EXPECT(fabsf(adam_lr(&c, 60) - 0.5f) < 1e-6, "cosine midpoint");
+    EXPECT(fabsf(adam_lr(&c, 110)) < 1e-6, "cosine end");
+    // clipping: a huge gradient moves the parameter as much as a clipped one
+    AdamState s1, s2;
+    adam_init(&s1, 2);
+    adam_init(&s2, 2);
+    c.clip = 1.0f;
+    c.schedule = SCHEDULE_CONSTANT;
+    c.warmup = 0;
+    float p1[2] = {0, 0}, p2[2] = {0, 0}, big[2] = {300, 400}, unit[2] = {0.6f, 0.8f};
+    adam_update(&c, &s1, p1, big, 2);
+    adam_update(&c, &s2, p2, unit, 2);
+    EXPECT(p1[0] == p2[0] && p1[1] == p2[1], "clipped update differs");
+}
+
+void test_rng_reproducible_and_saved(void) {
+    Rng a, b;
+    rng_seed(&a, 5);
+    for (int i = 0; i < 10; i++) rng_next(&a);
+    b = a;  // the state is plain data: saving it resumes the sequence
+    for (int i = 0; i < 100; i++) EXPECT(rng_next(&a) == rng_next(&b), "diverged at %d", i);
+    double mean = 0, var = 0;
+    for (int i = 0; i < 100000; i++) {
+        double x = rng_normal(&a);
+        mean += x;
+        var += x * x;
+    }
+    mean /= 100000;
+    var = var / 100000 - mean * mean;
+    EXPECT(fabs(mean) < 0.02 && fabs(var - 1) < 0.03, "normal: mean %f var %f", mean, var);
+    int kept = 0;
+    for (int i = 0; i < 100000; i++) kept += dropout_factor(9, i, 0.25f) > 0;
+    EXPECT(abs(kept - 75000) < 1000, "dropout keeps %d of 100000 at p 0.25", kept);
+}

@@ -1,0 +1,119 @@
+// test_attention_chunked.c: the shared chunked kernel against central differences
+// and against a plain O(n^2) reference written out in full.
+#include <math.h>
+#include <string.h>
+
+#include "../core/attention_chunked.h"
+#include "../core/common.h"
+#include "../core/rng.h"
+#include "test.h"
+
+typedef struct {
+    ChunkAttnShape a;
+    float *q, *k, *v, *out, *lse, *wo, *wl, *scratch;
+    int *pos;
+} Ctx;
+
+static double kernel_loss(void *p) {
+    Ctx *c = p;
+    chunk_attention_forward(c->out, c->lse, c->q, c->k, c->v, c->pos, &c->a, c->scratch);
+    return dot_loss(c->wo, c->out, (size_t)c->a.n * c->a.hs) + dot_loss(c->wl, c->lse, c->a.n);
+}
+
+static Ctx make(ChunkAttnShape a, uint64_t seed) {
+    Ctx c;
+    c.a = a;
+    size_t nh = (size_t)a.n * a.hs;
+    c.q = xmalloc(nh * 4);
+    c.k = xmalloc(nh * 4);
+    c.v = xmalloc(nh * 4);
+    c.out = xmalloc(nh * 4);
+    c.lse = xmalloc(a.n * 4);
+    c.wo = xmalloc(nh * 4);
+    c.wl = xmalloc(a.n * 4);
+    c.pos = xmalloc(a.n * sizeof(int));
+    c.scratch = xmalloc(chunk_attention_scratch_floats(&a) * threads_get() * 4);
+    fill_normal(c.q, nh, 1.0f, seed);
+    fill_normal(c.k, nh, 1.0f, seed + 1);
+    fill_normal(c.v, nh, 1.0f, seed + 2);
+    fill_normal(c.wo, nh, 1.0f, seed + 3);
+    fill_normal(c.wl, a.n, 1.0f, seed + 4);
+    // positions as LSH leaves them: a permutation of rounds, each round 0..T-1
+    Rng r;
+    rng_seed(&r, seed + 5);
+    for (int i = 0; i < a.n; i++) c.pos[i] = i % (a.n / 2 > 0 ? a.n / 2 : 1);
+    for (int i = a.n - 1; i > 0; i--) {
+        int j = (int)rng_below(&r, i + 1), t = c.pos[i];
+        c.pos[i] = c.pos[j];
+        c.pos[j] = t;
+    }
+    return c;
+}
+
+// The kernel written the obvious way: every query, every window slot, no blocks.
+static void reference(Ctx *c, float *out, float *lse) {
+    ChunkAttnShape *a = &c->a;
+    int CH = a->chunk, NCH = a->n / CH, W = a->before + a->after + 1, HS = a->hs;
+    double *s = xmalloc(sizeof(double) * W * CH);
+    for (int i = 0; i < a->n; i++) {
+        int ci = i / CH;
+        double mx = -INFINITY;
+        for (int w = 0; w < W; w++)
+            for (int j = 0; j < CH; j++) {
+                int kj = (((ci + w - a->before) % NCH + NCH) % NCH) * CH + j;
+                double d = 0;
+                for (int e = 0; e < HS; e++) d += (double)c->q[i * HS + e] * c->k[kj * HS + e];
+                if (a->causal && c->pos[kj] > c->pos[i]) d = -1e9;
+                if (a->self_mask && c->pos[kj] == c->pos[i]) d = -1e5;
+                s[w * CH + j] = d;
+                mx = fmax(mx, d);
+            }
+        double sum = 0;
+        for (int x = 0; x < W * CH; x++) sum += exp(s[x] - mx);
+        lse[i] = (float)(mx + log(sum));
+        for (int e = 0; e < HS; e++) {
+            double o = 0;
+            for (int w = 0; w < W; w++)
+                for (int j = 0; j < CH; j++) {
+                    int kj = (((ci + w - a->before) % NCH + NCH) % NCH) * CH + j;
+                    double p = exp(s[w * CH + j] - mx) / sum;
+                    if (a->dropout > 0)
+                        p *= dropout_factor(a->stream, (uint64_t)i * W * CH + w * CH + j, a->dropout);
+                    o += p * c->v[kj * HS + e];
+                }
+            out[i * HS + e] = (float)o;
+        }
+    }
+    xfree(s);
+}
+
+static void check(ChunkAttnShape a, const char *what) {
+    Ctx c = make(a, 1000 + a.n + a.chunk);
+    size_t nh = (size_t)a.n * a.hs;
+    float *ro = xmalloc(nh * 4), *rl = xmalloc(a.n * 4);
+    kernel_loss(&c);
+    reference(&c, ro, rl);
+    EXPECT(max_rel_diff(c.out, ro, nh) < 1e-5, "%s: out differs from reference by %.2e", what,
+           max_rel_diff(c.out, ro, nh));
+    EXPECT(max_rel_diff(c.lse, rl, a.n) < 1e-5, "%s: lse differs by %.2e", what,
+           max_rel_diff(c.lse, rl, a.n));
+    float *dq = xcalloc(nh, 4), *dk = xcalloc(nh, 4), *dv = xcalloc(nh, 4), *delta = xmalloc(a.n * 4);
+    chunk_attention_backward(dq, dk, dv, delta, c.wo, c.wl, c.out, c.lse, c.q, c.k, c.v, c.pos, &c.a,
+                             c.scratch);
+    float *xs[3] = {c.q, c.k, c.v}, *gs[3] = {dq, dk, dv};
+    const char *names[3] = {"dq", "dk", "dv"};
+    for (int i = 0; i < 3; i++) {
+        double ana, rel = gradcheck(kernel_loss, &c, xs[i], gs[i], nh, 50 + i, &ana);
+        EXPECT(rel < 1e-3 && fabs(ana) > 1e-3, "%s: %s rel %.2e (g.d %.2e)", what, names[i], rel, ana);
+    }
+}
+
+void test_chunked_attention_grad(void) {
+    // (n, hs, chunk, before, after, causal, self, dropout)
+    check((ChunkAttnShape){32, 8, 8, 1, 0, 1, 1, 0.0f, 1}, "causal self 1 back");
+    check((ChunkAttnShape){32, 8, 8, 1, 1, 0, 1, 0.0f, 2}, "bidirectional 1 back 1 ahead");
+    check((ChunkAttnShape){24, 5, 24, 0, 0, 1, 0, 0.0f, 3}, "plain causal");
+    check((ChunkAttnShape){40, 6, 10, 2, 0, 1, 1, 0.25f, 4}, "dropout 2 back");
+    check((ChunkAttnShape){140, 4, 70, 1, 0, 1, 1, 0.0f, 5}, "chunk of ragged 64-blocks");
+    check((ChunkAttnShape){16, 4, 8, 1, 1, 0, 0, 0.0f, 6}, "window wraps onto itself");
+}

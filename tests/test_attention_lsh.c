@@ -1,0 +1,158 @@
+// test_attention_lsh.c: hashing, sorting, the LSH head's gradients, and LSH
+// against full attention.
+#include <math.h>
+#include <string.h>
+
+#include "../core/attention_lsh.h"
+#include "../core/common.h"
+#include "test.h"
+
+typedef struct {
+    LshShape s;
+    float *qk, *v, *out, *w, *rot, *scratch;
+    int *sorted;
+} Ctx;
+
+static Ctx make(LshShape s, uint64_t seed) {
+    Ctx c;
+    c.s = s;
+    size_t n = (size_t)s.T * s.HS;
+    c.qk = xmalloc(n * 4);
+    c.v = xmalloc(n * 4);
+    c.out = xmalloc(n * 4);
+    c.w = xmalloc(n * 4);
+    size_t nrot = (size_t)s.HS * s.n_hashes * lsh_rotation_cols(&s);
+    c.rot = xmalloc((nrot ? nrot : 1) * 4);
+    c.scratch = xmalloc(lsh_scratch_floats(&s) * 4);
+    c.sorted = xmalloc((size_t)s.n_hashes * s.T * sizeof(int));
+    fill_normal(c.qk, n, 1.0f, seed);
+    fill_normal(c.v, n, 1.0f, seed + 1);
+    fill_normal(c.w, n, 1.0f, seed + 2);
+    fill_normal(c.rot, nrot, 1.0f, seed + 3);
+    if (!s.plain) lsh_hash(c.sorted, c.qk, s.HS, c.rot, &c.s, c.scratch);
+    return c;
+}
+
+static double head_loss(void *p) {
+    Ctx *c = p;
+    lsh_attention_forward(c->out, c->sorted, c->qk, c->v, c->s.HS, &c->s, c->scratch);
+    return dot_loss(c->w, c->out, (size_t)c->s.T * c->s.HS);
+}
+
+static void check_grad(LshShape s, const char *what) {
+    Ctx c = make(s, 7 + s.n_hashes + 10 * s.causal);
+    size_t n = (size_t)s.T * s.HS;
+    float *dqk = xcalloc(n, 4), *dv = xcalloc(n, 4);
+    lsh_attention_backward(dqk, dv, c.w, c.sorted, c.qk, c.v, s.HS, &s, c.scratch);
+    double ana, rel = gradcheck(head_loss, &c, c.qk, dqk, n, 1, &ana);
+    EXPECT(rel < 1e-3 && fabs(ana) > 1e-3, "%s: dqk rel %.2e (g.d %.2e)", what, rel, ana);
+    rel = gradcheck(head_loss, &c, c.v, dv, n, 2, &ana);
+    EXPECT(rel < 1e-3 && fabs(ana) > 1e-3, "%s: dv rel %.2e", what, rel);
+}
+
+void test_lsh_grad(void) {
+    // T, HS, NR, factors, buckets, chunk, before, after, causal, plain, dropout
+    check_grad((LshShape){32, 8, 1, 1, {4, 0}, 8, 1, 0, 1, 0, 0.0f, 1}, "1 hash causal");
+    check_grad((LshShape){32, 8, 2, 1, {4, 0}, 8, 1, 0, 1, 0, 0.0f, 2}, "2 hashes causal");
+    check_grad((LshShape){32, 8, 4, 1, {8, 0}, 8, 1, 1, 0, 0, 0.0f, 3}, "4 hashes bidirectional after 1");
+    check_grad((LshShape){48, 6, 2, 2, {2, 4}, 12, 1, 0, 1, 0, 0.2f, 4}, "factorised buckets dropout");
+    check_grad((LshShape){16, 8, 2, 1, {4, 0}, 32, 1, 0, 1, 1, 0.0f, 5}, "plain (T <= chunk)");
+}
+
+void test_lsh_sort_is_stable_bucket_order(void) {
+    LshShape s = {64, 8, 3, 2, {4, 6}, 8, 1, 0, 1, 0, 0.0f, 0};
+    Ctx c = make(s, 99);
+    // recompute buckets independently and check the order sorts (round, bucket, position)
+    int cols = lsh_rotation_cols(&s), NB = 24;
+    long prev = -1;
+    char *seen = xcalloc(s.n_hashes * s.T, 1);
+    for (int i = 0; i < s.n_hashes * s.T; i++) {
+        int r = c.sorted[i] / s.T, t = c.sorted[i] % s.T;
+        EXPECT(!seen[c.sorted[i]], "item %d twice", c.sorted[i]);
+        seen[c.sorted[i]] = 1;
+        int b = 0, radix = 1, off = 0;
+        for (int f = 0; f < 2; f++) {
+            int half = s.buckets[f] / 2, arg = 0;
+            float best = -INFINITY;
+            for (int j = 0; j < 2 * half; j++) {
+                float x = 0;
+                for (int d = 0; d < s.HS; d++)
+                    x += c.qk[t * s.HS + d] * c.rot[(d * s.n_hashes + r) * cols + off + j % half];
+                if (j >= half) x = -x;
+                if (x > best) { best = x; arg = j; }
+            }
+            b += radix * arg;
+            radix *= s.buckets[f];
+            off += half;
+        }
+        long key = ((long)(r * NB + b)) * s.T + t;
+        EXPECT(key > prev, "order broken at %d", i);
+        prev = key;
+    }
+}
+
+void test_lsh_equals_full_when_window_covers_sequence(void) {
+    // one round in two chunks, each looking one back: every query sees every key once,
+    // so whatever the buckets, LSH equals plain (full) attention with the same masks
+    for (int causal = 0; causal <= 1; causal++) {
+        LshShape s = {64, 16, 1, 1, {8, 0}, 32, 1, 0, causal, 0, 0.0f, 0};
+        Ctx c = make(s, 5 + causal);
+        LshShape f = s;
+        f.plain = 1;
+        float *full = xmalloc((size_t)s.T * s.HS * 4);
+        float *fscratch = xmalloc(lsh_scratch_floats(&f) * 4);
+        lsh_attention_forward(c.out, c.sorted, c.qk, c.v, s.HS, &s, c.scratch);
+        lsh_attention_forward(full, NULL, c.qk, c.v, s.HS, &f, fscratch);
+        double d = max_rel_diff(c.out, full, (size_t)s.T * s.HS);
+        EXPECT(d < 1e-5, "causal %d: LSH vs full %.2e", causal, d);
+        // and one chunk holding the whole sequence is the plain path itself
+        LshShape one = s;
+        one.chunk = 64;
+        one.plain = 1;
+        lsh_attention_forward(c.out, NULL, c.qk, c.v, s.HS, &one, c.scratch);
+        EXPECT(max_rel_diff(c.out, full, (size_t)s.T * s.HS) == 0.0, "one chunk differs");
+    }
+}
+
+void test_lsh_approaches_full_with_more_hashes(void) {
+    // random data, many buckets: more rounds cover more of each query's attention mass
+    double dist[4];
+    int rounds[4] = {1, 2, 4, 8};
+    for (int k = 0; k < 4; k++) {
+        double sum = 0;
+        for (int trial = 0; trial < 4; trial++) {
+            LshShape s = {256, 16, rounds[k], 1, {16, 0}, 16, 1, 0, 1, 0, 0.0f, 0};
+            Ctx c = make(s, 1000 + trial);
+            for (size_t i = 0; i < (size_t)s.T * s.HS; i++) c.qk[i] *= 0.5f;
+            lsh_hash(c.sorted, c.qk, s.HS, c.rot, &s, c.scratch);
+            LshShape f = s;
+            f.plain = 1;
+            float *full = xmalloc((size_t)s.T * s.HS * 4);
+            float *fs = xmalloc(lsh_scratch_floats(&f) * 4);
+            lsh_attention_forward(full, NULL, c.qk, c.v, s.HS, &f, fs);
+            lsh_attention_forward(c.out, c.sorted, c.qk, c.v, s.HS, &s, c.scratch);
+            double num = 0, den = 0;
+            for (size_t i = 0; i < (size_t)s.T * s.HS; i++) {
+                num += (c.out[i] - full[i]) * (double)(c.out[i] - full[i]);
+                den += (double)full[i] * full[i];
+            }
+            sum += sqrt(num / den);
+            xfree(full);
+            xfree(fs);
+        }
+        dist[k] = sum / 4;
+    }
+    printf("    relative distance to full attention: 1 hash %.4f, 2 %.4f, 4 %.4f, 8 %.4f\n", dist[0],
+           dist[1], dist[2], dist[3]);
+    EXPECT(dist[1] < dist[0] && dist[2] < dist[1] && dist[3] < dist[2], "distance does not fall");
+}
+
+void test_lsh_default_buckets(void) {
+    int b[2];
+    // B6 at 65536: 2 * 1024 -> 2^11, over the limit 2 * max(sqrt(1024), 64) = 128 -> [32, 64]
+    EXPECT(lsh_default_buckets(b, 65536, 64, 65536) == 2 && b[0] == 32 && b[1] == 64, "B6 65536: %d %d", b[0], b[1]);
+    // small: T 256, chunk 64 -> 8 buckets, no factorisation
+    EXPECT(lsh_default_buckets(b, 256, 64, 256) == 1 && b[0] == 8, "256: %d", b[0]);
+    // 2 * (100 / 16) = 12 -> bit_length 4 -> 8
+    EXPECT(lsh_default_buckets(b, 100, 16, 128) == 1 && b[0] == 8, "100/16: %d", b[0]);
+}

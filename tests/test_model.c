@@ -1,0 +1,279 @@
+// test_model.c: the whole model: gradients for each attention kind, reversibility,
+// store-everything agreement, causality, determinism and memory flat in depth.
+#include <math.h>
+#include <string.h>
+
+#include "../core/common.h"
+#include "../core/model.h"
+#include "../core/rng.h"
+#include "test.h"
+
+// A tiny config that still has several chunks per sequence for every kind.
+static ReformerConfig tiny(int kind, int causal, int layers) {
+    ReformerConfig c;
+    reformer_config_default(&c);
+    c.vocab = 11;
+    c.d_model = 12;
+    c.d_ff = 20;
+    c.n_heads = 2;
+    c.d_head = 6;
+    c.n_layers = layers;
+    for (int l = 0; l < layers; l++) c.attn[l] = kind;
+    if (kind < 0)  // mixed: the paper's enwik8 pattern
+        for (int l = 0; l < layers; l++) c.attn[l] = l % 4 == 2 ? ATTN_LSH : l % 2 ? ATTN_FULL : ATTN_LOCAL;
+    c.n_hashes = 2;
+    c.lsh_chunk = 8;
+    c.local_chunk = 8;
+    c.axial_shape[0] = 4;
+    c.axial_shape[1] = 8;
+    c.axial_dims[0] = 4;
+    c.axial_dims[1] = 8;
+    c.causal = causal;
+    c.ffn_chunk = 12;
+    c.head_chunk = 10;
+    c.init_std = 0.3f;  // larger than 0.02 so attention is not near uniform
+    return c;
+}
+
+static int *tokens_for(int B, int T, int V, uint64_t seed) {
+    int *t = xmalloc((size_t)B * T * sizeof(int));
+    Rng r;
+    rng_seed(&r, seed);
+    for (int i = 0; i < B * T; i++) t[i] = (int)rng_below(&r, V);
+    return t;
+}
+
+typedef struct {
+    Model *m;
+    int *tok;
+    int B, T;
+} Ctx;
+
+static double model_loss(void *p) {
+    Ctx *c = p;
+    return model_forward(c->m, c->tok, c->B, c->T);
+}
+
+static void check_model_grad(int kind, int causal, float dropout, const char *what) {
+    ReformerConfig cfg = tiny(kind, causal, 2);
+    cfg.hidden_dropout = cfg.lsh_dropout = cfg.local_dropout = dropout;
+    Model m;
+    model_init(&m, &cfg, 2, 32, 42);
+    m.training = dropout > 0;
+    m.step = 3;
+    Ctx c = {&m, tokens_for(2, 32, cfg.vocab, 9), 2, 32};
+    model_zero_grad(&m);
+    model_forward(&m, c.tok, 2, 32);
+    model_backward(&m);
+    m.freeze_buckets = 1;  // hashing is piecewise constant: hold the buckets
+    double ana, rel = gradcheck(model_loss, &c, m.params, m.grads, m.n_params, 77, &ana);
+    EXPECT(rel < 1e-3 && fabs(ana) > 1e-3, "%s: all parameters rel %.2e (g.d %.3e)", what, rel, ana);
+    // and tensor by tensor, so a wrong small tensor cannot hide in the total; a small
+    // tensor's directional derivative nears float noise (a few 1e-4 at best), so this
+    // finer check uses 1e-2: a wrong formula is off by order one
+    for (int i = 0; i < m.n_entries; i++) {
+        ParamEntry *e = &m.table[i];
+        double a, r = gradcheck(model_loss, &c, m.params + e->offset, m.grads + e->offset, e->numel,
+                                100 + i, &a);
+        EXPECT(r < 1e-2 && fabs(a) > 1e-6, "%s: %s rel %.2e (g.d %.3e)", what, e->name, r, a);
+    }
+    model_free(&m);
+}
+
+void test_model_grad_lsh(void) { check_model_grad(ATTN_LSH, 1, 0.0f, "lsh causal"); }
+void test_model_grad_lsh_bidirectional(void) { check_model_grad(ATTN_LSH, 0, 0.0f, "lsh bidirectional"); }
+void test_model_grad_local(void) { check_model_grad(ATTN_LOCAL, 1, 0.0f, "local causal"); }
+void test_model_grad_local_bidirectional(void) { check_model_grad(ATTN_LOCAL, 0, 0.0f, "local bidirectional"); }
+void test_model_grad_full(void) { check_model_grad(ATTN_FULL, 1, 0.0f, "full causal"); }
+void test_model_grad_full_bidirectional(void) { check_model_grad(ATTN_FULL, 0, 0.0f, "full bidirectional"); }
+void test_model_grad_dropout(void) { check_model_grad(-1, 1, 0.2f, "mixed layers with dropout"); }
+
+void test_reversibility_12_layers(void) {
+    // run the layers by hand, keep every layer's input, and check that the
+    // backward pass recomputes each one from the layer above
+    ReformerConfig cfg = tiny(-1, 1, 12);
+    Model m;
+    model_init(&m, &cfg, 1, 32, 5);
+    int *tok = tokens_for(1, 32, cfg.vocab, 3);
+    size_t n = 32 * (size_t)cfg.d_model;
+    float *saved = xmalloc(13 * 2 * n * 4);
+    model_forward(&m, tok, 1, 32);
+    // rebuild the per-layer inputs by running the same layers again from the embedding
+    float *x1 = xmalloc(n * 4), *x2 = xmalloc(n * 4);
+    EmbedShape e = {32, cfg.d_model, cfg.vocab, {4, 8}, {4, 8}, 0.0f, 0};
+    embedding_forward(x1, tok, m.p.wte, m.p.pos0, m.p.pos1, &e);
+    memcpy(x2, x1, n * 4);
+    for (int l = 0; l < 12; l++) {
+        memcpy(saved + (2 * l) * n, x1, n * 4);
+        memcpy(saved + (2 * l + 1) * n, x2, n * 4);
+        LayerShape s = model_layer_shape(&m, l, 32, 1);
+        LayerWork w = {m.attn_work, m.ffn_work};
+        reversible_forward(x1, x2, m.sorted + l * m.sorted_per_layer, NULL, &m.p.layer[l], &s, 0, &w);
+    }
+    EXPECT(max_rel_diff(x1, m.x1, n) == 0.0 && max_rel_diff(x2, m.x2, n) == 0.0, "replay differs");
+    // walk down: each inverse must give the saved input
+    float *d1 = xcalloc(n, 4), *d2 = xcalloc(n, 4);
+    double worst = 0;
+    for (int l = 11; l >= 0; l--) {
+        LayerShape s = model_layer_shape(&m, l, 32, 1);
+        LayerWork w = {m.attn_work, m.ffn_work};
+        reversible_backward(x1, x2, d1, d2, &m.g.layer[l], m.sorted + l * m.sorted_per_layer,
+                            &m.p.layer[l], &s, 0, &w);
+        worst = fmax(worst, max_rel_diff(x1, saved + (2 * l) * n, n));
+        worst = fmax(worst, max_rel_diff(x2, saved + (2 * l + 1) * n, n));
+    }
+    printf("    worst relative error of a recomputed layer input over 12 layers: %.2e\n", worst);
+    EXPECT(worst < 1e-4, "recomputed inputs differ by %.2e", worst);
+    model_free(&m);
+}
+
+void test_reversible_equals_store_everything(void) {
+    ReformerConfig cfg = tiny(-1, 1, 6);
+    cfg.hidden_dropout = cfg.lsh_dropout = cfg.local_dropout = 0.1f;
+    Model m;
+    model_init(&m, &cfg, 2, 32, 8);
+    m.training = 1;
+    int *tok = tokens_for(2, 32, cfg.vocab, 4);
+    size_t n = 2 * 32 * (size_t)cfg.d_model;
+    // reversible
+    model_zero_grad(&m);
+    model_forward(&m, tok, 2, 32);
+    model_backward(&m);
+    float *rev = xmalloc(m.n_params * 4);
+    memcpy(rev, m.grads, m.n_params * 4);
+    // store everything: forward keeping each layer's input, backward from the stored values
+    m.freeze_buckets = 1;
+    model_zero_grad(&m);
+    model_forward(&m, tok, 2, 32);
+    float *store = xmalloc(7 * 2 * n * 4);
+    float *x1 = store + 12 * n, *x2 = store + 13 * n;  // slot 6: the top
+    {
+        EmbedShape e = {32, cfg.d_model, cfg.vocab, {4, 8}, {4, 8}, cfg.hidden_dropout, 0};
+        for (int b = 0; b < 2; b++) {
+            e.stream = model_embed_stream(&m, b);
+            embedding_forward(store + b * n / 2, tok + b * 32, m.p.wte, m.p.pos0, m.p.pos1, &e);
+        }
+        memcpy(store + n, store, n * 4);
+        for (int l = 0; l < 6; l++) {
+            LayerShape s = model_layer_shape(&m, l, 32, 2);
+            LayerWork w = {m.attn_work, m.ffn_work};
+            float *a = store + (2 * l + 2) * n, *b = store + (2 * l + 3) * n;
+            memcpy(a, store + 2 * l * n, n * 4);
+            memcpy(b, store + (2 * l + 1) * n, n * 4);
+            reversible_forward(a, b, m.sorted + l * m.sorted_per_layer, NULL, &m.p.layer[l], &s,
+                               model_layer_stream(&m, l), &w);
+        }
+    }
+    EXPECT(max_rel_diff(x1, m.x1, n) == 0.0, "stored forward differs from model forward");
+    // backward with the stored inputs: no inversion anywhere
+    float *d1 = xcalloc(n, 4), *d2 = xcalloc(n, 4);
+    HeadShape hs = {32, cfg.d_model, cfg.vocab, cfg.head_chunk, cfg.ln_eps, cfg.hidden_dropout, 0};
+    for (int b = 0; b < 2; b++) {
+        hs.stream = model_head_stream(&m, b);
+        lm_head_backward(d1 + b * n / 2, d2 + b * n / 2, &m.g.head, 1.0f / (2 * 31), x1 + b * n / 2,
+                         x2 + b * n / 2, tok + b * 32, &m.p.head, &hs, m.head_work);
+    }
+    for (int l = 5; l >= 0; l--) {
+        LayerShape s = model_layer_shape(&m, l, 32, 2);
+        AttnWork aw = attention_work_views(m.attn_work, &s.attn);
+        uint64_t st = model_layer_stream(&m, l);
+        const float *in2 = store + (2 * l + 1) * n;
+        const float *y1 = store + (2 * l + 2) * n;
+        for (int b = 0; b < 2; b++) {
+            size_t o = b * n / 2;
+            FfnShape f = s.ffn;
+            f.stream = reversible_ffn_stream(st, b);
+            // y2 = x2 + G(y1): dy1 += G'(y1)^T dy2
+            ffn_backward(d1 + o, &m.g.layer[l].ffn, NULL, d2 + o, y1 + o, &m.p.layer[l].ffn, 32, &f, m.ffn_work);
+            // y1 = x1 + F(x2): dx2 = dy2 + F'(x2)^T dy1
+            attention_backward(d2 + o, &m.g.layer[l].attn, NULL, d1 + o,
+                               m.sorted + l * m.sorted_per_layer + b * (m.sorted_per_layer / 2), in2 + o,
+                               &m.p.layer[l].attn, &s.attn, reversible_attn_stream(st, b), &aw);
+        }
+    }
+    for (size_t i = 0; i < n; i++) d1[i] += d2[i];
+    EmbedShape e = {32, cfg.d_model, cfg.vocab, {4, 8}, {4, 8}, cfg.hidden_dropout, 0};
+    for (int b = 0; b < 2; b++) {
+        e.stream = model_embed_stream(&m, b);
+        embedding_backward(m.g.wte, m.g.pos0, m.g.pos1, d1 + b * n / 2, tok + b * 32, &e);
+    }
+    double d = max_rel_diff(m.grads, rev, m.n_params);
+    printf("    reversible vs store-everything gradients: max relative difference %.2e\n", d);
+    EXPECT(d < 1e-4, "gradients differ by %.2e", d);
+    model_free(&m);
+}
+
+static void check_causal(int kind) {
+    ReformerConfig cfg = tiny(kind, 1, 3);
+    Model m;
+    model_init(&m, &cfg, 1, 32, 11);
+    int *tok = tokens_for(1, 32, cfg.vocab, 12);
+    float *a = xmalloc(32 * cfg.vocab * 4), *b = xmalloc(32 * cfg.vocab * 4);
+    model_forward(&m, tok, 1, 32);
+    model_logits(&m, a);
+    m.freeze_buckets = 1;  // the bucket order is shared; masking must still hide the future
+    for (int t = 1; t < 32; t += 5) {
+        int old = tok[t];
+        tok[t] = (old + 1 + t % (cfg.vocab - 1)) % cfg.vocab;
+        model_forward(&m, tok, 1, 32);
+        model_logits(&m, b);
+        EXPECT(memcmp(a, b, (size_t)t * cfg.vocab * 4) == 0, "kind %d: logits before %d changed", kind, t);
+        EXPECT(memcmp(a + t * cfg.vocab, b + t * cfg.vocab, cfg.vocab * 4) != 0,
+               "kind %d: logit at %d did not change (test would be vacuous)", kind, t);
+        tok[t] = old;
+    }
+    model_free(&m);
+}
+
+void test_no_causal_leak(void) {
+    check_causal(ATTN_LSH);
+    check_causal(ATTN_LOCAL);
+    check_causal(ATTN_FULL);
+    check_causal(-1);
+}
+
+void test_determinism(void) {
+    ReformerConfig cfg = tiny(-1, 1, 4);
+    cfg.hidden_dropout = cfg.lsh_dropout = cfg.local_dropout = 0.1f;
+    int *tok = tokens_for(2, 32, cfg.vocab, 1);
+    double loss[2];
+    float *grads[2];
+    for (int run = 0; run < 2; run++) {
+        Model m;
+        model_init(&m, &cfg, 2, 32, 123);
+        m.training = 1;
+        m.step = 17;
+        model_zero_grad(&m);
+        loss[run] = model_forward(&m, tok, 2, 32);
+        model_backward(&m);
+        grads[run] = xmalloc(m.n_params * 4);
+        memcpy(grads[run], m.grads, m.n_params * 4);
+        size_t np = m.n_params;
+        model_free(&m);
+        if (run == 1) EXPECT(memcmp(grads[0], grads[1], np * 4) == 0, "gradients differ");
+    }
+    EXPECT(memcmp(&loss[0], &loss[1], sizeof(double)) == 0, "loss %.17g vs %.17g", loss[0], loss[1]);
+}
+
+static size_t peak_scratch(int layers) {
+    ReformerConfig cfg = tiny(ATTN_LSH, 1, layers);
+    size_t before = mem_live_bytes();
+    mem_reset_peak();
+    Model m;
+    model_init(&m, &cfg, 1, 64, 1);
+    int *tok = tokens_for(1, 64, cfg.vocab, 2);
+    model_forward(&m, tok, 1, 64);
+    model_backward(&m);
+    size_t peak = mem_peak_bytes() - before;
+    size_t params = m.n_params * sizeof(float) * 2 + m.n_entries * sizeof(ParamEntry);
+    size_t records = m.sorted_per_layer * layers * sizeof(int);
+    model_free(&m);
+    xfree(tok);
+    return peak - params - records;
+}
+
+void test_memory_flat_in_depth(void) {
+    size_t a = peak_scratch(2), b = peak_scratch(12);
+    printf("    peak bytes less parameters and bucket records: 2 layers %zu, 12 layers %zu\n", a, b);
+    EXPECT(a == b, "activation memory grows with depth: %zu vs %zu", a, b);
+}

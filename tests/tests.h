@@ -1,0 +1,36 @@
+// tests.h: every test the runner knows, one X entry each.
+#define TEST_LIST(X)                                   \
+    X(test_rng_reproducible_and_saved)                 \
+    X(test_adam_matches_formula)                       \
+    X(test_adam_clip_and_schedules)                    \
+    X(test_layernorm_grad)                             \
+    X(test_linear_grad)                                \
+    X(test_ffn_grad_gelu)                              \
+    X(test_ffn_grad_relu)                              \
+    X(test_ffn_grad_dropout)                           \
+    X(test_ffn_chunking_invariant)                     \
+    X(test_embedding_grad)                             \
+    X(test_lm_head_grad)                               \
+    X(test_chunked_attention_grad)                     \
+    X(test_lsh_grad)                                   \
+    X(test_lsh_sort_is_stable_bucket_order)            \
+    X(test_lsh_equals_full_when_window_covers_sequence) \
+    X(test_lsh_approaches_full_with_more_hashes)       \
+    X(test_lsh_default_buckets)                        \
+    X(test_local_grad)                                 \
+    X(test_model_grad_lsh)                             \
+    X(test_model_grad_lsh_bidirectional)               \
+    X(test_model_grad_local)                           \
+    X(test_model_grad_local_bidirectional)             \
+    X(test_model_grad_full)                            \
+    X(test_model_grad_full_bidirectional)              \
+    X(test_model_grad_dropout)                         \
+    X(test_reversibility_12_layers)                    \
+    X(test_reversible_equals_store_everything)         \
+    X(test_no_causal_leak)                             \
+    X(test_determinism)                                \
+    X(test_memory_flat_in_depth)
+
+#define DECLARE(name) void name(void);
+TEST_LIST(DECLARE)
+#undef DECLARE
