@@ -1,2 +1,49 @@
+// main.c: the subcommand table of the reformer binary.
 #include <stdio.h>
-int main(void) { return 0; }
+#include <string.h>
+
+#include "../core/common.h"
+#include "args.h"
+#include "commands.h"
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} Command;
+
+static const Command COMMANDS[] = {
+    {"bench", cmd_bench, "time training or forward steps (reformer bench --seq 65536)"},
+};
+#define N_COMMANDS (sizeof(COMMANDS) / sizeof(COMMANDS[0]))
+
+static void print_help(FILE *out) {
+    fprintf(out, "usage: reformer COMMAND [ARGS]   (reformer COMMAND --help for its options)\n\n"
+                 "A Reformer (Kitaev, Kaiser, Levskaya 2020) in C: LSH attention, reversible\n"
+                 "layers, chunked feed-forward, hand-written backward passes.\n\nCommands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++) fprintf(out, "  %-8s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+    fprintf(out, "\nOther:\n  --help-config  every config key with its default\n  --version\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        print_help(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        print_help(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("reformer %s\n", REFORMER_VERSION);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--help-config")) {
+        config_print_help(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "reformer: unknown command '%s'\nusage: reformer COMMAND [ARGS]; reformer --help lists them\n", argv[1]);
+    return 2;
+}

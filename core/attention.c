@@ -16,24 +16,31 @@ static size_t head_scratch_floats(const AttnShape *s) {
 }
 
 size_t attention_work_floats(const AttnShape *s) {
-    size_t T = s->T, D = (size_t)s->NH * s->HS;
-    return T * s->C * 2 + T * D + 7 * T * s->HS + 2 * T + head_scratch_floats(s);
+    size_t T = s->T, tc = T * s->C, th = T * s->HS;
+    return tc * (s->hidden_dropout > 0.0f ? 4 : 2) + 8 * th + 2 * T + head_scratch_floats(s);
 }
 
 AttnWork attention_work_views(float *base, const AttnShape *s) {
-    size_t T = s->T, D = (size_t)s->NH * s->HS, th = T * s->HS;
+    size_t T = s->T, tc = T * s->C, th = T * s->HS;
     AttnWork w;
     w.h = base;
-    w.ctx = w.h + T * s->C;
-    w.f = w.ctx + T * D;
-    w.q = w.f + T * s->C;
+    w.dh = w.h + tc;
+    float *p = w.dh + tc;
+    w.f = w.df = NULL;
+    if (s->hidden_dropout > 0.0f) {
+        w.f = p;
+        w.df = p + tc;
+        p += 2 * tc;
+    }
+    w.q = p;
     w.k = w.q + th;
     w.v = w.k + th;
-    w.dq = w.v + th;
+    w.out = w.v + th;
+    w.g = w.out + th;
+    w.dq = w.g + th;
     w.dk = w.dq + th;
     w.dv = w.dk + th;
-    w.g = w.dv + th;
-    w.mean = w.g + th;
+    w.mean = w.dv + th;
     w.rstd = w.mean + T;
     w.head = w.rstd + T;
     return w;
@@ -59,89 +66,88 @@ static LocalShape local_shape(const AttnShape *s, uint64_t stream, int hd) {
     return l;
 }
 
-static size_t sorted_len(const AttnShape *s) { return (size_t)s->lsh.n_hashes * s->T; }
-
-// ctx (T, NH*HS) for all heads; hashes when rot is given.
-static void heads_forward(AttnWork *w, int *sorted, const float *rot, const AttnParams *p,
-                          const AttnShape *s, uint64_t stream) {
-    size_t D = (size_t)s->NH * s->HS;
-    for (int hd = 0; hd < s->NH; hd++) {
-        project_head(w, p, s, hd);
-        float *ctx = w->ctx + (size_t)hd * s->HS;  // (T, HS) with stride D
-        if (s->kind == ATTN_LOCAL) {
-            LocalShape l = local_shape(s, stream, hd);
-            local_attention_forward(w->dq, w->q, w->k, w->v, s->HS, &l, w->head);
-        } else {
-            LshShape l = lsh_shape(s, stream, hd);
-            int *order = l.plain ? NULL : sorted + hd * sorted_len(s);
-            if (order && rot)
-                lsh_hash(order, w->q, s->HS, rot + (size_t)hd * s->HS * l.n_hashes * lsh_rotation_cols(&l),
-                         &l, w->head);
-            lsh_attention_forward(w->dq, order, w->q, w->v, s->HS, &l, w->head);
-        }
-        for (int t = 0; t < s->T; t++)
-            memcpy(ctx + t * D, w->dq + (size_t)t * s->HS, s->HS * sizeof(float));
-    }
+static int *head_order(int *sorted, const AttnShape *s, int hd) {
+    if (s->kind != ATTN_LSH || s->lsh.plain) return NULL;
+    return sorted + (size_t)hd * s->lsh.n_hashes * s->T;
 }
 
-// f = drop(ctx Wo^T) into w->f
-static void output_forward(AttnWork *w, const AttnParams *p, const AttnShape *s, uint64_t stream) {
+// Head hd's columns of the output projection Wo (C, NH*HS): a (C, HS) block, rows NH*HS apart.
+static const float *wo_head(const float *wo, const AttnShape *s, int hd) { return wo + (size_t)hd * s->HS; }
+
+// dst (T, C) += sign * mask * src, or += sign * src without hidden dropout
+static void add_masked(float *dst, const float *src, float sign, const AttnShape *s, uint64_t stream) {
     size_t n = (size_t)s->T * s->C;
-    linear_forward(w->f, w->ctx, p->o, NULL, s->T, s->NH * s->HS, s->C, 0.0f);
-    if (s->hidden_dropout > 0.0f) {
-        uint64_t st = hash_mix(stream ^ SITE_HIDDEN);
-        for (size_t i = 0; i < n; i++) w->f[i] *= dropout_factor(st, i, s->hidden_dropout);
-    }
+    uint64_t st = hash_mix(stream ^ SITE_HIDDEN);
+    #pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) dst[i] += sign * src[i] * dropout_factor(st, i, s->hidden_dropout);
 }
 
 void attention_forward(float *y1, int *sorted, const float *rot, const float *x2,
                        const AttnParams *p, const AttnShape *s, uint64_t stream, AttnWork *w) {
+    int D = s->NH * s->HS, drop = s->hidden_dropout > 0.0f;
     layernorm_forward(w->h, w->mean, w->rstd, x2, p->ln_w, p->ln_b, s->T, s->C, s->eps);
-    heads_forward(w, sorted, rot, p, s, stream);
-    output_forward(w, p, s, stream);
-    size_t n = (size_t)s->T * s->C;
-    for (size_t i = 0; i < n; i++) y1[i] += w->f[i];
+    for (int hd = 0; hd < s->NH; hd++) {
+        project_head(w, p, s, hd);
+        if (s->kind == ATTN_LOCAL) {
+            LocalShape l = local_shape(s, stream, hd);
+            local_attention_forward(w->out, w->q, w->k, w->v, s->HS, &l, w->head);
+        } else {
+            LshShape l = lsh_shape(s, stream, hd);
+            int *order = head_order(sorted, s, hd);
+            if (order && rot)
+                lsh_hash(order, w->q, s->HS, rot + (size_t)hd * s->HS * l.n_hashes * lsh_rotation_cols(&l),
+                         &l, w->head);
+            lsh_attention_forward(w->out, order, w->q, w->v, s->HS, &l, w->head);
+        }
+        // forward: F = drop(sum_hd out_hd Wo_hd^T); without dropout it lands in y1 directly
+        linear_forward_ld(drop ? w->f : y1, w->out, wo_head(p->o, s, hd), D, s->T, s->HS, s->C, 1.0f,
+                          drop && hd == 0 ? 0.0f : 1.0f);
+    }
+    if (drop) add_masked(y1, w->f, 1.0f, s, stream);
 }
 
 void attention_backward(float *dx2, AttnParams *grad, float *y1, const float *dy1,
                         const int *sorted, const float *x2, const AttnParams *p,
                         const AttnShape *s, uint64_t stream, AttnWork *w) {
-    size_t n = (size_t)s->T * s->C, D = (size_t)s->NH * s->HS;
-    int T = s->T, C = s->C, HS = s->HS;
+    int T = s->T, C = s->C, HS = s->HS, D = s->NH * s->HS, drop = s->hidden_dropout > 0.0f;
+    size_t n = (size_t)T * C;
     layernorm_forward(w->h, w->mean, w->rstd, x2, p->ln_w, p->ln_b, T, C, s->eps);
-    heads_forward(w, (int *)sorted, NULL, p, s, stream);
-    if (y1) {  // reversible inverse: x1 = y1 - F(x2)
-        output_forward(w, p, s, stream);
-        for (size_t i = 0; i < n; i++) y1[i] -= w->f[i];
+    // forward: F = drop(f), so df = dy1 * mask
+    const float *df = dy1;
+    if (drop) {
+        memset(w->df, 0, n * sizeof(float));
+        add_masked(w->df, dy1, 1.0f, s, stream);
+        df = w->df;
+        if (y1) memset(w->f, 0, n * sizeof(float));
     }
-    // forward: f = drop(ctx Wo^T), so df = dy1 * mask; dWo += df^T ctx; dctx = df Wo
-    uint64_t st = hash_mix(stream ^ SITE_HIDDEN);
-    for (size_t i = 0; i < n; i++)
-        w->f[i] = s->hidden_dropout > 0.0f ? dy1[i] * dropout_factor(st, i, s->hidden_dropout) : dy1[i];
-    linear_backward(NULL, grad->o, NULL, w->f, w->ctx, p->o, T, (int)D, C);
-    memset(w->ctx, 0, (size_t)T * D * sizeof(float));
-    linear_backward(w->ctx, NULL, NULL, w->f, NULL, p->o, T, (int)D, C);  // ctx now holds dctx
-    // w->f becomes dh (T, C), the gradient at the LayerNorm output
-    memset(w->f, 0, n * sizeof(float));
+    memset(w->dh, 0, n * sizeof(float));
     for (int hd = 0; hd < s->NH; hd++) {
         size_t rows = (size_t)hd * HS * C;
+        const float *wo = wo_head(p->o, s, hd);
         project_head(w, p, s, hd);
-        const float *dctx = w->ctx + (size_t)hd * HS;  // (T, HS) with stride D
-        for (int t = 0; t < T; t++) memcpy(w->g + (size_t)t * HS, dctx + t * D, HS * sizeof(float));
+        // forward: f += out Wo_hd^T, so g = d(out) = df Wo_hd
+        memset(w->g, 0, (size_t)T * HS * sizeof(float));
+        linear_backward_ld(w->g, NULL, D, df, NULL, wo, T, HS, C);
         memset(w->dq, 0, 3 * (size_t)T * HS * sizeof(float));
+        // the core's backward recomputes its forward and hands back out
         if (s->kind == ATTN_LOCAL) {
             LocalShape l = local_shape(s, stream, hd);
-            local_attention_backward(w->dq, w->dk, w->dv, w->g, w->q, w->k, w->v, HS, &l, w->head);
+            local_attention_backward(w->dq, w->dk, w->dv, w->out, w->g, w->q, w->k, w->v, HS, &l, w->head);
         } else {
             LshShape l = lsh_shape(s, stream, hd);
-            const int *order = l.plain ? NULL : sorted + hd * sorted_len(s);
-            lsh_attention_backward(w->dq, w->dv, w->g, order, w->q, w->v, HS, &l, w->head);
+            lsh_attention_backward(w->dq, w->dv, w->out, w->g, head_order((int *)sorted, s, hd), w->q,
+                                   w->v, HS, &l, w->head);
         }
+        // dWo_hd += df^T out
+        linear_backward_ld(NULL, grad->o + (size_t)hd * HS, D, df, w->out, wo, T, HS, C);
+        // reversible inverse, accumulated head by head: x1 = y1 - F(x2)
+        if (y1) linear_forward_ld(drop ? w->f : y1, w->out, wo, D, T, HS, C, drop ? 1.0f : -1.0f, 1.0f);
         // forward: q = h Wq_hd^T (and k, v alike), so dW_hd += dq^T h; dh += dq W_hd
-        linear_backward(w->f, grad->qk + rows, NULL, w->dq, w->h, p->qk + rows, T, C, HS);
-        if (s->kind == ATTN_LOCAL) linear_backward(w->f, grad->k + rows, NULL, w->dk, w->h, p->k + rows, T, C, HS);
-        linear_backward(w->f, grad->v + rows, NULL, w->dv, w->h, p->v + rows, T, C, HS);
+        linear_backward(w->dh, grad->qk + rows, NULL, w->dq, w->h, p->qk + rows, T, C, HS);
+        if (s->kind == ATTN_LOCAL) linear_backward(w->dh, grad->k + rows, NULL, w->dk, w->h, p->k + rows, T, C, HS);
+        linear_backward(w->dh, grad->v + rows, NULL, w->dv, w->h, p->v + rows, T, C, HS);
     }
+    if (drop && y1) add_masked(y1, w->f, -1.0f, s, stream);
     // forward: h = LN(x2)
-    layernorm_backward(dx2, grad->ln_w, grad->ln_b, w->f, x2, w->mean, w->rstd, p->ln_w, T, C);
+    layernorm_backward(dx2, grad->ln_w, grad->ln_b, w->dh, x2, w->mean, w->rstd, p->ln_w, T, C);
 }

@@ -29,15 +29,18 @@ typedef struct {
     LocalShape local;  // for local
 } AttnShape;
 
-// Buffers for one sequence, allocated once and shared by every layer.
+// Buffers for one sequence, allocated once and shared by every layer. The output
+// projection runs head by head, so no (T, NH*HS) buffer exists.
 typedef struct {
-    float *h, *ctx, *f;          // (T, C), (T, NH*HS), (T, C)
-    float *q, *k, *v;            // (T, HS) one head
-    float *dq, *dk, *dv, *g;     // (T, HS); g is one head's slice of dctx
+    float *h, *dh;               // (T, C) LayerNorm output and its gradient
+    float *f, *df;               // (T, C) with hidden dropout only: F before the mask, dy1 * mask
+    float *q, *k, *v, *out;      // (T, HS) one head; k for local attention only
+    float *g, *dq, *dk, *dv;     // (T, HS) gradients of out, q, k, v
     float *mean, *rstd;          // (T)
     float *head;                 // scratch of one head's attention core
 } AttnWork;
 
+// Floats for AttnWork; with hidden dropout > 0 the two dropout buffers are included.
 size_t attention_work_floats(const AttnShape *s);
 AttnWork attention_work_views(float *base, const AttnShape *s);
 

@@ -103,31 +103,32 @@ void chunk_attention_forward(float *out, float *lse, const float *q, const float
                     }
                 }
             }
-            double sum = 0.0;
+            float sum = 0.0f;
             for (int w = 0; w < W; w++)
                 for (int kb = 0; kb < per; kb++) {
                     if (!live[w * per + kb]) continue;
-                    int j0 = kb * bl, j1 = imin(j0 + bl, CH);
-                    for (int j = j0; j < j1; j++) {
-                        float e = expf(s[w * CH + j] - mx);
-                        s[w * CH + j] = e;
+                    float *x = s + w * CH + kb * bl;
+                    int len = imin(bl, CH - kb * bl);
+                    #pragma omp simd reduction(+ : sum)
+                    for (int j = 0; j < len; j++) {
+                        // a causally masked score's weight is exactly 0 (exp(-1e9 - lse))
+                        float e = x[j] == CAUSAL_MASK ? 0.0f : exp_softmax(x[j] - mx);
+                        x[j] = e;
                         sum += e;
                     }
                 }
-            float l = mx + (float)log(sum);
-            lse[r0 + i] = l;
-            float inv = (float)(1.0 / sum);
+            lse[r0 + i] = mx + logf(sum);
+            float inv = 1.0f / sum;
             uint64_t item = (uint64_t)(r0 + i) * row;
             for (int w = 0; w < W; w++)
                 for (int kb = 0; kb < per; kb++) {
                     if (!live[w * per + kb]) continue;
-                    int j0 = kb * bl, j1 = imin(j0 + bl, CH);
-                    for (int j = j0; j < j1; j++) {
-                        float p = s[w * CH + j] * inv;
-                        if (a->dropout > 0.0f)
-                            p *= dropout_factor(a->stream, item + (size_t)w * CH + j, a->dropout);
-                        s[w * CH + j] = p;
-                    }
+                    float *x = s + w * CH + kb * bl;
+                    int len = imin(bl, CH - kb * bl);
+                    for (int j = 0; j < len; j++) x[j] *= inv;
+                    if (a->dropout > 0.0f)
+                        for (int j = 0; j < len; j++)
+                            x[j] *= dropout_factor(a->stream, item + (size_t)w * CH + kb * bl + j, a->dropout);
                 }
         }
         // out = P V over the live key blocks
@@ -164,32 +165,34 @@ static void block_pair(float *S, float *D, int r0, int r1, int j0, int j1, int s
         int qp = pos[r0 + i];
         float l = lse[r0 + i], dl = (dlse ? dlse[r0 + i] : 0.0f) - delta[r0 + i];
         uint64_t item = (uint64_t)(r0 + i) * row + slot0;
+        float *si = S + i * mk, *di = D + i * mk;
+        char keep[BLOCK];  // 1: scored, 0: replaced by a mask (no gradient to the score)
         for (int j = 0; j < mk; j++) {
             int masked;
-            float s = mask_score(S[i * mk + j], qp, pos[j0 + j], a, &masked);
-            float p = expf(s - l);
-            float drop = a->dropout > 0.0f ? dropout_factor(a->stream, item + j, a->dropout) : 1.0f;
-            S[i * mk + j] = p * drop;
-            D[i * mk + j] = masked ? 0.0f : p * (drop * D[i * mk + j] + dl);
+            si[j] = mask_score(si[j], qp, pos[j0 + j], a, &masked);
+            keep[j] = !masked;
         }
+        #pragma omp simd
+        for (int j = 0; j < mk; j++) si[j] = si[j] == CAUSAL_MASK ? 0.0f : exp_softmax(si[j] - l);
+        if (a->dropout > 0.0f)
+            for (int j = 0; j < mk; j++) {
+                float drop = dropout_factor(a->stream, item + j, a->dropout);
+                di[j] = keep[j] ? si[j] * (drop * di[j] + dl) : 0.0f;
+                si[j] *= drop;
+            }
+        else
+            for (int j = 0; j < mk; j++) di[j] = keep[j] ? si[j] * (di[j] + dl) : 0.0f;
     }
 }
 
-void chunk_attention_backward(float *dq, float *dk, float *dv, float *delta, const float *dout,
-                              const float *dlse, const float *out, const float *lse,
-                              const float *q, const float *k, const float *v, const int *pos,
-                              const ChunkAttnShape *a, float *scratch) {
+void chunk_attention_backward_kv(float *dk, float *dv, const float *dout, const float *dlse,
+                                 const float *delta, const float *lse, const float *q,
+                                 const float *k, const float *v, const int *pos,
+                                 const ChunkAttnShape *a, float *scratch) {
     int CH = a->chunk, HS = a->hs, W = window(a), NCH = a->n / CH;
     int per = blocks_per_chunk(a), bl = block_len(a), nblk = NCH * per;
     size_t per_thread = chunk_attention_scratch_floats(a);
-    // delta_i = do_i . o_i = sum_j Pd_ij dPd_ij, the softmax backward's row term
-    #pragma omp parallel for schedule(static)
-    for (int i = 0; i < a->n; i++) {
-        double s = 0.0;
-        for (int d = 0; d < HS; d++) s += (double)dout[(size_t)i * HS + d] * out[(size_t)i * HS + d];
-        delta[i] = (float)s;
-    }
-    // pass K: each key block gathers from every query block whose window holds it
+    // each key block gathers from every query block whose window holds it
     #pragma omp parallel for schedule(dynamic, 1)
     for (int kblk = 0; kblk < nblk; kblk++) {
         float *S = scratch + per_thread * omp_get_thread_num();  // (bl, bl)
@@ -213,7 +216,16 @@ void chunk_attention_backward(float *dq, float *dk, float *dv, float *delta, con
             }
         }
     }
-    // pass Q: each query block over its window; s = q k^T, so dq += dS k
+}
+
+void chunk_attention_backward_q(float *dq, const float *dout, const float *dlse,
+                                const float *delta, const float *lse, const float *q,
+                                const float *k, const float *v, const int *pos,
+                                const ChunkAttnShape *a, float *scratch) {
+    int CH = a->chunk, HS = a->hs, W = window(a), NCH = a->n / CH;
+    int per = blocks_per_chunk(a), bl = block_len(a), nblk = NCH * per;
+    size_t per_thread = chunk_attention_scratch_floats(a);
+    // each query block over its window; s = q k^T, so dq += dS k
     #pragma omp parallel for schedule(dynamic, 1)
     for (int blk = 0; blk < nblk; blk++) {
         float *S = scratch + per_thread * omp_get_thread_num();

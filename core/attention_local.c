@@ -24,7 +24,7 @@ static ChunkAttnShape kernel_shape(const LocalShape *s) {
 }
 
 typedef struct {
-    float *q, *k, *v, *o, *dout, *dq, *dk, *dv;  // (T, HS) contiguous
+    float *q, *k, *v, *o, *dq, *dk, *dv;  // (T, HS) contiguous; o holds dout in backward
     float *lse, *delta;                          // (T)
     int *pos;                                    // (T)
     float *kernel;
@@ -37,8 +37,7 @@ static Work work_views(float *scratch, const LocalShape *s) {
     w.k = w.q + n;
     w.v = w.k + n;
     w.o = w.v + n;
-    w.dout = w.o + n;
-    w.dq = w.dout + n;
+    w.dq = w.o + n;
     w.dk = w.dq + n;
     w.dv = w.dk + n;
     w.lse = w.dv + n;
@@ -50,7 +49,7 @@ static Work work_views(float *scratch, const LocalShape *s) {
 
 size_t local_scratch_floats(const LocalShape *s) {
     ChunkAttnShape a = kernel_shape(s);
-    return 8 * (size_t)s->T * s->HS + 3 * (size_t)s->T +
+    return 7 * (size_t)s->T * s->HS + 3 * (size_t)s->T +
            chunk_attention_scratch_floats(&a) * threads_get();
 }
 
@@ -80,20 +79,29 @@ void local_attention_forward(float *out, const float *q, const float *k, const f
         memcpy(out + (size_t)t * ld, w.o + (size_t)t * s->HS, s->HS * sizeof(float));
 }
 
-void local_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
-                              const float *k, const float *v, size_t ld, const LocalShape *s,
-                              float *scratch) {
+void local_attention_backward(float *dq, float *dk, float *dv, float *out, const float *dout,
+                              const float *q, const float *k, const float *v, size_t ld,
+                              const LocalShape *s, float *scratch) {
     Work w = work_views(scratch, s);
     ChunkAttnShape a = kernel_shape(s);
     int HS = s->HS;
     size_t n = (size_t)s->T * HS;
     gather(&w, q, k, v, ld, s);
     chunk_attention_forward(w.o, w.lse, w.q, w.k, w.v, w.pos, &a, w.kernel);
-    for (int t = 0; t < s->T; t++)
-        memcpy(w.dout + (size_t)t * HS, dout + (size_t)t * ld, HS * sizeof(float));
+    // delta_t = dout_t . o_t, then dout takes o's place
+    #pragma omp parallel for schedule(static)
+    for (int t = 0; t < s->T; t++) {
+        float *o = w.o + (size_t)t * HS;
+        const float *g = dout + (size_t)t * ld;
+        float dot = 0.0f;
+        for (int d = 0; d < HS; d++) dot += g[d] * o[d];
+        w.delta[t] = dot;
+        if (out) memcpy(out + (size_t)t * ld, o, HS * sizeof(float));
+        memcpy(o, g, HS * sizeof(float));
+    }
     memset(w.dq, 0, 3 * n * sizeof(float));
-    chunk_attention_backward(w.dq, w.dk, w.dv, w.delta, w.dout, NULL, w.o, w.lse, w.q, w.k, w.v,
-                             w.pos, &a, w.kernel);
+    chunk_attention_backward_kv(w.dk, w.dv, w.o, NULL, w.delta, w.lse, w.q, w.k, w.v, w.pos, &a, w.kernel);
+    chunk_attention_backward_q(w.dq, w.o, NULL, w.delta, w.lse, w.q, w.k, w.v, w.pos, &a, w.kernel);
     // scatter back; forward: k_used = k / sqrt(HS), so dk += dk_used / sqrt(HS)
     float scale = 1.0f / sqrtf((float)HS);
     #pragma omp parallel for schedule(static)

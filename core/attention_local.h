@@ -20,9 +20,10 @@ size_t local_scratch_floats(const LocalShape *s);
 void local_attention_forward(float *out, const float *q, const float *k, const float *v,
                              size_t ld, const LocalShape *s, float *scratch);
 
-// dq, dk, dv (T, HS; stride ld) += gradients given dout.
-void local_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
-                              const float *k, const float *v, size_t ld, const LocalShape *s,
-                              float *scratch);
+// dq, dk, dv (T, HS; stride ld) += gradients given dout; out, when given,
+// receives the forward output the backward recomputes anyway.
+void local_attention_backward(float *dq, float *dk, float *dv, float *out, const float *dout,
+                              const float *q, const float *k, const float *v, size_t ld,
+                              const LocalShape *s, float *scratch);
 
 #endif

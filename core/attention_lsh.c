@@ -10,6 +10,7 @@
 #include "common.h"
 
 #define LEN_NORM_EPS 1e-6f  // HF _len_norm
+#define MAX_ROUNDS 16
 
 int lsh_items(const LshShape *s) { return s->plain ? s->T : s->n_hashes * s->T; }
 
@@ -42,8 +43,8 @@ static ChunkAttnShape kernel_shape(const LshShape *s) {
 // Scratch layout of one head call; N items of HS floats.
 typedef struct {
     float *q, *k, *v;     // (N, HS) gathered queries, normalised keys, values
-    float *o, *dout;      // (N, HS) sorted outputs and their gradients
-    float *dq, *dk, *dv;  // (N, HS) sorted gradients
+    float *o;             // (N, HS) sorted outputs; in backward, their gradients
+    float *dqk, *dv;      // (N, HS) sorted gradients (dqk: keys' and queries' summed)
     float *lse, *dlse, *delta;  // (N)
     int *pos, *undo;      // (N) position of each item; item of each (round, position)
     float *kernel;        // threads * chunk_attention_scratch_floats
@@ -56,10 +57,8 @@ static Work work_views(float *scratch, const LshShape *s) {
     w.k = w.q + nh;
     w.v = w.k + nh;
     w.o = w.v + nh;
-    w.dout = w.o + nh;
-    w.dq = w.dout + nh;
-    w.dk = w.dq + nh;
-    w.dv = w.dk + nh;
+    w.dqk = w.o + nh;
+    w.dv = w.dqk + nh;
     w.lse = w.dv + nh;
     w.dlse = w.lse + N;
     w.delta = w.dlse + N;
@@ -74,7 +73,7 @@ size_t lsh_scratch_floats(const LshShape *s) {
     ChunkAttnShape a = kernel_shape(s);
     size_t kernel = chunk_attention_scratch_floats(&a) * threads_get();
     size_t rotated = (size_t)s->T * s->n_hashes * lsh_rotation_cols(s) + (size_t)s->n_hashes * n_buckets(s);
-    size_t work = 8 * N * s->HS + 5 * N + kernel;
+    size_t work = 6 * N * s->HS + 5 * N + kernel;
     return work > rotated ? work : rotated;
 }
 
@@ -105,7 +104,7 @@ void lsh_hash(int *sorted, const float *qk, size_t ld, const float *rot, const L
     #pragma omp parallel for schedule(static)
     for (int t = 0; t < T; t++) {
         float *x = rotated + (size_t)t * rc;
-        int bucket[16];
+        int bucket[MAX_ROUNDS];
         for (int r = 0; r < NR; r++) {
             const float *xr = x + r * cols;
             int b = 0, radix = 1, off = 0;
@@ -166,91 +165,105 @@ static void gather(Work *w, const int *sorted, const float *qk, const float *v, 
     }
 }
 
-void lsh_attention_forward(float *out, const int *sorted, const float *qk, const float *v,
-                           size_t ld, const LshShape *s, float *scratch) {
-    Work w = work_views(scratch, s);
-    ChunkAttnShape a = kernel_shape(s);
+// Round weights of position t: w_r = softmax_r(lse of (r, t)), into wr (NR).
+static void round_weights(float *wr, const Work *w, int t, int T, int NR) {
+    float mx = -INFINITY;
+    for (int r = 0; r < NR; r++) mx = fmaxf(mx, w->lse[w->undo[r * T + t]]);
+    float sum = 0.0f;
+    for (int r = 0; r < NR; r++) sum += wr[r] = expf(w->lse[w->undo[r * T + t]] - mx);
+    for (int r = 0; r < NR; r++) wr[r] /= sum;
+}
+
+// Unsort and combine rounds: out_t = sum_r w_r o_(r, t).
+static void combine_rounds(float *out, size_t ld, const Work *w, const LshShape *s) {
     int T = s->T, HS = s->HS, NR = s->plain ? 1 : s->n_hashes;
-    gather(&w, sorted, qk, v, ld, s);
-    chunk_attention_forward(w.o, w.lse, w.q, w.k, w.v, w.pos, &a, w.kernel);
-    // unsort and combine: out_t = sum_r softmax_r(lse_r) o_r
     #pragma omp parallel for schedule(static)
     for (int t = 0; t < T; t++) {
-        float mx = -INFINITY, wr[16];
-        for (int r = 0; r < NR; r++) mx = fmaxf(mx, w.lse[w.undo[r * T + t]]);
-        double sum = 0.0;
-        for (int r = 0; r < NR; r++) sum += wr[r] = expf(w.lse[w.undo[r * T + t]] - mx);
+        float wr[MAX_ROUNDS];
+        round_weights(wr, w, t, T, NR);
         float *o = out + (size_t)t * ld;
         for (int d = 0; d < HS; d++) o[d] = 0.0f;
         for (int r = 0; r < NR; r++) {
-            const float *or = w.o + (size_t)w.undo[r * T + t] * HS;
-            float f = (float)(wr[r] / sum);
-            for (int d = 0; d < HS; d++) o[d] += f * or[d];
+            const float *or = w->o + (size_t)w->undo[r * T + t] * HS;
+            for (int d = 0; d < HS; d++) o[d] += wr[r] * or[d];
         }
     }
 }
 
-void lsh_attention_backward(float *dqk, float *dv, const float *dout, const int *sorted,
-                            const float *qk, const float *v, size_t ld, const LshShape *s,
-                            float *scratch) {
+void lsh_attention_forward(float *out, const int *sorted, const float *qk, const float *v,
+                           size_t ld, const LshShape *s, float *scratch) {
+    Work w = work_views(scratch, s);
+    ChunkAttnShape a = kernel_shape(s);
+    gather(&w, sorted, qk, v, ld, s);
+    chunk_attention_forward(w.o, w.lse, w.q, w.k, w.v, w.pos, &a, w.kernel);
+    combine_rounds(out, ld, &w, s);
+}
+
+void lsh_attention_backward(float *dqk, float *dv, float *out, const float *dout,
+                            const int *sorted, const float *qk, const float *v, size_t ld,
+                            const LshShape *s, float *scratch) {
     Work w = work_views(scratch, s);
     ChunkAttnShape a = kernel_shape(s);
     int T = s->T, HS = s->HS, N = lsh_items(s), NR = s->plain ? 1 : s->n_hashes;
     gather(&w, sorted, qk, v, ld, s);
     chunk_attention_forward(w.o, w.lse, w.q, w.k, w.v, w.pos, &a, w.kernel);
-    // forward: out = sum_r w_r o_r, w = softmax_r(lse_r), so
-    // do_r = w_r dout, dlse_r = w_r (dout.o_r - dout.out)
+    if (out) combine_rounds(out, ld, &w, s);
+    // forward: out = sum_r w_r o_r, w = softmax_r(lse_r), so do_r = w_r dout and
+    // dlse_r = w_r (dout.o_r - sum_r' w_r' dout.o_r'); the kernel's delta_r = do_r.o_r.
+    // do_r replaces o_r in place once its dot product is taken.
     #pragma omp parallel for schedule(static)
     for (int t = 0; t < T; t++) {
-        float mx = -INFINITY, wr[16], dw[16];
-        for (int r = 0; r < NR; r++) mx = fmaxf(mx, w.lse[w.undo[r * T + t]]);
-        double sum = 0.0;
-        for (int r = 0; r < NR; r++) sum += wr[r] = expf(w.lse[w.undo[r * T + t]] - mx);
+        float wr[MAX_ROUNDS], dw[MAX_ROUNDS];
+        round_weights(wr, &w, t, T, NR);
         const float *g = dout + (size_t)t * ld;
-        double mean_dw = 0.0;
+        float mean_dw = 0.0f;
         for (int r = 0; r < NR; r++) {
-            int i = w.undo[r * T + t];
-            wr[r] = (float)(wr[r] / sum);
-            double dot = 0.0;
-            for (int d = 0; d < HS; d++) dot += (double)g[d] * w.o[(size_t)i * HS + d];
-            dw[r] = (float)dot;
+            const float *or = w.o + (size_t)w.undo[r * T + t] * HS;
+            float dot = 0.0f;
+            for (int d = 0; d < HS; d++) dot += g[d] * or[d];
+            dw[r] = dot;
             mean_dw += wr[r] * dot;
         }
         for (int r = 0; r < NR; r++) {
             int i = w.undo[r * T + t];
-            for (int d = 0; d < HS; d++) w.dout[(size_t)i * HS + d] = wr[r] * g[d];
-            w.dlse[i] = NR > 1 ? wr[r] * (dw[r] - (float)mean_dw) : 0.0f;
+            float *or = w.o + (size_t)i * HS;
+            for (int d = 0; d < HS; d++) or[d] = wr[r] * g[d];
+            w.delta[i] = wr[r] * dw[r];
+            w.dlse[i] = NR > 1 ? wr[r] * (dw[r] - mean_dw) : 0.0f;
         }
     }
     size_t nh = (size_t)N * HS;
-    memset(w.dq, 0, 3 * nh * sizeof(float));
-    chunk_attention_backward(w.dq, w.dk, w.dv, w.delta, w.dout, w.dlse, w.o, w.lse, w.q, w.k, w.v,
-                             w.pos, &a, w.kernel);
-    // scatter to positions; forward: k = x rho c with rho = (mean(x^2) + eps)^-1/2, c = HS^-1/2,
-    // so dx = c (rho g - x rho^3 (x.g) / HS) for the key gradient g summed over rounds
+    memset(w.dqk, 0, 2 * nh * sizeof(float));
+    chunk_attention_backward_kv(w.dqk, w.dv, w.o, w.dlse, w.delta, w.lse, w.q, w.k, w.v, w.pos, &a,
+                                w.kernel);
+    // keys: forward k = x rho c with rho = (mean(x^2) + eps)^-1/2, c = HS^-1/2, so
+    // dx = c (rho g - x rho^3 (x.g) / HS); applied per item, then queries add dq
     float c = 1.0f / sqrtf((float)HS);
     #pragma omp parallel for schedule(static)
+    for (int i = 0; i < N; i++) {
+        const float *x = w.q + (size_t)i * HS;  // the item's qk
+        float *g = w.dqk + (size_t)i * HS;
+        float ss = 0.0f, xg = 0.0f;
+        for (int d = 0; d < HS; d++) {
+            ss += x[d] * x[d];
+            xg += x[d] * g[d];
+        }
+        float rho = 1.0f / sqrtf(ss / HS + LEN_NORM_EPS);
+        float k3 = rho * rho * rho * xg / HS;
+        for (int d = 0; d < HS; d++) g[d] = c * (rho * g[d] - x[d] * k3);
+    }
+    chunk_attention_backward_q(w.dqk, w.o, w.dlse, w.delta, w.lse, w.q, w.k, w.v, w.pos, &a,
+                               w.kernel);
+    // scatter to positions, summing the rounds
+    #pragma omp parallel for schedule(static)
     for (int t = 0; t < T; t++) {
-        const float *x = qk + (size_t)t * ld;
         float *gx = dqk + (size_t)t * ld, *gv = dv + (size_t)t * ld;
-        float gk[512];
-        CHECK(HS <= 512, "head size %d too large", HS);
-        for (int d = 0; d < HS; d++) gk[d] = 0.0f;
         for (int r = 0; r < NR; r++) {
             int i = w.undo[r * T + t];
             for (int d = 0; d < HS; d++) {
-                gx[d] += w.dq[(size_t)i * HS + d];
-                gk[d] += w.dk[(size_t)i * HS + d];
+                gx[d] += w.dqk[(size_t)i * HS + d];
                 gv[d] += w.dv[(size_t)i * HS + d];
             }
         }
-        double ss = 0.0, xg = 0.0;
-        for (int d = 0; d < HS; d++) {
-            ss += (double)x[d] * x[d];
-            xg += (double)x[d] * gk[d];
-        }
-        float rho = 1.0f / sqrtf((float)(ss / HS) + LEN_NORM_EPS);
-        float k3 = (float)(rho * rho * rho * xg / HS);
-        for (int d = 0; d < HS; d++) gx[d] += c * (rho * gk[d] - x[d] * k3);
     }
 }

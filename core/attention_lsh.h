@@ -45,10 +45,12 @@ void lsh_hash(int *sorted, const float *qk, size_t ld, const float *rot, const L
 void lsh_attention_forward(float *out, const int *sorted, const float *qk, const float *v,
                            size_t ld, const LshShape *s, float *scratch);
 
-// dqk, dv (T, HS; stride ld) += gradients given dout (T, HS; stride ld).
-void lsh_attention_backward(float *dqk, float *dv, const float *dout, const int *sorted,
-                            const float *qk, const float *v, size_t ld, const LshShape *s,
-                            float *scratch);
+// dqk, dv (T, HS; stride ld) += gradients given dout (T, HS; stride ld). The
+// backward recomputes the forward; when out is given it receives that output too,
+// so a caller that needs both pays for one forward.
+void lsh_attention_backward(float *dqk, float *dv, float *out, const float *dout,
+                            const int *sorted, const float *qk, const float *v, size_t ld,
+                            const LshShape *s, float *scratch);
 
 // HuggingFace's default bucket count for sequence length T (ReformerConfig.num_buckets = None):
 // n = 2^p with p = bit_length(2 * (T / chunk)) - 1, factorised into [2^(p/2), 2^(p-p/2)] when

@@ -16,4 +16,12 @@ void linear_forward(float *out, const float *inp, const float *weight, const flo
 void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                      const float *inp, const float *weight, size_t N, int IC, int OC);
 
+// The same on a block of a larger weight: weight rows are ldw floats apart (a
+// head's columns of the attention output projection), no bias, and
+// out = alpha * inp @ W^T + beta * out.
+void linear_forward_ld(float *out, const float *inp, const float *weight, size_t ldw, size_t N,
+                       int IC, int OC, float alpha, float beta);
+void linear_backward_ld(float *dinp, float *dweight, size_t ldw, const float *dout,
+                        const float *inp, const float *weight, size_t N, int IC, int OC);
+
 #endif

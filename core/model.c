@@ -179,7 +179,10 @@ static HeadShape head_shape(const Model *m, int T) {
     return h;
 }
 
-static size_t attn_work_max(const Model *m) {
+static size_t attn_work_max(const Model *model) {
+    Model tmp = *model;  // sized with dropout on, whatever the current mode
+    tmp.training = 1;
+    const Model *m = &tmp;
     size_t most = 0;
     // the plain path at T <= chunk and the chunked path at full T differ in shape
     int lens[2] = {m->T, imin(m->T, imin(m->cfg.lsh_chunk, m->cfg.local_chunk))};
@@ -382,4 +385,29 @@ void model_backward(Model *m) {
         embedding_backward(m->g.wte, m->g.pos0, m->g.pos1, d, m->tokens + (size_t)b * T, &e);
     }
     m->tokens = NULL;
+}
+
+double model_flops_per_token(const ReformerConfig *c, int T, int train) {
+    double C = c->d_model, D = (double)c->n_heads * c->d_head, HS = c->d_head, layers = 0.0;
+    for (int l = 0; l < c->n_layers; l++) {
+        double f = 4.0 * C * c->d_ff;  // two dense layers
+        int kind = c->attn[l];
+        f += 2.0 * C * D * (kind == ATTN_LOCAL ? 3 : 2) + 2.0 * D * C;  // projections, output
+        if (kind == ATTN_LSH && T > c->lsh_chunk) {
+            int b[2], nf = c->n_bucket_factors ? c->n_bucket_factors : 0;
+            if (nf) { b[0] = c->buckets[0]; b[1] = c->buckets[1]; }
+            else nf = lsh_default_buckets(b, T, c->lsh_chunk, c->axial_shape[0] * c->axial_shape[1]);
+            double cols = 0;
+            for (int i = 0; i < nf; i++) cols += b[i] / 2;
+            double keys = (double)(c->lsh_before + c->lsh_after + 1) * c->lsh_chunk;
+            f += c->n_heads * c->n_hashes * (4.0 * HS * keys + 2.0 * HS * cols);
+        } else if (kind == ATTN_LOCAL && T > c->local_chunk) {
+            f += c->n_heads * 4.0 * HS * (c->local_before + c->local_after + 1) * c->local_chunk;
+        } else {  // plain attention over the sequence; causal sees half on average
+            f += c->n_heads * 4.0 * HS * (c->causal ? (T + 1) / 2.0 : T);
+        }
+        layers += f;
+    }
+    double head = 2.0 * 2 * C * c->vocab;
+    return train ? 4.0 * layers + 3.0 * head : layers + head;
 }

@@ -106,6 +106,11 @@ void model_logits(Model *m, float *logits);
 size_t model_param_bytes(const Model *m);
 size_t model_activation_bytes(const Model *m);
 
+// Model FLOPs per token at sequence length T: one forward pass, or a training
+// step (forward, the reversible recompute of every layer, and a backward pass of
+// twice the forward). Attention counts every window slot (masked ones too).
+double model_flops_per_token(const ReformerConfig *c, int T, int train);
+
 // The shapes one layer runs with at sequence length T (exposed for tests).
 LayerShape model_layer_shape(const Model *m, int layer, int T, int B);
 // The rotations layer `layer` uses at the current step, into m->rot.

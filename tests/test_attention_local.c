@@ -32,7 +32,7 @@ static void check(LocalShape s, const char *what) {
     fill_normal(c.v, n, 1, 3);
     fill_normal(c.w, n, 1, 4);
     float *dq = xcalloc(n, 4), *dk = xcalloc(n, 4), *dv = xcalloc(n, 4);
-    local_attention_backward(dq, dk, dv, c.w, c.q, c.k, c.v, s.HS, &s, c.scratch);
+    local_attention_backward(dq, dk, dv, NULL, c.w, c.q, c.k, c.v, s.HS, &s, c.scratch);
     float *x[3] = {c.q, c.k, c.v}, *g[3] = {dq, dk, dv};
     for (int i = 0; i < 3; i++) {
         double ana, rel = gradcheck(local_loss, &c, x[i], g[i], n, 10 + i, &ana);

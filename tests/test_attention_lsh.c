@@ -43,7 +43,7 @@ static void check_grad(LshShape s, const char *what) {
     Ctx c = make(s, 7 + s.n_hashes + 10 * s.causal);
     size_t n = (size_t)s.T * s.HS;
     float *dqk = xcalloc(n, 4), *dv = xcalloc(n, 4);
-    lsh_attention_backward(dqk, dv, c.w, c.sorted, c.qk, c.v, s.HS, &s, c.scratch);
+    lsh_attention_backward(dqk, dv, NULL, c.w, c.sorted, c.qk, c.v, s.HS, &s, c.scratch);
     double ana, rel = gradcheck(head_loss, &c, c.qk, dqk, n, 1, &ana);
     EXPECT(rel < 1e-3 && fabs(ana) > 1e-3, "%s: dqk rel %.2e (g.d %.2e)", what, rel, ana);
     rel = gradcheck(head_loss, &c, c.v, dv, n, 2, &ana);

@@ -1,0 +1,62 @@
+// args.c: strtoll/strtod with end-pointer and range checks (never atoi).
+#include "args.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "reformer: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(2);
+}
+
+long long arg_int(const char *flag, const char *text, long long lo, long long hi) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno || end == text || *end != '\0') die("%s: '%s' is not an integer", flag, text);
+    if (v < lo || v > hi) die("%s: %lld is out of range [%lld, %lld]", flag, v, lo, hi);
+    return v;
+}
+
+double arg_float(const char *flag, const char *text, double lo, double hi) {
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end != '\0' || !isfinite(v)) die("%s: '%s' is not a number", flag, text);
+    if (v < lo || v > hi) die("%s: %g is out of range [%g, %g]", flag, v, lo, hi);
+    return v;
+}
+
+int arg_choice(const char *flag, const char *text, const char *const *choices) {
+    char list[256] = "";
+    for (int i = 0; choices[i]; i++) {
+        if (strcmp(text, choices[i]) == 0) return i;
+        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "", choices[i]);
+    }
+    die("%s: '%s' is not one of %s", flag, text, list);
+}
+
+const char *arg_value(int argc, char **argv, int *i) {
+    if (*i + 1 >= argc) die("%s needs a value", argv[*i]);
+    return argv[++*i];
+}
+
+void usage_error(const char *cmd, const char *usage, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "reformer %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nusage: %s\n", usage);
+    va_end(ap);
+    exit(2);
+}

@@ -1,0 +1,20 @@
+// args.h: strict parsing of command-line values. Every failure prints one line
+// naming the flag and exits 2; no value is silently clamped or defaulted.
+#ifndef REFORMER_ARGS_H
+#define REFORMER_ARGS_H
+
+#define REFORMER_VERSION "0.1.0"
+
+// Parses `text` as a whole integer in [lo, hi] for `flag`, or exits 2.
+long long arg_int(const char *flag, const char *text, long long lo, long long hi);
+// Parses `text` as a whole finite number in [lo, hi] for `flag`, or exits 2.
+double arg_float(const char *flag, const char *text, double lo, double hi);
+// Returns the index of `text` in the NULL-terminated `choices`, or exits 2.
+int arg_choice(const char *flag, const char *text, const char *const *choices);
+// The value after argv[*i] (advancing *i), or exits 2 if there is none.
+const char *arg_value(int argc, char **argv, int *i);
+// Prints "reformer CMD: MESSAGE" and a usage hint to stderr, then exits 2.
+void usage_error(const char *cmd, const char *usage, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4), noreturn));
+
+#endif

@@ -1,0 +1,267 @@
+// bench.c: `reformer bench`: timed training or forward steps on synthetic tokens.
+// Each row runs in its own child process, so its peak RSS (getrusage) is its own;
+// a first child measures this machine's sgemm rate so MFU is a ratio of one run.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cblas.h>
+
+#include "../core/adam.h"
+#include "../core/common.h"
+#include "../core/model.h"
+#include "../core/rng.h"
+#include "args.h"
+#include "commands.h"
+
+static const char *USAGE =
+    "reformer bench [CONFIG.json] [--seq L[,L...]] [--layers N] [--attn lsh|local|full] "
+    "[--mode train|forward] [--steps N] [--warmup N] [--batch B] [--hashes N] [--threads N] [--json]";
+
+static const char *const ATTN_NAMES[] = {"lsh", "local", "full", NULL};
+static const char *const MODE_NAMES[] = {"train", "forward", NULL};
+
+typedef struct {
+    ReformerConfig cfg;
+    int have_config, layers, attn, hashes;
+    int seqs[16], n_seqs;
+    int train, steps, warmup, batch, threads, json;
+} BenchArgs;
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+static double peak_rss_mb(void) {
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_maxrss / 1024.0;
+}
+
+// sgemm GFLOP/s on 2048^3 with the same threading the model uses: one BLAS
+// thread per OpenMP thread, rows split between them.
+static double sgemm_rate(int threads) {
+    threads_set(threads);
+    int n = 2048;
+    float *a = xmalloc((size_t)n * n * 4), *b = xmalloc((size_t)n * n * 4), *c = xmalloc((size_t)n * n * 4);
+    for (size_t i = 0; i < (size_t)n * n; i++) a[i] = b[i] = 1e-3f * (i % 97);
+    double best = 0;
+    for (int rep = 0; rep < 4; rep++) {
+        double t0 = now();
+        #pragma omp parallel
+        {
+            int nt = omp_get_num_threads(), t = omp_get_thread_num();
+            int r0 = n * t / nt, r1 = n * (t + 1) / nt;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, n, n, 1.0f,
+                        a + (size_t)r0 * n, n, b, n, 0.0f, c + (size_t)r0 * n, n);
+        }
+        double dt = now() - t0;
+        if (rep > 0 && 2.0 * n * n * n / dt / 1e9 > best) best = 2.0 * n * n * n / dt / 1e9;
+    }
+    return best;
+}
+
+// B6 of BENCH.md, with the axial shape the peer script uses for L.
+static void b6_for(ReformerConfig *c, int L) {
+    int p = 0;
+    while ((1 << (p + 1)) <= L) p++;
+    c->axial_shape[0] = 1 << (p / 2);
+    c->axial_shape[1] = L / c->axial_shape[0];
+    c->axial_dims[0] = c->d_model / 4;
+    c->axial_dims[1] = c->d_model - c->d_model / 4;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void run_row(const BenchArgs *a, int L, double gemm, int fd) {
+    threads_set(a->threads);
+    ReformerConfig cfg = a->cfg;
+    if (!a->have_config) b6_for(&cfg, L);
+    if (a->layers) cfg.n_layers = a->layers;
+    if (a->attn >= 0)
+        for (int l = 0; l < cfg.n_layers; l++) cfg.attn[l] = a->attn;
+    if (a->hashes) cfg.n_hashes = a->hashes;
+    if (cfg.axial_shape[0] * cfg.axial_shape[1] < L) {
+        fprintf(stderr, "reformer bench: --seq %d exceeds the config's axial shape %dx%d\n", L,
+                cfg.axial_shape[0], cfg.axial_shape[1]);
+        exit(2);
+    }
+    Model m;
+    model_init(&m, &cfg, a->batch, L, 1);
+    m.training = a->train;
+    AdamConfig oc;
+    adam_config_default(&oc);
+    AdamState os;
+    adam_init(&os, a->train ? m.n_params : 1);
+    int *tok = xmalloc((size_t)a->batch * L * sizeof(int));
+    Rng r;
+    rng_seed(&r, 7);
+    for (size_t i = 0; i < (size_t)a->batch * L; i++) tok[i] = (int)rng_below(&r, cfg.vocab);
+    double times[64];
+    int total = a->warmup + a->steps;
+    double loss = 0;
+    for (int s = 0; s < total; s++) {
+        if (isatty(2)) fprintf(stderr, "\rbench L=%d step %d/%d ", L, s + 1, total);
+        double t0 = now();
+        m.step = s;
+        if (a->train) {
+            model_zero_grad(&m);
+            loss = model_forward(&m, tok, a->batch, L);
+            model_backward(&m);
+            adam_update(&oc, &os, m.params, m.grads, m.n_params);
+        } else {
+            loss = model_forward(&m, tok, a->batch, L);
+        }
+        if (s >= a->warmup) times[s - a->warmup] = now() - t0;
+    }
+    if (isatty(2)) fprintf(stderr, "\r%40s\r", "");
+    qsort(times, a->steps, sizeof(double), cmp_double);
+    double step = times[a->steps / 2];
+    double tps = (double)a->batch * L / step;
+    double fpt = model_flops_per_token(&m.cfg, L, a->train);
+    double state = (m.n_params * 2.0 + (a->train ? m.n_params * 2.0 : 0)) * 4 / 1048576.0;
+    int attn = cfg.attn[0];
+    for (int l = 1; l < cfg.n_layers; l++)
+        if (cfg.attn[l] != attn) attn = -1;
+    char line[1024];
+    if (a->json)
+        snprintf(line, sizeof(line),
+                 "{\"seq\": %d, \"attn\": \"%s\", \"layers\": %d, \"threads\": %d, \"mode\": \"%s\", "
+                 "\"batch\": %d, \"step_s\": %.4f, \"tokens_per_s\": %.1f, \"peak_rss_mb\": %.1f, "
+                 "\"state_mb\": %.1f, \"activation_mb\": %.1f, \"flops_per_token\": %.0f, "
+                 "\"gflops\": %.2f, \"sgemm_gflops\": %.2f, \"mfu\": %.4f, \"loss\": %.4f, \"params\": %zu}\n",
+                 L, attn < 0 ? "mixed" : ATTN_NAMES[attn], cfg.n_layers, a->threads,
+                 MODE_NAMES[!a->train], a->batch, step, tps, peak_rss_mb(), state,
+                 model_activation_bytes(&m) / 1048576.0, fpt, fpt * tps / 1e9, gemm,
+                 fpt * tps / 1e9 / gemm, loss, m.n_params);
+    else
+        snprintf(line, sizeof(line), "%7d %-5s %6d %7d %-7s %9.3f %10.1f %9.1f %8.1f %10.2fM %8.2f %8.2f %6.1f%%\n",
+                 L, attn < 0 ? "mixed" : ATTN_NAMES[attn], cfg.n_layers, a->threads,
+                 MODE_NAMES[!a->train], step, tps, peak_rss_mb(), state, fpt / 1e6, fpt * tps / 1e9,
+                 gemm, 100.0 * fpt * tps / 1e9 / gemm);
+    if (write(fd, line, strlen(line)) < 0) exit(1);
+    exit(0);
+}
+
+// Runs fn in a child and returns what it wrote to the pipe.
+static int in_child(const BenchArgs *a, int L, double gemm, char *out, size_t cap) {
+    int fds[2];
+    if (pipe(fds) != 0) return -1;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        if (L == 0) {
+            char line[64];
+            snprintf(line, sizeof(line), "%.3f", sgemm_rate(a->threads));
+            if (write(fds[1], line, strlen(line)) < 0) exit(1);
+            exit(0);
+        }
+        run_row(a, L, gemm, fds[1]);
+    }
+    close(fds[1]);
+    size_t got = 0;
+    ssize_t r;
+    while (got + 1 < cap && (r = read(fds[0], out + got, cap - 1 - got)) > 0) got += r;
+    out[got] = '\0';
+    close(fds[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+int cmd_bench(int argc, char **argv) {
+    BenchArgs a;
+    memset(&a, 0, sizeof(a));
+    reformer_config_default(&a.cfg);
+    a.attn = -1;
+    a.train = 1;
+    a.steps = 3;
+    a.warmup = 1;
+    a.batch = 1;
+    a.threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i];
+        if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
+            printf("usage: %s\n\n"
+                   "Times training (forward, backward, Adam) or forward steps on random tokens and\n"
+                   "prints one row per sequence length. Default model: B6 of BENCH.md (6 LSH layers,\n"
+                   "d_model 256, d_ff 1024, 4 heads x 64, 2 hashes, chunk 64, causal).\n\n"
+                   "  CONFIG.json      a model config instead of B6\n"
+                   "  --seq L[,L...]   sequence lengths, one row each (default 4096)\n"
+                   "  --layers N       override the layer count\n"
+                   "  --attn KIND      lsh, local or full for every layer\n"
+                   "  --mode MODE      train (default) or forward\n"
+                   "  --steps N        timed steps, median reported (default 3)\n"
+                   "  --warmup N       untimed steps first (default 1)\n"
+                   "  --batch B        sequences per step (default 1)\n"
+                   "  --hashes N       LSH rounds (default from the model)\n"
+                   "  --threads N      OpenMP threads (default: all cores)\n"
+                   "  --json           one JSON object per row\n", USAGE);
+            return 0;
+        } else if (!strcmp(f, "--seq")) {
+            char buf[256];
+            snprintf(buf, sizeof(buf), "%s", arg_value(argc, argv, &i));
+            for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+                if (a.n_seqs == 16) usage_error("bench", USAGE, "--seq: at most 16 lengths");
+                a.seqs[a.n_seqs++] = (int)arg_int("--seq", tok, 2, 1 << 24);
+            }
+        } else if (!strcmp(f, "--layers")) a.layers = (int)arg_int(f, arg_value(argc, argv, &i), 1, MAX_LAYERS);
+        else if (!strcmp(f, "--attn")) a.attn = arg_choice(f, arg_value(argc, argv, &i), ATTN_NAMES);
+        else if (!strcmp(f, "--mode")) a.train = arg_choice(f, arg_value(argc, argv, &i), MODE_NAMES) == 0;
+        else if (!strcmp(f, "--steps")) a.steps = (int)arg_int(f, arg_value(argc, argv, &i), 1, 64);
+        else if (!strcmp(f, "--warmup")) a.warmup = (int)arg_int(f, arg_value(argc, argv, &i), 0, 64);
+        else if (!strcmp(f, "--batch")) a.batch = (int)arg_int(f, arg_value(argc, argv, &i), 1, 4096);
+        else if (!strcmp(f, "--hashes")) a.hashes = (int)arg_int(f, arg_value(argc, argv, &i), 1, MAX_HASHES);
+        else if (!strcmp(f, "--threads")) a.threads = (int)arg_int(f, arg_value(argc, argv, &i), 1, 1024);
+        else if (!strcmp(f, "--json")) a.json = 1;
+        else if (f[0] == '-') usage_error("bench", USAGE, "unknown option '%s'", f);
+        else if (!a.have_config) {
+            char err[512];
+            if (config_load_model(f, &a.cfg, err, sizeof(err)) != 0) {
+                fprintf(stderr, "reformer bench: %s\n", err);
+                return 2;
+            }
+            a.have_config = 1;
+        } else usage_error("bench", USAGE, "unexpected argument '%s'", f);
+    }
+    if (a.n_seqs == 0) a.seqs[a.n_seqs++] = 4096;
+    for (int i = 0; i < a.n_seqs; i++) {
+        int L = a.seqs[i];
+        int chunk = a.cfg.lsh_chunk > a.cfg.local_chunk ? a.cfg.lsh_chunk : a.cfg.local_chunk;
+        if (L > a.cfg.lsh_chunk && L % a.cfg.lsh_chunk) usage_error("bench", USAGE, "--seq %d is not a multiple of the LSH chunk %d", L, a.cfg.lsh_chunk);
+        if (L > a.cfg.local_chunk && L % a.cfg.local_chunk) usage_error("bench", USAGE, "--seq %d is not a multiple of the local chunk %d", L, a.cfg.local_chunk);
+        (void)chunk;
+    }
+    char buf[1024];
+    if (in_child(&a, 0, 0, buf, sizeof(buf)) != 0) {
+        fprintf(stderr, "reformer bench: sgemm measurement failed\n");
+        return 1;
+    }
+    double gemm = atof(buf);
+    if (!a.json)
+        printf("%7s %-5s %6s %7s %-7s %9s %10s %9s %8s %11s %8s %8s %7s\n", "seq", "attn", "layers",
+               "threads", "mode", "step_s", "tokens/s", "rss_MB", "state_MB", "flops/tok", "GFLOP/s",
+               "sgemm", "MFU");
+    int failed = 0;
+    for (int i = 0; i < a.n_seqs; i++) {
+        int rc = in_child(&a, a.seqs[i], gemm, buf, sizeof(buf));
+        if (rc != 0) {
+            fprintf(stderr, "reformer bench: row seq=%d failed (exit %d)\n", a.seqs[i], rc);
+            failed = 1;
+            continue;
+        }
+        fputs(buf, stdout);
+        fflush(stdout);
+    }
+    return failed;
+}

@@ -1,0 +1,9 @@
+// commands.h: the subcommands of the reformer binary, one file each.
+#ifndef REFORMER_COMMANDS_H
+#define REFORMER_COMMANDS_H
+
+#include "config.h"
+
+int cmd_bench(int argc, char **argv);
+
+#endif

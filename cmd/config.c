@@ -1,0 +1,373 @@
+// config.c: the config table and its cJSON reader.
+#include "config.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/attention.h"
+#include "../core/common.h"
+#include "../core/ffn.h"
+
+typedef enum { T_INT, T_I64, T_FLOAT, T_BOOL, T_ENUM, T_STR, T_ATTN, T_PAIR, T_BUCKETS } Type;
+
+static const char *const ACTS[] = {"gelu", "relu", NULL};
+static const char *const SCHEDULES[] = {"constant", "rsqrt", "cosine", NULL};
+static const char *const KINDS[] = {"copy", "enwik8", "imagenet64", NULL};
+static const char *const ATTNS[] = {"lsh", "local", "full", NULL};
+
+typedef struct {
+    const char *key;  // section.name
+    Type type;
+    size_t offset;
+    double min, max;
+    const char *const *choices;  // T_ENUM
+    const char *doc;
+} Key;
+
+#define M(f) offsetof(Config, model.f)
+#define O(f) offsetof(Config, opt.f)
+#define D(f) offsetof(Config, data.f)
+#define R(f) offsetof(Config, train.f)
+static const Key KEYS[] = {
+    {"model.vocab", T_INT, M(vocab), 2, 1 << 20, 0, "vocabulary size (bytes: 256; HF enwik8: 258)"},
+    {"model.d_model", T_INT, M(d_model), 2, 65536, 0, "hidden size of each reversible half"},
+    {"model.d_ff", T_INT, M(d_ff), 1, 1 << 20, 0, "feed-forward inner size"},
+    {"model.n_heads", T_INT, M(n_heads), 1, 256, 0, "attention heads"},
+    {"model.d_head", T_INT, M(d_head), 1, 512, 0, "size of each head"},
+    {"model.attn_layers", T_ATTN, M(attn), 1, MAX_LAYERS, ATTNS, "attention kind of each layer: lsh, local, full"},
+    {"model.n_hashes", T_INT, M(n_hashes), 1, MAX_HASHES, 0, "LSH hashing rounds"},
+    {"model.n_buckets", T_BUCKETS, M(buckets), 0, 1 << 20, 0, "LSH buckets: even int, [a, b] factorised, or 0 for HF's default"},
+    {"model.lsh_chunk", T_INT, M(lsh_chunk), 1, 1 << 20, 0, "LSH chunk length"},
+    {"model.lsh_chunks_before", T_INT, M(lsh_before), 0, 16, 0, "LSH chunks each chunk also sees before it"},
+    {"model.lsh_chunks_after", T_INT, M(lsh_after), 0, 16, 0, "LSH chunks each chunk also sees after it"},
+    {"model.local_chunk", T_INT, M(local_chunk), 1, 1 << 20, 0, "local attention chunk length"},
+    {"model.local_chunks_before", T_INT, M(local_before), 0, 16, 0, "local chunks seen before"},
+    {"model.local_chunks_after", T_INT, M(local_after), 0, 16, 0, "local chunks seen after"},
+    {"model.axial_shape", T_PAIR, M(axial_shape), 1, 1 << 24, 0, "axial position factors [A0, A1]; A0*A1 >= seq_len"},
+    {"model.axial_dims", T_PAIR, M(axial_dims), 1, 65536, 0, "axial embedding sizes [d0, d1]; d0+d1 = d_model"},
+    {"model.activation", T_ENUM, M(act), 0, 0, ACTS, "feed-forward activation: gelu (erf) or relu"},
+    {"model.causal", T_BOOL, M(causal), 0, 1, 0, "causal masks (HF is_decoder)"},
+    {"model.hidden_dropout", T_FLOAT, M(hidden_dropout), 0, 0.99, 0, "dropout on hidden states"},
+    {"model.lsh_dropout", T_FLOAT, M(lsh_dropout), 0, 0.99, 0, "dropout on LSH attention probabilities"},
+    {"model.local_dropout", T_FLOAT, M(local_dropout), 0, 0.99, 0, "dropout on local attention probabilities"},
+    {"model.layer_norm_eps", T_FLOAT, M(ln_eps), 0, 1, 0, "LayerNorm epsilon (HF 1e-12)"},
+    {"model.init_std", T_FLOAT, M(init_std), 0, 10, 0, "std of initial weights (HF initializer_range)"},
+    {"model.ffn_chunk", T_INT, M(ffn_chunk), 1, 1 << 24, 0, "positions per feed-forward chunk"},
+    {"model.head_chunk", T_INT, M(head_chunk), 1, 1 << 24, 0, "positions per LM-head chunk"},
+    {"model.hash_seed", T_I64, M(hash_seed), -1, 9.0e15, 0, "fixed LSH rotations for every layer and step; -1: fresh"},
+    {"data.kind", T_ENUM, D(kind), 0, 0, KINDS, "copy (synthetic duplication), enwik8, imagenet64"},
+    {"data.path", T_STR, D(path), 0, 0, 0, "archive or file (enwik8, imagenet64)"},
+    {"data.seq_len", T_INT, D(seq_len), 2, 1 << 24, 0, "tokens per sequence"},
+    {"train.batch", T_INT, R(batch), 1, 65536, 0, "sequences per step"},
+    {"train.steps", T_I64, R(steps), 1, 1e12, 0, "optimizer steps"},
+    {"train.lr", T_FLOAT, O(lr), 0, 10, 0, "peak learning rate"},
+    {"train.warmup", T_I64, O(warmup), 0, 1e12, 0, "linear warm-up steps"},
+    {"train.schedule", T_ENUM, O(schedule), 0, 0, SCHEDULES, "after warm-up: constant, rsqrt or cosine"},
+    {"train.beta1", T_FLOAT, O(beta1), 0, 0.999999, 0, "Adam beta1"},
+    {"train.beta2", T_FLOAT, O(beta2), 0, 0.999999, 0, "Adam beta2"},
+    {"train.eps", T_FLOAT, O(eps), 0, 1, 0, "Adam epsilon"},
+    {"train.weight_decay", T_FLOAT, O(weight_decay), 0, 1, 0, "decoupled weight decay"},
+    {"train.clip", T_FLOAT, O(clip), 0, 1e9, 0, "global gradient-norm clip; 0: off"},
+    {"train.eval_every", T_INT, R(eval_every), 0, 1 << 30, 0, "steps between validation runs; 0: never"},
+    {"train.save_every", T_INT, R(save_every), 0, 1 << 30, 0, "steps between checkpoints; 0: only at the end"},
+    {"train.log_every", T_INT, R(log_every), 1, 1 << 30, 0, "steps between log lines"},
+    {"train.seed", T_I64, R(seed), 0, 9.0e15, 0, "seed of initialisation, data and dropout"},
+    {"train.threads", T_INT, R(threads), 0, 1024, 0, "threads; 0: all cores"},
+};
+#define N_KEYS (sizeof(KEYS) / sizeof(KEYS[0]))
+
+void config_default(Config *c) {
+    memset(c, 0, sizeof(*c));
+    reformer_config_default(&c->model);
+    c->model.n_layers = 1;
+    adam_config_default(&c->opt);
+    c->data.kind = DATA_COPY;
+    c->data.seq_len = 4096;
+    c->train.batch = 1;
+    c->train.steps = 1000;
+    c->train.eval_every = 200;
+    c->train.save_every = 500;
+    c->train.log_every = 10;
+    c->train.seed = 1;
+}
+
+static int fail(char *err, size_t cap, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int edit_distance(const char *a, const char *b) {
+    int n = (int)strlen(b), row[128];
+    if (n > 127) return 99;
+    for (int j = 0; j <= n; j++) row[j] = j;
+    for (int i = 1; a[i - 1]; i++) {
+        int prev = row[0];
+        row[0] = i;
+        for (int j = 1; j <= n; j++) {
+            int cur = row[j];
+            int sub = prev + (a[i - 1] != b[j - 1]);
+            row[j] = imin(imin(row[j] + 1, row[j - 1] + 1), sub);
+            prev = cur;
+        }
+    }
+    return row[n];
+}
+
+static const Key *find_key(const char *name) {
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (!strcmp(KEYS[i].key, name)) return &KEYS[i];
+    return NULL;
+}
+
+static const char *nearest_key(const char *name) {
+    const char *best = KEYS[0].key;
+    int bd = 1 << 30;
+    for (size_t i = 0; i < N_KEYS; i++) {
+        int d = edit_distance(name, KEYS[i].key);
+        if (d < bd) { bd = d; best = KEYS[i].key; }
+    }
+    return best;
+}
+
+static int whole_number(const cJSON *v) { return cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble); }
+
+static int read_int_in(const cJSON *v, const Key *k, double *out, char *err, size_t cap) {
+    if (!whole_number(v)) return fail(err, cap, "%s: expected an integer", k->key);
+    if (v->valuedouble < k->min || v->valuedouble > k->max)
+        return fail(err, cap, "%s: %.17g is out of range [%.17g, %.17g]", k->key, v->valuedouble, k->min, k->max);
+    *out = v->valuedouble;
+    return 0;
+}
+
+static int choice_of(const char *s, const char *const *choices) {
+    for (int i = 0; choices[i]; i++)
+        if (!strcmp(s, choices[i])) return i;
+    return -1;
+}
+
+static int set_value(Config *c, const Key *k, const cJSON *v, char *err, size_t cap) {
+    char *field = (char *)c + k->offset;
+    double x = 0;
+    switch (k->type) {
+    case T_INT:
+        if (read_int_in(v, k, &x, err, cap)) return -1;
+        *(int *)field = (int)x;
+        return 0;
+    case T_I64:
+        if (read_int_in(v, k, &x, err, cap)) return -1;
+        *(long long *)field = (long long)x;
+        return 0;
+    case T_FLOAT:
+        if (!cJSON_IsNumber(v)) return fail(err, cap, "%s: expected a number", k->key);
+        if (v->valuedouble < k->min || v->valuedouble > k->max)
+            return fail(err, cap, "%s: %g is out of range [%g, %g]", k->key, v->valuedouble, k->min, k->max);
+        *(float *)field = (float)v->valuedouble;
+        return 0;
+    case T_BOOL:
+        if (!cJSON_IsBool(v)) return fail(err, cap, "%s: expected true or false", k->key);
+        *(int *)field = cJSON_IsTrue(v);
+        return 0;
+    case T_ENUM: {
+        int i = cJSON_IsString(v) ? choice_of(v->valuestring, k->choices) : -2;
+        if (i == -2) return fail(err, cap, "%s: expected a string", k->key);
+        if (i < 0) return fail(err, cap, "%s: '%s' is not one of the allowed values (see --help-config)", k->key, v->valuestring);
+        *(int *)field = i;
+        return 0;
+    }
+    case T_STR:
+        if (!cJSON_IsString(v)) return fail(err, cap, "%s: expected a string", k->key);
+        if (strlen(v->valuestring) >= sizeof(c->data.path)) return fail(err, cap, "%s: longer than %zu bytes", k->key, sizeof(c->data.path) - 1);
+        strcpy(field, v->valuestring);
+        return 0;
+    case T_ATTN: {
+        int n = cJSON_GetArraySize(v);
+        if (!cJSON_IsArray(v) || n < 1) return fail(err, cap, "%s: expected a non-empty list of \"lsh\", \"local\" or \"full\"", k->key);
+        if (n > MAX_LAYERS) return fail(err, cap, "%s: %d layers, at most %d", k->key, n, MAX_LAYERS);
+        for (int i = 0; i < n; i++) {
+            const cJSON *e = cJSON_GetArrayItem(v, i);
+            int kind = cJSON_IsString(e) ? choice_of(e->valuestring, ATTNS) : -1;
+            if (kind < 0) return fail(err, cap, "%s[%d]: expected \"lsh\", \"local\" or \"full\"", k->key, i);
+            c->model.attn[i] = kind;
+        }
+        c->model.n_layers = n;
+        return 0;
+    }
+    case T_PAIR: {
+        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != 2) return fail(err, cap, "%s: expected a list of two integers", k->key);
+        for (int i = 0; i < 2; i++) {
+            if (read_int_in(cJSON_GetArrayItem(v, i), k, &x, err, cap)) return -1;
+            ((int *)field)[i] = (int)x;
+        }
+        return 0;
+    }
+    case T_BUCKETS: {
+        int n = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : 1;
+        if (n < 1 || n > 2) return fail(err, cap, "%s: expected an integer or a list of two", k->key);
+        for (int i = 0; i < n; i++) {
+            const cJSON *e = cJSON_IsArray(v) ? cJSON_GetArrayItem(v, i) : v;
+            if (read_int_in(e, k, &x, err, cap)) return -1;
+            if (x == 0 && n == 1) { c->model.n_bucket_factors = 0; return 0; }
+            if ((int)x < 2 || (int)x % 2) return fail(err, cap, "%s: %d buckets; each factor must be even and >= 2", k->key, (int)x);
+            c->model.buckets[i] = (int)x;
+        }
+        c->model.n_bucket_factors = n;
+        return 0;
+    }
+    }
+    return fail(err, cap, "%s: unhandled type", k->key);
+}
+
+int config_validate(const Config *c, char *err, size_t cap) {
+    const ReformerConfig *m = &c->model;
+    if (m->axial_dims[0] + m->axial_dims[1] != m->d_model)
+        return fail(err, cap, "model.axial_dims: %d + %d must equal model.d_model %d", m->axial_dims[0], m->axial_dims[1], m->d_model);
+    if ((long long)m->axial_shape[0] * m->axial_shape[1] < c->data.seq_len)
+        return fail(err, cap, "model.axial_shape: %d x %d positions is fewer than data.seq_len %d", m->axial_shape[0], m->axial_shape[1], c->data.seq_len);
+    int has[3] = {0, 0, 0};
+    for (int l = 0; l < m->n_layers; l++) has[m->attn[l]] = 1;
+    int L = c->data.seq_len;
+    if (has[ATTN_LSH] && L > m->lsh_chunk && L % m->lsh_chunk)
+        return fail(err, cap, "data.seq_len: %d is not a multiple of model.lsh_chunk %d", L, m->lsh_chunk);
+    if (has[ATTN_LOCAL] && L > m->local_chunk && L % m->local_chunk)
+        return fail(err, cap, "data.seq_len: %d is not a multiple of model.local_chunk %d", L, m->local_chunk);
+    if (c->data.kind != DATA_COPY && c->data.path[0] == '\0')
+        return fail(err, cap, "data.path: required for data.kind '%s'", KINDS[c->data.kind]);
+    if (c->data.kind == DATA_COPY && m->vocab < 3)
+        return fail(err, cap, "model.vocab: the copy task needs at least 3 symbols");
+    if (c->data.kind != DATA_COPY && m->vocab < 256)
+        return fail(err, cap, "model.vocab: %d is too small for bytes (256)", m->vocab);
+    if (m->n_bucket_factors) {
+        long nb = 1;
+        for (int i = 0; i < m->n_bucket_factors; i++) nb *= m->buckets[i];
+        if (nb > (1 << 24)) return fail(err, cap, "model.n_buckets: %ld buckets is too many", nb);
+    }
+    return 0;
+}
+
+int config_parse(const char *json, const char *where, Config *c, char *err, size_t cap) {
+    cJSON *root = cJSON_Parse(json);
+    if (!root) {
+        const char *at = cJSON_GetErrorPtr();
+        int line = 1;
+        for (const char *p = json; at && p < at; p++) line += *p == '\n';
+        return fail(err, cap, "%s: invalid JSON near line %d", where, line);
+    }
+    int rc = 0;
+    if (!cJSON_IsObject(root)) { rc = fail(err, cap, "%s: the top level must be an object", where); goto done; }
+    for (cJSON *sec = root->child; sec && !rc; sec = sec->next) {
+        if (strcmp(sec->string, "model") && strcmp(sec->string, "data") && strcmp(sec->string, "train")) {
+            rc = fail(err, cap, "%s: unknown section '%s' (sections: model, data, train)", where, sec->string);
+            break;
+        }
+        if (!cJSON_IsObject(sec)) { rc = fail(err, cap, "%s: expected an object", sec->string); break; }
+        for (cJSON *v = sec->child; v && !rc; v = v->next) {
+            char name[160];
+            snprintf(name, sizeof(name), "%s.%s", sec->string, v->string);
+            const Key *k = find_key(name);
+            if (!k) rc = fail(err, cap, "%s: unknown key '%s' (did you mean '%s'?)", where, name, nearest_key(name));
+            else rc = set_value(c, k, v, err, cap);
+        }
+    }
+    if (!rc) rc = config_validate(c, err, cap);
+done:
+    cJSON_Delete(root);
+    return rc;
+}
+
+int config_load(const char *path, Config *c, char *err, size_t cap) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return fail(err, cap, "%s: cannot open config", path);
+    char *text = NULL;
+    size_t len = 0, got;
+    char buf[65536];
+    while ((got = fread(buf, 1, sizeof(buf), f)) > 0) {
+        if (len + got > (1 << 24)) { fclose(f); free(text); return fail(err, cap, "%s: config larger than 16 MiB", path); }
+        text = realloc(text, len + got + 1);
+        memcpy(text + len, buf, got);
+        len += got;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) { free(text); return fail(err, cap, "%s: read error", path); }
+    if (!text) return fail(err, cap, "%s: empty config", path);
+    text[len] = '\0';
+    int rc = config_parse(text, path, c, err, cap);
+    free(text);
+    return rc;
+}
+
+int config_load_model(const char *path, ReformerConfig *model, char *err, size_t cap) {
+    Config c;
+    config_default(&c);
+    if (config_load(path, &c, err, cap)) return -1;
+    *model = c.model;
+    return 0;
+}
+
+char *config_to_json(const Config *c) {
+    cJSON *root = cJSON_CreateObject();
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const Key *k = &KEYS[i];
+        char sec[16];
+        snprintf(sec, sizeof(sec), "%.*s", (int)(strchr(k->key, '.') - k->key), k->key);
+        cJSON *s = cJSON_GetObjectItemCaseSensitive(root, sec);
+        if (!s) s = cJSON_AddObjectToObject(root, sec);
+        const char *name = strchr(k->key, '.') + 1;
+        const char *field = (const char *)c + k->offset;
+        switch (k->type) {
+        case T_INT: cJSON_AddNumberToObject(s, name, *(const int *)field); break;
+        case T_I64: cJSON_AddNumberToObject(s, name, (double)*(const long long *)field); break;
+        case T_FLOAT: cJSON_AddNumberToObject(s, name, *(const float *)field); break;
+        case T_BOOL: cJSON_AddBoolToObject(s, name, *(const int *)field); break;
+        case T_ENUM: cJSON_AddStringToObject(s, name, k->choices[*(const int *)field]); break;
+        case T_STR: cJSON_AddStringToObject(s, name, field); break;
+        case T_ATTN: {
+            cJSON *a = cJSON_AddArrayToObject(s, name);
+            for (int l = 0; l < c->model.n_layers; l++) cJSON_AddItemToArray(a, cJSON_CreateString(ATTNS[c->model.attn[l]]));
+            break;
+        }
+        case T_PAIR: {
+            cJSON *a = cJSON_AddArrayToObject(s, name);
+            for (int j = 0; j < 2; j++) cJSON_AddItemToArray(a, cJSON_CreateNumber(((const int *)field)[j]));
+            break;
+        }
+        case T_BUCKETS:
+            if (c->model.n_bucket_factors == 0) cJSON_AddNumberToObject(s, name, 0);
+            else if (c->model.n_bucket_factors == 1) cJSON_AddNumberToObject(s, name, c->model.buckets[0]);
+            else {
+                cJSON *a = cJSON_AddArrayToObject(s, name);
+                for (int j = 0; j < 2; j++) cJSON_AddItemToArray(a, cJSON_CreateNumber(c->model.buckets[j]));
+            }
+            break;
+        }
+    }
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    return text;
+}
+
+void config_print_help(FILE *out) {
+    Config d;
+    config_default(&d);
+    char *json = config_to_json(&d);
+    cJSON *defaults = cJSON_Parse(json);
+    free(json);
+    fprintf(out, "Config keys (JSON sections model, data, train):\n");
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const Key *k = &KEYS[i];
+        char sec[16];
+        snprintf(sec, sizeof(sec), "%.*s", (int)(strchr(k->key, '.') - k->key), k->key);
+        cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(defaults, sec), strchr(k->key, '.') + 1);
+        char *dv = cJSON_PrintUnformatted(v);
+        fprintf(out, "  %-26s %s (default %s)\n", k->key, k->doc, dv);
+        free(dv);
+    }
+    cJSON_Delete(defaults);
+}

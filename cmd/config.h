@@ -1,0 +1,56 @@
+// config.h: the JSON config, one table of keys (cmd/config.c) that drives parsing,
+// range checks, defaults and `reformer --help-config`.
+//
+//   { "model": { "d_model": 256, "attn_layers": ["lsh", "local"], ... },
+//     "data":  { "kind": "copy", "seq_len": 1024 },
+//     "train": { "steps": 2000, "lr": 1e-3, ... } }
+//
+// Every key is checked: an unknown key, a wrong type, a value out of range or
+// values that disagree give one line naming the key, and nothing is used.
+#ifndef REFORMER_CONFIG_H
+#define REFORMER_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "../core/adam.h"
+#include "../core/model.h"
+
+enum { DATA_COPY = 0, DATA_ENWIK8 = 1, DATA_IMAGENET64 = 2 };
+
+typedef struct {
+    int kind;
+    char path[1024];
+    int seq_len;
+} DataConfig;
+
+typedef struct {
+    int batch;
+    long long steps;
+    int eval_every, save_every, log_every;
+    long long seed;
+    int threads;  // 0: all cores
+} TrainConfig;
+
+typedef struct {
+    ReformerConfig model;
+    AdamConfig opt;
+    DataConfig data;
+    TrainConfig train;
+} Config;
+
+void config_default(Config *c);
+// Reads and validates path over the defaults. Returns 0, or -1 with one line in err.
+int config_load(const char *path, Config *c, char *err, size_t cap);
+// The same from JSON text; `where` names the source in messages.
+int config_parse(const char *json, const char *where, Config *c, char *err, size_t cap);
+// Only the model section matters (bench); other sections are still validated.
+int config_load_model(const char *path, ReformerConfig *model, char *err, size_t cap);
+// Cross-key checks (also run by config_load). Returns 0 or -1 with err.
+int config_validate(const Config *c, char *err, size_t cap);
+// Writes the resolved config as JSON (for logs and checkpoints); caller frees.
+char *config_to_json(const Config *c);
+// Prints every key with its type, range, default and meaning.
+void config_print_help(FILE *out);
+
+#endif
