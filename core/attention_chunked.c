@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "fastmath.h"
 #include "rng.h"
 
 #define BLOCK 64
@@ -53,14 +54,6 @@ static int pos_min(const int *pos, int r0, int r1) {
     return m;
 }
 
-// The score after HuggingFace's masks; *masked says whether it was replaced.
-static inline float mask_score(float s, int qp, int kp, const ChunkAttnShape *a, int *masked) {
-    *masked = 0;
-    if (a->causal && kp > qp) { s = CAUSAL_MASK; *masked = 1; }
-    if (a->self_mask && kp == qp) { s = SELF_MASK; *masked = 1; }
-    return s;
-}
-
 void chunk_attention_forward(float *out, float *lse, const float *q, const float *k,
                              const float *v, const int *pos, const ChunkAttnShape *a,
                              float *scratch) {
@@ -95,11 +88,17 @@ void chunk_attention_forward(float *out, float *lse, const float *q, const float
                 int k0 = wrap(c + w - a->before, NCH) * CH;
                 for (int kb = 0; kb < per; kb++) {
                     if (!live[w * per + kb]) continue;
-                    int j0 = kb * bl, j1 = imin(j0 + bl, CH), masked;
+                    int j0 = kb * bl, j1 = imin(j0 + bl, CH);
+                    const int *kp = pos + k0;
+                    float *x = s + w * CH;
+                    int causal = a->causal, self = a->self_mask;
+                    #pragma omp simd reduction(max : mx)
                     for (int j = j0; j < j1; j++) {
-                        float x = mask_score(s[w * CH + j], qp, pos[k0 + j], a, &masked);
-                        s[w * CH + j] = x;
-                        mx = x > mx ? x : mx;
+                        // HF's masks replace the score: causal first, self last
+                        float sc = causal & (kp[j] > qp) ? CAUSAL_MASK : x[j];
+                        sc = self & (kp[j] == qp) ? SELF_MASK : sc;
+                        x[j] = sc;
+                        mx = sc > mx ? sc : mx;
                     }
                 }
             }
@@ -112,7 +111,7 @@ void chunk_attention_forward(float *out, float *lse, const float *q, const float
                     #pragma omp simd reduction(+ : sum)
                     for (int j = 0; j < len; j++) {
                         // a causally masked score's weight is exactly 0 (exp(-1e9 - lse))
-                        float e = x[j] == CAUSAL_MASK ? 0.0f : exp_softmax(x[j] - mx);
+                        float e = x[j] == CAUSAL_MASK ? 0.0f : exp_approx(x[j] - mx);
                         x[j] = e;
                         sum += e;
                     }
@@ -161,27 +160,31 @@ static void block_pair(float *S, float *D, int r0, int r1, int j0, int j1, int s
                 HS, k + (size_t)j0 * HS, HS, 0.0f, S, mk);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mq, mk, HS, 1.0f, dout + (size_t)r0 * HS,
                 HS, v + (size_t)j0 * HS, HS, 0.0f, D, mk);
+    const int *kp = pos + j0;
+    int causal = a->causal, self = a->self_mask;
     for (int i = 0; i < mq; i++) {
         int qp = pos[r0 + i];
         float l = lse[r0 + i], dl = (dlse ? dlse[r0 + i] : 0.0f) - delta[r0 + i];
-        uint64_t item = (uint64_t)(r0 + i) * row + slot0;
         float *si = S + i * mk, *di = D + i * mk;
-        char keep[BLOCK];  // 1: scored, 0: replaced by a mask (no gradient to the score)
-        for (int j = 0; j < mk; j++) {
-            int masked;
-            si[j] = mask_score(si[j], qp, pos[j0 + j], a, &masked);
-            keep[j] = !masked;
-        }
-        #pragma omp simd
-        for (int j = 0; j < mk; j++) si[j] = si[j] == CAUSAL_MASK ? 0.0f : exp_softmax(si[j] - l);
-        if (a->dropout > 0.0f)
+        if (a->dropout > 0.0f) {
+            uint64_t item = (uint64_t)(r0 + i) * row + slot0;
             for (int j = 0; j < mk; j++) {
+                int mc = causal && kp[j] > qp, ms = self && kp[j] == qp;
+                float p = mc ? 0.0f : exp_approx((ms ? SELF_MASK : si[j]) - l);
                 float drop = dropout_factor(a->stream, item + j, a->dropout);
-                di[j] = keep[j] ? si[j] * (drop * di[j] + dl) : 0.0f;
-                si[j] *= drop;
+                di[j] = mc || ms ? 0.0f : p * (drop * di[j] + dl);
+                si[j] = p * drop;
             }
-        else
-            for (int j = 0; j < mk; j++) di[j] = keep[j] ? si[j] * (di[j] + dl) : 0.0f;
+            continue;
+        }
+        // masked scores were replaced, so they pass no gradient (ds = 0)
+        #pragma omp simd
+        for (int j = 0; j < mk; j++) {
+            int mc = causal & (kp[j] > qp), ms = self & (kp[j] == qp);
+            float p = mc ? 0.0f : exp_approx((ms ? SELF_MASK : si[j]) - l);
+            di[j] = (mc | ms) ? 0.0f : p * (di[j] + dl);
+            si[j] = p;
+        }
     }
 }
 

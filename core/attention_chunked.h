@@ -48,17 +48,4 @@ void chunk_attention_backward_q(float *dq, const float *dout, const float *dlse,
                                 const float *k, const float *v, const int *pos,
                                 const ChunkAttnShape *a, float *scratch);
 
-// exp for softmax weights: a degree-6 polynomial after range reduction, within
-// 2 ulp of expf for x >= -87 and 0 below; written so loops over it vectorise.
-static inline float exp_softmax(float x) {
-    union { float f; int i; } scale;
-    float t = x * 1.44269504f + 12582912.0f;  // round(x / ln2) in the low mantissa bits
-    float n = t - 12582912.0f;
-    float r = x - n * 0.693145752f;          // ln2 split in two for exactness
-    r = r - n * 1.42860677e-06f;
-    float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.166666672f + r * (0.0416666679f + r * (0.00833333377f + r * 0.00138888892f)))));
-    scale.i = ((int)n + 127) << 23;
-    return x < -87.0f ? 0.0f : p * scale.f;
-}
-
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "fastmath.h"
 #include "layernorm.h"
 #include "linear.h"
 #include "rng.h"
@@ -18,15 +19,16 @@ size_t ffn_scratch_floats(const FfnShape *s) {
     return 2 * m * s->C + 2 * m * s->F + 2 * m;
 }
 
-static float act_forward(float x, int act) {
+// HF "gelu" is the erf form (not the tanh approximation); erf_approx is within 5e-7.
+static inline float act_forward(float x, int act) {
     if (act == ACT_RELU) return x > 0.0f ? x : 0.0f;
-    return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));  // exact (erf) gelu, HF "gelu"
+    return 0.5f * x * (1.0f + erf_approx(x * 0.70710678118654752f));
 }
 
-static float act_grad(float x, int act) {
+static inline float act_grad(float x, int act) {
     if (act == ACT_RELU) return x > 0.0f ? 1.0f : 0.0f;
-    return 0.5f * (1.0f + erff(x * 0.70710678118654752f)) +
-           x * expf(-0.5f * x * x) * 0.39894228040143268f;
+    return 0.5f * (1.0f + erf_approx(x * 0.70710678118654752f)) +
+           x * exp_approx(-0.5f * x * x) * 0.39894228040143268f;
 }
 
 // Scratch layout for a chunk of m positions.
@@ -58,11 +60,10 @@ static void chunk_forward(Chunk *k, const float *inp, const FfnParams *w, size_t
     layernorm_forward(k->h, k->mean, k->rstd, inp + n0 * C, w->ln_w, w->ln_b, m, C, s->eps);
     linear_forward(k->a, k->h, w->w1, w->b1, m, C, F, 0.0f);
     uint64_t st1 = hash_mix(s->stream ^ SITE_DENSE), st2 = hash_mix(s->stream ^ SITE_OUT);
-    #pragma omp parallel for schedule(static) if (m * F > 65536)
-    for (size_t i = 0; i < m * F; i++) {
-        if (s->dropout > 0.0f) k->a[i] *= dropout_factor(st1, n0 * F + i, s->dropout);
-        k->z[i] = act_forward(k->a[i], s->act);
-    }
+    if (s->dropout > 0.0f)
+        for (size_t i = 0; i < m * F; i++) k->a[i] *= dropout_factor(st1, n0 * F + i, s->dropout);
+    #pragma omp parallel for simd schedule(static) if (m * F > 65536)
+    for (size_t i = 0; i < m * F; i++) k->z[i] = act_forward(k->a[i], s->act);
     linear_forward(k->g, k->z, w->w2, w->b2, m, F, C, 0.0f);
     if (s->dropout > 0.0f)
         for (size_t i = 0; i < m * C; i++) k->g[i] *= dropout_factor(st2, n0 * C + i, s->dropout);
@@ -97,12 +98,10 @@ void ffn_backward(float *dinp, FfnParams *grad, float *y, const float *dout, con
         memset(k.z, 0, m * F * sizeof(float));
         linear_backward(k.z, NULL, NULL, k.g, NULL, w->w2, m, F, C);
         // forward: z = act(a), a = drop1(h W1^T + b1), so da = dz * act'(a) * mask1
-        #pragma omp parallel for schedule(static) if (m * F > 65536)
-        for (size_t i = 0; i < m * F; i++) {
-            float d = k.z[i] * act_grad(k.a[i], s->act);
-            if (s->dropout > 0.0f) d *= dropout_factor(st1, n0 * F + i, s->dropout);
-            k.z[i] = d;
-        }
+            #pragma omp parallel for simd schedule(static) if (m * F > 65536)
+        for (size_t i = 0; i < m * F; i++) k.z[i] *= act_grad(k.a[i], s->act);
+        if (s->dropout > 0.0f)
+            for (size_t i = 0; i < m * F; i++) k.z[i] *= dropout_factor(st1, n0 * F + i, s->dropout);
         // forward: a = h W1^T + b1, so dW1 += da^T h; dh = da W1
         linear_backward(NULL, grad->w1, grad->b1, k.z, k.h, w->w1, m, C, F);
         memset(k.g, 0, m * C * sizeof(float));

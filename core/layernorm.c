@@ -11,15 +11,14 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
     for (size_t n = 0; n < N; n++) {
         const float *x = inp + n * C;  // (C)
         float *y = out + n * C;        // (C)
-        double sum = 0.0;
+        float sum = 0.0f;
+        #pragma omp simd reduction(+ : sum)
         for (int c = 0; c < C; c++) sum += x[c];
-        float m = (float)(sum / C);
-        double var = 0.0;  // two passes: no cancellation for large means
-        for (int c = 0; c < C; c++) {
-            float d = x[c] - m;
-            var += (double)d * d;
-        }
-        float s = (float)(1.0 / sqrt(var / C + eps));
+        float m = sum / C;
+        float var = 0.0f;  // two passes: no cancellation for large means
+        #pragma omp simd reduction(+ : var)
+        for (int c = 0; c < C; c++) var += (x[c] - m) * (x[c] - m);
+        float s = 1.0f / sqrtf(var / C + eps);
         for (int c = 0; c < C; c++) y[c] = (x[c] - m) * s * weight[c] + bias[c];
         if (mean) mean[n] = m;
         if (rstd) rstd[n] = s;
@@ -35,13 +34,14 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
             const float *x = inp + n * C, *dy = dout + n * C;  // (C)
             float *dx = dinp + n * C;                          // (C)
             float m = mean[n], s = rstd[n];
-            double sum_g = 0.0, sum_gx = 0.0;
+            float sum_g = 0.0f, sum_gx = 0.0f;
+            #pragma omp simd reduction(+ : sum_g, sum_gx)
             for (int c = 0; c < C; c++) {
                 float g = dy[c] * weight[c];
                 sum_g += g;
-                sum_gx += (double)g * (x[c] - m) * s;
+                sum_gx += g * (x[c] - m) * s;
             }
-            float mg = (float)(sum_g / C), mgx = (float)(sum_gx / C);
+            float mg = sum_g / C, mgx = sum_gx / C;
             for (int c = 0; c < C; c++) {
                 float xhat = (x[c] - m) * s;
                 dx[c] += s * (dy[c] * weight[c] - mg - xhat * mgx);

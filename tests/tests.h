@@ -12,7 +12,8 @@
     X(test_embedding_grad)                             \
     X(test_lm_head_grad)                               \
     X(test_chunked_attention_grad)                     \
-    X(test_exp_softmax_accuracy)                       \
+    X(test_exp_approx_accuracy)                        \
+    X(test_erf_approx_accuracy)                        \
     X(test_lsh_grad)                                   \
     X(test_lsh_sort_is_stable_bucket_order)            \
     X(test_lsh_equals_full_when_window_covers_sequence) \
