@@ -10,6 +10,7 @@ OPT ?= -O3
 CFLAGS ?= $(OPT) $(ARCH) -g -std=gnu11 -fopenmp -Wall -Wextra -Wno-unused-parameter
 LDLIBS = -lopenblas -lcjson -lz -lm
 BUILD ?= build
+BIN ?= reformer
 
 CORE = $(wildcard core/*.c)
 DATA = $(wildcard data/*.c)
@@ -20,9 +21,9 @@ LIB_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(CORE) $(DATA) $(filter-out cmd/main.c,$(
 MAIN_OBJ = $(BUILD)/cmd/main.o
 TEST_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(TESTS))
 
-all: reformer
+all: $(BIN)
 
-reformer: $(LIB_OBJ) $(MAIN_OBJ)
+$(BIN): $(LIB_OBJ) $(MAIN_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/run: $(LIB_OBJ) $(TEST_OBJ)
@@ -32,11 +33,11 @@ $(BUILD)/%.o: %.c $(wildcard core/*.h data/*.h cmd/*.h tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-test: reformer $(BUILD)/tests/run
-	$(BUILD)/tests/run
+test: $(BIN) $(BUILD)/tests/run
+	REFORMER_BIN=./$(BIN) $(BUILD)/tests/run
 
 asan:
-	$(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer" test
+	$(MAKE) BUILD=build-asan BIN=build-asan/reformer OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer" test
 
 clean:
 	rm -rf build build-asan reformer

@@ -160,8 +160,10 @@ static void run_row(const BenchArgs *a, int L, double gemm, int fd) {
                  L, attn < 0 ? "mixed" : ATTN_NAMES[attn], cfg.n_layers, a->threads,
                  MODE_NAMES[!a->train], step, tps, peak_rss_mb(), state, fpt / 1e6, fpt * tps / 1e9,
                  gemm, 100.0 * fpt * tps / 1e9 / gemm);
-    if (write(fd, line, strlen(line)) < 0) exit(1);
-    exit(0);
+    xfree(tok);
+    adam_free(&os);
+    model_free(&m);
+    exit(write(fd, line, strlen(line)) < 0);
 }
 
 // Runs fn in a child and returns what it wrote to the pipe.

@@ -5,5 +5,8 @@
 #include "config.h"
 
 int cmd_bench(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
 
 #endif

@@ -13,6 +13,9 @@ typedef struct {
 } Command;
 
 static const Command COMMANDS[] = {
+    {"train", cmd_train, "train the model of CONFIG.json (reformer train configs/copy.json)"},
+    {"eval", cmd_eval, "loss, bits per token and accuracy of a checkpoint"},
+    {"sample", cmd_sample, "generate from a checkpoint (reformer sample --ckpt run/last.ckpt)"},
     {"bench", cmd_bench, "time training or forward steps (reformer bench --seq 65536)"},
 };
 #define N_COMMANDS (sizeof(COMMANDS) / sizeof(COMMANDS[0]))

@@ -8,15 +8,15 @@
 // weights that small are 0 in float anyway). Range reduction x = n ln2 + r, then a
 // degree-6 polynomial for exp(r), |r| <= ln2 / 2.
 static inline float exp_approx(float x) {
-    union { float f; int i; } scale;
-    x = x > 88.0f ? 88.0f : x;
-    float t = x * 1.44269504f + 12582912.0f;  // round(x / ln2) in the low mantissa bits
+    union { float f; unsigned i; } scale;
+    float y = x > 88.0f ? 88.0f : x < -87.5f ? -87.5f : x;  // keep the exponent in range
+    float t = y * 1.44269504f + 12582912.0f;  // round(x / ln2) in the low mantissa bits
     float n = t - 12582912.0f;
-    float r = x - n * 0.693145752f;           // ln2 split in two parts for exactness
+    float r = y - n * 0.693145752f;           // ln2 split in two parts for exactness
     r = r - n * 1.42860677e-06f;
     float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.166666672f + r * (0.0416666679f +
               r * (0.00833333377f + r * 0.00138888892f)))));
-    scale.i = ((int)n + 127) << 23;
+    scale.i = (unsigned)((int)n + 127) << 23;
     return x < -87.0f ? 0.0f : p * scale.f;
 }
 

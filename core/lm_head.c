@@ -77,7 +77,7 @@ double lm_head_forward(float *logits, long *correct, const float *y1, const floa
             double sum = 0.0;
             for (int v = 0; v < V; v++) sum += exp((double)z[v] - z[arg]);
             k.nll[i] = z[arg] + log(sum) - z[y];
-            k.right[i] = arg == y;
+            k.right[i] = arg == y && t0 + i + 1 >= s->score_from;
         }
         for (int i = 0; i < m; i++) {
             nll += k.nll[i];

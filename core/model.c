@@ -173,6 +173,7 @@ static HeadShape head_shape(const Model *m, int T) {
     h.C = m->cfg.d_model;
     h.V = m->cfg.vocab;
     h.chunk = m->cfg.head_chunk;
+    h.score_from = m->score_from;
     h.eps = m->cfg.ln_eps;
     h.dropout = m->training ? m->cfg.hidden_dropout : 0.0f;
     h.stream = 0;
@@ -341,6 +342,9 @@ double model_forward(Model *m, const int *tokens, int B, int T) {
     for (int b = 0; b < B; b++)
         for (int t = 1; t < T; t++) labels += tokens[(size_t)b * T + t] >= 0;
     m->n_labels = labels;
+    m->scored = 0;
+    for (int b = 0; b < B; b++)
+        for (int t = imax(1, m->score_from); t < T; t++) m->scored += tokens[(size_t)b * T + t] >= 0;
     return labels ? nll / labels : 0.0;
 }
 

@@ -85,7 +85,9 @@ typedef struct {
     const int *tokens;    // (B, T) of the last forward
     int cur_B, cur_T;
     long long n_labels;
-    long long correct;    // argmax == label count of the last forward
+    long long correct;    // labels at positions >= score_from predicted right (last forward)
+    long long scored;     // labels at positions >= score_from (last forward)
+    int score_from;
 } Model;
 
 // Sizes the buffers for batches of up to B sequences of up to T tokens.

@@ -109,7 +109,7 @@ void test_lsh_equals_full_when_window_covers_sequence(void) {
         LshShape one = s;
         one.chunk = 64;
         one.plain = 1;
-        lsh_attention_forward(c.out, NULL, c.qk, c.v, s.HS, &one, c.scratch);
+        lsh_attention_forward(c.out, NULL, c.qk, c.v, s.HS, &one, fscratch);
         EXPECT(max_rel_diff(c.out, full, (size_t)s.T * s.HS) == 0.0, "one chunk differs");
     }
 }

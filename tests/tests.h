@@ -31,7 +31,12 @@
     X(test_reversible_equals_store_everything)         \
     X(test_no_causal_leak)                             \
     X(test_determinism)                                \
-    X(test_memory_flat_in_depth)
+    X(test_memory_flat_in_depth)                       \
+    X(test_cli_flags)                                  \
+    X(test_cli_config_errors)                          \
+    X(test_cli_train_resume_eval_sample)               \
+    X(test_cli_damaged_checkpoints)                    \
+    X(test_cli_interrupt_saves)
 
 #define DECLARE(name) void name(void);
 TEST_LIST(DECLARE)

@@ -1,0 +1,274 @@
+// checkpoint.c: save with tmp + fsync + rename (redis rdb.c), load with every length
+// checked before use (gguf.cpp), integrity by zlib's crc32.
+#include "checkpoint.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define MAGIC "RFRMCKPT"
+#define VERSION 1u
+#define ALIGN 64
+#define MAX_HEADER (64u << 20)
+
+static int fail(char *err, size_t cap, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static char *u64_text(char *buf, uint64_t x) {
+    snprintf(buf, 24, "%016llx", (unsigned long long)x);
+    return buf;
+}
+
+static char *header_json(const Config *cfg, const Model *m, const AdamState *opt, const TrainState *st) {
+    cJSON *h = cJSON_CreateObject();
+    char *cj = config_to_json(cfg);
+    cJSON_AddItemToObject(h, "config", cJSON_Parse(cj));
+    free(cj);
+    char b[24];
+    cJSON_AddNumberToObject(h, "step", (double)st->step);
+    cJSON_AddStringToObject(h, "model_seed", u64_text(b, m->seed));
+    cJSON_AddNumberToObject(h, "n_params", (double)m->n_params);
+    cJSON_AddNumberToObject(h, "adam_t", opt ? (double)opt->t : -1);
+    cJSON_AddNumberToObject(h, "best_valid", st->best_valid);
+    cJSON *rng = cJSON_AddArrayToObject(h, "data_rng");
+    for (int i = 0; i < 4; i++) cJSON_AddItemToArray(rng, cJSON_CreateString(u64_text(b, st->data_rng.s[i])));
+    cJSON *tensors = cJSON_AddArrayToObject(h, "tensors");
+    for (int i = 0; i < m->n_entries; i++) {
+        const ParamEntry *e = &m->table[i];
+        cJSON *t = cJSON_CreateObject();
+        cJSON_AddStringToObject(t, "name", e->name);
+        cJSON_AddNumberToObject(t, "offset", (double)e->offset);
+        cJSON *shape = cJSON_AddArrayToObject(t, "shape");
+        for (int d = 0; d < e->ndim; d++) cJSON_AddItemToArray(shape, cJSON_CreateNumber(e->shape[d]));
+        cJSON_AddItemToArray(tensors, t);
+    }
+    char *text = cJSON_PrintUnformatted(h);
+    cJSON_Delete(h);
+    return text;
+}
+
+// fwrite that also feeds the CRC
+static int put(FILE *f, uLong *crc, const void *p, size_t n) {
+    const unsigned char *c = p;
+    for (size_t done = 0; done < n;) {  // crc32 takes uInt lengths
+        size_t part = n - done > (1u << 30) ? (1u << 30) : n - done;
+        *crc = crc32(*crc, c + done, (uInt)part);
+        done += part;
+    }
+    return fwrite(p, 1, n, f) == n ? 0 : -1;
+}
+
+int checkpoint_save(const char *path, const Config *cfg, const Model *m, const AdamState *opt,
+                    const TrainState *st, char *err, size_t cap) {
+    char tmp[4096];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) return fail(err, cap, "%s: path too long", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return fail(err, cap, "%s: cannot write: %s", tmp, strerror(errno));
+    char *header = header_json(cfg, m, opt, st);
+    uint32_t version = VERSION, hlen = (uint32_t)strlen(header);
+    uLong crc = crc32(0L, Z_NULL, 0);
+    size_t at = 16 + hlen, pad = (ALIGN - at % ALIGN) % ALIGN;
+    static const char zeros[ALIGN];
+    int bad = put(f, &crc, MAGIC, 8) || put(f, &crc, &version, 4) || put(f, &crc, &hlen, 4) ||
+              put(f, &crc, header, hlen) || put(f, &crc, zeros, pad) ||
+              put(f, &crc, m->params, m->n_params * sizeof(float));
+    if (!bad && opt)
+        bad = put(f, &crc, opt->m, opt->n * sizeof(float)) || put(f, &crc, opt->v, opt->n * sizeof(float));
+    uint32_t c32 = (uint32_t)crc;
+    free(header);
+    if (!bad) bad = fwrite(&c32, 4, 1, f) != 1;
+    if (!bad) bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
+    if (fclose(f) != 0) bad = 1;
+    if (bad) {
+        int e = errno;
+        unlink(tmp);
+        return fail(err, cap, "%s: write failed: %s", tmp, strerror(e));
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return fail(err, cap, "%s: rename failed: %s", path, strerror(e));
+    }
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", path);
+    int dfd = open(dirname(dir), O_RDONLY);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}
+
+typedef struct {
+    FILE *f;
+    long long size;
+    cJSON *header;
+    size_t data_at;
+} Opened;
+
+static int open_checked(const char *path, Opened *o, char *err, size_t cap) {
+    memset(o, 0, sizeof(*o));
+    o->f = fopen(path, "rb");
+    if (!o->f) return fail(err, cap, "%s: cannot open checkpoint: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(o->f), &sb) != 0 || !S_ISREG(sb.st_mode)) return fail(err, cap, "%s: not a regular file", path);
+    o->size = sb.st_size;
+    unsigned char head[16];
+    if (o->size < 20 || fread(head, 1, 16, o->f) != 16)
+        return fail(err, cap, "%s: truncated: %lld bytes, a checkpoint has at least 20", path, o->size);
+    if (memcmp(head, MAGIC, 8)) return fail(err, cap, "%s: not a reformer checkpoint (bad magic)", path);
+    uint32_t version, hlen;
+    memcpy(&version, head + 8, 4);
+    memcpy(&hlen, head + 12, 4);
+    if (version != VERSION) return fail(err, cap, "%s: checkpoint version %u, this build reads %u", path, version, VERSION);
+    if (hlen > MAX_HEADER || 16 + (long long)hlen + 4 > o->size)
+        return fail(err, cap, "%s: header of %u bytes does not fit in the file's %lld", path, hlen, o->size);
+    char *text = malloc((size_t)hlen + 1);
+    if (!text || fread(text, 1, hlen, o->f) != hlen) {
+        free(text);
+        return fail(err, cap, "%s: cannot read the header", path);
+    }
+    text[hlen] = '\0';
+    o->header = cJSON_Parse(text);
+    free(text);
+    if (!o->header || !cJSON_IsObject(cJSON_GetObjectItem(o->header, "config")))
+        return fail(err, cap, "%s: header is not valid JSON", path);
+    size_t at = 16 + hlen;
+    o->data_at = at + (ALIGN - at % ALIGN) % ALIGN;
+    return 0;
+}
+
+static void close_opened(Opened *o) {
+    if (o->f) fclose(o->f);
+    cJSON_Delete(o->header);
+}
+
+int checkpoint_read_config(const char *path, Config *cfg, char *err, size_t cap) {
+    Opened o;
+    int rc = open_checked(path, &o, err, cap);
+    if (!rc) {
+        char *text = cJSON_PrintUnformatted(cJSON_GetObjectItem(o.header, "config"));
+        config_default(cfg);
+        char inner[512];
+        rc = config_parse(text, path, cfg, inner, sizeof(inner));
+        if (rc) fail(err, cap, "%s: stored config: %s", path, inner);
+        free(text);
+    }
+    close_opened(&o);
+    return rc;
+}
+
+static double number(const cJSON *h, const char *key, int *ok) {
+    const cJSON *v = cJSON_GetObjectItem(h, key);
+    if (!cJSON_IsNumber(v)) *ok = 0;
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+// Reads n bytes into dst and the CRC.
+static int take(FILE *f, uLong *crc, void *dst, size_t n) {
+    if (fread(dst, 1, n, f) != n) return -1;
+    for (size_t done = 0; done < n;) {
+        size_t part = n - done > (1u << 30) ? (1u << 30) : n - done;
+        *crc = crc32(*crc, (unsigned char *)dst + done, (uInt)part);
+        done += part;
+    }
+    return 0;
+}
+
+int checkpoint_load(const char *path, Model *m, AdamState *opt, TrainState *st, char *err,
+                    size_t cap) {
+    Opened o;
+    int rc = open_checked(path, &o, err, cap);
+    if (rc) goto done;
+    int ok = 1;
+    double n = number(o.header, "n_params", &ok), t = number(o.header, "adam_t", &ok);
+    double step = number(o.header, "step", &ok), best = number(o.header, "best_valid", &ok);
+    const cJSON *tensors = cJSON_GetObjectItem(o.header, "tensors");
+    const cJSON *rng = cJSON_GetObjectItem(o.header, "data_rng");
+    if (!ok || !cJSON_IsArray(tensors) || !cJSON_IsArray(rng) || cJSON_GetArraySize(rng) != 4) {
+        rc = fail(err, cap, "%s: header lacks a field", path);
+        goto done;
+    }
+    if (n != (double)m->n_params) {
+        rc = fail(err, cap, "%s: holds %.0f parameters, the model has %zu", path, n, m->n_params);
+        goto done;
+    }
+    if (cJSON_GetArraySize(tensors) != m->n_entries) {
+        rc = fail(err, cap, "%s: %d tensors, the model has %d", path, cJSON_GetArraySize(tensors), m->n_entries);
+        goto done;
+    }
+    for (int i = 0; i < m->n_entries; i++) {
+        const cJSON *e = cJSON_GetArrayItem(tensors, i), *name = cJSON_GetObjectItem(e, "name");
+        const cJSON *off = cJSON_GetObjectItem(e, "offset");
+        if (!cJSON_IsString(name) || strcmp(name->valuestring, m->table[i].name) ||
+            !cJSON_IsNumber(off) || off->valuedouble != (double)m->table[i].offset) {
+            rc = fail(err, cap, "%s: tensor %d is not '%s' at offset %zu", path, i, m->table[i].name, m->table[i].offset);
+            goto done;
+        }
+    }
+    int has_opt = t >= 0;
+    long long bytes = (long long)m->n_params * 4 * (has_opt ? 3 : 1);
+    if ((long long)o.data_at + bytes + 4 != o.size) {
+        rc = fail(err, cap, "%s: tensors need %lld bytes after offset %zu plus a 4-byte CRC; the file has %lld in all (truncated or padded)",
+                  path, bytes, o.data_at, o.size);
+        goto done;
+    }
+    if (opt && !has_opt) {
+        rc = fail(err, cap, "%s: has no optimizer state to resume from", path);
+        goto done;
+    }
+    // CRC over everything before the data, then the data as it is read
+    uLong crc = crc32(0L, Z_NULL, 0);
+    unsigned char *front = malloc(o.data_at);
+    rewind(o.f);
+    int bad = !front || take(o.f, &crc, front, o.data_at);
+    free(front);
+    float *scratch = NULL;
+    if (!bad) bad = take(o.f, &crc, m->params, m->n_params * 4);
+    if (!bad && has_opt) {
+        if (opt) bad = take(o.f, &crc, opt->m, m->n_params * 4) || take(o.f, &crc, opt->v, m->n_params * 4);
+        else {  // not wanted, but the CRC covers it
+            scratch = malloc(1 << 20);
+            for (long long left = (long long)m->n_params * 8; !bad && left > 0; left -= 1 << 20)
+                bad = !scratch || take(o.f, &crc, scratch, left < (1 << 20) ? (size_t)left : (1 << 20));
+        }
+    }
+    free(scratch);
+    uint32_t stored;
+    if (!bad) bad = fread(&stored, 4, 1, o.f) != 1;
+    if (bad) {
+        rc = fail(err, cap, "%s: read error", path);
+        goto done;
+    }
+    if (stored != (uint32_t)crc) {
+        rc = fail(err, cap, "%s: CRC mismatch (stored %08x, computed %08x): the file is corrupt", path, stored, (unsigned)crc);
+        goto done;
+    }
+    if (opt) opt->t = (long long)t;
+    if (st) {
+        st->step = (long long)step;
+        st->best_valid = best;
+        for (int i = 0; i < 4; i++) {
+            const cJSON *s = cJSON_GetArrayItem(rng, i);
+            st->data_rng.s[i] = cJSON_IsString(s) ? strtoull(s->valuestring, NULL, 16) : 0;
+        }
+    }
+    const cJSON *seed = cJSON_GetObjectItem(o.header, "model_seed");
+    if (cJSON_IsString(seed)) m->seed = strtoull(seed->valuestring, NULL, 16);
+done:
+    close_opened(&o);
+    return rc;
+}

@@ -1,0 +1,37 @@
+// checkpoint.h: our checkpoint format, written atomically.
+//
+// Layout: "RFRMCKPT" | u32 version | u32 header length | header JSON (the resolved config,
+// step, seeds, RNG states, the tensor table) | zero padding to 64 bytes | float32 data:
+// parameters, then Adam m and v when present | u32 zlib crc32 of every byte before it.
+// Readers check magic, version, every length against the file size, the tensor table against
+// the model, and the CRC, before anything is used.
+#ifndef REFORMER_CHECKPOINT_H
+#define REFORMER_CHECKPOINT_H
+
+#include <stddef.h>
+
+#include "../core/adam.h"
+#include "../core/model.h"
+#include "../core/rng.h"
+#include "config.h"
+
+typedef struct {
+    long long step;     // optimizer steps taken
+    Rng data_rng;       // the training data stream
+    double best_valid;  // best validation loss so far (1e300: none)
+} TrainState;
+
+// Writes path.tmp, fsyncs it, renames it over path and fsyncs the directory, so a
+// crash leaves either the old checkpoint or the new one. opt may be NULL.
+int checkpoint_save(const char *path, const Config *cfg, const Model *m, const AdamState *opt,
+                    const TrainState *st, char *err, size_t cap);
+
+// Reads only the config stored in the checkpoint (to build the model).
+int checkpoint_read_config(const char *path, Config *cfg, char *err, size_t cap);
+
+// Loads parameters (and optimizer state and training state when opt / st are given)
+// into a model built from the checkpoint's config.
+int checkpoint_load(const char *path, Model *m, AdamState *opt, TrainState *st, char *err,
+                    size_t cap);
+
+#endif

@@ -1,0 +1,103 @@
+// progress.c: the progress line and metrics.jsonl.
+#include "progress.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+double now_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+static int fail(char *err, size_t cap, const char *what, const char *path) {
+    snprintf(err, cap, "%s: %s", path, what);
+    return -1;
+}
+
+int progress_open(Progress *p, const char *metrics_path, long long total, long long first,
+                  long long resume_step, char *err, size_t cap) {
+    memset(p, 0, sizeof(*p));
+    p->tty = isatty(2);
+    p->total = total;
+    p->first = first;
+    p->t0 = now_seconds();
+    if (!metrics_path) return 0;
+    if (resume_step >= 0) {  // drop lines written after the checkpoint we resume from
+        FILE *in = fopen(metrics_path, "r");
+        char tmp[4096];
+        snprintf(tmp, sizeof(tmp), "%s.tmp", metrics_path);
+        if (in) {
+            FILE *out = fopen(tmp, "w");
+            if (!out) { fclose(in); return fail(err, cap, "cannot rewrite metrics", tmp); }
+            char line[8192];
+            while (fgets(line, sizeof(line), in)) {
+                const char *s = strstr(line, "\"step\":");
+                if (s && atoll(s + 7) <= resume_step) fputs(line, out);
+            }
+            fclose(in);
+            if (fclose(out) != 0 || rename(tmp, metrics_path) != 0) return fail(err, cap, "cannot rewrite metrics", metrics_path);
+        }
+    }
+    p->metrics = fopen(metrics_path, resume_step >= 0 ? "a" : "w");
+    if (!p->metrics) return fail(err, cap, "cannot open metrics for writing", metrics_path);
+    return 0;
+}
+
+static void format_eta(char *buf, size_t cap, double s) {
+    if (!isfinite(s) || s < 0) snprintf(buf, cap, "?");
+    else if (s < 60) snprintf(buf, cap, "%.0fs", s);
+    else if (s < 3600) snprintf(buf, cap, "%.0fm%02.0fs", floor(s / 60), fmod(s, 60));
+    else snprintf(buf, cap, "%.0fh%02.0fm", floor(s / 3600), fmod(s / 60, 60));
+}
+
+void progress_step(Progress *p, long long step, double loss, double lr, double tokens_per_s,
+                   int log_line, double valid_loss, double valid_acc) {
+    double elapsed = now_seconds() - p->t0;
+    double per = (step - p->first) > 0 ? elapsed / (step - p->first) : NAN;
+    char eta[32], line[512];
+    format_eta(eta, sizeof(eta), per * (p->total - step));
+    int n = snprintf(line, sizeof(line), "step %lld/%lld | loss %.4f | bits %.4f | lr %.2e | %.0f tok/s | ETA %s",
+                     step, p->total, loss, loss / log(2.0), lr, tokens_per_s, eta);
+    if (valid_loss >= 0)
+        n += snprintf(line + n, sizeof(line) - n, " | valid %.4f%s", valid_loss, valid_acc >= 0 ? "" : "");
+    if (valid_loss >= 0 && valid_acc >= 0) snprintf(line + n, sizeof(line) - n, " acc %.2f%%", 100 * valid_acc);
+    if (p->tty) {
+        fprintf(stderr, "\r%-110s", line);
+        p->dirty = 1;
+        if (valid_loss >= 0) {  // keep validation results on screen
+            fprintf(stderr, "\n");
+            p->dirty = 0;
+        }
+    } else if (log_line || valid_loss >= 0) {
+        fprintf(stderr, "%s\n", line);
+    }
+    if (p->metrics && (log_line || valid_loss >= 0)) {
+        fprintf(p->metrics, "{\"step\": %lld, \"loss\": %.17g, \"lr\": %.6g, \"tokens_per_s\": %.1f, \"elapsed_s\": %.3f",
+                step, loss, lr, tokens_per_s, elapsed);
+        if (valid_loss >= 0) fprintf(p->metrics, ", \"valid_loss\": %.6f", valid_loss);
+        if (valid_acc >= 0) fprintf(p->metrics, ", \"valid_accuracy\": %.6f", valid_acc);
+        fprintf(p->metrics, "}\n");
+        fflush(p->metrics);
+    }
+}
+
+void progress_note(Progress *p, const char *fmt, ...) {
+    if (p->dirty) fprintf(stderr, "\n");
+    p->dirty = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+}
+
+void progress_close(Progress *p) {
+    if (p->dirty) fprintf(stderr, "\n");
+    if (p->metrics) fclose(p->metrics);
+    p->metrics = NULL;
+}

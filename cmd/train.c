@@ -1,0 +1,207 @@
+// train.c: `reformer train CONFIG.json`: the training loop, validation, checkpoints,
+// resume and clean interruption.
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "../core/adam.h"
+#include "../core/common.h"
+#include "../core/model.h"
+#include "../data/copy.h"
+#include "args.h"
+#include "checkpoint.h"
+#include "commands.h"
+#include "evaluate.h"
+#include "progress.h"
+
+static const char *USAGE =
+    "reformer train CONFIG.json [--steps N] [--out DIR] [--resume CKPT] [--threads N] [--seed S]";
+
+static volatile sig_atomic_t stop_requested;
+static void on_signal(int sig) { stop_requested = sig; }
+
+// The first key whose value differs between two configs' section `sec`, or NULL.
+static const char *first_difference(const Config *a, const Config *b, const char *sec, char *out, size_t cap) {
+    char *ja = config_to_json(a), *jb = config_to_json(b);
+    cJSON *ra = cJSON_Parse(ja), *rb = cJSON_Parse(jb);
+    free(ja);
+    free(jb);
+    const char *found = NULL;
+    cJSON *sa = cJSON_GetObjectItem(ra, sec), *sb = cJSON_GetObjectItem(rb, sec);
+    for (cJSON *v = sa ? sa->child : NULL; v && !found; v = v->next)
+        if (!cJSON_Compare(v, cJSON_GetObjectItem(sb, v->string), 1)) {
+            snprintf(out, cap, "%s.%s", sec, v->string);
+            found = out;
+        }
+    cJSON_Delete(ra);
+    cJSON_Delete(rb);
+    return found;
+}
+
+static int make_dir(const char *dir) {
+    if (mkdir(dir, 0755) == 0 || errno == EEXIST) {
+        struct stat sb;
+        return stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode) ? 0 : -1;
+    }
+    return -1;
+}
+
+int cmd_train(int argc, char **argv) {
+    const char *config_path = NULL, *out = "run", *resume = NULL;
+    long long steps = -1, seed = -1;
+    int threads = -1;
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i];
+        if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
+            printf("usage: %s\n\n"
+                   "Trains the model of CONFIG.json on its data and writes DIR/metrics.jsonl,\n"
+                   "DIR/last.ckpt (every train.save_every steps, at the end, and on Ctrl-C) and\n"
+                   "DIR/best.ckpt (best validation loss).\n\n"
+                   "  --steps N      total optimizer steps (default: train.steps)\n"
+                   "  --out DIR      output directory (default: run)\n"
+                   "  --resume CKPT  continue from a checkpoint of the same config, bit for bit\n"
+                   "  --threads N    threads (default: train.threads, 0 = all cores)\n"
+                   "  --seed S       seed of initialisation, data and dropout (default: train.seed)\n", USAGE);
+            return 0;
+        } else if (!strcmp(f, "--steps")) steps = arg_int(f, arg_value(argc, argv, &i), 1, 1000000000000LL);
+        else if (!strcmp(f, "--out")) out = arg_value(argc, argv, &i);
+        else if (!strcmp(f, "--resume")) resume = arg_value(argc, argv, &i);
+        else if (!strcmp(f, "--threads")) threads = (int)arg_int(f, arg_value(argc, argv, &i), 0, 1024);
+        else if (!strcmp(f, "--seed")) seed = arg_int(f, arg_value(argc, argv, &i), 0, 9000000000000000LL);
+        else if (f[0] == '-') usage_error("train", USAGE, "unknown option '%s'", f);
+        else if (!config_path) config_path = f;
+        else usage_error("train", USAGE, "unexpected argument '%s'", f);
+    }
+    if (!config_path) usage_error("train", USAGE, "missing CONFIG.json");
+    char err[1024];
+    Config cfg;
+    config_default(&cfg);
+    if (config_load(config_path, &cfg, err, sizeof(err))) {
+        fprintf(stderr, "reformer train: %s\n", err);
+        return 2;
+    }
+    if (steps > 0) cfg.train.steps = steps;
+    if (seed >= 0) cfg.train.seed = seed;
+    if (threads >= 0) cfg.train.threads = threads;
+    if (cfg.data.kind != DATA_COPY) {
+        fprintf(stderr, "reformer train: data.kind: only 'copy' is built so far (enwik8 and imagenet64 readers are issue #4)\n");
+        return 2;
+    }
+    cfg.opt.total = cfg.train.steps;
+    Config stored;
+    if (resume) {
+        if (checkpoint_read_config(resume, &stored, err, sizeof(err))) {
+            fprintf(stderr, "reformer train: %s\n", err);
+            return 1;
+        }
+        char key[160];
+        const char *diff = first_difference(&cfg, &stored, "model", key, sizeof(key));
+        if (!diff) diff = first_difference(&cfg, &stored, "data", key, sizeof(key));
+        if (diff) {
+            fprintf(stderr, "reformer train: %s was trained with a different %s than %s\n", resume, diff, config_path);
+            return 2;
+        }
+    }
+    if (make_dir(out)) {
+        fprintf(stderr, "reformer train: %s: cannot create the output directory\n", out);
+        return 1;
+    }
+    threads_set(cfg.train.threads ? cfg.train.threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
+    int B = cfg.train.batch, T = cfg.data.seq_len;
+    Model m;
+    model_init(&m, &cfg.model, B, T, (uint64_t)cfg.train.seed);
+    AdamState opt;
+    adam_init(&opt, m.n_params);
+    TrainState st = {0};
+    rng_seed(&st.data_rng, hash_stream((uint64_t)cfg.train.seed, 0xda7a, 0, 0));
+    st.best_valid = 1e300;
+    if (resume && checkpoint_load(resume, &m, &opt, &st, err, sizeof(err))) {
+        fprintf(stderr, "reformer train: %s\n", err);
+        return 1;
+    }
+    char path[4096], last[4096], best[4096];
+    snprintf(path, sizeof(path), "%s/metrics.jsonl", out);
+    snprintf(last, sizeof(last), "%s/last.ckpt", out);
+    snprintf(best, sizeof(best), "%s/best.ckpt", out);
+    Progress prog;
+    if (progress_open(&prog, path, cfg.train.steps, st.step, resume ? st.step : -1, err, sizeof(err))) {
+        fprintf(stderr, "reformer train: %s\n", err);
+        return 1;
+    }
+    char *resolved = config_to_json(&cfg);
+    fprintf(stderr, "reformer train: %zu parameters, %s, resolved config:\n%s\n", m.n_params,
+            resume ? "resuming" : "from scratch", resolved);
+    free(resolved);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    int *tok = xmalloc((size_t)B * T * sizeof(int));
+    int rc = 0;
+    double t_log = now_seconds();
+    long long tokens_since = 0;
+    while (st.step < cfg.train.steps && !stop_requested) {
+        copy_batch(tok, B, T, cfg.model.vocab, &st.data_rng);
+        m.step = st.step;  // the step's dropout masks and LSH rotations
+        m.training = 1;
+        model_zero_grad(&m);
+        double loss = model_forward(&m, tok, B, T);
+        model_backward(&m);
+        adam_update(&cfg.opt, &opt, m.params, m.grads, m.n_params);
+        st.step++;
+        tokens_since += (long long)B * T;
+        double now = now_seconds(), tps = tokens_since / (now - t_log + 1e-9);
+        int log_line = st.step % cfg.train.log_every == 0 || st.step == cfg.train.steps;
+        double vloss = -1, vacc = -1;
+        if (cfg.train.eval_every && (st.step % cfg.train.eval_every == 0 || st.step == cfg.train.steps)) {
+            EvalResult r;
+            if (evaluate(&m, &cfg, SPLIT_VALID, 0, &r, err, sizeof(err)) == 0) {
+                vloss = r.loss_nats;
+                vacc = r.accuracy;
+                if (vloss < st.best_valid) {
+                    st.best_valid = vloss;
+                    if (checkpoint_save(best, &cfg, &m, &opt, &st, err, sizeof(err))) {
+                        progress_note(&prog, "reformer train: %s", err);
+                        rc = 1;
+                        break;
+                    }
+                }
+            }
+        }
+        progress_step(&prog, st.step, loss, adam_lr(&cfg.opt, opt.t), tps, log_line, vloss, vacc);
+        if (log_line) {
+            t_log = now_seconds();
+            tokens_since = 0;
+        }
+        if (cfg.train.save_every && st.step % cfg.train.save_every == 0 && st.step < cfg.train.steps &&
+            checkpoint_save(last, &cfg, &m, &opt, &st, err, sizeof(err))) {
+            progress_note(&prog, "reformer train: %s", err);
+            rc = 1;
+            break;
+        }
+    }
+    if (rc == 0) {
+        if (checkpoint_save(last, &cfg, &m, &opt, &st, err, sizeof(err))) {
+            progress_note(&prog, "reformer train: %s", err);
+            rc = 1;
+        } else if (stop_requested) {
+            progress_note(&prog, "reformer train: interrupted at step %lld; saved %s (resume with --resume %s)",
+                          st.step, last, last);
+        } else {
+            progress_note(&prog, "reformer train: done, %lld steps; saved %s", st.step, last);
+        }
+    }
+    progress_close(&prog);
+    xfree(tok);
+    adam_free(&opt);
+    model_free(&m);
+    return rc;
+}

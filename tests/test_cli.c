@@ -1,0 +1,231 @@
+// test_cli.c: the reformer binary end to end: config errors, train, resume bit for
+// bit, eval, sample, damaged checkpoints, Ctrl-C. REFORMER_BIN names the binary.
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test.h"
+
+static char dir[256];
+
+static const char *bin(void) {
+    const char *b = getenv("REFORMER_BIN");
+    return b ? b : "./reformer";
+}
+
+// Runs a shell command, captures stdout and stderr together, returns the exit code.
+static int run(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int run(char *out, size_t cap, const char *fmt, ...) {
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    char full[4200];
+    snprintf(full, sizeof(full), "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    size_t n = 0;
+    if (out) out[0] = '\0';
+    char buf[4096];
+    size_t got;
+    while (p && (got = fread(buf, 1, sizeof(buf), p)) > 0)
+        if (out && n + got < cap) {
+            memcpy(out + n, buf, got);
+            n += got;
+            out[n] = '\0';
+        }
+    int st = p ? pclose(p) : -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+static int lines(const char *s) {
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+static const char *TINY =
+    "{\"model\": {\"vocab\": 16, \"d_model\": 32, \"d_ff\": 64, \"n_heads\": 2, \"d_head\": 16,"
+    " \"attn_layers\": [\"local\", \"lsh\"], \"n_hashes\": 2, \"lsh_chunk\": 8, \"local_chunk\": 8,"
+    " \"axial_shape\": [4, 8], \"axial_dims\": [8, 24], \"hidden_dropout\": 0.1, \"lsh_dropout\": 0.1},"
+    " \"data\": {\"kind\": \"copy\", \"seq_len\": 32},"
+    " \"train\": {\"batch\": 2, \"steps\": 6, \"lr\": 0.003, \"warmup\": 2, \"eval_every\": 3,"
+    " \"save_every\": 3, \"log_every\": 1, \"seed\": 5, \"threads\": 2}}";
+
+static void setup(void) {
+    snprintf(dir, sizeof(dir), "/tmp/reformer-cli-XXXXXX");
+    if (!mkdtemp(dir)) abort();
+    char path[512];
+    snprintf(path, sizeof(path), "%s/tiny.json", dir);
+    write_file(path, TINY);
+}
+
+static void teardown(void) {
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0) fprintf(stderr, "cleanup of %s failed\n", dir);
+}
+
+static void config_error(const char *json, const char *needle) {
+    char path[512], out[8192];
+    snprintf(path, sizeof(path), "%s/bad.json", dir);
+    write_file(path, json);
+    int rc = run(out, sizeof(out), "%s train %s --out %s/bad-run", bin(), path, dir);
+    EXPECT(rc == 2, "%s: exit %d, want 2 (%s)", needle, rc, out);
+    EXPECT(strstr(out, needle) != NULL, "message lacks '%s': %s", needle, out);
+    EXPECT(lines(out) == 1, "not one line: %s", out);
+    char run_dir[512];
+    snprintf(run_dir, sizeof(run_dir), "%s/bad-run", dir);
+    struct stat sb;
+    EXPECT(stat(run_dir, &sb) != 0, "%s: output directory was created", needle);
+}
+
+void test_cli_config_errors(void) {
+    setup();
+    config_error("{\"model\": {\"d_modle\": 64}}", "unknown key 'model.d_modle' (did you mean 'model.d_model'?)");
+    config_error("{\"model\": {\"d_model\": \"big\"}}", "model.d_model: expected an integer");
+    config_error("{\"model\": {\"d_model\": 1.5}}", "model.d_model: expected an integer");
+    config_error("{\"model\": {\"n_hashes\": 99}}", "model.n_hashes: 99 is out of range");
+    config_error("{\"model\": {\"causal\": 1}}", "model.causal: expected true or false");
+    config_error("{\"model\": {\"activation\": \"swish\"}}", "model.activation");
+    config_error("{\"model\": {\"n_buckets\": 7}}", "model.n_buckets");
+    config_error("{\"model\": {\"attn_layers\": [\"lsh\", \"dense\"]}}", "model.attn_layers[1]");
+    config_error("{\"model\": {\"axial_dims\": [10, 10]}}", "model.axial_dims");
+    config_error("{\"data\": {\"seq_len\": 100000}}", "model.axial_shape");
+    config_error("{\"data\": {\"seq_len\": 4000}}", "data.seq_len: 4000 is not a multiple of model.lsh_chunk");
+    config_error("{\"train\": {\"lr\": -1}}", "train.lr");
+    config_error("{\"tran\": {}}", "unknown section 'tran'");
+    config_error("{\"model\": {\"d_model\": 64,}}", "invalid JSON near line 1");
+    teardown();
+}
+
+void test_cli_flags(void) {
+    char out[16384];
+    EXPECT(run(out, sizeof(out), "%s --help", bin()) == 0 && strstr(out, "train"), "--help: %s", out);
+    EXPECT(run(out, sizeof(out), "%s --version", bin()) == 0 && strstr(out, "reformer "), "--version");
+    const char *cmds[] = {"train", "eval", "sample", "bench"};
+    for (int i = 0; i < 4; i++) {
+        EXPECT(run(out, sizeof(out), "%s %s --help", bin(), cmds[i]) == 0 && strstr(out, "usage:"), "%s --help", cmds[i]);
+        int rc = run(out, sizeof(out), "%s %s --bogus", bin(), cmds[i]);
+        EXPECT(rc == 2 && strstr(out, "unknown option '--bogus'") && strstr(out, "usage:"), "%s --bogus: %d %s", cmds[i], rc, out);
+    }
+    EXPECT(run(out, sizeof(out), "%s bench --seq", bin()) == 2 && strstr(out, "--seq needs a value"), "missing value: %s", out);
+    EXPECT(run(out, sizeof(out), "%s bench --seq 12x", bin()) == 2 && strstr(out, "not an integer"), "garbage: %s", out);
+    EXPECT(run(out, sizeof(out), "%s frobnicate", bin()) == 2, "unknown command");
+    EXPECT(run(out, sizeof(out), "%s --help-config", bin()) == 0 && strstr(out, "model.n_hashes"), "--help-config");
+}
+
+// loss column of metrics.jsonl, one per line, as printed (17 significant digits)
+static int losses(const char *path, char vals[][40], int cap) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char line[2048];
+    int n = 0;
+    while (n < cap && fgets(line, sizeof(line), f)) {
+        char *s = strstr(line, "\"loss\": ");
+        if (!s) continue;
+        sscanf(s + 8, "%39[^,]", vals[n++]);
+    }
+    fclose(f);
+    return n;
+}
+
+void test_cli_train_resume_eval_sample(void) {
+    setup();
+    char out[65536], a[16][40], b[16][40];
+    int rc = run(out, sizeof(out), "%s train %s/tiny.json --out %s/full", bin(), dir, dir);
+    EXPECT(rc == 0, "train: %d %s", rc, out);
+    // stop after 3 steps, resume to 6: the loss curve must be the same to the last bit
+    rc = run(out, sizeof(out), "%s train %s/tiny.json --steps 3 --out %s/part", bin(), dir, dir);
+    EXPECT(rc == 0, "train 3: %d %s", rc, out);
+    rc = run(out, sizeof(out), "%s train %s/tiny.json --resume %s/part/last.ckpt --out %s/part", bin(), dir, dir, dir);
+    EXPECT(rc == 0, "resume: %d %s", rc, out);
+    char pa[512], pb[512];
+    snprintf(pa, sizeof(pa), "%s/full/metrics.jsonl", dir);
+    snprintf(pb, sizeof(pb), "%s/part/metrics.jsonl", dir);
+    int na = losses(pa, a, 16), nb = losses(pb, b, 16);
+    EXPECT(na == 6 && nb == 6, "metrics lines %d and %d, want 6", na, nb);
+    for (int i = 0; i < na && i < nb; i++) EXPECT(!strcmp(a[i], b[i]), "step %d: %s vs %s", i + 1, a[i], b[i]);
+    // the resumed checkpoint must not load with a different model
+    char other[512];
+    snprintf(other, sizeof(other), "%s/other.json", dir);
+    write_file(other, "{\"model\": {\"vocab\": 16, \"d_model\": 64, \"d_ff\": 64, \"n_heads\": 2, \"d_head\": 16,"
+                      " \"attn_layers\": [\"local\", \"lsh\"], \"lsh_chunk\": 8, \"local_chunk\": 8,"
+                      " \"axial_shape\": [4, 8], \"axial_dims\": [8, 56]}, \"data\": {\"kind\": \"copy\", \"seq_len\": 32}}");
+    rc = run(out, sizeof(out), "%s train %s --resume %s/full/last.ckpt --out %s/x", bin(), other, dir, dir);
+    EXPECT(rc == 2 && strstr(out, "model.d_model"), "mismatched resume: %d %s", rc, out);
+    // eval
+    rc = run(out, sizeof(out), "%s eval --ckpt %s/full/last.ckpt --json", bin(), dir);
+    EXPECT(rc == 0 && strstr(out, "\"loss_nats\"") && strstr(out, "\"bits\"") && strstr(out, "\"tokens\"") &&
+               strstr(out, "\"accuracy\""), "eval: %d %s", rc, out);
+    rc = run(out, sizeof(out), "%s eval %s/tiny.json --ckpt %s/full/best.ckpt --split test", bin(), dir, dir);
+    EXPECT(rc == 0 && strstr(out, "split test"), "eval best: %d %s", rc, out);
+    // sample: same seed, same output
+    char s1[4096], s2[4096], s3[4096];
+    run(s1, sizeof(s1), "%s sample --ckpt %s/full/last.ckpt --prompt-tokens '0 3 5 7' --len 20 --seed 9", bin(), dir);
+    run(s2, sizeof(s2), "%s sample --ckpt %s/full/last.ckpt --prompt-tokens '0 3 5 7' --len 20 --seed 9", bin(), dir);
+    rc = run(s3, sizeof(s3), "%s sample --ckpt %s/full/last.ckpt --prompt-tokens '0 3 5 7' --len 20 --seed 10", bin(), dir);
+    EXPECT(rc == 0 && !strcmp(s1, s2) && lines(s1) == 1 && !strncmp(s1, "0 3 5 7 ", 8), "sample: '%s' vs '%s'", s1, s2);
+    EXPECT(strcmp(s1, s3) != 0, "seeds 9 and 10 gave the same 20 tokens: %s", s1);
+    rc = run(out, sizeof(out), "%s sample --ckpt %s/full/last.ckpt --prompt-tokens '0 99'", bin(), dir);
+    EXPECT(rc == 2 && lines(out) == 1, "out-of-vocabulary prompt: %d %s", rc, out);
+    rc = run(out, sizeof(out), "%s sample --ckpt %s/full/last.ckpt --len 100000", bin(), dir);
+    EXPECT(rc == 2 && strstr(out, "positions"), "too long: %d %s", rc, out);
+    teardown();
+}
+
+void test_cli_damaged_checkpoints(void) {
+    setup();
+    char out[65536];
+    int rc = run(out, sizeof(out), "%s train %s/tiny.json --steps 2 --out %s/r", bin(), dir, dir);
+    EXPECT(rc == 0, "train: %s", out);
+    // truncated
+    run(NULL, 0, "head -c 5000 %s/r/last.ckpt > %s/trunc.ckpt", dir, dir);
+    rc = run(out, sizeof(out), "%s eval --ckpt %s/trunc.ckpt", bin(), dir);
+    EXPECT(rc == 1 && lines(out) == 1 && (strstr(out, "truncated") || strstr(out, "does not fit")), "truncated: %d %s", rc, out);
+    // one bit flipped in the tensor data
+    run(NULL, 0, "cp %s/r/last.ckpt %s/flip.ckpt && printf '\\x55' | dd of=%s/flip.ckpt bs=1 seek=20000 conv=notrunc status=none", dir, dir, dir);
+    rc = run(out, sizeof(out), "%s eval --ckpt %s/flip.ckpt", bin(), dir);
+    EXPECT(rc == 1 && lines(out) == 1 && strstr(out, "CRC mismatch"), "bit flip: %d %s", rc, out);
+    // not a checkpoint at all, and a missing file
+    rc = run(out, sizeof(out), "%s eval --ckpt %s/tiny.json", bin(), dir);
+    EXPECT(rc == 1 && lines(out) == 1 && strstr(out, "magic"), "not a checkpoint: %d %s", rc, out);
+    rc = run(out, sizeof(out), "%s eval --ckpt %s/nope.ckpt", bin(), dir);
+    EXPECT(rc == 1 && lines(out) == 1 && strstr(out, "cannot open"), "missing: %d %s", rc, out);
+    teardown();
+}
+
+void test_cli_interrupt_saves(void) {
+    setup();
+    char cmd[1024], metrics[512], out[65536];
+    snprintf(metrics, sizeof(metrics), "%s/i/metrics.jsonl", dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        snprintf(cmd, sizeof(cmd), "%s/tiny.json", dir);
+        char outdir[512];
+        snprintf(outdir, sizeof(outdir), "%s/i", dir);
+        freopen("/dev/null", "w", stderr);
+        execl(bin(), bin(), "train", cmd, "--steps", "100000", "--out", outdir, (char *)NULL);
+        _exit(127);
+    }
+    struct stat sb;
+    for (int i = 0; i < 200 && (stat(metrics, &sb) != 0 || sb.st_size < 200); i++) usleep(50000);
+    kill(pid, SIGINT);
+    int st;
+    waitpid(pid, &st, 0);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0, "train after SIGINT: status %d", st);
+    int rc = run(out, sizeof(out), "%s eval --ckpt %s/i/last.ckpt --json", bin(), dir);
+    EXPECT(rc == 0 && strstr(out, "loss_nats"), "checkpoint after SIGINT: %d %s", rc, out);
+    teardown();
+}
