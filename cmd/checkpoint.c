@@ -2,6 +2,8 @@
 // checked before use (gguf.cpp), integrity by zlib's crc32.
 #include "checkpoint.h"
 
+#include "args.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -18,14 +20,6 @@
 #define VERSION 1u
 #define ALIGN 64
 #define MAX_HEADER (64u << 20)
-
-static int fail(char *err, size_t cap, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static char *u64_text(char *buf, uint64_t x) {
     snprintf(buf, 24, "%016llx", (unsigned long long)x);
@@ -74,9 +68,9 @@ static int put(FILE *f, uLong *crc, const void *p, size_t n) {
 int checkpoint_save(const char *path, const Config *cfg, const Model *m, const AdamState *opt,
                     const TrainState *st, char *err, size_t cap) {
     char tmp[4096];
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) return fail(err, cap, "%s: path too long", path);
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) return set_error(err, cap, "%s: path too long", path);
     FILE *f = fopen(tmp, "wb");
-    if (!f) return fail(err, cap, "%s: cannot write: %s", tmp, strerror(errno));
+    if (!f) return set_error(err, cap, "%s: cannot write: %s", tmp, strerror(errno));
     char *header = header_json(cfg, m, opt, st);
     uint32_t version = VERSION, hlen = (uint32_t)strlen(header);
     uLong crc = crc32(0L, Z_NULL, 0);
@@ -95,12 +89,12 @@ int checkpoint_save(const char *path, const Config *cfg, const Model *m, const A
     if (bad) {
         int e = errno;
         unlink(tmp);
-        return fail(err, cap, "%s: write failed: %s", tmp, strerror(e));
+        return set_error(err, cap, "%s: write failed: %s", tmp, strerror(e));
     }
     if (rename(tmp, path) != 0) {
         int e = errno;
         unlink(tmp);
-        return fail(err, cap, "%s: rename failed: %s", path, strerror(e));
+        return set_error(err, cap, "%s: rename failed: %s", path, strerror(e));
     }
     char dir[4096];
     snprintf(dir, sizeof(dir), "%s", path);
@@ -122,30 +116,30 @@ typedef struct {
 static int open_checked(const char *path, Opened *o, char *err, size_t cap) {
     memset(o, 0, sizeof(*o));
     o->f = fopen(path, "rb");
-    if (!o->f) return fail(err, cap, "%s: cannot open checkpoint: %s", path, strerror(errno));
+    if (!o->f) return set_error(err, cap, "%s: cannot open checkpoint: %s", path, strerror(errno));
     struct stat sb;
-    if (fstat(fileno(o->f), &sb) != 0 || !S_ISREG(sb.st_mode)) return fail(err, cap, "%s: not a regular file", path);
+    if (fstat(fileno(o->f), &sb) != 0 || !S_ISREG(sb.st_mode)) return set_error(err, cap, "%s: not a regular file", path);
     o->size = sb.st_size;
     unsigned char head[16];
     if (o->size < 20 || fread(head, 1, 16, o->f) != 16)
-        return fail(err, cap, "%s: truncated: %lld bytes, a checkpoint has at least 20", path, o->size);
-    if (memcmp(head, MAGIC, 8)) return fail(err, cap, "%s: not a reformer checkpoint (bad magic)", path);
+        return set_error(err, cap, "%s: truncated: %lld bytes, a checkpoint has at least 20", path, o->size);
+    if (memcmp(head, MAGIC, 8)) return set_error(err, cap, "%s: not a reformer checkpoint (bad magic)", path);
     uint32_t version, hlen;
     memcpy(&version, head + 8, 4);
     memcpy(&hlen, head + 12, 4);
-    if (version != VERSION) return fail(err, cap, "%s: checkpoint version %u, this build reads %u", path, version, VERSION);
+    if (version != VERSION) return set_error(err, cap, "%s: checkpoint version %u, this build reads %u", path, version, VERSION);
     if (hlen > MAX_HEADER || 16 + (long long)hlen + 4 > o->size)
-        return fail(err, cap, "%s: header of %u bytes does not fit in the file's %lld", path, hlen, o->size);
+        return set_error(err, cap, "%s: header of %u bytes does not fit in the file's %lld", path, hlen, o->size);
     char *text = malloc((size_t)hlen + 1);
     if (!text || fread(text, 1, hlen, o->f) != hlen) {
         free(text);
-        return fail(err, cap, "%s: cannot read the header", path);
+        return set_error(err, cap, "%s: cannot read the header", path);
     }
     text[hlen] = '\0';
     o->header = cJSON_Parse(text);
     free(text);
     if (!o->header || !cJSON_IsObject(cJSON_GetObjectItem(o->header, "config")))
-        return fail(err, cap, "%s: header is not valid JSON", path);
+        return set_error(err, cap, "%s: header is not valid JSON", path);
     size_t at = 16 + hlen;
     o->data_at = at + (ALIGN - at % ALIGN) % ALIGN;
     return 0;
@@ -164,7 +158,7 @@ int checkpoint_read_config(const char *path, Config *cfg, char *err, size_t cap)
         config_default(cfg);
         char inner[512];
         rc = config_parse(text, path, cfg, inner, sizeof(inner));
-        if (rc) fail(err, cap, "%s: stored config: %s", path, inner);
+        if (rc) set_error(err, cap, "%s: stored config: %s", path, inner);
         free(text);
     }
     close_opened(&o);
@@ -199,15 +193,15 @@ int checkpoint_load(const char *path, Model *m, AdamState *opt, TrainState *st, 
     const cJSON *tensors = cJSON_GetObjectItem(o.header, "tensors");
     const cJSON *rng = cJSON_GetObjectItem(o.header, "data_rng");
     if (!ok || !cJSON_IsArray(tensors) || !cJSON_IsArray(rng) || cJSON_GetArraySize(rng) != 4) {
-        rc = fail(err, cap, "%s: header lacks a field", path);
+        rc = set_error(err, cap, "%s: header lacks a field", path);
         goto done;
     }
     if (n != (double)m->n_params) {
-        rc = fail(err, cap, "%s: holds %.0f parameters, the model has %zu", path, n, m->n_params);
+        rc = set_error(err, cap, "%s: holds %.0f parameters, the model has %zu", path, n, m->n_params);
         goto done;
     }
     if (cJSON_GetArraySize(tensors) != m->n_entries) {
-        rc = fail(err, cap, "%s: %d tensors, the model has %d", path, cJSON_GetArraySize(tensors), m->n_entries);
+        rc = set_error(err, cap, "%s: %d tensors, the model has %d", path, cJSON_GetArraySize(tensors), m->n_entries);
         goto done;
     }
     for (int i = 0; i < m->n_entries; i++) {
@@ -215,19 +209,19 @@ int checkpoint_load(const char *path, Model *m, AdamState *opt, TrainState *st, 
         const cJSON *off = cJSON_GetObjectItem(e, "offset");
         if (!cJSON_IsString(name) || strcmp(name->valuestring, m->table[i].name) ||
             !cJSON_IsNumber(off) || off->valuedouble != (double)m->table[i].offset) {
-            rc = fail(err, cap, "%s: tensor %d is not '%s' at offset %zu", path, i, m->table[i].name, m->table[i].offset);
+            rc = set_error(err, cap, "%s: tensor %d is not '%s' at offset %zu", path, i, m->table[i].name, m->table[i].offset);
             goto done;
         }
     }
     int has_opt = t >= 0;
     long long bytes = (long long)m->n_params * 4 * (has_opt ? 3 : 1);
     if ((long long)o.data_at + bytes + 4 != o.size) {
-        rc = fail(err, cap, "%s: tensors need %lld bytes after offset %zu plus a 4-byte CRC; the file has %lld in all (truncated or padded)",
+        rc = set_error(err, cap, "%s: tensors need %lld bytes after offset %zu plus a 4-byte CRC; the file has %lld in all (truncated or padded)",
                   path, bytes, o.data_at, o.size);
         goto done;
     }
     if (opt && !has_opt) {
-        rc = fail(err, cap, "%s: has no optimizer state to resume from", path);
+        rc = set_error(err, cap, "%s: has no optimizer state to resume from", path);
         goto done;
     }
     // CRC over everything before the data, then the data as it is read
@@ -250,11 +244,11 @@ int checkpoint_load(const char *path, Model *m, AdamState *opt, TrainState *st, 
     uint32_t stored;
     if (!bad) bad = fread(&stored, 4, 1, o.f) != 1;
     if (bad) {
-        rc = fail(err, cap, "%s: read error", path);
+        rc = set_error(err, cap, "%s: read error", path);
         goto done;
     }
     if (stored != (uint32_t)crc) {
-        rc = fail(err, cap, "%s: CRC mismatch (stored %08x, computed %08x): the file is corrupt", path, stored, (unsigned)crc);
+        rc = set_error(err, cap, "%s: CRC mismatch (stored %08x, computed %08x): the file is corrupt", path, stored, (unsigned)crc);
         goto done;
     }
     if (opt) opt->t = (long long)t;

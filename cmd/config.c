@@ -1,6 +1,8 @@
 // config.c: the config table and its cJSON reader.
 #include "config.h"
 
+#include "args.h"
+
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdarg.h>
@@ -95,14 +97,6 @@ void config_default(Config *c) {
     c->train.seed = 1;
 }
 
-static int fail(char *err, size_t cap, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 static int edit_distance(const char *a, const char *b) {
     int n = (int)strlen(b), row[128];
     if (n > 127) return 99;
@@ -139,9 +133,9 @@ static const char *nearest_key(const char *name) {
 static int whole_number(const cJSON *v) { return cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble); }
 
 static int read_int_in(const cJSON *v, const Key *k, double *out, char *err, size_t cap) {
-    if (!whole_number(v)) return fail(err, cap, "%s: expected an integer", k->key);
+    if (!whole_number(v)) return set_error(err, cap, "%s: expected an integer", k->key);
     if (v->valuedouble < k->min || v->valuedouble > k->max)
-        return fail(err, cap, "%s: %.17g is out of range [%.17g, %.17g]", k->key, v->valuedouble, k->min, k->max);
+        return set_error(err, cap, "%s: %.17g is out of range [%.17g, %.17g]", k->key, v->valuedouble, k->min, k->max);
     *out = v->valuedouble;
     return 0;
 }
@@ -165,42 +159,42 @@ static int set_value(Config *c, const Key *k, const cJSON *v, char *err, size_t 
         *(long long *)field = (long long)x;
         return 0;
     case T_FLOAT:
-        if (!cJSON_IsNumber(v)) return fail(err, cap, "%s: expected a number", k->key);
+        if (!cJSON_IsNumber(v)) return set_error(err, cap, "%s: expected a number", k->key);
         if (v->valuedouble < k->min || v->valuedouble > k->max)
-            return fail(err, cap, "%s: %g is out of range [%g, %g]", k->key, v->valuedouble, k->min, k->max);
+            return set_error(err, cap, "%s: %g is out of range [%g, %g]", k->key, v->valuedouble, k->min, k->max);
         *(float *)field = (float)v->valuedouble;
         return 0;
     case T_BOOL:
-        if (!cJSON_IsBool(v)) return fail(err, cap, "%s: expected true or false", k->key);
+        if (!cJSON_IsBool(v)) return set_error(err, cap, "%s: expected true or false", k->key);
         *(int *)field = cJSON_IsTrue(v);
         return 0;
     case T_ENUM: {
         int i = cJSON_IsString(v) ? choice_of(v->valuestring, k->choices) : -2;
-        if (i == -2) return fail(err, cap, "%s: expected a string", k->key);
-        if (i < 0) return fail(err, cap, "%s: '%s' is not one of the allowed values (see --help-config)", k->key, v->valuestring);
+        if (i == -2) return set_error(err, cap, "%s: expected a string", k->key);
+        if (i < 0) return set_error(err, cap, "%s: '%s' is not one of the allowed values (see --help-config)", k->key, v->valuestring);
         *(int *)field = i;
         return 0;
     }
     case T_STR:
-        if (!cJSON_IsString(v)) return fail(err, cap, "%s: expected a string", k->key);
-        if (strlen(v->valuestring) >= sizeof(c->data.path)) return fail(err, cap, "%s: longer than %zu bytes", k->key, sizeof(c->data.path) - 1);
+        if (!cJSON_IsString(v)) return set_error(err, cap, "%s: expected a string", k->key);
+        if (strlen(v->valuestring) >= sizeof(c->data.path)) return set_error(err, cap, "%s: longer than %zu bytes", k->key, sizeof(c->data.path) - 1);
         strcpy(field, v->valuestring);
         return 0;
     case T_ATTN: {
         int n = cJSON_GetArraySize(v);
-        if (!cJSON_IsArray(v) || n < 1) return fail(err, cap, "%s: expected a non-empty list of \"lsh\", \"local\" or \"full\"", k->key);
-        if (n > MAX_LAYERS) return fail(err, cap, "%s: %d layers, at most %d", k->key, n, MAX_LAYERS);
+        if (!cJSON_IsArray(v) || n < 1) return set_error(err, cap, "%s: expected a non-empty list of \"lsh\", \"local\" or \"full\"", k->key);
+        if (n > MAX_LAYERS) return set_error(err, cap, "%s: %d layers, at most %d", k->key, n, MAX_LAYERS);
         for (int i = 0; i < n; i++) {
             const cJSON *e = cJSON_GetArrayItem(v, i);
             int kind = cJSON_IsString(e) ? choice_of(e->valuestring, ATTNS) : -1;
-            if (kind < 0) return fail(err, cap, "%s[%d]: expected \"lsh\", \"local\" or \"full\"", k->key, i);
+            if (kind < 0) return set_error(err, cap, "%s[%d]: expected \"lsh\", \"local\" or \"full\"", k->key, i);
             c->model.attn[i] = kind;
         }
         c->model.n_layers = n;
         return 0;
     }
     case T_PAIR: {
-        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != 2) return fail(err, cap, "%s: expected a list of two integers", k->key);
+        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != 2) return set_error(err, cap, "%s: expected a list of two integers", k->key);
         for (int i = 0; i < 2; i++) {
             if (read_int_in(cJSON_GetArrayItem(v, i), k, &x, err, cap)) return -1;
             ((int *)field)[i] = (int)x;
@@ -209,44 +203,44 @@ static int set_value(Config *c, const Key *k, const cJSON *v, char *err, size_t 
     }
     case T_BUCKETS: {
         int n = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : 1;
-        if (n < 1 || n > 2) return fail(err, cap, "%s: expected an integer or a list of two", k->key);
+        if (n < 1 || n > 2) return set_error(err, cap, "%s: expected an integer or a list of two", k->key);
         for (int i = 0; i < n; i++) {
             const cJSON *e = cJSON_IsArray(v) ? cJSON_GetArrayItem(v, i) : v;
             if (read_int_in(e, k, &x, err, cap)) return -1;
             if (x == 0 && n == 1) { c->model.n_bucket_factors = 0; return 0; }
-            if ((int)x < 2 || (int)x % 2) return fail(err, cap, "%s: %d buckets; each factor must be even and >= 2", k->key, (int)x);
+            if ((int)x < 2 || (int)x % 2) return set_error(err, cap, "%s: %d buckets; each factor must be even and >= 2", k->key, (int)x);
             c->model.buckets[i] = (int)x;
         }
         c->model.n_bucket_factors = n;
         return 0;
     }
     }
-    return fail(err, cap, "%s: unhandled type", k->key);
+    return set_error(err, cap, "%s: unhandled type", k->key);
 }
 
 int config_validate(const Config *c, char *err, size_t cap) {
     const ReformerConfig *m = &c->model;
     if (m->axial_dims[0] + m->axial_dims[1] != m->d_model)
-        return fail(err, cap, "model.axial_dims: %d + %d must equal model.d_model %d", m->axial_dims[0], m->axial_dims[1], m->d_model);
+        return set_error(err, cap, "model.axial_dims: %d + %d must equal model.d_model %d", m->axial_dims[0], m->axial_dims[1], m->d_model);
     if ((long long)m->axial_shape[0] * m->axial_shape[1] < c->data.seq_len)
-        return fail(err, cap, "model.axial_shape: %d x %d positions is fewer than data.seq_len %d", m->axial_shape[0], m->axial_shape[1], c->data.seq_len);
+        return set_error(err, cap, "model.axial_shape: %d x %d positions is fewer than data.seq_len %d", m->axial_shape[0], m->axial_shape[1], c->data.seq_len);
     int has[3] = {0, 0, 0};
     for (int l = 0; l < m->n_layers; l++) has[m->attn[l]] = 1;
     int L = c->data.seq_len;
     if (has[ATTN_LSH] && L > m->lsh_chunk && L % m->lsh_chunk)
-        return fail(err, cap, "data.seq_len: %d is not a multiple of model.lsh_chunk %d", L, m->lsh_chunk);
+        return set_error(err, cap, "data.seq_len: %d is not a multiple of model.lsh_chunk %d", L, m->lsh_chunk);
     if (has[ATTN_LOCAL] && L > m->local_chunk && L % m->local_chunk)
-        return fail(err, cap, "data.seq_len: %d is not a multiple of model.local_chunk %d", L, m->local_chunk);
+        return set_error(err, cap, "data.seq_len: %d is not a multiple of model.local_chunk %d", L, m->local_chunk);
     if (c->data.kind != DATA_COPY && c->data.path[0] == '\0')
-        return fail(err, cap, "data.path: required for data.kind '%s'", KINDS[c->data.kind]);
+        return set_error(err, cap, "data.path: required for data.kind '%s'", KINDS[c->data.kind]);
     if (c->data.kind == DATA_COPY && m->vocab < 3)
-        return fail(err, cap, "model.vocab: the copy task needs at least 3 symbols");
+        return set_error(err, cap, "model.vocab: the copy task needs at least 3 symbols");
     if (c->data.kind != DATA_COPY && m->vocab < 256)
-        return fail(err, cap, "model.vocab: %d is too small for bytes (256)", m->vocab);
+        return set_error(err, cap, "model.vocab: %d is too small for bytes (256)", m->vocab);
     if (m->n_bucket_factors) {
         long nb = 1;
         for (int i = 0; i < m->n_bucket_factors; i++) nb *= m->buckets[i];
-        if (nb > (1 << 24)) return fail(err, cap, "model.n_buckets: %ld buckets is too many", nb);
+        if (nb > (1 << 24)) return set_error(err, cap, "model.n_buckets: %ld buckets is too many", nb);
     }
     return 0;
 }
@@ -257,21 +251,21 @@ int config_parse(const char *json, const char *where, Config *c, char *err, size
         const char *at = cJSON_GetErrorPtr();
         int line = 1;
         for (const char *p = json; at && p < at; p++) line += *p == '\n';
-        return fail(err, cap, "%s: invalid JSON near line %d", where, line);
+        return set_error(err, cap, "%s: invalid JSON near line %d", where, line);
     }
     int rc = 0;
-    if (!cJSON_IsObject(root)) { rc = fail(err, cap, "%s: the top level must be an object", where); goto done; }
+    if (!cJSON_IsObject(root)) { rc = set_error(err, cap, "%s: the top level must be an object", where); goto done; }
     for (cJSON *sec = root->child; sec && !rc; sec = sec->next) {
         if (strcmp(sec->string, "model") && strcmp(sec->string, "data") && strcmp(sec->string, "train")) {
-            rc = fail(err, cap, "%s: unknown section '%s' (sections: model, data, train)", where, sec->string);
+            rc = set_error(err, cap, "%s: unknown section '%s' (sections: model, data, train)", where, sec->string);
             break;
         }
-        if (!cJSON_IsObject(sec)) { rc = fail(err, cap, "%s: expected an object", sec->string); break; }
+        if (!cJSON_IsObject(sec)) { rc = set_error(err, cap, "%s: expected an object", sec->string); break; }
         for (cJSON *v = sec->child; v && !rc; v = v->next) {
             char name[160];
             snprintf(name, sizeof(name), "%s.%s", sec->string, v->string);
             const Key *k = find_key(name);
-            if (!k) rc = fail(err, cap, "%s: unknown key '%s' (did you mean '%s'?)", where, name, nearest_key(name));
+            if (!k) rc = set_error(err, cap, "%s: unknown key '%s' (did you mean '%s'?)", where, name, nearest_key(name));
             else rc = set_value(c, k, v, err, cap);
         }
     }
@@ -283,20 +277,20 @@ done:
 
 int config_load(const char *path, Config *c, char *err, size_t cap) {
     FILE *f = fopen(path, "rb");
-    if (!f) return fail(err, cap, "%s: cannot open config", path);
+    if (!f) return set_error(err, cap, "%s: cannot open config", path);
     char *text = NULL;
     size_t len = 0, got;
     char buf[65536];
     while ((got = fread(buf, 1, sizeof(buf), f)) > 0) {
-        if (len + got > (1 << 24)) { fclose(f); free(text); return fail(err, cap, "%s: config larger than 16 MiB", path); }
+        if (len + got > (1 << 24)) { fclose(f); free(text); return set_error(err, cap, "%s: config larger than 16 MiB", path); }
         text = realloc(text, len + got + 1);
         memcpy(text + len, buf, got);
         len += got;
     }
     int bad = ferror(f);
     fclose(f);
-    if (bad) { free(text); return fail(err, cap, "%s: read error", path); }
-    if (!text) return fail(err, cap, "%s: empty config", path);
+    if (bad) { free(text); return set_error(err, cap, "%s: read error", path); }
+    if (!text) return set_error(err, cap, "%s: empty config", path);
     text[len] = '\0';
     int rc = config_parse(text, path, c, err, cap);
     free(text);

@@ -1,6 +1,8 @@
 // progress.c: the progress line and metrics.jsonl.
 #include "progress.h"
 
+#include "args.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -12,11 +14,6 @@ double now_seconds(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
-static int fail(char *err, size_t cap, const char *what, const char *path) {
-    snprintf(err, cap, "%s: %s", path, what);
-    return -1;
 }
 
 int progress_open(Progress *p, const char *metrics_path, long long total, long long first,
@@ -33,18 +30,18 @@ int progress_open(Progress *p, const char *metrics_path, long long total, long l
         snprintf(tmp, sizeof(tmp), "%s.tmp", metrics_path);
         if (in) {
             FILE *out = fopen(tmp, "w");
-            if (!out) { fclose(in); return fail(err, cap, "cannot rewrite metrics", tmp); }
+            if (!out) { fclose(in); return set_error(err, cap, "%s: cannot rewrite metrics", tmp); }
             char line[8192];
             while (fgets(line, sizeof(line), in)) {
                 const char *s = strstr(line, "\"step\":");
                 if (s && atoll(s + 7) <= resume_step) fputs(line, out);
             }
             fclose(in);
-            if (fclose(out) != 0 || rename(tmp, metrics_path) != 0) return fail(err, cap, "cannot rewrite metrics", metrics_path);
+            if (fclose(out) != 0 || rename(tmp, metrics_path) != 0) return set_error(err, cap, "%s: cannot rewrite metrics", metrics_path);
         }
     }
     p->metrics = fopen(metrics_path, resume_step >= 0 ? "a" : "w");
-    if (!p->metrics) return fail(err, cap, "cannot open metrics for writing", metrics_path);
+    if (!p->metrics) return set_error(err, cap, "%s: cannot open metrics for writing", metrics_path);
     return 0;
 }
 
