@@ -79,6 +79,7 @@ static const Key KEYS[] = {
     {"train.log_every", T_INT, R(log_every), 1, 1 << 30, 0, "steps between log lines"},
     {"train.seed", T_I64, R(seed), 0, 9.0e15, 0, "seed of initialisation, data and dropout"},
     {"train.threads", T_INT, R(threads), 0, 1024, 0, "threads; 0: all cores"},
+    {"train.eval_tokens", T_I64, R(eval_tokens), 0, 1e15, 0, "tokens per validation during training; 0: the whole split"},
 };
 #define N_KEYS (sizeof(KEYS) / sizeof(KEYS[0]))
 

@@ -15,8 +15,8 @@
 
 #include "../core/adam.h"
 #include "../core/model.h"
+#include "../data/dataset.h"
 
-enum { DATA_COPY = 0, DATA_ENWIK8 = 1, DATA_IMAGENET64 = 2 };
 
 typedef struct {
     int kind;
@@ -30,6 +30,7 @@ typedef struct {
     int eval_every, save_every, log_every;
     long long seed;
     int threads;  // 0: all cores
+    long long eval_tokens;  // validation during training: at most this many tokens; 0: all
 } TrainConfig;
 
 typedef struct {

@@ -17,7 +17,7 @@ static const char *const SPLITS[] = {"valid", "test", NULL};
 
 int cmd_eval(int argc, char **argv) {
     const char *config_path = NULL, *ckpt = NULL;
-    int split = SPLIT_VALID, json = 0, threads = 0;
+    int split = 0, json = 0, threads = 0;
     long long max_tokens = 0;
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
@@ -75,19 +75,22 @@ int cmd_eval(int argc, char **argv) {
         return 1;
     }
     m.step = st.step;
-    EvalResult r;
-    if (evaluate(&m, &cfg, split, max_tokens, &r, err, sizeof(err))) {
+    Dataset data;
+    if (dataset_open(&data, cfg.data.kind, cfg.data.path, cfg.model.vocab, err, sizeof(err))) {
         fprintf(stderr, "reformer eval: %s\n", err);
-        return 2;
+        return 1;
     }
+    EvalResult r;
+    evaluate(&m, &cfg, &data, split == 0 ? SPLIT_VALID : SPLIT_TEST, max_tokens, &r);
+    dataset_close(&data);
     if (json) {
         printf("{\"split\": \"%s\", \"loss_nats\": %.6f, \"bits\": %.6f, \"tokens\": %lld", SPLITS[split],
                r.loss_nats, r.bits, r.tokens);
         if (r.accuracy >= 0) printf(", \"accuracy\": %.6f", r.accuracy);
         printf("}\n");
     } else {
-        printf("split %s: loss %.4f nats, %.4f bits per token, %lld tokens", SPLITS[split], r.loss_nats,
-               r.bits, r.tokens);
+        printf("split %s: loss %.4f nats, %.4f bits per %s, %lld tokens", SPLITS[split], r.loss_nats,
+               r.bits, cfg.data.kind == DATA_ENWIK8 ? "character" : "token", r.tokens);
         if (r.accuracy >= 0) printf(", copied-half accuracy %.2f%%", 100 * r.accuracy);
         printf("\n");
     }

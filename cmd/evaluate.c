@@ -1,5 +1,5 @@
-// evaluate.c: the copy task's fixed validation and test sets come from their own
-// seeds, so every evaluation of a run sees the same sequences.
+// evaluate.c: the copy task's validation and test sets come from their own seeds, so
+// every evaluation of a run sees the same sequences; text splits are read in order.
 #include "evaluate.h"
 
 #include <math.h>
@@ -11,36 +11,51 @@
 
 #define COPY_EVAL_SEQUENCES 64  // per split
 
-int evaluate(Model *m, const Config *cfg, int split, long long max_tokens, EvalResult *r, char *err,
-             size_t cap) {
-    if (cfg->data.kind != DATA_COPY) {
-        snprintf(err, cap, "data.kind: only 'copy' can be evaluated in this build");
-        return -1;
-    }
-    int B = m->B, T = cfg->data.seq_len, saved_training = m->training, saved_score = m->score_from;
-    Rng rng;
-    rng_seed(&rng, hash_stream((uint64_t)cfg->train.seed, 0x5e7, split, 0));
+void evaluate(Model *m, const Config *cfg, const Dataset *d, int split, long long max_tokens,
+              EvalResult *r) {
+    int B = m->B, T = cfg->data.seq_len, saved_training = m->training;
     int *tok = xmalloc((size_t)B * T * sizeof(int));
     double nll = 0;
     long long labels = 0, correct = 0, scored = 0;
     m->training = 0;
-    m->score_from = copy_scored_from(T);
-    for (int done = 0; done < COPY_EVAL_SEQUENCES; done += B) {
-        int b = imin(B, COPY_EVAL_SEQUENCES - done);
-        copy_batch(tok, b, T, cfg->model.vocab, &rng);
-        double loss = model_forward(m, tok, b, T);
-        nll += loss * m->n_labels;
-        labels += m->n_labels;
-        correct += m->correct;
-        scored += m->scored;
-        if (max_tokens > 0 && labels >= max_tokens) break;
+    if (d->kind == DATA_COPY) {
+        Rng rng;
+        rng_seed(&rng, hash_stream((uint64_t)cfg->train.seed, 0x5e7, split, 0));
+        m->score_from = copy_scored_from(T);
+        for (int done = 0; done < COPY_EVAL_SEQUENCES; done += B) {
+            int b = imin(B, COPY_EVAL_SEQUENCES - done);
+            copy_batch(tok, b, T, cfg->model.vocab, &rng);
+            nll += model_forward(m, tok, b, T) * m->n_labels;
+            labels += m->n_labels;
+            correct += m->correct;
+            scored += m->scored;
+            if (max_tokens > 0 && labels >= max_tokens) break;
+        }
+        m->score_from = 0;
+    } else {
+        size_t windows = dataset_eval_windows(d, split, T);
+        for (size_t k = 0; k < windows;) {
+            // full windows go in batches; the tail window alone, with its skip
+            int b = 0, skip = 0;
+            while (b < B && k < windows) {
+                int s;
+                dataset_eval_window(d, split, T, k, tok + (size_t)b * T, &s);
+                if (s > 0 && b > 0) break;
+                k++;
+                b++;
+                if (s > 0) { skip = s; break; }
+            }
+            m->loss_from = skip + 1;
+            nll += model_forward(m, tok, b, T) * m->n_labels;
+            labels += m->n_labels;
+            m->loss_from = 0;
+            if (max_tokens > 0 && labels >= max_tokens) break;
+        }
     }
     m->training = saved_training;
-    m->score_from = saved_score;
     xfree(tok);
     r->tokens = labels;
     r->loss_nats = labels ? nll / labels : 0;
     r->bits = r->loss_nats / log(2.0);
     r->accuracy = scored ? (double)correct / scored : -1;
-    return 0;
 }

@@ -3,21 +3,20 @@
 #define REFORMER_EVALUATE_H
 
 #include "../core/model.h"
+#include "../data/dataset.h"
 #include "config.h"
-
-enum { SPLIT_VALID = 0, SPLIT_TEST = 1 };
 
 typedef struct {
     double loss_nats;   // mean NLL per predicted token
-    double bits;        // loss_nats / ln 2
+    double bits;        // loss_nats / ln 2: bits per character for enwik8
     long long tokens;   // predicted tokens
     double accuracy;    // copy task: argmax accuracy on the copied half; -1 otherwise
 } EvalResult;
 
-// Evaluates the split in eval mode (no dropout) with batches of the model's size.
-// max_tokens > 0 stops after that many predicted tokens (whole batches).
-// Returns 0, or -1 with err.
-int evaluate(Model *m, const Config *cfg, int split, long long max_tokens, EvalResult *r, char *err,
-             size_t cap);
+// Evaluates split (SPLIT_VALID or SPLIT_TEST) in eval mode (no dropout). Text: every
+// byte of the split after its first, in windows of data.seq_len; copy: a fixed set of
+// sequences per split. max_tokens > 0 stops after about that many predicted tokens.
+void evaluate(Model *m, const Config *cfg, const Dataset *d, int split, long long max_tokens,
+              EvalResult *r);
 
 #endif

@@ -13,7 +13,7 @@
 #include "../core/adam.h"
 #include "../core/common.h"
 #include "../core/model.h"
-#include "../data/copy.h"
+#include "../data/dataset.h"
 #include "args.h"
 #include "checkpoint.h"
 #include "commands.h"
@@ -21,7 +21,7 @@
 #include "progress.h"
 
 static const char *USAGE =
-    "reformer train CONFIG.json [--steps N] [--out DIR] [--resume CKPT] [--threads N] [--seed S]";
+    "reformer train CONFIG.json [--steps N] [--out DIR] [--resume CKPT] [--data PATH] [--threads N] [--seed S]";
 
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) { stop_requested = sig; }
@@ -53,7 +53,7 @@ static int make_dir(const char *dir) {
 }
 
 int cmd_train(int argc, char **argv) {
-    const char *config_path = NULL, *out = "run", *resume = NULL;
+    const char *config_path = NULL, *out = "run", *resume = NULL, *data_path = NULL;
     long long steps = -1, seed = -1;
     int threads = -1;
     for (int i = 1; i < argc; i++) {
@@ -66,12 +66,14 @@ int cmd_train(int argc, char **argv) {
                    "  --steps N      total optimizer steps (default: train.steps)\n"
                    "  --out DIR      output directory (default: run)\n"
                    "  --resume CKPT  continue from a checkpoint of the same config, bit for bit\n"
+                   "  --data PATH    data.path: enwik8 as enwik8.zip, a gzip or the raw file\n"
                    "  --threads N    threads (default: train.threads, 0 = all cores)\n"
                    "  --seed S       seed of initialisation, data and dropout (default: train.seed)\n", USAGE);
             return 0;
         } else if (!strcmp(f, "--steps")) steps = arg_int(f, arg_value(argc, argv, &i), 1, 1000000000000LL);
         else if (!strcmp(f, "--out")) out = arg_value(argc, argv, &i);
         else if (!strcmp(f, "--resume")) resume = arg_value(argc, argv, &i);
+        else if (!strcmp(f, "--data")) data_path = arg_value(argc, argv, &i);
         else if (!strcmp(f, "--threads")) threads = (int)arg_int(f, arg_value(argc, argv, &i), 0, 1024);
         else if (!strcmp(f, "--seed")) seed = arg_int(f, arg_value(argc, argv, &i), 0, 9000000000000000LL);
         else if (f[0] == '-') usage_error("train", USAGE, "unknown option '%s'", f);
@@ -86,13 +88,13 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "reformer train: %s\n", err);
         return 2;
     }
+    if (data_path) {
+        if (strlen(data_path) >= sizeof(cfg.data.path)) usage_error("train", USAGE, "--data: path too long");
+        strcpy(cfg.data.path, data_path);
+    }
     if (steps > 0) cfg.train.steps = steps;
     if (seed >= 0) cfg.train.seed = seed;
     if (threads >= 0) cfg.train.threads = threads;
-    if (cfg.data.kind != DATA_COPY) {
-        fprintf(stderr, "reformer train: data.kind: only 'copy' is built so far (enwik8 and imagenet64 readers are issue #4)\n");
-        return 2;
-    }
     cfg.opt.total = cfg.train.steps;
     Config stored;
     if (resume) {
@@ -108,6 +110,20 @@ int cmd_train(int argc, char **argv) {
             return 2;
         }
     }
+    Dataset data;
+    if (dataset_open(&data, cfg.data.kind, cfg.data.path, cfg.model.vocab, err, sizeof(err))) {
+        fprintf(stderr, "reformer train: %s\n", err);
+        return 1;
+    }
+    if (data.kind != DATA_COPY && data.count[SPLIT_TRAIN] < (size_t)cfg.data.seq_len) {
+        fprintf(stderr, "reformer train: %s: the train split has %zu bytes, fewer than data.seq_len %d\n",
+                cfg.data.path, data.count[SPLIT_TRAIN], cfg.data.seq_len);
+        return 2;
+    }
+    if (data.proportional)
+        fprintf(stderr, "reformer train: %s holds %zu bytes, not enwik8's 100,000,000: split 90/5/5%% by proportion "
+                        "(%zu / %zu / %zu); bits per character are not comparable with published enwik8 figures\n",
+                cfg.data.path, data.len, data.count[0], data.count[1], data.count[2]);
     if (make_dir(out)) {
         fprintf(stderr, "reformer train: %s: cannot create the output directory\n", out);
         return 1;
@@ -149,7 +165,7 @@ int cmd_train(int argc, char **argv) {
     double t_log = now_seconds();
     long long tokens_since = 0;
     while (st.step < cfg.train.steps && !stop_requested) {
-        copy_batch(tok, B, T, cfg.model.vocab, &st.data_rng);
+        dataset_train_batch(&data, tok, B, T, &st.data_rng);
         m.step = st.step;  // the step's dropout masks and LSH rotations
         m.training = 1;
         model_zero_grad(&m);
@@ -163,16 +179,15 @@ int cmd_train(int argc, char **argv) {
         double vloss = -1, vacc = -1;
         if (cfg.train.eval_every && (st.step % cfg.train.eval_every == 0 || st.step == cfg.train.steps)) {
             EvalResult r;
-            if (evaluate(&m, &cfg, SPLIT_VALID, 0, &r, err, sizeof(err)) == 0) {
-                vloss = r.loss_nats;
-                vacc = r.accuracy;
-                if (vloss < st.best_valid) {
-                    st.best_valid = vloss;
-                    if (checkpoint_save(best, &cfg, &m, &opt, &st, err, sizeof(err))) {
-                        progress_note(&prog, "reformer train: %s", err);
-                        rc = 1;
-                        break;
-                    }
+            evaluate(&m, &cfg, &data, SPLIT_VALID, cfg.train.eval_tokens, &r);
+            vloss = r.loss_nats;
+            vacc = r.accuracy;
+            if (vloss < st.best_valid) {
+                st.best_valid = vloss;
+                if (checkpoint_save(best, &cfg, &m, &opt, &st, err, sizeof(err))) {
+                    progress_note(&prog, "reformer train: %s", err);
+                    rc = 1;
+                    break;
                 }
             }
         }
@@ -201,6 +216,7 @@ int cmd_train(int argc, char **argv) {
     }
     progress_close(&prog);
     xfree(tok);
+    dataset_close(&data);
     adam_free(&opt);
     model_free(&m);
     return rc;

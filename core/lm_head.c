@@ -69,7 +69,7 @@ double lm_head_forward(float *logits, long *correct, const float *y1, const floa
             int y = label_at(tokens, t0 + i, s->T);
             k.nll[i] = 0.0;
             k.right[i] = 0;
-            if (y < 0) continue;
+            if (y < 0 || t0 + i + 1 < s->loss_from) continue;
             const float *z = k.logits + (size_t)i * V;
             int arg = 0;
             for (int v = 1; v < V; v++)

@@ -17,6 +17,7 @@ typedef struct {
 typedef struct {
     int T, C, V, chunk;
     int score_from;  // first label position counted in `correct`
+    int loss_from;   // first label position counted in the loss (evaluation tails)
     float eps, dropout;
     uint64_t stream;
 } HeadShape;
@@ -24,7 +25,7 @@ typedef struct {
 size_t lm_head_scratch_floats(const HeadShape *s);
 
 // Returns the summed negative log-likelihood (nats) over positions t < T-1 whose
-// label tokens[t+1] is >= 0. logits (T, V) is written when not NULL; correct (may
+// label tokens[t+1] is >= 0 and t+1 >= s->loss_from. logits (T, V) is written when not NULL; correct (may
 // be NULL) counts labels at positions >= s->score_from whose argmax is right.
 double lm_head_forward(float *logits, long *correct, const float *y1, const float *y2,
                        const int *tokens, const HeadParams *p, const HeadShape *s, float *scratch);

@@ -174,6 +174,7 @@ static HeadShape head_shape(const Model *m, int T) {
     h.V = m->cfg.vocab;
     h.chunk = m->cfg.head_chunk;
     h.score_from = m->score_from;
+    h.loss_from = m->loss_from;
     h.eps = m->cfg.ln_eps;
     h.dropout = m->training ? m->cfg.hidden_dropout : 0.0f;
     h.stream = 0;
@@ -340,7 +341,7 @@ double model_forward(Model *m, const int *tokens, int B, int T) {
     }
     long long labels = 0;
     for (int b = 0; b < B; b++)
-        for (int t = 1; t < T; t++) labels += tokens[(size_t)b * T + t] >= 0;
+        for (int t = imax(1, m->loss_from); t < T; t++) labels += tokens[(size_t)b * T + t] >= 0;
     m->n_labels = labels;
     m->scored = 0;
     for (int b = 0; b < B; b++)

@@ -88,6 +88,7 @@ typedef struct {
     long long correct;    // labels at positions >= score_from predicted right (last forward)
     long long scored;     // labels at positions >= score_from (last forward)
     int score_from;
+    int loss_from;        // labels before this position are not scored (evaluation tails)
 } Model;
 
 // Sizes the buffers for batches of up to B sequences of up to T tokens.

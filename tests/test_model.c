@@ -167,7 +167,7 @@ void test_reversible_equals_store_everything(void) {
     EXPECT(max_rel_diff(x1, m.x1, n) == 0.0, "stored forward differs from model forward");
     // backward with the stored inputs: no inversion anywhere
     float *d1 = xcalloc(n, 4), *d2 = xcalloc(n, 4);
-    HeadShape hs = {32, cfg.d_model, cfg.vocab, cfg.head_chunk, 0, cfg.ln_eps, cfg.hidden_dropout, 0};
+    HeadShape hs = {32, cfg.d_model, cfg.vocab, cfg.head_chunk, 0, 0, cfg.ln_eps, cfg.hidden_dropout, 0};
     for (int b = 0; b < 2; b++) {
         hs.stream = model_head_stream(&m, b);
         lm_head_backward(d1 + b * n / 2, d2 + b * n / 2, &m.g.head, 1.0f / (2 * 31), x1 + b * n / 2,

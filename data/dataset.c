@@ -1,0 +1,85 @@
+// dataset.c: sources, splits and windows.
+#include "dataset.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "archive.h"
+#include "copy.h"
+
+#define ENWIK8_BYTES 100000000ull
+#define MAX_TEXT_BYTES (1ull << 33)
+
+int dataset_open(Dataset *d, int kind, const char *path, int vocab, char *err, size_t cap) {
+    memset(d, 0, sizeof(*d));
+    d->kind = kind;
+    d->vocab = vocab;
+    if (kind == DATA_COPY) return 0;
+    if (kind != DATA_ENWIK8) {
+        snprintf(err, cap, "data.kind: the imagenet64 reader is not built yet");
+        return -1;
+    }
+    int fmt;
+    if (archive_read_all(path, "enwik8", MAX_TEXT_BYTES, &d->bytes, &d->len, &fmt, err, cap)) {
+        // a zip of another name still works when it holds one file
+        char again[1024];
+        if (strstr(err, "no member 'enwik8'") &&
+            archive_read_all(path, NULL, MAX_TEXT_BYTES, &d->bytes, &d->len, &fmt, again, sizeof(again)) == 0)
+            err[0] = '\0';
+        else
+            return -1;
+    }
+    if (d->len < 1000) {
+        snprintf(err, cap, "%s: %zu bytes is too little text to split", path, d->len);
+        free(d->bytes);
+        d->bytes = NULL;
+        return -1;
+    }
+    // the standard byte split; a smaller file is split by the same proportions
+    d->proportional = d->len != ENWIK8_BYTES;
+    d->count[SPLIT_VALID] = d->len / 20;
+    d->count[SPLIT_TEST] = d->len / 20;
+    d->count[SPLIT_TRAIN] = d->len - d->count[SPLIT_VALID] - d->count[SPLIT_TEST];
+    d->start[SPLIT_TRAIN] = 0;
+    d->start[SPLIT_VALID] = d->count[SPLIT_TRAIN];
+    d->start[SPLIT_TEST] = d->start[SPLIT_VALID] + d->count[SPLIT_VALID];
+    return 0;
+}
+
+void dataset_close(Dataset *d) {
+    free(d->bytes);
+    memset(d, 0, sizeof(*d));
+}
+
+void dataset_train_batch(const Dataset *d, int *tokens, int B, int T, Rng *rng) {
+    if (d->kind == DATA_COPY) {
+        copy_batch(tokens, B, T, d->vocab, rng);
+        return;
+    }
+    size_t span = d->count[SPLIT_TRAIN] - (size_t)T + 1;
+    for (int b = 0; b < B; b++) {
+        // two draws: offsets beyond 2^32 for files that large
+        uint64_t r = ((uint64_t)rng_below(rng, 1u << 31) << 31) | rng_below(rng, 1u << 31);
+        const uint8_t *src = d->bytes + d->start[SPLIT_TRAIN] + r % span;
+        for (int t = 0; t < T; t++) tokens[(size_t)b * T + t] = src[t];
+    }
+}
+
+size_t dataset_eval_windows(const Dataset *d, int split, int T) {
+    size_t n = d->count[split];
+    if (n < (size_t)T) return 0;
+    return (n - 1 + (T - 2)) / (T - 1);  // ceil((n - 1) / (T - 1)) windows of T - 1 labels
+}
+
+void dataset_eval_window(const Dataset *d, int split, int T, size_t k, int *tokens, int *skip) {
+    size_t n = d->count[split], start = k * (T - 1);
+    *skip = 0;
+    if (start + T > n) {  // the tail: align to the end, skip labels already counted
+        size_t end_start = n - T;
+        *skip = (int)(start - end_start);
+        start = end_start;
+    }
+    const uint8_t *src = d->bytes + d->start[split] + start;
+    for (int t = 0; t < T; t++) tokens[t] = src[t];
+}
