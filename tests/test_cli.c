@@ -206,6 +206,23 @@ void test_cli_damaged_checkpoints(void) {
     teardown();
 }
 
+void test_cli_failed_save_keeps_last_checkpoint(void) {
+    setup();
+    char out[65536];
+    int rc = run(out, sizeof(out), "%s train %s/tiny.json --steps 3 --out %s/s", bin(), dir, dir);
+    EXPECT(rc == 0, "train: %s", out);
+    char before[4096], after[4096];
+    run(before, sizeof(before), "%s eval --ckpt %s/s/last.ckpt --json", bin(), dir);
+    // the next save cannot create its temporary file: the run must fail loudly and
+    // leave the last good checkpoint as it was
+    run(NULL, 0, "mkdir %s/s/last.ckpt.tmp", dir);
+    rc = run(out, sizeof(out), "%s train %s/tiny.json --resume %s/s/last.ckpt --out %s/s", bin(), dir, dir, dir);
+    EXPECT(rc == 1 && strstr(out, "last.ckpt.tmp"), "failed save: %d %s", rc, out);
+    rc = run(after, sizeof(after), "%s eval --ckpt %s/s/last.ckpt --json", bin(), dir);
+    EXPECT(rc == 0 && !strcmp(before, after), "last checkpoint changed: %s vs %s", before, after);
+    teardown();
+}
+
 void test_cli_interrupt_saves(void) {
     setup();
     char cmd[1024], metrics[512], out[65536];
