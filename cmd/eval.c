@@ -72,12 +72,14 @@ int cmd_eval(int argc, char **argv) {
     TrainState st;
     if (checkpoint_load(ckpt, &m, NULL, &st, err, sizeof(err))) {
         fprintf(stderr, "reformer eval: %s\n", err);
+        model_free(&m);
         return 1;
     }
     m.step = st.step;
     Dataset data;
     if (dataset_open(&data, cfg.data.kind, cfg.data.path, cfg.model.vocab, err, sizeof(err))) {
         fprintf(stderr, "reformer eval: %s\n", err);
+        model_free(&m);
         return 1;
     }
     EvalResult r;

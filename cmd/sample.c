@@ -144,6 +144,7 @@ int cmd_sample(int argc, char **argv) {
     for (int i = 0; i < n; i++)
         if (tok[i] >= V) {
             fprintf(stderr, "reformer sample: prompt byte %d at %d is outside the model's vocabulary of %d\n", tok[i], i, V);
+            free(tok);
             return 2;
         }
     int max_pos = mc->axial_shape[0] * mc->axial_shape[1], total = n + len;
@@ -158,11 +159,13 @@ int cmd_sample(int argc, char **argv) {
     if (T > max_pos) {
         fprintf(stderr, "reformer sample: prompt %d + --len %d needs %d positions (padded), the model has %d\n",
                 n, len, T, max_pos);
+        free(tok);
         return 2;
     }
     FILE *out = out_path ? fopen(out_path, "wb") : stdout;
     if (!out) {
         fprintf(stderr, "reformer sample: %s: cannot write\n", out_path);
+        free(tok);
         return 1;
     }
     threads_set(threads ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
@@ -171,6 +174,9 @@ int cmd_sample(int argc, char **argv) {
     TrainState st;
     if (checkpoint_load(ckpt, &m, NULL, &st, err, sizeof(err))) {
         fprintf(stderr, "reformer sample: %s\n", err);
+        model_free(&m);
+        free(tok);
+        if (out != stdout) fclose(out);
         return 1;
     }
     Rng rng;
@@ -190,7 +196,14 @@ int cmd_sample(int argc, char **argv) {
         fflush(out);
     }
     if (!bytes) fprintf(out, "\n");
-    if (out != stdout) fclose(out);
+    int bad = ferror(out);
+    if (out != stdout && fclose(out) != 0) bad = 1;
+    if (bad) fprintf(stderr, "reformer sample: write error on %s\n", out_path ? out_path : "standard output");
+    xfree(seq);
+    xfree(idx);
+    xfree(p);
+    xfree(logits);
+    free(tok);
     model_free(&m);
-    return 0;
+    return bad;
 }

@@ -110,15 +110,22 @@ int cmd_train(int argc, char **argv) {
             return 2;
         }
     }
-    Dataset data;
+    // everything below is released at `done`, on success and on every error
+    Dataset data = {0};
+    Model m = {0};
+    AdamState opt = {0};
+    Progress prog = {0};
+    int *tok = NULL, rc = 0;
     if (dataset_open(&data, cfg.data.kind, cfg.data.path, cfg.model.vocab, err, sizeof(err))) {
         fprintf(stderr, "reformer train: %s\n", err);
-        return 1;
+        rc = 1;
+        goto done;
     }
     if (data.kind != DATA_COPY && data.count[SPLIT_TRAIN] < (size_t)cfg.data.seq_len) {
         fprintf(stderr, "reformer train: %s: the train split has %zu bytes, fewer than data.seq_len %d\n",
                 cfg.data.path, data.count[SPLIT_TRAIN], cfg.data.seq_len);
-        return 2;
+        rc = 2;
+        goto done;
     }
     if (data.proportional)
         fprintf(stderr, "reformer train: %s holds %zu bytes, not enwik8's 100,000,000: split 90/5/5%% by proportion "
@@ -126,29 +133,29 @@ int cmd_train(int argc, char **argv) {
                 cfg.data.path, data.len, data.count[0], data.count[1], data.count[2]);
     if (make_dir(out)) {
         fprintf(stderr, "reformer train: %s: cannot create the output directory\n", out);
-        return 1;
+        rc = 1;
+        goto done;
     }
     threads_set(cfg.train.threads ? cfg.train.threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
     int B = cfg.train.batch, T = cfg.data.seq_len;
-    Model m;
     model_init(&m, &cfg.model, B, T, (uint64_t)cfg.train.seed);
-    AdamState opt;
     adam_init(&opt, m.n_params);
     TrainState st = {0};
     rng_seed(&st.data_rng, hash_stream((uint64_t)cfg.train.seed, 0xda7a, 0, 0));
     st.best_valid = 1e300;
     if (resume && checkpoint_load(resume, &m, &opt, &st, err, sizeof(err))) {
         fprintf(stderr, "reformer train: %s\n", err);
-        return 1;
+        rc = 1;
+        goto done;
     }
     char path[4096], last[4096], best[4096];
     snprintf(path, sizeof(path), "%s/metrics.jsonl", out);
     snprintf(last, sizeof(last), "%s/last.ckpt", out);
     snprintf(best, sizeof(best), "%s/best.ckpt", out);
-    Progress prog;
     if (progress_open(&prog, path, cfg.train.steps, st.step, resume ? st.step : -1, err, sizeof(err))) {
         fprintf(stderr, "reformer train: %s\n", err);
-        return 1;
+        rc = 1;
+        goto done;
     }
     char *resolved = config_to_json(&cfg);
     fprintf(stderr, "reformer train: %zu parameters, %s, resolved config:\n%s\n", m.n_params,
@@ -160,8 +167,7 @@ int cmd_train(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    int *tok = xmalloc((size_t)B * T * sizeof(int));
-    int rc = 0;
+    tok = xmalloc((size_t)B * T * sizeof(int));
     double t_log = now_seconds();
     long long tokens_since = 0;
     while (st.step < cfg.train.steps && !stop_requested) {
@@ -214,6 +220,7 @@ int cmd_train(int argc, char **argv) {
             progress_note(&prog, "reformer train: done, %lld steps; saved %s", st.step, last);
         }
     }
+done:
     progress_close(&prog);
     xfree(tok);
     dataset_close(&data);
