@@ -14,6 +14,7 @@
 #include "../core/adam.h"
 #include "../core/common.h"
 #include "../core/model.h"
+#include "../core/profile.h"
 #include "../core/rng.h"
 #include "args.h"
 #include "commands.h"
@@ -133,7 +134,18 @@ static void run_row(const BenchArgs *a, int L, double gemm, int fd) {
             loss = model_forward(&m, tok, a->batch, L);
         }
         if (s >= a->warmup) times[s - a->warmup] = now() - t0;
+        else profile_reset();
     }
+    // share of the timed steps' wall time per phase; "other" is the remainder
+    double timed = 0, share[PROFILE_PHASES];
+    for (int s = 0; s < a->steps; s++) timed += times[s];
+    double known = 0;
+    for (int p = 0; p < PROFILE_OTHER; p++) known += share[p] = profile_seconds[p] / timed;
+    share[PROFILE_OTHER] = 1.0 - known;
+    char phases[256];
+    int used = 0;
+    for (int p = 0; p < PROFILE_PHASES; p++)
+        used += snprintf(phases + used, sizeof(phases) - used, "%s\"%s\": %.3f", p ? ", " : "", profile_names[p], share[p]);
     if (isatty(2)) fprintf(stderr, "\r%40s\r", "");
     qsort(times, a->steps, sizeof(double), cmp_double);
     double step = times[a->steps / 2];
@@ -150,11 +162,11 @@ static void run_row(const BenchArgs *a, int L, double gemm, int fd) {
                  "\"batch\": %d, \"step_s\": %.4f, \"tokens_per_s\": %.1f, \"peak_rss_mb\": %.1f, "
                  "\"state_mb\": %.1f, \"activation_mb\": %.1f, \"flops_per_token\": %.0f, "
                  "\"gflops\": %.2f, \"sgemm_gflops\": %.2f, \"mfu\": %.4f, \"loss\": %.4f, \"params\": %zu, "
-                 "\"blas_core\": \"%s\"}\n",
+                 "\"blas_core\": \"%s\", \"time_share\": {%s}}\n",
                  L, attn < 0 ? "mixed" : ATTN_NAMES[attn], cfg.n_layers, a->threads,
                  MODE_NAMES[!a->train], a->batch, step, tps, peak_rss_mb(), state,
                  model_activation_bytes(&m) / 1048576.0, fpt, fpt * tps / 1e9, gemm,
-                 fpt * tps / 1e9 / gemm, loss, m.n_params, openblas_get_corename());
+                 fpt * tps / 1e9 / gemm, loss, m.n_params, openblas_get_corename(), phases);
     else
         snprintf(line, sizeof(line), "%7d %-5s %6d %7d %-7s %9.3f %10.1f %9.1f %8.1f %10.2fM %8.2f %8.2f %6.1f%%\n",
                  L, attn < 0 ? "mixed" : ATTN_NAMES[attn], cfg.n_layers, a->threads,

@@ -7,6 +7,7 @@
 #include "common.h"
 #include "layernorm.h"
 #include "linear.h"
+#include "profile.h"
 #include "rng.h"
 
 enum { SITE_PROBS = 11, SITE_HIDDEN = 12 };
@@ -88,6 +89,7 @@ void attention_forward(float *y1, int *sorted, const float *rot, const float *x2
     layernorm_forward(w->h, w->mean, w->rstd, x2, p->ln_w, p->ln_b, s->T, s->C, s->eps);
     for (int hd = 0; hd < s->NH; hd++) {
         project_head(w, p, s, hd);
+        double t0 = profile_now();
         if (s->kind == ATTN_LOCAL) {
             LocalShape l = local_shape(s, stream, hd);
             local_attention_forward(w->out, w->q, w->k, w->v, s->HS, &l, w->head);
@@ -99,6 +101,7 @@ void attention_forward(float *y1, int *sorted, const float *rot, const float *x2
                          &l, w->head);
             lsh_attention_forward(w->out, order, w->q, w->v, s->HS, &l, w->head);
         }
+        profile_add(PROFILE_ATTN_CORE, t0);
         // forward: F = drop(sum_hd out_hd Wo_hd^T); without dropout it lands in y1 directly
         linear_forward_ld(drop ? w->f : y1, w->out, wo_head(p->o, s, hd), D, s->T, s->HS, s->C, 1.0f,
                           drop && hd == 0 ? 0.0f : 1.0f);
@@ -130,6 +133,7 @@ void attention_backward(float *dx2, AttnParams *grad, float *y1, const float *dy
         linear_backward_ld(w->g, NULL, D, df, NULL, wo, T, HS, C);
         memset(w->dq, 0, 3 * (size_t)T * HS * sizeof(float));
         // the core's backward recomputes its forward and hands back out
+        double t0 = profile_now();
         if (s->kind == ATTN_LOCAL) {
             LocalShape l = local_shape(s, stream, hd);
             local_attention_backward(w->dq, w->dk, w->dv, w->out, w->g, w->q, w->k, w->v, HS, &l, w->head);
@@ -138,6 +142,7 @@ void attention_backward(float *dx2, AttnParams *grad, float *y1, const float *dy
             lsh_attention_backward(w->dq, w->dv, w->out, w->g, head_order((int *)sorted, s, hd), w->q,
                                    w->v, HS, &l, w->head);
         }
+        profile_add(PROFILE_ATTN_CORE, t0);
         // dWo_hd += df^T out
         linear_backward_ld(NULL, grad->o + (size_t)hd * HS, D, df, w->out, wo, T, HS, C);
         // reversible inverse, accumulated head by head: x1 = y1 - F(x2)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "profile.h"
 #include "rng.h"
 
 enum { SITE_EMBED = 31, SITE_HEAD = 32, SITE_ROT = 33, SITE_LAYER = 34, SITE_INIT = 35 };
@@ -329,7 +330,7 @@ double model_forward(Model *m, const int *tokens, int B, int T) {
         reversible_forward(m->x1, m->x2, m->sorted + l * m->sorted_per_layer, rot, &m->p.layer[l],
                            &s, model_layer_stream(m, l), &w);
     }
-    double nll = 0.0;
+    double nll = 0.0, t0 = profile_now();
     m->correct = 0;
     for (int b = 0; b < B; b++) {
         HeadShape h = head_shape(m, T);
@@ -339,6 +340,7 @@ double model_forward(Model *m, const int *tokens, int B, int T) {
                                &m->p.head, &h, m->head_work);
         m->correct += corr;
     }
+    profile_add(PROFILE_HEAD, t0);
     long long labels = 0;
     for (int b = 0; b < B; b++)
         for (int t = imax(1, m->loss_from); t < T; t++) labels += tokens[(size_t)b * T + t] >= 0;
@@ -368,12 +370,14 @@ void model_backward(Model *m) {
     memset(m->dx1, 0, B * n * sizeof(float));
     memset(m->dx2, 0, B * n * sizeof(float));
     float scale = m->n_labels ? 1.0f / (float)m->n_labels : 0.0f;
+    double t0 = profile_now();
     for (int b = 0; b < B; b++) {
         HeadShape h = head_shape(m, T);
         h.stream = model_head_stream(m, b);
         lm_head_backward(m->dx1 + b * n, m->dx2 + b * n, &m->g.head, scale, m->x1 + b * n,
                          m->x2 + b * n, m->tokens + (size_t)b * T, &m->p.head, &h, m->head_work);
     }
+    profile_add(PROFILE_HEAD, t0);
     for (int l = c->n_layers - 1; l >= 0; l--) {
         LayerShape s = model_layer_shape(m, l, T, B);
         LayerWork w = {m->attn_work, m->ffn_work};

@@ -2,6 +2,7 @@
 #include "reversible.h"
 
 #include "common.h"
+#include "profile.h"
 #include "rng.h"
 
 enum { SITE_ATTN = 21, SITE_FFN = 22 };
@@ -19,11 +20,16 @@ void reversible_forward(float *x1, float *x2, int *sorted, const float *rot,
     AttnWork aw = attention_work_views(w->attn, &s->attn);
     for (int b = 0; b < s->B; b++) {
         int *order = sorted ? sorted + b * sorted_per_seq(s) : NULL;
+        double t0 = profile_now(), core = profile_seconds[PROFILE_ATTN_CORE];
         attention_forward(x1 + b * n, order, rot, x2 + b * n, &p->attn, &s->attn,
                           reversible_attn_stream(stream, b), &aw);
+        // the dense part is the attention layer's time less its core's
+        profile_add(PROFILE_ATTN_DENSE, t0 + (profile_seconds[PROFILE_ATTN_CORE] - core));
+        t0 = profile_now();
         FfnShape f = s->ffn;
         f.stream = reversible_ffn_stream(stream, b);
         ffn_forward(x2 + b * n, x1 + b * n, &p->ffn, s->attn.T, &f, w->ffn);
+        profile_add(PROFILE_FFN, t0);
     }
 }
 
@@ -36,11 +42,16 @@ void reversible_backward(float *y1, float *y2, float *dy1, float *dy2, LayerPara
         FfnShape f = s->ffn;
         f.stream = reversible_ffn_stream(stream, b);
         // x2 = y2 - G(y1); dy1 += G'(y1)^T dy2
+        double t0 = profile_now();
         ffn_backward(dy1 + b * n, &grad->ffn, y2 + b * n, dy2 + b * n, y1 + b * n, &p->ffn,
                      s->attn.T, &f, w->ffn);
+        profile_add(PROFILE_FFN, t0);
+        t0 = profile_now();
+        double core = profile_seconds[PROFILE_ATTN_CORE];
         // x1 = y1 - F(x2); dx2 = dy2 + F'(x2)^T dy1
         const int *order = sorted ? sorted + b * sorted_per_seq(s) : NULL;
         attention_backward(dy2 + b * n, &grad->attn, y1 + b * n, dy1 + b * n, order, y2 + b * n,
                            &p->attn, &s->attn, reversible_attn_stream(stream, b), &aw);
+        profile_add(PROFILE_ATTN_DENSE, t0 + (profile_seconds[PROFILE_ATTN_CORE] - core));
     }
 }

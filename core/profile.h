@@ -1,0 +1,25 @@
+// profile.h: wall time per phase of a step, summed since the last profile_reset, so
+// `reformer bench` can say where a step's time goes. The timed calls sit outside
+// OpenMP regions and number a few hundred per step, so the cost is negligible.
+#ifndef REFORMER_PROFILE_H
+#define REFORMER_PROFILE_H
+
+#include <omp.h>
+
+enum {
+    PROFILE_ATTN_CORE,   // LSH / local / full attention kernels, hashing and sorting included
+    PROFILE_ATTN_DENSE,  // attention LayerNorm, projections, output projection and their gradients
+    PROFILE_FFN,         // chunked feed-forward, forward and backward
+    PROFILE_HEAD,        // final LayerNorm, LM head and loss
+    PROFILE_OTHER,       // embedding, optimizer, the rest
+    PROFILE_PHASES
+};
+
+extern double profile_seconds[PROFILE_PHASES];
+extern const char *const profile_names[PROFILE_PHASES];
+
+static inline double profile_now(void) { return omp_get_wtime(); }
+static inline void profile_add(int phase, double since) { profile_seconds[phase] += omp_get_wtime() - since; }
+void profile_reset(void);
+
+#endif
