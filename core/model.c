@@ -323,8 +323,12 @@ double model_forward(Model *m, const int *tokens, int B, int T) {
         int hashes = c->attn[l] == ATTN_LSH && !s.attn.lsh.plain;
         const float *rot = NULL;
         if (hashes && !m->freeze_buckets) {
-            model_make_rotations(m, l);
-            rot = m->rot;
+            if (m->rot_override[l]) {
+                rot = m->rot_override[l];
+            } else {
+                model_make_rotations(m, l);
+                rot = m->rot;
+            }
         }
         // sorted is laid out for the call's (B, T): NH*NR*T per sequence
         reversible_forward(m->x1, m->x2, m->sorted + l * m->sorted_per_layer, rot, &m->p.layer[l],

@@ -82,6 +82,7 @@ typedef struct {
     long long step;       // mixed into dropout and rotation streams
     int training;         // dropout on
     int freeze_buckets;   // reuse the stored bucket order (gradient checks)
+    const float *rot_override[MAX_LAYERS];  // given LSH rotations (NH, HS, NR, cols) per layer, e.g. HF's
     const int *tokens;    // (B, T) of the last forward
     int cur_B, cur_T;
     long long n_labels;

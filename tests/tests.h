@@ -32,6 +32,8 @@
     X(test_no_causal_leak)                             \
     X(test_determinism)                                \
     X(test_memory_flat_in_depth)                       \
+    X(test_hf_oracle_local)                            \
+    X(test_hf_oracle_lsh_one_hash_two_back)            \
     X(test_archive_formats_and_corruption)             \
     X(test_text_splits_windows_and_uniform_bits)       \
     X(test_cli_flags)                                  \

@@ -1,0 +1,142 @@
+// hf_model.c: ReformerConfig fields (transformers' configuration_reformer.py) to ours.
+#include "hf_model.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "safetensors.h"
+
+static char *read_text(const char *path, size_t limit) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *text = malloc(limit + 1);
+    size_t n = text ? fread(text, 1, limit, f) : 0;
+    fclose(f);
+    if (text) text[n] = '\0';
+    return text;
+}
+
+static int get_int(const cJSON *root, const char *key, int *out, int required, char *err, size_t cap) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v || cJSON_IsNull(v)) return required ? set_error(err, cap, "config.json: missing '%s'", key) : 0;
+    if (!cJSON_IsNumber(v) || v->valuedouble != (int)v->valuedouble)
+        return set_error(err, cap, "config.json: '%s' must be an integer", key);
+    *out = (int)v->valuedouble;
+    return 0;
+}
+
+static int get_pair(const cJSON *root, const char *key, int out[2], char *err, size_t cap) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != 2)
+        return set_error(err, cap, "config.json: '%s' must be a list of two integers", key);
+    for (int i = 0; i < 2; i++) {
+        const cJSON *e = cJSON_GetArrayItem(v, i);
+        if (!cJSON_IsNumber(e)) return set_error(err, cap, "config.json: '%s' must be a list of two integers", key);
+        out[i] = (int)e->valuedouble;
+    }
+    return 0;
+}
+
+int hf_read_config(const char *dir, ReformerConfig *c, int *max_len, char *err, size_t cap) {
+    char path[2048];
+    snprintf(path, sizeof(path), "%s/config.json", dir);
+    char *text = read_text(path, 1 << 20);
+    if (!text) return set_error(err, cap, "%s: cannot read", path);
+    cJSON *r = cJSON_Parse(text);
+    free(text);
+    if (!r) return set_error(err, cap, "%s: invalid JSON", path);
+    reformer_config_default(c);
+    int rc = get_int(r, "vocab_size", &c->vocab, 1, err, cap) || get_int(r, "hidden_size", &c->d_model, 1, err, cap) ||
+             get_int(r, "feed_forward_size", &c->d_ff, 1, err, cap) ||
+             get_int(r, "num_attention_heads", &c->n_heads, 1, err, cap) ||
+             get_int(r, "attention_head_size", &c->d_head, 1, err, cap) ||
+             get_int(r, "num_hashes", &c->n_hashes, 0, err, cap) ||
+             get_int(r, "lsh_attn_chunk_length", &c->lsh_chunk, 0, err, cap) ||
+             get_int(r, "lsh_num_chunks_before", &c->lsh_before, 0, err, cap) ||
+             get_int(r, "lsh_num_chunks_after", &c->lsh_after, 0, err, cap) ||
+             get_int(r, "local_attn_chunk_length", &c->local_chunk, 0, err, cap) ||
+             get_int(r, "local_num_chunks_before", &c->local_before, 0, err, cap) ||
+             get_int(r, "local_num_chunks_after", &c->local_after, 0, err, cap) ||
+             get_pair(r, "axial_pos_shape", c->axial_shape, err, cap) ||
+             get_pair(r, "axial_pos_embds_dim", c->axial_dims, err, cap);
+    const cJSON *layers = cJSON_GetObjectItemCaseSensitive(r, "attn_layers");
+    if (!rc && (!cJSON_IsArray(layers) || cJSON_GetArraySize(layers) < 1 || cJSON_GetArraySize(layers) > MAX_LAYERS))
+        rc = set_error(err, cap, "%s: 'attn_layers' must list 1 to %d layers", path, MAX_LAYERS);
+    for (int l = 0; !rc && l < cJSON_GetArraySize(layers); l++) {
+        const cJSON *e = cJSON_GetArrayItem(layers, l);
+        if (cJSON_IsString(e) && !strcmp(e->valuestring, "lsh")) c->attn[l] = ATTN_LSH;
+        else if (cJSON_IsString(e) && !strcmp(e->valuestring, "local")) c->attn[l] = ATTN_LOCAL;
+        else rc = set_error(err, cap, "%s: attn_layers[%d] is not \"lsh\" or \"local\"", path, l);
+        c->n_layers = l + 1;
+    }
+    const cJSON *act = cJSON_GetObjectItemCaseSensitive(r, "hidden_act");
+    if (!rc && cJSON_IsString(act)) {
+        if (!strcmp(act->valuestring, "gelu")) c->act = ACT_GELU;
+        else if (!strcmp(act->valuestring, "relu")) c->act = ACT_RELU;
+        else rc = set_error(err, cap, "%s: hidden_act '%s' is not supported (gelu, relu)", path, act->valuestring);
+    }
+    const cJSON *nb = cJSON_GetObjectItemCaseSensitive(r, "num_buckets");
+    if (!rc && cJSON_IsNumber(nb)) {
+        c->n_bucket_factors = 1;
+        c->buckets[0] = (int)nb->valuedouble;
+    } else if (!rc && cJSON_IsArray(nb) && cJSON_GetArraySize(nb) >= 1 && cJSON_GetArraySize(nb) <= 2) {
+        c->n_bucket_factors = cJSON_GetArraySize(nb);
+        for (int i = 0; i < c->n_bucket_factors; i++) c->buckets[i] = (int)cJSON_GetArrayItem(nb, i)->valuedouble;
+    } else if (!rc && nb && !cJSON_IsNull(nb)) rc = set_error(err, cap, "%s: num_buckets must be an int, a list or null", path);
+    const cJSON *hs = cJSON_GetObjectItemCaseSensitive(r, "hash_seed");
+    c->hash_seed = cJSON_IsNumber(hs) ? (long long)hs->valuedouble : -1;
+    const cJSON *dec = cJSON_GetObjectItemCaseSensitive(r, "is_decoder");
+    c->causal = cJSON_IsBool(dec) ? cJSON_IsTrue(dec) : 0;
+    const cJSON *eps = cJSON_GetObjectItemCaseSensitive(r, "layer_norm_eps");
+    if (cJSON_IsNumber(eps)) c->ln_eps = (float)eps->valuedouble;
+    const cJSON *ax = cJSON_GetObjectItemCaseSensitive(r, "axial_pos_embds");
+    if (!rc && cJSON_IsBool(ax) && !cJSON_IsTrue(ax))
+        rc = set_error(err, cap, "%s: only axial position embeddings are supported", path);
+    if (!rc && c->axial_dims[0] + c->axial_dims[1] != c->d_model)
+        rc = set_error(err, cap, "%s: axial_pos_embds_dim must sum to hidden_size", path);
+    c->hidden_dropout = c->lsh_dropout = c->local_dropout = 0.0f;  // fine-tuning sets its own
+    *max_len = c->axial_shape[0] * c->axial_shape[1];
+    cJSON_Delete(r);
+    return rc ? -1 : 0;
+}
+
+typedef struct {
+    const Model *m;
+    char *err;
+    size_t cap;
+    int bad;
+} NameCheck;
+
+// The file may hold lm_head.bias, HF's name for the decoder bias it ties.
+static void check_known(void *ctx, const char *name) {
+    NameCheck *k = ctx;
+    if (k->bad || !strcmp(name, "lm_head.bias")) return;
+    for (int i = 0; i < k->m->n_entries; i++)
+        if (!strcmp(k->m->table[i].name, name)) return;
+    set_error(k->err, k->cap, "model.safetensors: unknown tensor '%s'", name);
+    k->bad = 1;
+}
+
+int hf_load_weights(const char *dir, Model *m, char *err, size_t cap) {
+    char path[2048];
+    snprintf(path, sizeof(path), "%s/model.safetensors", dir);
+    Safetensors st;
+    if (safetensors_open(&st, path, err, cap)) return -1;
+    NameCheck k = {m, err, cap, 0};
+    safetensors_names(&st, check_known, &k);
+    int rc = k.bad ? -1 : 0;
+    for (int i = 0; !rc && i < m->n_entries; i++) {
+        const ParamEntry *e = &m->table[i];
+        const char *name = e->name;
+        int nd;
+        long long shape[8];
+        if (safetensors_numel(&st, name, &nd, shape) < 0 && !strcmp(name, "lm_head.decoder.bias"))
+            name = "lm_head.bias";
+        rc = safetensors_read_f32(&st, name, m->params + e->offset, e->numel, err, cap);
+    }
+    safetensors_close(&st);
+    return rc;
+}

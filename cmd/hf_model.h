@@ -1,0 +1,18 @@
+// hf_model.h: HuggingFace model directories (config.json + model.safetensors of a
+// ReformerModelWithLMHead): the config mapped onto ours, the weights by their names.
+#ifndef REFORMER_HF_MODEL_H
+#define REFORMER_HF_MODEL_H
+
+#include <stddef.h>
+
+#include "../core/model.h"
+
+// Reads DIR/config.json into c (reformer_config_default for what HF leaves out);
+// *max_len receives the axial positions (the longest sequence). Returns 0 or -1 with err.
+int hf_read_config(const char *dir, ReformerConfig *c, int *max_len, char *err, size_t cap);
+
+// Loads DIR/model.safetensors into m, built from hf_read_config's config. Every model
+// tensor must be present with its shape and every file tensor must be known.
+int hf_load_weights(const char *dir, Model *m, char *err, size_t cap);
+
+#endif
