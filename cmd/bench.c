@@ -263,10 +263,8 @@ int cmd_bench(int argc, char **argv) {
     if (a.n_seqs == 0) a.seqs[a.n_seqs++] = 4096;
     for (int i = 0; i < a.n_seqs; i++) {
         int L = a.seqs[i];
-        int chunk = a.cfg.lsh_chunk > a.cfg.local_chunk ? a.cfg.lsh_chunk : a.cfg.local_chunk;
         if (L > a.cfg.lsh_chunk && L % a.cfg.lsh_chunk) usage_error("bench", USAGE, "--seq %d is not a multiple of the LSH chunk %d", L, a.cfg.lsh_chunk);
         if (L > a.cfg.local_chunk && L % a.cfg.local_chunk) usage_error("bench", USAGE, "--seq %d is not a multiple of the local chunk %d", L, a.cfg.local_chunk);
-        (void)chunk;
     }
     warn_slow_blas();
     char buf[1024];

@@ -116,8 +116,13 @@ void chunk_attention_forward(float *out, float *lse, const float *q, const float
                         sum += e;
                     }
                 }
-            lse[r0 + i] = mx + logf(sum);
-            float inv = 1.0f / sum;
+            // HF computes p = exp(s - lse) with lse rounded to float; near the -1e5 self
+            // mask that rounding is visible (a row of two self copies gets 0.4989 each,
+            // not 0.5), so the weights use the rounded lse too: exp(s - mx) * exp(mx - lse).
+            // The backward pass recomputes p the same way, so the two stay consistent.
+            float l = mx + logf(sum);
+            lse[r0 + i] = l;
+            float inv = expf(mx - l);
             uint64_t item = (uint64_t)(r0 + i) * row;
             for (int w = 0; w < W; w++)
                 for (int kb = 0; kb < per; kb++) {

@@ -8,6 +8,8 @@
 //   causal: key position > query position  -> -1e9
 //   self:   key position == query position -> -1e5 (applied last)
 // Plain attention over the whole sequence is one chunk with before = after = 0.
+// Probabilities are exp(s - lse) with lse rounded to float, exactly as HuggingFace computes
+// them: next to the -1e5 self mask that rounding is visible, and the oracle tests match it.
 //
 // Backward functions add (+=) into gradients; the caller zeroes them.
 #ifndef REFORMER_ATTENTION_CHUNKED_H

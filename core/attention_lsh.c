@@ -171,7 +171,10 @@ static void round_weights(float *wr, const Work *w, int t, int T, int NR) {
     for (int r = 0; r < NR; r++) mx = fmaxf(mx, w->lse[w->undo[r * T + t]]);
     float sum = 0.0f;
     for (int r = 0; r < NR; r++) sum += wr[r] = expf(w->lse[w->undo[r * T + t]] - mx);
-    for (int r = 0; r < NR; r++) wr[r] /= sum;
+    // as HF: w_r = exp(lse_r - logsumexp_r lse) with the logsumexp rounded to float, which
+    // matters next to the -1e5 self mask (see chunk_attention_forward)
+    float scale = expf(mx - (mx + logf(sum)));
+    for (int r = 0; r < NR; r++) wr[r] *= scale;
 }
 
 // Unsort and combine rounds: out_t = sum_r w_r o_(r, t).

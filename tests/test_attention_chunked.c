@@ -70,13 +70,14 @@ static void reference(Ctx *c, float *out, float *lse) {
             }
         double sum = 0;
         for (int x = 0; x < W * CH; x++) sum += exp(s[x] - mx);
+        // HF's p = exp(s - lse) with lse a float (see chunk_attention_forward)
         lse[i] = (float)(mx + log(sum));
         for (int e = 0; e < HS; e++) {
             double o = 0;
             for (int w = 0; w < W; w++)
                 for (int j = 0; j < CH; j++) {
                     int kj = (((ci + w - a->before) % NCH + NCH) % NCH) * CH + j;
-                    double p = exp(s[w * CH + j] - mx) / sum;
+                    double p = exp(s[w * CH + j] - (double)lse[i]);
                     if (a->dropout > 0)
                         p *= dropout_factor(a->stream, (uint64_t)i * W * CH + w * CH + j, a->dropout);
                     o += p * c->v[kj * HS + e];

@@ -68,14 +68,15 @@ static void check_model_grad(int kind, int causal, float dropout, const char *wh
     m.freeze_buckets = 1;  // hashing is piecewise constant: hold the buckets
     double ana, rel = gradcheck(model_loss, &c, m.params, m.grads, m.n_params, 77, &ana);
     EXPECT(rel < 1e-3 && fabs(ana) > 1e-3, "%s: all parameters rel %.2e (g.d %.3e)", what, rel, ana);
-    // and tensor by tensor, so a wrong small tensor cannot hide in the total; a small
-    // tensor's directional derivative nears float noise (a few 1e-4 at best), so this
-    // finer check uses 1e-2: a wrong formula is off by order one
+    // and tensor by tensor, so a wrong small tensor cannot hide in the total. A small
+    // tensor's directional derivative sits near float noise (measured: at g.d = 3e-4 the
+    // best step gives 2% error), so this finer check uses 5e-2: a wrong formula is off by
+    // order one
     for (int i = 0; i < m.n_entries; i++) {
         ParamEntry *e = &m.table[i];
         double a, r = gradcheck(model_loss, &c, m.params + e->offset, m.grads + e->offset, e->numel,
                                 100 + i, &a);
-        EXPECT(r < 1e-2 && fabs(a) > 1e-6, "%s: %s rel %.2e (g.d %.3e)", what, e->name, r, a);
+        EXPECT(r < 5e-2 && fabs(a) > 1e-6, "%s: %s rel %.2e (g.d %.3e)", what, e->name, r, a);
     }
     model_free(&m);
 }

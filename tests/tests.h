@@ -34,6 +34,9 @@
     X(test_memory_flat_in_depth)                       \
     X(test_hf_oracle_local)                            \
     X(test_hf_oracle_lsh_one_hash_two_back)            \
+    X(test_hf_oracle_lsh_two_hashes)                   \
+    X(test_hf_oracle_lsh_local_gelu)                   \
+    X(test_hf_oracle_mixed_factorised_relu)            \
     X(test_archive_formats_and_corruption)             \
     X(test_text_splits_windows_and_uniform_bits)       \
     X(test_cli_flags)                                  \
