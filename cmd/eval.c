@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <math.h>
+#include <sys/stat.h>
 
 #include "../core/common.h"
 #include "../core/model.h"
@@ -10,13 +12,70 @@
 #include "checkpoint.h"
 #include "commands.h"
 #include "evaluate.h"
+#include "hf_model.h"
 
 static const char *USAGE =
-    "reformer eval [CONFIG.json] --ckpt CKPT [--split valid|test] [--max-tokens N] [--threads N] [--json]";
+    "reformer eval [CONFIG.json] --ckpt CKPT [--split valid|test] [--max-tokens N] [--threads N] [--json]\n"
+    "       reformer eval --ckpt HF_DIR --data FILE [--token-offset K] [--threads N] [--json]";
+
+// A HuggingFace model directory on one sequence: the bytes of FILE (plus token_offset; HF's
+// enwik8 models use 2), the loss HF computes with labels = input_ids.
+static int eval_hf(const char *dir, const char *file, int offset, int json) {
+    char err[1024];
+    ReformerConfig mc;
+    int max_len;
+    if (hf_read_config(dir, &mc, &max_len, err, sizeof(err))) {
+        fprintf(stderr, "reformer eval: %s\n", err);
+        return 1;
+    }
+    FILE *f = fopen(file, "rb");
+    if (!f) {
+        fprintf(stderr, "reformer eval: %s: cannot open\n", file);
+        return 1;
+    }
+    int *tok = xmalloc((size_t)(max_len + 1) * sizeof(int)), T = 0, c;
+    while (T <= max_len && (c = fgetc(f)) != EOF) tok[T++] = c + offset;
+    fclose(f);
+    int rc = 0;
+    int lcm = 1;
+    for (int l = 0; l < mc.n_layers; l++) {
+        int ch = mc.attn[l] == ATTN_LSH ? mc.lsh_chunk : mc.local_chunk, a = lcm, b = ch;
+        while (b) { int t = a % b; a = b; b = t; }
+        lcm = lcm / a * ch;
+    }
+    if (T < 2 || T > max_len) {
+        fprintf(stderr, "reformer eval: %s: %d bytes; the model takes 2 to %d\n", file, T, max_len);
+        rc = 2;
+    } else if (T > lcm && T % lcm) {
+        fprintf(stderr, "reformer eval: %s: %d bytes is not a multiple of the chunk lengths' lcm %d\n", file, T, lcm);
+        rc = 2;
+    }
+    for (int t = 0; !rc && t < T; t++)
+        if (tok[t] >= mc.vocab) {
+            fprintf(stderr, "reformer eval: byte %d + offset %d at %d is outside the vocabulary of %d\n", tok[t] - offset, offset, t, mc.vocab);
+            rc = 2;
+        }
+    if (!rc) {
+        Model m;
+        model_init(&m, &mc, 1, T, 1);
+        if (hf_load_weights(dir, &m, err, sizeof(err))) {
+            fprintf(stderr, "reformer eval: %s\n", err);
+            rc = 1;
+        } else {
+            double loss = model_forward(&m, tok, 1, T);
+            if (json) printf("{\"loss_nats\": %.7f, \"bits\": %.7f, \"tokens\": %lld}\n", loss, loss / log(2.0), m.n_labels);
+            else printf("%s on %s: loss %.6f nats, %.6f bits per token, %lld tokens\n", dir, file, loss, loss / log(2.0), m.n_labels);
+        }
+        model_free(&m);
+    }
+    xfree(tok);
+    return rc;
+}
 static const char *const SPLITS[] = {"valid", "test", NULL};
 
 int cmd_eval(int argc, char **argv) {
-    const char *config_path = NULL, *ckpt = NULL;
+    const char *config_path = NULL, *ckpt = NULL, *data_file = NULL;
+    int token_offset = 0;
     int split = 0, json = 0, threads = 0;
     long long max_tokens = 0;
     for (int i = 1; i < argc; i++) {
@@ -30,18 +89,29 @@ int cmd_eval(int argc, char **argv) {
                    "  --split S         valid (default) or test\n"
                    "  --max-tokens N    stop after about N predicted tokens (default: the whole split)\n"
                    "  --threads N       threads (default: all cores)\n"
-                   "  --json            one JSON object: loss_nats, bits, tokens, accuracy\n", USAGE);
+                   "  --json            one JSON object: loss_nats, bits, tokens, accuracy\n"
+                   "  --data FILE       with --ckpt HF_DIR: evaluate FILE's bytes as one sequence\n"
+                   "  --token-offset K  with --ckpt HF_DIR: token = byte + K (HF's enwik8 models: 2)\n", USAGE);
             return 0;
         } else if (!strcmp(f, "--ckpt")) ckpt = arg_value(argc, argv, &i);
         else if (!strcmp(f, "--split")) split = arg_choice(f, arg_value(argc, argv, &i), SPLITS);
         else if (!strcmp(f, "--max-tokens")) max_tokens = arg_int(f, arg_value(argc, argv, &i), 1, 1LL << 50);
         else if (!strcmp(f, "--threads")) threads = (int)arg_int(f, arg_value(argc, argv, &i), 1, 1024);
         else if (!strcmp(f, "--json")) json = 1;
+        else if (!strcmp(f, "--data")) data_file = arg_value(argc, argv, &i);
+        else if (!strcmp(f, "--token-offset")) token_offset = (int)arg_int(f, arg_value(argc, argv, &i), 0, 1 << 20);
         else if (f[0] == '-') usage_error("eval", USAGE, "unknown option '%s'", f);
         else if (!config_path) config_path = f;
         else usage_error("eval", USAGE, "unexpected argument '%s'", f);
     }
     if (!ckpt) usage_error("eval", USAGE, "missing --ckpt");
+    struct stat sb;
+    if (stat(ckpt, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        if (!data_file) usage_error("eval", USAGE, "--data FILE is needed with a HuggingFace directory");
+        threads_set(threads ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
+        return eval_hf(ckpt, data_file, token_offset, json);
+    }
+    if (data_file) usage_error("eval", USAGE, "--data goes with a HuggingFace directory; for checkpoints use CONFIG.json");
     char err[1024];
     Config cfg;
     if (checkpoint_read_config(ckpt, &cfg, err, sizeof(err))) {

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/stat.h>
 
 #include "args.h"
 #include "safetensors.h"
@@ -138,5 +140,85 @@ int hf_load_weights(const char *dir, Model *m, char *err, size_t cap) {
         rc = safetensors_read_f32(&st, name, m->params + e->offset, e->numel, err, cap);
     }
     safetensors_close(&st);
+    return rc;
+}
+
+static cJSON *int_pair(int a, int b) {
+    cJSON *p = cJSON_CreateArray();
+    cJSON_AddItemToArray(p, cJSON_CreateNumber(a));
+    cJSON_AddItemToArray(p, cJSON_CreateNumber(b));
+    return p;
+}
+
+int hf_export(const char *dir, const Model *m, char *err, size_t cap) {
+    const ReformerConfig *c = &m->cfg;
+    for (int l = 0; l < c->n_layers; l++)
+        if (c->attn[l] == ATTN_FULL) return set_error(err, cap, "layer %d uses full attention, which HuggingFace's Reformer lacks", l);
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) return set_error(err, cap, "%s: cannot create: %s", dir, strerror(errno));
+    cJSON *r = cJSON_CreateObject();
+    cJSON *arch = cJSON_AddArrayToObject(r, "architectures");
+    cJSON_AddItemToArray(arch, cJSON_CreateString("ReformerModelWithLMHead"));
+    cJSON_AddStringToObject(r, "model_type", "reformer");
+    cJSON *layers = cJSON_AddArrayToObject(r, "attn_layers");
+    for (int l = 0; l < c->n_layers; l++)
+        cJSON_AddItemToArray(layers, cJSON_CreateString(c->attn[l] == ATTN_LSH ? "lsh" : "local"));
+    cJSON_AddNumberToObject(r, "vocab_size", c->vocab);
+    cJSON_AddNumberToObject(r, "hidden_size", c->d_model);
+    cJSON_AddNumberToObject(r, "feed_forward_size", c->d_ff);
+    cJSON_AddNumberToObject(r, "num_attention_heads", c->n_heads);
+    cJSON_AddNumberToObject(r, "attention_head_size", c->d_head);
+    cJSON_AddNumberToObject(r, "num_hashes", c->n_hashes);
+    if (c->n_bucket_factors == 2) cJSON_AddItemToObject(r, "num_buckets", int_pair(c->buckets[0], c->buckets[1]));
+    else if (c->n_bucket_factors == 1) cJSON_AddNumberToObject(r, "num_buckets", c->buckets[0]);
+    else cJSON_AddNullToObject(r, "num_buckets");
+    cJSON_AddNumberToObject(r, "lsh_attn_chunk_length", c->lsh_chunk);
+    cJSON_AddNumberToObject(r, "lsh_num_chunks_before", c->lsh_before);
+    cJSON_AddNumberToObject(r, "lsh_num_chunks_after", c->lsh_after);
+    cJSON_AddNumberToObject(r, "local_attn_chunk_length", c->local_chunk);
+    cJSON_AddNumberToObject(r, "local_num_chunks_before", c->local_before);
+    cJSON_AddNumberToObject(r, "local_num_chunks_after", c->local_after);
+    cJSON_AddTrueToObject(r, "axial_pos_embds");
+    cJSON_AddItemToObject(r, "axial_pos_shape", int_pair(c->axial_shape[0], c->axial_shape[1]));
+    cJSON_AddItemToObject(r, "axial_pos_embds_dim", int_pair(c->axial_dims[0], c->axial_dims[1]));
+    cJSON_AddNumberToObject(r, "max_position_embeddings", c->axial_shape[0] * c->axial_shape[1]);
+    cJSON_AddStringToObject(r, "hidden_act", c->act == ACT_RELU ? "relu" : "gelu");
+    cJSON_AddNumberToObject(r, "layer_norm_eps", c->ln_eps);
+    cJSON_AddBoolToObject(r, "is_decoder", c->causal);
+    if (c->hash_seed >= 0) cJSON_AddNumberToObject(r, "hash_seed", (double)c->hash_seed);
+    else cJSON_AddNullToObject(r, "hash_seed");
+    cJSON_AddNumberToObject(r, "hidden_dropout_prob", c->hidden_dropout);
+    cJSON_AddNumberToObject(r, "lsh_attention_probs_dropout_prob", c->lsh_dropout);
+    cJSON_AddNumberToObject(r, "local_attention_probs_dropout_prob", c->local_dropout);
+    cJSON_AddNumberToObject(r, "chunk_size_feed_forward", 0);
+    cJSON_AddNumberToObject(r, "chunk_size_lm_head", 0);
+    cJSON_AddFalseToObject(r, "tie_word_embeddings");
+    char *text = cJSON_Print(r);
+    cJSON_Delete(r);
+    char path[2048];
+    snprintf(path, sizeof(path), "%s/config.json", dir);
+    FILE *f = fopen(path, "w");
+    int bad = !f || fputs(text, f) == EOF;
+    if (f && fclose(f) != 0) bad = 1;
+    free(text);
+    if (bad) return set_error(err, cap, "%s: write failed", path);
+    // tensors under HF's names; the decoder bias is saved as lm_head.bias, as HF saves it
+    int n = m->n_entries;
+    const char **names = malloc(n * sizeof(char *));
+    int *ndims = malloc(n * sizeof(int));
+    int (*shapes)[3] = malloc(n * sizeof(*shapes));
+    const float **data = malloc(n * sizeof(float *));
+    for (int i = 0; i < n; i++) {
+        const ParamEntry *e = &m->table[i];
+        names[i] = strcmp(e->name, "lm_head.decoder.bias") ? e->name : "lm_head.bias";
+        ndims[i] = e->ndim;
+        for (int d = 0; d < 3; d++) shapes[i][d] = e->shape[d];
+        data[i] = m->params + e->offset;
+    }
+    snprintf(path, sizeof(path), "%s/model.safetensors", dir);
+    int rc = safetensors_write_f32(path, n, names, ndims, (const int (*)[3])shapes, data, err, cap);
+    free(names);
+    free(ndims);
+    free(shapes);
+    free(data);
     return rc;
 }

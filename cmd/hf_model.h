@@ -15,4 +15,8 @@ int hf_read_config(const char *dir, ReformerConfig *c, int *max_len, char *err, 
 // tensor must be present with its shape and every file tensor must be known.
 int hf_load_weights(const char *dir, Model *m, char *err, size_t cap);
 
+// Writes m as a HuggingFace model directory (config.json + model.safetensors) that
+// ReformerModelWithLMHead loads. DIR is created if missing.
+int hf_export(const char *dir, const Model *m, char *err, size_t cap);
+
 #endif

@@ -16,6 +16,7 @@ static const Command COMMANDS[] = {
     {"train", cmd_train, "train the model of CONFIG.json (reformer train configs/copy.json)"},
     {"eval", cmd_eval, "loss, bits per token and accuracy of a checkpoint"},
     {"sample", cmd_sample, "generate from a checkpoint (reformer sample --ckpt run/last.ckpt)"},
+    {"export", cmd_export, "write a checkpoint as a HuggingFace model directory"},
     {"bench", cmd_bench, "time training or forward steps (reformer bench --seq 65536)"},
 };
 #define N_COMMANDS (sizeof(COMMANDS) / sizeof(COMMANDS[0]))

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "args.h"
 
@@ -146,4 +147,49 @@ int safetensors_read_int(const Safetensors *st, const char *name, int *dst, size
 void safetensors_names(const Safetensors *st, void (*fn)(void *ctx, const char *name), void *ctx) {
     for (const cJSON *e = ((const cJSON *)st->header)->child; e; e = e->next)
         if (strcmp(e->string, "__metadata__")) fn(ctx, e->string);
+}
+
+int safetensors_write_f32(const char *path, int n, const char *const *names, const int *ndims,
+                          const int (*shapes)[3], const float *const *data, char *err, size_t cap) {
+    cJSON *h = cJSON_CreateObject();
+    size_t offset = 0;
+    for (int i = 0; i < n; i++) {
+        size_t numel = 1;
+        cJSON *t = cJSON_AddObjectToObject(h, names[i]), *shape = cJSON_AddArrayToObject(t, "shape");
+        cJSON_AddStringToObject(t, "dtype", "F32");
+        for (int d = 0; d < ndims[i]; d++) {
+            cJSON_AddItemToArray(shape, cJSON_CreateNumber(shapes[i][d]));
+            numel *= (size_t)shapes[i][d];
+        }
+        cJSON *off = cJSON_AddArrayToObject(t, "data_offsets");
+        cJSON_AddItemToArray(off, cJSON_CreateNumber((double)offset));
+        cJSON_AddItemToArray(off, cJSON_CreateNumber((double)(offset + 4 * numel)));
+        offset += 4 * numel;
+    }
+    char *text = cJSON_PrintUnformatted(h);
+    cJSON_Delete(h);
+    size_t hlen = strlen(text), padded = (hlen + 7) / 8 * 8;  // data starts 8-byte aligned
+    char tmp[2048];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        free(text);
+        return set_error(err, cap, "%s: cannot write: %s", tmp, strerror(errno));
+    }
+    uint8_t len8[8];
+    for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)padded >> (8 * i));
+    int bad = fwrite(len8, 1, 8, f) != 8 || fwrite(text, 1, hlen, f) != hlen;
+    for (size_t i = hlen; !bad && i < padded; i++) bad = fputc(' ', f) == EOF;
+    for (int i = 0; !bad && i < n; i++) {
+        size_t numel = 1;
+        for (int d = 0; d < ndims[i]; d++) numel *= (size_t)shapes[i][d];
+        bad = fwrite(data[i], 4, numel, f) != numel;
+    }
+    free(text);
+    if (fclose(f) != 0) bad = 1;
+    if (bad || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return set_error(err, cap, "%s: write failed", path);
+    }
+    return 0;
 }

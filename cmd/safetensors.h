@@ -24,6 +24,11 @@ long long safetensors_numel(const Safetensors *st, const char *name, int *ndim, 
 int safetensors_read_f32(const Safetensors *st, const char *name, float *dst, size_t numel, char *err, size_t cap);
 // Copies an I64 or I32 tensor into int dst.
 int safetensors_read_int(const Safetensors *st, const char *name, int *dst, size_t numel, char *err, size_t cap);
+// Writes float32 tensors: names[i] with ndims[i] dims shapes[i] from data[i]. The file is
+// written to path.tmp and renamed. Returns 0 or -1 with err.
+int safetensors_write_f32(const char *path, int n, const char *const *names, const int *ndims,
+                          const int (*shapes)[3], const float *const *data, char *err, size_t cap);
+
 // Calls fn for every tensor name in the file.
 void safetensors_names(const Safetensors *st, void (*fn)(void *ctx, const char *name), void *ctx);
 

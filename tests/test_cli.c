@@ -114,8 +114,8 @@ void test_cli_flags(void) {
     char out[16384];
     EXPECT(run(out, sizeof(out), "%s --help", bin()) == 0 && strstr(out, "train"), "--help: %s", out);
     EXPECT(run(out, sizeof(out), "%s --version", bin()) == 0 && strstr(out, "reformer "), "--version");
-    const char *cmds[] = {"train", "eval", "sample", "bench"};
-    for (int i = 0; i < 4; i++) {
+    const char *cmds[] = {"train", "eval", "sample", "bench", "export"};
+    for (int i = 0; i < 5; i++) {
         EXPECT(run(out, sizeof(out), "%s %s --help", bin(), cmds[i]) == 0 && strstr(out, "usage:"), "%s --help", cmds[i]);
         int rc = run(out, sizeof(out), "%s %s --bogus", bin(), cmds[i]);
         EXPECT(rc == 2 && strstr(out, "unknown option '--bogus'") && strstr(out, "usage:"), "%s --bogus: %d %s", cmds[i], rc, out);
@@ -220,6 +220,25 @@ void test_cli_failed_save_keeps_last_checkpoint(void) {
     EXPECT(rc == 1 && strstr(out, "last.ckpt.tmp"), "failed save: %d %s", rc, out);
     rc = run(after, sizeof(after), "%s eval --ckpt %s/s/last.ckpt --json", bin(), dir);
     EXPECT(rc == 0 && !strcmp(before, after), "last checkpoint changed: %s vs %s", before, after);
+    teardown();
+}
+
+void test_cli_export_and_eval_hf_dir(void) {
+    setup();
+    char out[65536];
+    int rc = run(out, sizeof(out), "%s train %s/tiny.json --steps 2 --out %s/r", bin(), dir, dir);
+    EXPECT(rc == 0, "train: %s", out);
+    rc = run(out, sizeof(out), "%s export --ckpt %s/r/last.ckpt --out %s/hf", bin(), dir, dir);
+    EXPECT(rc == 0, "export: %d %s", rc, out);
+    // 32 bytes below the vocabulary of 16, as one sequence
+    run(NULL, 0, "printf '\\001\\002\\003\\004\\005\\006\\007\\010\\011\\012\\013\\014\\015\\016\\017\\000"
+                 "\\001\\002\\003\\004\\005\\006\\007\\010\\011\\012\\013\\014\\015\\016\\017\\000' > %s/seq.bin", dir);
+    rc = run(out, sizeof(out), "%s eval --ckpt %s/hf --data %s/seq.bin --json", bin(), dir, dir);
+    EXPECT(rc == 0 && strstr(out, "\"loss_nats\"") && strstr(out, "\"tokens\": 31"), "eval HF dir: %d %s", rc, out);
+    rc = run(out, sizeof(out), "%s eval --ckpt %s/hf --data %s/seq.bin --token-offset 2", bin(), dir, dir);
+    EXPECT(rc == 2 && lines(out) == 1 && strstr(out, "vocabulary"), "offset past vocabulary: %d %s", rc, out);
+    rc = run(out, sizeof(out), "%s eval --ckpt %s/hf", bin(), dir);
+    EXPECT(rc == 2 && strstr(out, "--data FILE is needed"), "missing --data: %d %s", rc, out);
     teardown();
 }
 

@@ -98,3 +98,30 @@ void test_hf_oracle_lsh_one_hash_two_back(void) { check_case("lsh_one_hash_two_b
 void test_hf_oracle_lsh_two_hashes(void) { check_case("lsh_two_hashes"); }
 void test_hf_oracle_lsh_local_gelu(void) { check_case("lsh_local_gelu"); }
 void test_hf_oracle_mixed_factorised_relu(void) { check_case("mixed_factorised_relu"); }
+
+void test_hf_export_roundtrip(void) {
+    // HF directory -> our model -> exported directory -> our model: the same bits
+    char src[512], err[1024], dir[] = "/tmp/reformer-export-XXXXXX";
+    snprintf(src, sizeof(src), "%s/mixed_factorised_relu", FIXTURES);
+    EXPECT(mkdtemp(dir) != NULL, "mkdtemp");
+    ReformerConfig a, b;
+    int la, lb;
+    EXPECT(hf_read_config(src, &a, &la, err, sizeof(err)) == 0, "%s", err);
+    Model ma, mb;
+    model_init(&ma, &a, 1, 32, 1);
+    EXPECT(hf_load_weights(src, &ma, err, sizeof(err)) == 0, "%s", err);
+    EXPECT(hf_export(dir, &ma, err, sizeof(err)) == 0, "%s", err);
+    EXPECT(hf_read_config(dir, &b, &lb, err, sizeof(err)) == 0, "%s", err);
+    EXPECT(la == lb && b.n_layers == a.n_layers && b.n_bucket_factors == 2 && b.buckets[1] == 4 &&
+               b.act == a.act && b.causal == a.causal && b.hash_seed == a.hash_seed &&
+               memcmp(b.attn, a.attn, sizeof(a.attn)) == 0, "config changed on the way");
+    model_init(&mb, &b, 1, 32, 1);
+    EXPECT(hf_load_weights(dir, &mb, err, sizeof(err)) == 0, "%s", err);
+    EXPECT(ma.n_params == mb.n_params && memcmp(ma.params, mb.params, ma.n_params * 4) == 0,
+           "parameters differ after export and load");
+    model_free(&ma);
+    model_free(&mb);
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    EXPECT(system(cmd) == 0, "cleanup");
+}
