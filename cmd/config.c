@@ -348,6 +348,23 @@ char *config_to_json(const Config *c) {
     return text;
 }
 
+const char *config_first_difference(const Config *a, const Config *b, const char *sec, char *out, size_t cap) {
+    char *ja = config_to_json(a), *jb = config_to_json(b);
+    cJSON *ra = cJSON_Parse(ja), *rb = cJSON_Parse(jb);
+    free(ja);
+    free(jb);
+    const char *found = NULL;
+    cJSON *sa = cJSON_GetObjectItem(ra, sec), *sb = cJSON_GetObjectItem(rb, sec);
+    for (cJSON *v = sa ? sa->child : NULL; v && !found; v = v->next)
+        if (!cJSON_Compare(v, cJSON_GetObjectItem(sb, v->string), 1)) {
+            snprintf(out, cap, "%s.%s", sec, v->string);
+            found = out;
+        }
+    cJSON_Delete(ra);
+    cJSON_Delete(rb);
+    return found;
+}
+
 void config_print_help(FILE *out) {
     Config d;
     config_default(&d);

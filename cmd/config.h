@@ -49,6 +49,9 @@ int config_parse(const char *json, const char *where, Config *c, char *err, size
 int config_load_model(const char *path, ReformerConfig *model, char *err, size_t cap);
 // Cross-key checks (also run by config_load). Returns 0 or -1 with err.
 int config_validate(const Config *c, char *err, size_t cap);
+// The first key of section `sec` ("model", "data", "train") whose value differs between
+// a and b, written into out as "sec.key" and returned; NULL when the sections agree.
+const char *config_first_difference(const Config *a, const Config *b, const char *sec, char *out, size_t cap);
 // Writes the resolved config as JSON (for logs and checkpoints); caller frees.
 char *config_to_json(const Config *c);
 // Prints every key with its type, range, default and meaning.

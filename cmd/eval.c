@@ -37,12 +37,7 @@ static int eval_hf(const char *dir, const char *file, int offset, int json) {
     while (T <= max_len && (c = fgetc(f)) != EOF) tok[T++] = c + offset;
     fclose(f);
     int rc = 0;
-    int lcm = 1;
-    for (int l = 0; l < mc.n_layers; l++) {
-        int ch = mc.attn[l] == ATTN_LSH ? mc.lsh_chunk : mc.local_chunk, a = lcm, b = ch;
-        while (b) { int t = a % b; a = b; b = t; }
-        lcm = lcm / a * ch;
-    }
+    int lcm = model_chunk_lcm(&mc);
     if (T < 2 || T > max_len) {
         fprintf(stderr, "reformer eval: %s: %d bytes; the model takes 2 to %d\n", file, T, max_len);
         rc = 2;
@@ -125,13 +120,9 @@ int cmd_eval(int argc, char **argv) {
             fprintf(stderr, "reformer eval: %s\n", err);
             return 2;
         }
-        char *a = config_to_json(&given), *b = config_to_json(&cfg);
-        char *ma = strstr(a, "\"data\""), *mb = strstr(b, "\"data\"");  // model section precedes data
-        int same = ma && mb && (ma - a) == (mb - b) && !strncmp(a, b, ma - a);
-        free(a);
-        free(b);
-        if (!same) {
-            fprintf(stderr, "reformer eval: %s describes a different model than %s\n", config_path, ckpt);
+        char key[160];
+        if (config_first_difference(&given, &cfg, "model", key, sizeof(key))) {
+            fprintf(stderr, "reformer eval: %s describes a different model than %s (%s)\n", config_path, ckpt, key);
             return 2;
         }
         cfg.data = given.data;

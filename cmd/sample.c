@@ -148,13 +148,7 @@ int cmd_sample(int argc, char **argv) {
             return 2;
         }
     int max_pos = mc->axial_shape[0] * mc->axial_shape[1], total = n + len;
-    int align = 1;  // padded lengths must be multiples of every chunk length in use
-    for (int l = 0; l < mc->n_layers; l++) {
-        int ch = mc->attn[l] == 0 ? mc->lsh_chunk : mc->attn[l] == 1 ? mc->local_chunk : 1;
-        int a = align, b = ch;
-        while (b) { int t = a % b; a = b; b = t; }
-        align = align / a * ch;
-    }
+    int align = model_chunk_lcm(mc);  // padded lengths must be multiples of every chunk length
     int T = (int)round_up((size_t)total, (size_t)align);
     if (T > max_pos) {
         fprintf(stderr, "reformer sample: prompt %d + --len %d needs %d positions (padded), the model has %d\n",

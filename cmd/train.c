@@ -8,7 +8,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
 
 #include "../core/adam.h"
 #include "../core/common.h"
@@ -25,24 +24,6 @@ static const char *USAGE =
 
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) { stop_requested = sig; }
-
-// The first key whose value differs between two configs' section `sec`, or NULL.
-static const char *first_difference(const Config *a, const Config *b, const char *sec, char *out, size_t cap) {
-    char *ja = config_to_json(a), *jb = config_to_json(b);
-    cJSON *ra = cJSON_Parse(ja), *rb = cJSON_Parse(jb);
-    free(ja);
-    free(jb);
-    const char *found = NULL;
-    cJSON *sa = cJSON_GetObjectItem(ra, sec), *sb = cJSON_GetObjectItem(rb, sec);
-    for (cJSON *v = sa ? sa->child : NULL; v && !found; v = v->next)
-        if (!cJSON_Compare(v, cJSON_GetObjectItem(sb, v->string), 1)) {
-            snprintf(out, cap, "%s.%s", sec, v->string);
-            found = out;
-        }
-    cJSON_Delete(ra);
-    cJSON_Delete(rb);
-    return found;
-}
 
 static int make_dir(const char *dir) {
     if (mkdir(dir, 0755) == 0 || errno == EEXIST) {
@@ -103,8 +84,8 @@ int cmd_train(int argc, char **argv) {
             return 1;
         }
         char key[160];
-        const char *diff = first_difference(&cfg, &stored, "model", key, sizeof(key));
-        if (!diff) diff = first_difference(&cfg, &stored, "data", key, sizeof(key));
+        const char *diff = config_first_difference(&cfg, &stored, "model", key, sizeof(key));
+        if (!diff) diff = config_first_difference(&cfg, &stored, "data", key, sizeof(key));
         if (diff) {
             fprintf(stderr, "reformer train: %s was trained with a different %s than %s\n", resume, diff, config_path);
             return 2;

@@ -400,6 +400,21 @@ void model_backward(Model *m) {
     m->tokens = NULL;
 }
 
+int model_chunk_lcm(const ReformerConfig *c) {
+    int lcm = 1;
+    for (int l = 0; l < c->n_layers; l++) {
+        int ch = c->attn[l] == ATTN_LSH ? c->lsh_chunk : c->attn[l] == ATTN_LOCAL ? c->local_chunk : 1;
+        int a = lcm, b = ch;
+        while (b) {
+            int t = a % b;
+            a = b;
+            b = t;
+        }
+        lcm = lcm / a * ch;
+    }
+    return lcm;
+}
+
 double model_flops_per_token(const ReformerConfig *c, int T, int train) {
     double C = c->d_model, D = (double)c->n_heads * c->d_head, HS = c->d_head, layers = 0.0;
     for (int l = 0; l < c->n_layers; l++) {

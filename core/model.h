@@ -110,6 +110,10 @@ void model_logits(Model *m, float *logits);
 size_t model_param_bytes(const Model *m);
 size_t model_activation_bytes(const Model *m);
 
+// The least common multiple of the chunk lengths the layers use: a sequence longer than
+// one chunk must be a multiple of it (full-attention layers impose nothing).
+int model_chunk_lcm(const ReformerConfig *c);
+
 // Model FLOPs per token at sequence length T: one forward pass, or a training
 // step (forward, the reversible recompute of every layer, and a backward pass of
 // twice the forward). Attention counts every window slot (masked ones too).
