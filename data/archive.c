@@ -74,8 +74,8 @@ static int inflate_stream(FILE *f, long long in_len, int window_bits, uint8_t **
     return 0;
 }
 
-static int read_zip(FILE *f, long long size, const char *path, const char *member, size_t limit,
-                    uint8_t **data, size_t *len, char *err, size_t cap) {
+static int read_zip(FILE *f, long long size, const char *path, const char *member, int or_only_file,
+                    size_t limit, uint8_t **data, size_t *len, char *err, size_t cap) {
     // the end of central directory record sits in the last 22 + 65535 bytes
     long long tail = size < 65557 ? size : 65557;
     uint8_t *t = malloc((size_t)tail);
@@ -91,11 +91,15 @@ static int read_zip(FILE *f, long long size, const char *path, const char *membe
     if ((long long)cd_off + cd_size > size) return fail(err, cap, "%s: central directory at %u+%u lies past the end (%lld bytes)", path, cd_off, cd_size, size);
     uint8_t *cd = malloc(cd_size ? cd_size : 1);
     if (!cd || read_at(f, cd_off, cd, cd_size)) { free(cd); return fail(err, cap, "%s: cannot read the central directory", path); }
-    long long found = -1;
-    uint32_t crc = 0, csize = 0, usize = 0;
-    uint16_t method = 0;
+    // the named member, and the first file (the answer when there is only one)
+    typedef struct {
+        long long at;  // local header offset; -1: none
+        uint32_t crc, csize, usize;
+        uint16_t method;
+        char name[512];
+    } Entry;
+    Entry named = {.at = -1}, first = {.at = -1};
     int files = 0;
-    char name[512] = "";
     for (uint32_t p = 0, e = 0; e < entries; e++) {
         if (p + 46 > cd_size || le32(cd + p) != 0x02014b50) { free(cd); return fail(err, cap, "%s: corrupt central directory entry %u", path, e); }
         uint16_t nlen = le16(cd + p + 28), xlen = le16(cd + p + 30), clen = le16(cd + p + 32);
@@ -103,20 +107,27 @@ static int read_zip(FILE *f, long long size, const char *path, const char *membe
         char n[512];
         snprintf(n, sizeof(n), "%.*s", nlen, (const char *)cd + p + 46);
         int is_dir = nlen && n[nlen - 1] == '/';
-        if (!is_dir) files++;
-        if (!is_dir && (member ? !strcmp(n, member) : found < 0)) {
-            found = le32(cd + p + 42);
-            crc = le32(cd + p + 16);
-            csize = le32(cd + p + 20);
-            usize = le32(cd + p + 24);
-            method = le16(cd + p + 10);
-            snprintf(name, sizeof(name), "%s", n);
+        files += !is_dir;
+        Entry *slot = is_dir ? NULL : member && !strcmp(n, member) ? &named : files == 1 ? &first : NULL;
+        if (slot && slot->at < 0) {
+            slot->at = le32(cd + p + 42);
+            slot->crc = le32(cd + p + 16);
+            slot->csize = le32(cd + p + 20);
+            slot->usize = le32(cd + p + 24);
+            slot->method = le16(cd + p + 10);
+            snprintf(slot->name, sizeof(slot->name), "%s", n);
         }
         p += 46 + nlen + xlen + clen;
     }
     free(cd);
-    if (found < 0) return fail(err, cap, "%s: no member '%s' in the zip", path, member ? member : "(any file)");
+    if (named.at < 0 && member && !(or_only_file && files == 1))
+        return fail(err, cap, "%s: no member '%s' in the zip", path, member);
     if (!member && files != 1) return fail(err, cap, "%s: the zip holds %d files; expected one", path, files);
+    const Entry *e = named.at >= 0 ? &named : &first;
+    long long found = e->at;
+    uint32_t crc = e->crc, csize = e->csize, usize = e->usize;
+    uint16_t method = e->method;
+    const char *name = e->name;
     if (csize == 0xffffffffu || usize == 0xffffffffu) return fail(err, cap, "%s: ZIP64 member sizes are not supported yet", path);
     if (usize > limit) return fail(err, cap, "%s: member '%s' declares %u bytes, more than the limit %zu", path, name, usize, limit);
     uint8_t lh[30];
@@ -150,8 +161,8 @@ static int read_zip(FILE *f, long long size, const char *path, const char *membe
     return 0;
 }
 
-int archive_read_all(const char *path, const char *member, size_t limit, uint8_t **data,
-                     size_t *len, int *kind, char *err, size_t cap) {
+int archive_read_all(const char *path, const char *member, int or_only_file, size_t limit,
+                     uint8_t **data, size_t *len, int *kind, char *err, size_t cap) {
     FILE *f = fopen(path, "rb");
     if (!f) return fail(err, cap, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
@@ -162,7 +173,7 @@ int archive_read_all(const char *path, const char *member, size_t limit, uint8_t
     int rc;
     if (m == 4 && le32(magic) == 0x04034b50) {
         *kind = ARCHIVE_ZIP;
-        rc = read_zip(f, size, path, member, limit, data, len, err, cap);
+        rc = read_zip(f, size, path, member, or_only_file, limit, data, len, err, cap);
     } else if (m >= 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
         *kind = ARCHIVE_GZIP;
         rewind(f);

@@ -11,9 +11,10 @@
 enum { ARCHIVE_RAW = 0, ARCHIVE_GZIP = 1, ARCHIVE_ZIP = 2 };
 
 // Reads the whole content of path into *data (*len bytes; free with free()).
-// A zip must hold `member` (or exactly one file when member is NULL).
+// A zip must hold `member`, or exactly one file when member is NULL; with or_only_file
+// a zip without `member` that holds exactly one file gives that file.
 // Returns 0, or -1 with one line in err naming the file and what is wrong.
-int archive_read_all(const char *path, const char *member, size_t limit, uint8_t **data,
-                     size_t *len, int *kind, char *err, size_t cap);
+int archive_read_all(const char *path, const char *member, int or_only_file, size_t limit,
+                     uint8_t **data, size_t *len, int *kind, char *err, size_t cap);
 
 #endif

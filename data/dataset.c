@@ -21,15 +21,8 @@ int dataset_open(Dataset *d, int kind, const char *path, int vocab, char *err, s
         return -1;
     }
     int fmt;
-    if (archive_read_all(path, "enwik8", MAX_TEXT_BYTES, &d->bytes, &d->len, &fmt, err, cap)) {
-        // a zip of another name still works when it holds one file
-        char again[1024];
-        if (strstr(err, "no member 'enwik8'") &&
-            archive_read_all(path, NULL, MAX_TEXT_BYTES, &d->bytes, &d->len, &fmt, again, sizeof(again)) == 0)
-            err[0] = '\0';
-        else
-            return -1;
-    }
+    // the member `enwik8`, or the one file of a zip that holds one under another name
+    if (archive_read_all(path, "enwik8", 1, MAX_TEXT_BYTES, &d->bytes, &d->len, &fmt, err, cap)) return -1;
     if (d->len < 1000) {
         snprintf(err, cap, "%s: %zu bytes is too little text to split", path, d->len);
         free(d->bytes);
