@@ -20,6 +20,7 @@ static const char *const ACTS[] = {"gelu", "relu", NULL};
 static const char *const SCHEDULES[] = {"constant", "rsqrt", "cosine", NULL};
 static const char *const KINDS[] = {"copy", "enwik8", "imagenet64", NULL};
 static const char *const ATTNS[] = {"lsh", "local", "full", NULL};
+static const char *const PIXEL_ORDERS[] = {"rgb", "planar", NULL};  // PIXELS_RGB, PIXELS_PLANAR
 
 typedef struct {
     const char *key;  // section.name
@@ -62,7 +63,10 @@ static const Key KEYS[] = {
     {"model.head_chunk", T_INT, M(head_chunk), 1, 1 << 24, 0, "positions per LM-head chunk"},
     {"model.hash_seed", T_I64, M(hash_seed), -1, 9.0e15, 0, "fixed LSH rotations for every layer and step; -1: fresh"},
     {"data.kind", T_ENUM, D(kind), 0, 0, KINDS, "copy (synthetic duplication), enwik8, imagenet64"},
-    {"data.path", T_STR, D(path), 0, 0, 0, "archive or file (enwik8, imagenet64)"},
+    {"data.path", T_STR, D(path), 0, 0, 0, "enwik8: enwik8.zip, a gzip or the raw file; imagenet64: the training .zip/.npz or a directory of them"},
+    {"data.valid_path", T_STR, D(valid_path), 0, 0, 0, "imagenet64: the validation archive (Imagenet64_val_npz.zip), .npz or directory"},
+    {"data.shuffle_images", T_INT, D(shuffle_images), 1, 1 << 20, 0, "imagenet64: images per shuffled block (memory: 12 KB each)"},
+    {"data.pixel_order", T_ENUM, D(pixel_order), 0, 0, PIXEL_ORDERS, "imagenet64: rgb (pixel by pixel, R G B) or planar (as stored)"},
     {"data.seq_len", T_INT, D(seq_len), 2, 1 << 24, 0, "tokens per sequence"},
     {"train.batch", T_INT, R(batch), 1, 65536, 0, "sequences per step"},
     {"train.steps", T_I64, R(steps), 1, 1e12, 0, "optimizer steps"},
@@ -90,6 +94,8 @@ void config_default(Config *c) {
     adam_config_default(&c->opt);
     c->data.kind = DATA_COPY;
     c->data.seq_len = 4096;
+    c->data.shuffle_images = 1024;
+    c->data.pixel_order = PIXELS_RGB;
     c->train.batch = 1;
     c->train.steps = 1000;
     c->train.eval_every = 200;
@@ -178,7 +184,7 @@ static int set_value(Config *c, const Key *k, const cJSON *v, char *err, size_t 
     }
     case T_STR:
         if (!cJSON_IsString(v)) return set_error(err, cap, "%s: expected a string", k->key);
-        if (strlen(v->valuestring) >= sizeof(c->data.path)) return set_error(err, cap, "%s: longer than %zu bytes", k->key, sizeof(c->data.path) - 1);
+        if (strlen(v->valuestring) >= DATA_PATH_MAX) return set_error(err, cap, "%s: longer than %d bytes", k->key, DATA_PATH_MAX - 1);
         strcpy(field, v->valuestring);
         return 0;
     case T_ATTN: {
@@ -234,6 +240,12 @@ int config_validate(const Config *c, char *err, size_t cap) {
         return set_error(err, cap, "data.seq_len: %d is not a multiple of model.local_chunk %d", L, m->local_chunk);
     if (c->data.kind != DATA_COPY && c->data.path[0] == '\0')
         return set_error(err, cap, "data.path: required for data.kind '%s'", KINDS[c->data.kind]);
+    if (c->data.kind == DATA_IMAGENET64 && c->data.valid_path[0] == '\0')
+        return set_error(err, cap, "data.valid_path: required for data.kind 'imagenet64' (e.g. Imagenet64_val_npz.zip)");
+    if (c->data.kind != DATA_IMAGENET64 && c->data.valid_path[0])
+        return set_error(err, cap, "data.valid_path: only for imagenet64 (the other kinds split one source)");
+    if (c->data.kind == DATA_IMAGENET64 && c->data.seq_len != IMAGE_BYTES)
+        return set_error(err, cap, "data.seq_len: %d; imagenet64 sequences are one 64x64x3 image, %d", c->data.seq_len, IMAGE_BYTES);
     if (c->data.kind == DATA_COPY && m->vocab < 3)
         return set_error(err, cap, "model.vocab: the copy task needs at least 3 symbols");
     if (c->data.kind != DATA_COPY && m->vocab < 256)

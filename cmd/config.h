@@ -19,12 +19,6 @@
 
 
 typedef struct {
-    int kind;
-    char path[1024];
-    int seq_len;
-} DataConfig;
-
-typedef struct {
     int batch;
     long long steps;
     int eval_every, save_every, log_every;

@@ -138,14 +138,25 @@ int cmd_eval(int argc, char **argv) {
     }
     m.step = st.step;
     Dataset data;
-    if (dataset_open(&data, cfg.data.kind, cfg.data.path, cfg.model.vocab, err, sizeof(err))) {
+    if (cfg.data.kind == DATA_IMAGENET64 && split == 1) {
+        fprintf(stderr, "reformer eval: imagenet64 has no test split; results are reported on the published "
+                        "validation set: use --split valid\n");
+        model_free(&m);
+        return 2;
+    }
+    if (dataset_open(&data, &cfg.data, cfg.model.vocab, (uint64_t)cfg.train.seed, err, sizeof(err))) {
         fprintf(stderr, "reformer eval: %s\n", err);
         model_free(&m);
         return 1;
     }
     EvalResult r;
-    evaluate(&m, &cfg, &data, split == 0 ? SPLIT_VALID : SPLIT_TEST, max_tokens, &r);
+    int rc = evaluate(&m, &cfg, &data, split == 0 ? SPLIT_VALID : SPLIT_TEST, max_tokens, &r, err, sizeof(err));
     dataset_close(&data);
+    if (rc) {
+        fprintf(stderr, "reformer eval: %s\n", err);
+        model_free(&m);
+        return 1;
+    }
     if (json) {
         printf("{\"split\": \"%s\", \"loss_nats\": %.6f, \"bits\": %.6f, \"tokens\": %lld", SPLITS[split],
                r.loss_nats, r.bits, r.tokens);
@@ -153,7 +164,8 @@ int cmd_eval(int argc, char **argv) {
         printf("}\n");
     } else {
         printf("split %s: loss %.4f nats, %.4f bits per %s, %lld tokens", SPLITS[split], r.loss_nats,
-               r.bits, cfg.data.kind == DATA_ENWIK8 ? "character" : "token", r.tokens);
+               r.bits, cfg.data.kind == DATA_ENWIK8 ? "character" : cfg.data.kind == DATA_IMAGENET64 ? "dim" : "token",
+               r.tokens);
         if (r.accuracy >= 0) printf(", copied-half accuracy %.2f%%", 100 * r.accuracy);
         printf("\n");
     }

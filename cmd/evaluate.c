@@ -11,9 +11,9 @@
 
 #define COPY_EVAL_SEQUENCES 64  // per split
 
-void evaluate(Model *m, const Config *cfg, const Dataset *d, int split, long long max_tokens,
-              EvalResult *r) {
-    int B = m->B, T = cfg->data.seq_len, saved_training = m->training;
+int evaluate(Model *m, const Config *cfg, Dataset *d, int split, long long max_tokens, EvalResult *r,
+             char *err, size_t cap) {
+    int B = m->B, T = cfg->data.seq_len, saved_training = m->training, rc = 0;
     int *tok = xmalloc((size_t)B * T * sizeof(int));
     double nll = 0;
     long long labels = 0, correct = 0, scored = 0;
@@ -39,12 +39,13 @@ void evaluate(Model *m, const Config *cfg, const Dataset *d, int split, long lon
             int b = 0, skip = 0;
             while (b < B && k < windows) {
                 int s;
-                dataset_eval_window(d, split, T, k, tok + (size_t)b * T, &s);
+                if (dataset_eval_window(d, split, T, k, tok + (size_t)b * T, &s, err, cap)) { rc = -1; break; }
                 if (s > 0 && b > 0) break;
                 k++;
                 b++;
                 if (s > 0) { skip = s; break; }
             }
+            if (rc) break;
             m->loss_from = skip + 1;
             nll += model_forward(m, tok, b, T) * m->n_labels;
             labels += m->n_labels;
@@ -58,4 +59,5 @@ void evaluate(Model *m, const Config *cfg, const Dataset *d, int split, long lon
     r->loss_nats = labels ? nll / labels : 0;
     r->bits = r->loss_nats / log(2.0);
     r->accuracy = scored ? (double)correct / scored : -1;
+    return rc;
 }

@@ -14,9 +14,11 @@ typedef struct {
 } EvalResult;
 
 // Evaluates split (SPLIT_VALID or SPLIT_TEST) in eval mode (no dropout). Text: every
-// byte of the split after its first, in windows of data.seq_len; copy: a fixed set of
-// sequences per split. max_tokens > 0 stops after about that many predicted tokens.
-void evaluate(Model *m, const Config *cfg, const Dataset *d, int split, long long max_tokens,
-              EvalResult *r);
+// byte of the split after its first, in windows of data.seq_len; images: each image's
+// 12,287 subpixels after its first (bits per dim); copy: a fixed set of sequences per
+// split. max_tokens > 0 stops after about that many predicted tokens.
+// Returns 0, or -1 with err when the data cannot be read.
+int evaluate(Model *m, const Config *cfg, Dataset *d, int split, long long max_tokens, EvalResult *r,
+             char *err, size_t cap);
 
 #endif

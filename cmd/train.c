@@ -47,7 +47,7 @@ int cmd_train(int argc, char **argv) {
                    "  --steps N      total optimizer steps (default: train.steps)\n"
                    "  --out DIR      output directory (default: run)\n"
                    "  --resume CKPT  continue from a checkpoint of the same config, bit for bit\n"
-                   "  --data PATH    data.path: enwik8 as enwik8.zip, a gzip or the raw file\n"
+                   "  --data PATH    data.path: enwik8.zip, a gzip or the raw file; ImageNet .zip/.npz/dir\n"
                    "  --threads N    threads (default: train.threads, 0 = all cores)\n"
                    "  --seed S       seed of initialisation, data and dropout (default: train.seed)\n", USAGE);
             return 0;
@@ -97,12 +97,12 @@ int cmd_train(int argc, char **argv) {
     AdamState opt = {0};
     Progress prog = {0};
     int *tok = NULL, rc = 0;
-    if (dataset_open(&data, cfg.data.kind, cfg.data.path, cfg.model.vocab, err, sizeof(err))) {
+    if (dataset_open(&data, &cfg.data, cfg.model.vocab, (uint64_t)cfg.train.seed, err, sizeof(err))) {
         fprintf(stderr, "reformer train: %s\n", err);
         rc = 1;
         goto done;
     }
-    if (data.kind != DATA_COPY && data.count[SPLIT_TRAIN] < (size_t)cfg.data.seq_len) {
+    if (data.kind == DATA_ENWIK8 && data.count[SPLIT_TRAIN] < (size_t)cfg.data.seq_len) {
         fprintf(stderr, "reformer train: %s: the train split has %zu bytes, fewer than data.seq_len %d\n",
                 cfg.data.path, data.count[SPLIT_TRAIN], cfg.data.seq_len);
         rc = 2;
@@ -129,6 +129,7 @@ int cmd_train(int argc, char **argv) {
         rc = 1;
         goto done;
     }
+    dataset_train_seek(&data, (uint64_t)st.step * B);  // images: continue where the run stopped
     char path[4096], last[4096], best[4096];
     snprintf(path, sizeof(path), "%s/metrics.jsonl", out);
     snprintf(last, sizeof(last), "%s/last.ckpt", out);
@@ -152,7 +153,11 @@ int cmd_train(int argc, char **argv) {
     double t_log = now_seconds();
     long long tokens_since = 0;
     while (st.step < cfg.train.steps && !stop_requested) {
-        dataset_train_batch(&data, tok, B, T, &st.data_rng);
+        if (dataset_train_batch(&data, tok, B, T, &st.data_rng, err, sizeof(err))) {
+            progress_note(&prog, "reformer train: %s (last.ckpt keeps the last saved step)", err);
+            rc = 1;
+            break;
+        }
         m.step = st.step;  // the step's dropout masks and LSH rotations
         m.training = 1;
         model_zero_grad(&m);
@@ -166,7 +171,11 @@ int cmd_train(int argc, char **argv) {
         double vloss = -1, vacc = -1;
         if (cfg.train.eval_every && (st.step % cfg.train.eval_every == 0 || st.step == cfg.train.steps)) {
             EvalResult r;
-            evaluate(&m, &cfg, &data, SPLIT_VALID, cfg.train.eval_tokens, &r);
+            if (evaluate(&m, &cfg, &data, SPLIT_VALID, cfg.train.eval_tokens, &r, err, sizeof(err))) {
+                progress_note(&prog, "reformer train: %s", err);
+                rc = 1;
+                break;
+            }
             vloss = r.loss_nats;
             vacc = r.accuracy;
             if (vloss < st.best_valid) {

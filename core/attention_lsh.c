@@ -91,6 +91,42 @@ int lsh_default_buckets(int buckets[2], int T, int chunk, int max_pos) {
     return 1;
 }
 
+// The bucket of one round's rotated vector x (cols): per factor, argmax over
+// concat(x, -x) with ties to the first as torch.argmax, combined mixed-radix.
+static int bucket_of(const float *x, const LshShape *s) {
+    int b = 0, radix = 1, off = 0;
+    for (int f = 0; f < s->n_factors; f++) {
+        int half = s->buckets[f] / 2, arg = 0;
+        float best = x[off];
+        for (int j = 1; j < half; j++)
+            if (x[off + j] > best) { best = x[off + j]; arg = j; }
+        for (int j = 0; j < half; j++)
+            if (-x[off + j] > best) { best = -x[off + j]; arg = half + j; }
+        b += radix * arg;
+        radix *= s->buckets[f];
+        off += half;
+    }
+    return b;
+}
+
+void lsh_buckets_of(int *bucket, const float *qk, const float *rot, const LshShape *s) {
+    int NR = s->n_hashes, cols = lsh_rotation_cols(s), rc = NR * cols;
+    float rotated[4096];
+    CHECK(rc <= 4096, "%d rotation columns", rc);
+    for (int j = 0; j < rc; j++) {
+        float acc = 0.0f;
+        for (int d = 0; d < s->HS; d++) acc += qk[d] * rot[(size_t)d * rc + j];
+        rotated[j] = acc;
+    }
+    for (int r = 0; r < NR; r++) bucket[r] = bucket_of(rotated + r * cols, s);
+}
+
+float lsh_key_scale(const float *qk, int HS) {
+    double ss = 0.0;
+    for (int d = 0; d < HS; d++) ss += (double)qk[d] * qk[d];
+    return 1.0f / sqrtf((float)(ss / HS) + LEN_NORM_EPS) * (1.0f / sqrtf((float)HS));
+}
+
 void lsh_hash(int *sorted, const float *qk, size_t ld, const float *rot, const LshShape *s,
               float *scratch) {
     int T = s->T, NR = s->n_hashes, cols = lsh_rotation_cols(s), nb = n_buckets(s);
@@ -105,23 +141,7 @@ void lsh_hash(int *sorted, const float *qk, size_t ld, const float *rot, const L
     for (int t = 0; t < T; t++) {
         float *x = rotated + (size_t)t * rc;
         int bucket[MAX_ROUNDS];
-        for (int r = 0; r < NR; r++) {
-            const float *xr = x + r * cols;
-            int b = 0, radix = 1, off = 0;
-            for (int f = 0; f < s->n_factors; f++) {
-                int half = s->buckets[f] / 2, arg = 0;
-                float best = xr[off];
-                // argmax over concat(x, -x); ties keep the first, as torch.argmax
-                for (int j = 1; j < half; j++)
-                    if (xr[off + j] > best) { best = xr[off + j]; arg = j; }
-                for (int j = 0; j < half; j++)
-                    if (-xr[off + j] > best) { best = -xr[off + j]; arg = half + j; }
-                b += radix * arg;
-                radix *= s->buckets[f];
-                off += half;
-            }
-            bucket[r] = b;
-        }
+        for (int r = 0; r < NR; r++) bucket[r] = bucket_of(x + r * cols, s);
         int *out = (int *)x;
         for (int r = 0; r < NR; r++) out[r] = bucket[r];
     }
@@ -146,15 +166,12 @@ void lsh_hash(int *sorted, const float *qk, size_t ld, const float *rot, const L
 static void gather(Work *w, const int *sorted, const float *qk, const float *v, size_t ld,
                    const LshShape *s) {
     int N = lsh_items(s), HS = s->HS, T = s->T;
-    float scale = 1.0f / sqrtf((float)HS);
     #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
         int p = s->plain ? i : sorted[i] % T;
         const float *x = qk + (size_t)p * ld, *y = v + (size_t)p * ld;
         float *q = w->q + (size_t)i * HS, *k = w->k + (size_t)i * HS, *vv = w->v + (size_t)i * HS;
-        double ss = 0.0;
-        for (int d = 0; d < HS; d++) ss += (double)x[d] * x[d];
-        float rn = 1.0f / sqrtf((float)(ss / HS) + LEN_NORM_EPS) * scale;
+        float rn = lsh_key_scale(x, HS);
         for (int d = 0; d < HS; d++) {
             q[d] = x[d];
             k[d] = x[d] * rn;

@@ -41,6 +41,11 @@ size_t lsh_scratch_floats(const LshShape *s);
 void lsh_hash(int *sorted, const float *qk, size_t ld, const float *rot, const LshShape *s,
               float *scratch);
 
+// The bucket of one vector qk (HS) in each round (NR), without round offsets: what
+// lsh_hash sorts by. Cached decoding hashes each new position with it.
+void lsh_buckets_of(int *bucket, const float *qk, const float *rot, const LshShape *s);
+// The factor that makes qk (HS) a key: 1 / sqrt(mean(qk^2) + 1e-6) / sqrt(HS) (HF _len_and_dim_norm).
+float lsh_key_scale(const float *qk, int HS);
 // out (T, HS; stride ld) = LSH attention of qk, v (T, HS; stride ld) given the order.
 void lsh_attention_forward(float *out, const int *sorted, const float *qk, const float *v,
                            size_t ld, const LshShape *s, float *scratch);

@@ -13,7 +13,8 @@ void embedding_forward(float *out, const int *tokens, const float *wte, const fl
     for (int t = 0; t < s->T; t++) {
         float *o = out + (size_t)t * C;
         const float *e = wte + (size_t)tokens[t] * C;
-        const float *p0 = pos0 + (size_t)(t / A1) * d0, *p1 = pos1 + (size_t)(t % A1) * d1;
+        int at = s->start + t;
+        const float *p0 = pos0 + (size_t)(at / A1) * d0, *p1 = pos1 + (size_t)(at % A1) * d1;
         for (int c = 0; c < d0; c++) o[c] = e[c] + p0[c];
         for (int c = 0; c < d1; c++) o[d0 + c] = e[d0 + c] + p1[c];
         if (s->dropout > 0.0f)
@@ -28,7 +29,8 @@ void embedding_backward(float *dwte, float *dpos0, float *dpos1, const float *do
     for (int t = 0; t < s->T; t++) {
         const float *g = dout + (size_t)t * C;
         float *e = dwte + (size_t)tokens[t] * C;
-        float *p0 = dpos0 + (size_t)(t / A1) * d0, *p1 = dpos1 + (size_t)(t % A1) * d1;
+        int at = s->start + t;
+        float *p0 = dpos0 + (size_t)(at / A1) * d0, *p1 = dpos1 + (size_t)(at % A1) * d1;
         for (int c = 0; c < C; c++) {
             float d = g[c];
             if (s->dropout > 0.0f) d *= dropout_factor(s->stream, (size_t)t * C + c, s->dropout);

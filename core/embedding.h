@@ -12,6 +12,7 @@ typedef struct {
     int dims[2];   // d0, d1
     float dropout;
     uint64_t stream;
+    int start;     // position of the first token (cached decoding: the prefix length)
 } EmbedShape;
 
 // out (T, C) = drop(wte[tokens[t]] + axial(t)); wte (V, C), pos0 (A0, d0), pos1 (A1, d1)

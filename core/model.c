@@ -301,7 +301,21 @@ static EmbedShape embed_shape(const Model *m, int T) {
     e.dims[1] = m->cfg.axial_dims[1];
     e.dropout = m->training ? m->cfg.hidden_dropout : 0.0f;
     e.stream = 0;
+    e.start = 0;
     return e;
+}
+
+const float *model_layer_rotations(Model *m, int l) {
+    if (m->rot_override[l]) return m->rot_override[l];
+    model_make_rotations(m, l);
+    return m->rot;
+}
+
+void model_embed(Model *m, float *out, const int *tokens, int T, int start) {
+    EmbedShape e = embed_shape(m, T);
+    e.start = start;
+    e.stream = model_embed_stream(m, 0);
+    embedding_forward(out, tokens, m->p.wte, m->p.pos0, m->p.pos1, &e);
 }
 
 double model_forward(Model *m, const int *tokens, int B, int T) {
@@ -321,15 +335,7 @@ double model_forward(Model *m, const int *tokens, int B, int T) {
         LayerShape s = model_layer_shape(m, l, T, B);
         LayerWork w = {m->attn_work, m->ffn_work};
         int hashes = c->attn[l] == ATTN_LSH && !s.attn.lsh.plain;
-        const float *rot = NULL;
-        if (hashes && !m->freeze_buckets) {
-            if (m->rot_override[l]) {
-                rot = m->rot_override[l];
-            } else {
-                model_make_rotations(m, l);
-                rot = m->rot;
-            }
-        }
+        const float *rot = hashes && !m->freeze_buckets ? model_layer_rotations(m, l) : NULL;
         // sorted is laid out for the call's (B, T): NH*NR*T per sequence
         reversible_forward(m->x1, m->x2, m->sorted + l * m->sorted_per_layer, rot, &m->p.layer[l],
                            &s, model_layer_stream(m, l), &w);
@@ -364,6 +370,13 @@ void model_logits(Model *m, float *logits) {
                         m->x2 + b * n, m->tokens + (size_t)b * m->cur_T, &m->p.head, &h,
                         m->head_work);
     }
+}
+
+void model_logits_of(Model *m, float *logits, const float *y1, const float *y2) {
+    HeadShape h = head_shape(m, 1);
+    h.stream = model_head_stream(m, 0);
+    int no_label = -1;
+    lm_head_forward(logits, NULL, y1, y2, &no_label, &m->p.head, &h, m->head_work);
 }
 
 void model_backward(Model *m) {

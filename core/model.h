@@ -104,6 +104,8 @@ double model_forward(Model *m, const int *tokens, int B, int T);
 void model_backward(Model *m);
 // Logits (B, T, V) of the last forward; recomputes the head only.
 void model_logits(Model *m, float *logits);
+// Logits (V) of one position whose top-layer halves are y1, y2 (C each).
+void model_logits_of(Model *m, float *logits, const float *y1, const float *y2);
 
 // Bytes of parameters + gradients (optimizer state is adam's), and of activations
 // and scratch as allocated for (B, T).
@@ -123,6 +125,10 @@ double model_flops_per_token(const ReformerConfig *c, int T, int train);
 LayerShape model_layer_shape(const Model *m, int layer, int T, int B);
 // The rotations layer `layer` uses at the current step, into m->rot.
 void model_make_rotations(Model *m, int layer);
+// The rotations layer `layer` hashes with: the given ones, else model_make_rotations'.
+const float *model_layer_rotations(Model *m, int layer);
+// out (T, C) = embeddings of tokens (T) at positions start.. (cached decoding).
+void model_embed(Model *m, float *out, const int *tokens, int T, int start);
 // Random streams of the current step (dropout masks); tests replay them.
 uint64_t model_layer_stream(const Model *m, int layer);
 uint64_t model_embed_stream(const Model *m, int b);

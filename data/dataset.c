@@ -11,15 +11,21 @@
 #define ENWIK8_BYTES 100000000ull
 #define MAX_TEXT_BYTES (1ull << 33)
 
-int dataset_open(Dataset *d, int kind, const char *path, int vocab, char *err, size_t cap) {
+int dataset_open(Dataset *d, const DataConfig *dc, int vocab, uint64_t seed, char *err, size_t cap) {
     memset(d, 0, sizeof(*d));
-    d->kind = kind;
+    d->kind = dc->kind;
     d->vocab = vocab;
-    if (kind == DATA_COPY) return 0;
-    if (kind != DATA_ENWIK8) {
-        snprintf(err, cap, "data.kind: the imagenet64 reader is not built yet");
-        return -1;
+    if (dc->kind == DATA_COPY) return 0;
+    if (dc->kind == DATA_IMAGENET64) {
+        d->pixel_order = dc->pixel_order;
+        if (imageset_open(&d->images[SPLIT_TRAIN], dc->path, dc->shuffle_images, seed, err, cap)) return -1;
+        if (imageset_open(&d->images[SPLIT_VALID], dc->valid_path, 1, seed, err, cap)) {
+            imageset_close(&d->images[SPLIT_TRAIN]);
+            return -1;
+        }
+        return 0;
     }
+    const char *path = dc->path;
     int fmt;
     // the member `enwik8`, or the one file of a zip that holds one under another name
     if (archive_read_all(path, "enwik8", 1, MAX_TEXT_BYTES, &d->bytes, &d->len, &fmt, err, cap)) return -1;
@@ -41,14 +47,27 @@ int dataset_open(Dataset *d, int kind, const char *path, int vocab, char *err, s
 }
 
 void dataset_close(Dataset *d) {
+    if (d->kind == DATA_IMAGENET64) {
+        imageset_close(&d->images[SPLIT_TRAIN]);
+        imageset_close(&d->images[SPLIT_VALID]);
+    }
     free(d->bytes);
     memset(d, 0, sizeof(*d));
 }
 
-void dataset_train_batch(const Dataset *d, int *tokens, int B, int T, Rng *rng) {
+int dataset_train_batch(Dataset *d, int *tokens, int B, int T, Rng *rng, char *err, size_t cap) {
     if (d->kind == DATA_COPY) {
         copy_batch(tokens, B, T, d->vocab, rng);
-        return;
+        return 0;
+    }
+    if (d->kind == DATA_IMAGENET64) {
+        uint8_t img[IMAGE_BYTES];
+        for (int b = 0; b < B; b++) {
+            if (imageset_train_image(&d->images[SPLIT_TRAIN], d->images_read, img, err, cap)) return -1;
+            d->images_read++;
+            image_to_tokens(img, d->pixel_order, tokens + (size_t)b * T);
+        }
+        return 0;
     }
     size_t span = d->count[SPLIT_TRAIN] - (size_t)T + 1;
     for (int b = 0; b < B; b++) {
@@ -57,17 +76,29 @@ void dataset_train_batch(const Dataset *d, int *tokens, int B, int T, Rng *rng) 
         const uint8_t *src = d->bytes + d->start[SPLIT_TRAIN] + r % span;
         for (int t = 0; t < T; t++) tokens[(size_t)b * T + t] = src[t];
     }
+    return 0;
+}
+
+void dataset_train_seek(Dataset *d, uint64_t sequences) {
+    if (d->kind == DATA_IMAGENET64) d->images_read = sequences;
 }
 
 size_t dataset_eval_windows(const Dataset *d, int split, int T) {
+    if (d->kind == DATA_IMAGENET64) return split == SPLIT_TEST ? 0 : (size_t)d->images[split].total;
     size_t n = d->count[split];
     if (n < (size_t)T) return 0;
     return (n - 1 + (T - 2)) / (T - 1);  // ceil((n - 1) / (T - 1)) windows of T - 1 labels
 }
 
-void dataset_eval_window(const Dataset *d, int split, int T, size_t k, int *tokens, int *skip) {
-    size_t n = d->count[split], start = k * (T - 1);
+int dataset_eval_window(Dataset *d, int split, int T, size_t k, int *tokens, int *skip, char *err, size_t cap) {
     *skip = 0;
+    if (d->kind == DATA_IMAGENET64) {
+        uint8_t img[IMAGE_BYTES];
+        if (imageset_read(&d->images[split], k, img, err, cap)) return -1;
+        image_to_tokens(img, d->pixel_order, tokens);
+        return 0;
+    }
+    size_t n = d->count[split], start = k * (T - 1);
     if (start + T > n) {  // the tail: align to the end, skip labels already counted
         size_t end_start = n - T;
         *skip = (int)(start - end_start);
@@ -75,4 +106,5 @@ void dataset_eval_window(const Dataset *d, int split, int T, size_t k, int *toke
     }
     const uint8_t *src = d->bytes + d->start[split] + start;
     for (int t = 0; t < T; t++) tokens[t] = src[t];
+    return 0;
 }

@@ -1,7 +1,10 @@
 // dataset.h: what training and evaluation read, whatever the source.
-//   copy:   the duplication task, generated (data/copy.c)
-//   enwik8: bytes of enwik8 (zip, gzip or raw, data/archive.c), split 90% / 5% / 5%
-//           (90M / 5M / 5M for the real 100,000,000-byte file), one token per byte.
+//   copy:       the duplication task, generated (data/copy.c)
+//   enwik8:     bytes of enwik8 (zip, gzip or raw, data/archive.c), split 90% / 5% / 5%
+//               (90M / 5M / 5M for the real 100,000,000-byte file), one token per byte.
+//   imagenet64: one 64x64 image (12,288 bytes) per sequence, streamed from the published
+//               .npz archives (data/imagenet.c); train from data.path, valid from
+//               data.valid_path (the published validation set; there is no test split).
 #ifndef REFORMER_DATASET_H
 #define REFORMER_DATASET_H
 
@@ -9,31 +12,51 @@
 #include <stdint.h>
 
 #include "../core/rng.h"
+#include "imagenet.h"
 
 enum { DATA_COPY = 0, DATA_ENWIK8 = 1, DATA_IMAGENET64 = 2 };
 enum { SPLIT_TRAIN = 0, SPLIT_VALID = 1, SPLIT_TEST = 2 };
 
+#define DATA_PATH_MAX 1024
+
 typedef struct {
-    int kind;              // DATA_COPY or DATA_ENWIK8
+    int kind;
+    char path[DATA_PATH_MAX];        // enwik8 file; imagenet64 training archives
+    char valid_path[DATA_PATH_MAX];  // imagenet64 validation archive
+    int seq_len;
+    int shuffle_images;              // imagenet64: images per shuffled block
+    int pixel_order;                 // imagenet64: PIXELS_RGB or PIXELS_PLANAR
+} DataConfig;
+
+typedef struct {
+    int kind;
     int vocab;
     uint8_t *bytes;        // enwik8: the whole file
     size_t len;
     size_t start[3], count[3];  // byte range of each split
     int proportional;      // 1 when the file is not the 100,000,000-byte original
+    ImageSet images[2];    // imagenet64: [SPLIT_TRAIN], [SPLIT_VALID]
+    int pixel_order;
+    uint64_t images_read;  // imagenet64: training images consumed so far
 } Dataset;
 
-// Loads what the data kind needs. Returns 0, or -1 with err naming file and problem.
-int dataset_open(Dataset *d, int kind, const char *path, int vocab, char *err, size_t cap);
+// Loads (or, for images, lists and checks) what the data kind needs; seed fixes the
+// training order. Returns 0, or -1 with err naming file and problem.
+int dataset_open(Dataset *d, const DataConfig *dc, int vocab, uint64_t seed, char *err, size_t cap);
 void dataset_close(Dataset *d);
 
-// tokens (B, T): copy sequences, or windows at uniform random offsets of the train split.
-void dataset_train_batch(const Dataset *d, int *tokens, int B, int T, Rng *rng);
+// tokens (B, T): copy sequences, windows at uniform random offsets of the train split
+// (rng), or the next B training images. Returns 0, or -1 with err (a damaged archive).
+int dataset_train_batch(Dataset *d, int *tokens, int B, int T, Rng *rng, char *err, size_t cap);
+// Resuming: `sequences` training sequences were already consumed (images only; text
+// windows come from the rng saved in the checkpoint).
+void dataset_train_seek(Dataset *d, uint64_t sequences);
 
-// Evaluation windows of a byte split: window k starts at k * (T - 1), so consecutive
-// windows share one byte and every byte after the split's first is predicted once.
-// The last window is aligned to the split's end; *skip says how many of its leading
-// labels were already predicted. Returns the number of windows.
+// Evaluation windows of a split. Text: window k starts at k * (T - 1), so consecutive
+// windows share one byte and every byte after the split's first is predicted once; the
+// last window is aligned to the split's end and *skip says how many of its leading
+// labels were already predicted. Images: window k is image k (skip 0).
 size_t dataset_eval_windows(const Dataset *d, int split, int T);
-void dataset_eval_window(const Dataset *d, int split, int T, size_t k, int *tokens, int *skip);
+int dataset_eval_window(Dataset *d, int split, int T, size_t k, int *tokens, int *skip, char *err, size_t cap);
 
 #endif

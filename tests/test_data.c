@@ -144,7 +144,9 @@ void test_text_splits_windows_and_uniform_bits(void) {
     snprintf(p, sizeof(p), "%s/e.zip", dir);
     make_zip(p, "enwik8", t, n, 8);
     Dataset d;
-    EXPECT(dataset_open(&d, DATA_ENWIK8, p, 256, err, sizeof(err)) == 0, "open: %s", err);
+    DataConfig dc = {.kind = DATA_ENWIK8};
+    snprintf(dc.path, sizeof(dc.path), "%s", p);
+    EXPECT(dataset_open(&d, &dc, 256, 1, err, sizeof(err)) == 0, "open: %s", err);
     EXPECT(d.proportional && d.count[0] + d.count[1] + d.count[2] == n && d.count[1] == n / 20 &&
                d.start[2] == d.count[0] + d.count[1], "splits %zu %zu %zu", d.count[0], d.count[1], d.count[2]);
     // evaluation windows predict every byte of the split after its first, once
@@ -154,7 +156,7 @@ void test_text_splits_windows_and_uniform_bits(void) {
     size_t w = dataset_eval_windows(&d, SPLIT_VALID, T);
     for (size_t k = 0; k < w; k++) {
         int skip;
-        dataset_eval_window(&d, SPLIT_VALID, T, k, tok, &skip);
+        dataset_eval_window(&d, SPLIT_VALID, T, k, tok, &skip, err, sizeof(err));
         size_t start = k * (T - 1);
         if (start + T > d.count[1]) start = d.count[1] - T;
         EXPECT(tok[5] == t[d.start[1] + start + 5], "window %zu content", k);
@@ -171,7 +173,7 @@ void test_text_splits_windows_and_uniform_bits(void) {
     int *bt = malloc(sizeof(int) * 4 * T);
     int ok = 1;
     for (int i = 0; i < 500; i++) {
-        dataset_train_batch(&d, bt, 4, T, &r);
+        dataset_train_batch(&d, bt, 4, T, &r, err, sizeof(err));
         for (int b = 0; b < 4; b++)
             for (int j = 1; j < T; j++) ok &= bt[b * T + j] == (bt[b * T + j - 1] + 1) % 251;
     }
@@ -197,7 +199,7 @@ void test_text_splits_windows_and_uniform_bits(void) {
     memset(m.p.head.w, 0, (size_t)256 * 32 * 4);
     memset(m.p.head.b, 0, 256 * 4);
     EvalResult res;
-    evaluate(&m, &cfg, &d, SPLIT_VALID, 0, &res);
+    EXPECT(evaluate(&m, &cfg, &d, SPLIT_VALID, 0, &res, err, sizeof(err)) == 0, "evaluate: %s", err);
     EXPECT(fabs(res.bits - 8.0) < 1e-5 && res.tokens == (long long)d.count[1] - 1,
            "uniform: %.6f bits over %lld tokens (split %zu)", res.bits, res.tokens, d.count[1]);
     model_free(&m);

@@ -21,7 +21,7 @@ static double embed_loss(void *p) {
 
 void test_embedding_grad(void) {
     ECtx c;
-    c.s = (EmbedShape){12, 10, 7, {3, 4}, {4, 6}, 0.2f, 3};
+    c.s = (EmbedShape){12, 10, 7, {3, 4}, {4, 6}, 0.2f, 3, 0};
     c.tok = xmalloc(12 * sizeof(int));
     for (int t = 0; t < 12; t++) c.tok[t] = (t * 5) % 7;  // repeated tokens share rows
     c.wte = xmalloc(70 * 4);

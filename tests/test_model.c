@@ -101,7 +101,7 @@ void test_reversibility_12_layers(void) {
     model_forward(&m, tok, 1, 32);
     // rebuild the per-layer inputs by running the same layers again from the embedding
     float *x1 = xmalloc(n * 4), *x2 = xmalloc(n * 4);
-    EmbedShape e = {32, cfg.d_model, cfg.vocab, {4, 8}, {4, 8}, 0.0f, 0};
+    EmbedShape e = {32, cfg.d_model, cfg.vocab, {4, 8}, {4, 8}, 0.0f, 0, 0};
     embedding_forward(x1, tok, m.p.wte, m.p.pos0, m.p.pos1, &e);
     memcpy(x2, x1, n * 4);
     for (int l = 0; l < 12; l++) {
@@ -149,7 +149,7 @@ void test_reversible_equals_store_everything(void) {
     float *store = xmalloc(7 * 2 * n * 4);
     float *x1 = store + 12 * n, *x2 = store + 13 * n;  // slot 6: the top
     {
-        EmbedShape e = {32, cfg.d_model, cfg.vocab, {4, 8}, {4, 8}, cfg.hidden_dropout, 0};
+        EmbedShape e = {32, cfg.d_model, cfg.vocab, {4, 8}, {4, 8}, cfg.hidden_dropout, 0, 0};
         for (int b = 0; b < 2; b++) {
             e.stream = model_embed_stream(&m, b);
             embedding_forward(store + b * n / 2, tok + b * 32, m.p.wte, m.p.pos0, m.p.pos1, &e);
@@ -193,7 +193,7 @@ void test_reversible_equals_store_everything(void) {
         }
     }
     for (size_t i = 0; i < n; i++) d1[i] += d2[i];
-    EmbedShape e = {32, cfg.d_model, cfg.vocab, {4, 8}, {4, 8}, cfg.hidden_dropout, 0};
+    EmbedShape e = {32, cfg.d_model, cfg.vocab, {4, 8}, {4, 8}, cfg.hidden_dropout, 0, 0};
     for (int b = 0; b < 2; b++) {
         e.stream = model_embed_stream(&m, b);
         embedding_backward(m.g.wte, m.g.pos0, m.g.pos1, d1 + b * n / 2, tok + b * 32, &e);

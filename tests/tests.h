@@ -32,6 +32,8 @@
     X(test_no_causal_leak)                             \
     X(test_determinism)                                \
     X(test_memory_flat_in_depth)                       \
+    X(test_decode_local_and_full_equal_recompute)      \
+    X(test_decode_forward_len)                         \
     X(test_hf_oracle_local)                            \
     X(test_hf_oracle_lsh_one_hash_two_back)            \
     X(test_hf_oracle_lsh_two_hashes)                   \
@@ -41,6 +43,9 @@
     X(test_cli_export_and_eval_hf_dir)                 \
     X(test_archive_formats_and_corruption)             \
     X(test_text_splits_windows_and_uniform_bits)       \
+    X(test_imagenet_npz_nested_zip64_and_errors)       \
+    X(test_imagenet_pixel_order_and_bits_per_dim)      \
+    X(test_png_decodes_back)                           \
     X(test_cli_flags)                                  \
     X(test_cli_config_errors)                          \
     X(test_cli_train_resume_eval_sample)               \
