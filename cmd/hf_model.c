@@ -150,6 +150,18 @@ static cJSON *int_pair(int a, int b) {
     return p;
 }
 
+// A float as JSON that reads back as a float: transformers 5 validates config fields by
+// type and rejects 0 (an int) where it wants 0.0.
+static void add_float(cJSON *r, const char *key, float v) {
+    char text[64];
+    for (int digits = 1; digits <= 9; digits++) {  // the shortest text that reads back as v
+        snprintf(text, sizeof(text), "%.*g", digits, (double)v);
+        if (strtof(text, NULL) == v) break;
+    }
+    if (!strpbrk(text, ".eEn")) strcat(text, ".0");
+    cJSON_AddRawToObject(r, key, text);
+}
+
 int hf_export(const char *dir, const Model *m, char *err, size_t cap) {
     const ReformerConfig *c = &m->cfg;
     for (int l = 0; l < c->n_layers; l++)
@@ -182,13 +194,13 @@ int hf_export(const char *dir, const Model *m, char *err, size_t cap) {
     cJSON_AddItemToObject(r, "axial_pos_embds_dim", int_pair(c->axial_dims[0], c->axial_dims[1]));
     cJSON_AddNumberToObject(r, "max_position_embeddings", c->axial_shape[0] * c->axial_shape[1]);
     cJSON_AddStringToObject(r, "hidden_act", c->act == ACT_RELU ? "relu" : "gelu");
-    cJSON_AddNumberToObject(r, "layer_norm_eps", c->ln_eps);
+    add_float(r, "layer_norm_eps", c->ln_eps);
     cJSON_AddBoolToObject(r, "is_decoder", c->causal);
     if (c->hash_seed >= 0) cJSON_AddNumberToObject(r, "hash_seed", (double)c->hash_seed);
     else cJSON_AddNullToObject(r, "hash_seed");
-    cJSON_AddNumberToObject(r, "hidden_dropout_prob", c->hidden_dropout);
-    cJSON_AddNumberToObject(r, "lsh_attention_probs_dropout_prob", c->lsh_dropout);
-    cJSON_AddNumberToObject(r, "local_attention_probs_dropout_prob", c->local_dropout);
+    add_float(r, "hidden_dropout_prob", c->hidden_dropout);
+    add_float(r, "lsh_attention_probs_dropout_prob", c->lsh_dropout);
+    add_float(r, "local_attention_probs_dropout_prob", c->local_dropout);
     cJSON_AddNumberToObject(r, "chunk_size_feed_forward", 0);
     cJSON_AddNumberToObject(r, "chunk_size_lm_head", 0);
     cJSON_AddFalseToObject(r, "tie_word_embeddings");
@@ -221,4 +233,42 @@ int hf_export(const char *dir, const Model *m, char *err, size_t cap) {
     free(shapes);
     free(data);
     return rc;
+}
+
+int hf_load_rotations(const char *path, Model *m, float **block, char *err, size_t cap) {
+    const ReformerConfig *c = &m->cfg;
+    *block = NULL;
+    Safetensors st;
+    if (safetensors_open(&st, path, err, cap)) return -1;
+    LayerShape s0 = model_layer_shape(m, 0, m->T, 1);
+    long long want[4] = {c->n_heads, c->d_head, c->n_hashes, lsh_rotation_cols(&s0.attn.lsh)};
+    size_t per = (size_t)(want[0] * want[1] * want[2] * want[3]);
+    int n_lsh = 0;
+    for (int l = 0; l < c->n_layers; l++) n_lsh += c->attn[l] == ATTN_LSH;
+    float *all = malloc((n_lsh ? n_lsh : 1) * per * sizeof(float));
+    int rc = all ? 0 : set_error(err, cap, "%s: out of memory", path);
+    for (int l = 0, k = 0; l < c->n_layers && !rc; l++) {
+        if (c->attn[l] != ATTN_LSH) continue;
+        char name[32];
+        snprintf(name, sizeof(name), "rotations.%d", k);
+        int nd;
+        long long shape[8];
+        if (safetensors_numel(&st, name, &nd, shape) < 0) {
+            rc = set_error(err, cap, "%s: no tensor '%s' for LSH layer %d", path, name, l);
+        } else if (nd != 4 || shape[0] != want[0] || shape[1] != want[1] || shape[2] != want[2] || shape[3] != want[3]) {
+            rc = set_error(err, cap, "%s: '%s' must be shaped (%lld, %lld, %lld, %lld): heads, head size, hashes, buckets/2",
+                           path, name, want[0], want[1], want[2], want[3]);
+        } else if (!(rc = safetensors_read_f32(&st, name, all + k * per, per, err, cap))) {
+            m->rot_override[l] = all + k * per;
+        }
+        k++;
+    }
+    safetensors_close(&st);
+    if (rc) {
+        free(all);
+        for (int l = 0; l < c->n_layers; l++) m->rot_override[l] = NULL;
+        return -1;
+    }
+    *block = all;
+    return 0;
 }

@@ -19,4 +19,9 @@ int hf_load_weights(const char *dir, Model *m, char *err, size_t cap);
 // ReformerModelWithLMHead loads. DIR is created if missing.
 int hf_export(const char *dir, const Model *m, char *err, size_t cap);
 
+// --rotations FILE: LSH rotations as HuggingFace draws them, "rotations.<k>" for the k-th
+// LSH layer shaped (heads, head size, hashes, buckets / 2), set as m->rot_override.
+// *block owns them (free() it after the model is done). Returns 0 or -1 with err.
+int hf_load_rotations(const char *path, Model *m, float **block, char *err, size_t cap);
+
 #endif

@@ -14,6 +14,7 @@
 #include "../cmd/hf_model.h"
 #include "../cmd/safetensors.h"
 #include "../core/common.h"
+#include "../core/decode.h"
 #include "../core/model.h"
 #include "test.h"
 
@@ -41,18 +42,8 @@ static void check_case(const char *name) {
     int tok[64];
     EXPECT(safetensors_read_int(&fx, "input_ids", tok, B * T, err, sizeof(err)) == 0, "%s", err);
     // HF's rotations for each LSH layer, shaped (NH, HS, NR, cols) as ours
-    float *rot[MAX_LAYERS] = {0};
-    int lsh = 0;
-    LayerShape s0 = model_layer_shape(&m, 0, T, B);
-    size_t nrot = (size_t)cfg.n_heads * cfg.d_head * cfg.n_hashes * lsh_rotation_cols(&s0.attn.lsh);
-    for (int l = 0; l < cfg.n_layers; l++) {
-        if (cfg.attn[l] != ATTN_LSH) continue;
-        char key[64];
-        snprintf(key, sizeof(key), "rotations.%d", lsh++);
-        rot[l] = xmalloc(nrot * sizeof(float));
-        EXPECT(safetensors_read_f32(&fx, key, rot[l], nrot, err, sizeof(err)) == 0, "%s", err);
-        m.rot_override[l] = rot[l];
-    }
+    float *rot = NULL;
+    EXPECT(hf_load_rotations(path, &m, &rot, err, sizeof(err)) == 0, "%s", err);
     memset(m.p.head.b, 0, V * sizeof(float));  // HF 5.17 leaves the LM head's bias out
     m.training = 1;  // HF ran in train mode (dropout 0) to take gradients
     model_zero_grad(&m);
@@ -86,7 +77,7 @@ static void check_case(const char *name) {
         xfree(g);
     }
     printf("    %s: worst gradient max rel diff %.2e (%s)\n", name, worst, worst_name);
-    for (int l = 0; l < MAX_LAYERS; l++) xfree(rot[l]);
+    free(rot);
     xfree(logits);
     xfree(want);
     safetensors_close(&fx);
@@ -125,3 +116,58 @@ void test_hf_export_roundtrip(void) {
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     EXPECT(system(cmd) == 0, "cleanup");
 }
+
+// Cached greedy decoding against HF's past_buckets_states path: the prompt pass, then one
+// token at a time (HF's own greedy choices fed back), logits compared at every step.
+static void check_decode(const char *name, int prompt_len, int steps) {
+    char dir[512], path[600], err[1024];
+    snprintf(dir, sizeof(dir), "%s/%s", FIXTURES, name);
+    ReformerConfig cfg;
+    int max_len;
+    if (hf_read_config(dir, &cfg, &max_len, err, sizeof(err))) {
+        EXPECT(0, "%s", err);
+        return;
+    }
+    Model m;
+    model_init(&m, &cfg, 1, max_len, 1);
+    EXPECT(hf_load_weights(dir, &m, err, sizeof(err)) == 0, "%s: %s", name, err);
+    memset(m.p.head.b, 0, cfg.vocab * sizeof(float));  // HF 5.17 leaves the LM head's bias out
+    snprintf(path, sizeof(path), "%s/fixture.safetensors", dir);
+    float *rot = NULL;
+    EXPECT(hf_load_rotations(path, &m, &rot, err, sizeof(err)) == 0, "%s", err);
+    Safetensors fx;
+    if (safetensors_open(&fx, path, err, sizeof(err))) {
+        EXPECT(0, "%s", err);
+        return;
+    }
+    int V = cfg.vocab, prompt[64], gen[64];
+    float *want = xmalloc((size_t)(steps + 1) * V * sizeof(float)), *got = xmalloc((size_t)V * sizeof(float));
+    EXPECT(safetensors_read_int(&fx, "prompt", prompt, prompt_len, err, sizeof(err)) == 0, "%s", err);
+    EXPECT(safetensors_read_int(&fx, "generated", gen, steps, err, sizeof(err)) == 0, "%s", err);
+    EXPECT(safetensors_read_f32(&fx, "logits", want, (size_t)(steps + 1) * V, err, sizeof(err)) == 0, "%s", err);
+    Decoder d;
+    decoder_init(&d, &m, max_len);
+    double worst = 0.0;
+    int agree = 1;
+    for (int i = 0; i <= steps; i++) {
+        if (i == 0) decoder_prefill(&d, prompt, prompt_len, got);
+        else decoder_step(&d, gen[i - 1], got);
+        double diff = max_rel_diff(got, want + (size_t)i * V, (size_t)V);
+        if (diff > worst) worst = diff;
+        EXPECT(diff < 1e-4, "%s: step %d logits differ by %.2e", name, i, diff);
+        int best = 0;
+        for (int v = 1; v < V; v++) best = got[v] > got[best] ? v : best;
+        if (i < steps) agree &= best == gen[i];
+    }
+    EXPECT(agree, "%s: our greedy choices differ from HF's", name);
+    printf("    %s: %d decoding steps, worst logits max rel diff %.2e\n", name, steps + 1, worst);
+    decoder_free(&d);
+    free(rot);
+    xfree(want);
+    xfree(got);
+    safetensors_close(&fx);
+    model_free(&m);
+}
+
+void test_hf_decode_local_lsh(void) { check_decode("decode_local_lsh", 8, 20); }
+void test_hf_decode_short_prompt(void) { check_decode("decode_short_prompt", 3, 24); }

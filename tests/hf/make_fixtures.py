@@ -78,3 +78,55 @@ for name, kw in CASES.items():
     save_file(t, os.path.join(d, "fixture.safetensors"))
     print(json.dumps({"case": name, "loss": float(res.loss), "rotations": [list(c.shape) for c in captured[:n_lsh]],
                       "no_grad": no_grad}), flush=True)
+
+# ---- cached greedy decoding: HF's past_buckets_states path, step by step ----
+DECODE_CASES = {
+    # prompt 8 > LSH chunk 4: the prompt pass is chunked LSH and caches every bucket
+    "decode_local_lsh": (dict(attn_layers=["local", "lsh"], num_hashes=2, num_buckets=4, lsh_attn_chunk_length=4,
+                              lsh_num_chunks_before=1, lsh_num_chunks_after=0, local_attn_chunk_length=8,
+                              local_num_chunks_before=1, local_num_chunks_after=0, hidden_act="gelu"), 8, 20),
+    # prompt 3 < chunk 8: plain attention and no buckets until the length reaches 8
+    "decode_short_prompt": (dict(attn_layers=["lsh", "lsh"], num_hashes=4, num_buckets=[2, 4],
+                                 lsh_attn_chunk_length=8, lsh_num_chunks_before=1, lsh_num_chunks_after=0,
+                                 local_attn_chunk_length=8, hidden_act="relu"), 3, 24),
+}
+
+import inspect
+cache_kw = "past_buckets_states" if "past_buckets_states" in inspect.signature(ReformerModelWithLMHead.forward).parameters else "past_key_values"
+
+def cache_of(res):
+    return getattr(res, "past_buckets_states", None) or getattr(res, "past_key_values", None)
+
+for name, (kw, prompt_len, steps) in DECODE_CASES.items():
+    torch.manual_seed(2)
+    cfg = ReformerConfig(**BASE, **kw)
+    model = ReformerModelWithLMHead(cfg)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if p.dim() >= 2 and "position_embeddings" not in n:
+                p.normal_(0.0, 0.3)
+            elif "layer_norm" in n:
+                p.add_(0.1 * _randn(p.shape))
+    model.eval()
+    d = os.path.join(out, name)
+    model.save_pretrained(d)
+    prompt = torch.randint(0, cfg.vocab_size, (1, prompt_len))
+    captured.clear()
+    with torch.no_grad():
+        res = model(input_ids=prompt, use_cache=True)
+        logits, ids = [res.logits[0, -1].clone()], []
+        past = cache_of(res)
+        for i in range(steps):
+            nxt = int(torch.argmax(logits[-1]))
+            ids.append(nxt)
+            res = model(input_ids=torch.tensor([[nxt]]), use_cache=True, **{cache_kw: past})
+            past = cache_of(res)
+            logits.append(res.logits[0, -1].clone())
+    assert captured and all(torch.equal(c, captured[0]) for c in captured), "hash_seed should fix the rotations"
+    n_lsh = sum(1 for a in cfg.attn_layers if a == "lsh")
+    t = {"prompt": prompt.to(torch.int64).contiguous(), "generated": torch.tensor(ids, dtype=torch.int64),
+         "logits": torch.stack(logits).contiguous()}
+    for i in range(n_lsh):
+        t["rotations.%d" % i] = captured[0].clone().contiguous()
+    save_file(t, os.path.join(d, "fixture.safetensors"))
+    print(json.dumps({"case": name, "generated": ids, "hash_calls": len(captured)}), flush=True)
