@@ -67,6 +67,7 @@ static const Key KEYS[] = {
     {"data.valid_path", T_STR, D(valid_path), 0, 0, 0, "imagenet64: the validation archive (Imagenet64_val_npz.zip), .npz or directory"},
     {"data.shuffle_images", T_INT, D(shuffle_images), 1, 1 << 20, 0, "imagenet64: images per shuffled block (memory: 12 KB each)"},
     {"data.pixel_order", T_ENUM, D(pixel_order), 0, 0, PIXEL_ORDERS, "imagenet64: rgb (pixel by pixel, R G B) or planar (as stored)"},
+    {"data.token_offset", T_INT, D(token_offset), 0, 65536, 0, "token = byte + offset (HuggingFace's enwik8 models: 2)"},
     {"data.seq_len", T_INT, D(seq_len), 2, 1 << 24, 0, "tokens per sequence"},
     {"train.batch", T_INT, R(batch), 1, 65536, 0, "sequences per step"},
     {"train.steps", T_I64, R(steps), 1, 1e12, 0, "optimizer steps"},
@@ -248,8 +249,10 @@ int config_validate(const Config *c, char *err, size_t cap) {
         return set_error(err, cap, "data.seq_len: %d; imagenet64 sequences are one 64x64x3 image, %d", c->data.seq_len, IMAGE_BYTES);
     if (c->data.kind == DATA_COPY && m->vocab < 3)
         return set_error(err, cap, "model.vocab: the copy task needs at least 3 symbols");
-    if (c->data.kind != DATA_COPY && m->vocab < 256)
-        return set_error(err, cap, "model.vocab: %d is too small for bytes (256)", m->vocab);
+    if (c->data.kind != DATA_COPY && m->vocab < 256 + c->data.token_offset)
+        return set_error(err, cap, "model.vocab: %d is too small for bytes (256) + data.token_offset %d", m->vocab, c->data.token_offset);
+    if (c->data.kind == DATA_COPY && c->data.token_offset)
+        return set_error(err, cap, "data.token_offset: the copy task makes its own tokens; only 0");
     if (m->n_bucket_factors) {
         long nb = 1;
         for (int i = 0; i < m->n_bucket_factors; i++) nb *= m->buckets[i];

@@ -15,16 +15,18 @@
 #include "hf_model.h"
 
 static const char *USAGE =
-    "reformer eval [CONFIG.json] --ckpt CKPT [--split valid|test] [--max-tokens N] [--threads N] [--json]\n"
-    "       reformer eval --ckpt HF_DIR --data FILE [--token-offset K] [--threads N] [--json]";
+    "reformer eval [CONFIG.json] --ckpt CKPT [--split valid|test] [--max-tokens N] [--rotations FILE] [--threads N] [--json]\n"
+    "       reformer eval --ckpt HF_DIR --data FILE [--token-offset K] [--rotations FILE] [--threads N] [--json]";
 
-// A HuggingFace model directory on one sequence: the bytes of FILE (plus token_offset; HF's
-// enwik8 models use 2), the loss HF computes with labels = input_ids.
-static int eval_hf(const char *dir, const char *file, int offset, int json) {
+// A HuggingFace model directory on one sequence: the bytes of FILE (plus the token offset:
+// the flag, else DIR/reformer.json, else 0; HF's enwik8 models use 2), the loss HF computes
+// with labels = input_ids.
+static int eval_hf(const char *dir, const char *file, int offset, const char *rotations, int json) {
     char err[1024];
     ReformerConfig mc;
     int max_len;
-    if (hf_read_config(dir, &mc, &max_len, err, sizeof(err))) {
+    if (hf_read_config(dir, &mc, &max_len, err, sizeof(err)) ||
+        (offset < 0 && hf_read_token_offset(dir, &offset, err, sizeof(err)))) {
         fprintf(stderr, "reformer eval: %s\n", err);
         return 1;
     }
@@ -53,7 +55,9 @@ static int eval_hf(const char *dir, const char *file, int offset, int json) {
     if (!rc) {
         Model m;
         model_init(&m, &mc, 1, T, 1);
-        if (hf_load_weights(dir, &m, err, sizeof(err))) {
+        float *rot = NULL;
+        if (hf_load_weights(dir, &m, err, sizeof(err)) ||
+            (rotations && hf_load_rotations(rotations, &m, &rot, err, sizeof(err)))) {
             fprintf(stderr, "reformer eval: %s\n", err);
             rc = 1;
         } else {
@@ -61,6 +65,7 @@ static int eval_hf(const char *dir, const char *file, int offset, int json) {
             if (json) printf("{\"loss_nats\": %.7f, \"bits\": %.7f, \"tokens\": %lld}\n", loss, loss / log(2.0), m.n_labels);
             else printf("%s on %s: loss %.6f nats, %.6f bits per token, %lld tokens\n", dir, file, loss, loss / log(2.0), m.n_labels);
         }
+        free(rot);
         model_free(&m);
     }
     xfree(tok);
@@ -69,8 +74,8 @@ static int eval_hf(const char *dir, const char *file, int offset, int json) {
 static const char *const SPLITS[] = {"valid", "test", NULL};
 
 int cmd_eval(int argc, char **argv) {
-    const char *config_path = NULL, *ckpt = NULL, *data_file = NULL;
-    int token_offset = 0;
+    const char *config_path = NULL, *ckpt = NULL, *data_file = NULL, *rotations = NULL;
+    int token_offset = -1;
     int split = 0, json = 0, threads = 0;
     long long max_tokens = 0;
     for (int i = 1; i < argc; i++) {
@@ -86,7 +91,10 @@ int cmd_eval(int argc, char **argv) {
                    "  --threads N       threads (default: all cores)\n"
                    "  --json            one JSON object: loss_nats, bits, tokens, accuracy\n"
                    "  --data FILE       with --ckpt HF_DIR: evaluate FILE's bytes as one sequence\n"
-                   "  --token-offset K  with --ckpt HF_DIR: token = byte + K (HF's enwik8 models: 2)\n", USAGE);
+                   "  --token-offset K  with --ckpt HF_DIR: token = byte + K (default: DIR/reformer.json,\n"
+                   "                    else 0; HF's enwik8 models: 2)\n"
+                   "  --rotations FILE  LSH rotations (safetensors, rotations.<k> per LSH layer, shaped as HF\n"
+                   "                    draws them) instead of our own\n", USAGE);
             return 0;
         } else if (!strcmp(f, "--ckpt")) ckpt = arg_value(argc, argv, &i);
         else if (!strcmp(f, "--split")) split = arg_choice(f, arg_value(argc, argv, &i), SPLITS);
@@ -94,6 +102,7 @@ int cmd_eval(int argc, char **argv) {
         else if (!strcmp(f, "--threads")) threads = (int)arg_int(f, arg_value(argc, argv, &i), 1, 1024);
         else if (!strcmp(f, "--json")) json = 1;
         else if (!strcmp(f, "--data")) data_file = arg_value(argc, argv, &i);
+        else if (!strcmp(f, "--rotations")) rotations = arg_value(argc, argv, &i);
         else if (!strcmp(f, "--token-offset")) token_offset = (int)arg_int(f, arg_value(argc, argv, &i), 0, 1 << 20);
         else if (f[0] == '-') usage_error("eval", USAGE, "unknown option '%s'", f);
         else if (!config_path) config_path = f;
@@ -104,7 +113,7 @@ int cmd_eval(int argc, char **argv) {
     if (stat(ckpt, &sb) == 0 && S_ISDIR(sb.st_mode)) {
         if (!data_file) usage_error("eval", USAGE, "--data FILE is needed with a HuggingFace directory");
         threads_set(threads ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
-        return eval_hf(ckpt, data_file, token_offset, json);
+        return eval_hf(ckpt, data_file, token_offset, rotations, json);
     }
     if (data_file) usage_error("eval", USAGE, "--data goes with a HuggingFace directory; for checkpoints use CONFIG.json");
     char err[1024];
@@ -131,9 +140,12 @@ int cmd_eval(int argc, char **argv) {
     Model m;
     model_init(&m, &cfg.model, cfg.train.batch, cfg.data.seq_len, (uint64_t)cfg.train.seed);
     TrainState st;
-    if (checkpoint_load(ckpt, &m, NULL, &st, err, sizeof(err))) {
+    float *rot = NULL;
+    if (checkpoint_load(ckpt, &m, NULL, &st, err, sizeof(err)) ||
+        (rotations && hf_load_rotations(rotations, &m, &rot, err, sizeof(err)))) {
         fprintf(stderr, "reformer eval: %s\n", err);
         model_free(&m);
+        free(rot);
         return 1;
     }
     m.step = st.step;
@@ -142,11 +154,13 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "reformer eval: imagenet64 has no test split; results are reported on the published "
                         "validation set: use --split valid\n");
         model_free(&m);
+        free(rot);
         return 2;
     }
     if (dataset_open(&data, &cfg.data, cfg.model.vocab, (uint64_t)cfg.train.seed, err, sizeof(err))) {
         fprintf(stderr, "reformer eval: %s\n", err);
         model_free(&m);
+        free(rot);
         return 1;
     }
     EvalResult r;
@@ -155,6 +169,7 @@ int cmd_eval(int argc, char **argv) {
     if (rc) {
         fprintf(stderr, "reformer eval: %s\n", err);
         model_free(&m);
+        free(rot);
         return 1;
     }
     if (json) {
@@ -170,5 +185,6 @@ int cmd_eval(int argc, char **argv) {
         printf("\n");
     }
     model_free(&m);
+    free(rot);
     return 0;
 }

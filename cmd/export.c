@@ -1,5 +1,5 @@
 // export.c: `reformer export --ckpt CKPT --out DIR`: our checkpoint as a HuggingFace
-// model directory (config.json + model.safetensors).
+// model directory (config.json + model.safetensors, and reformer.json with the token offset).
 #include <stdio.h>
 #include <string.h>
 
@@ -17,7 +17,8 @@ int cmd_export(int argc, char **argv) {
         const char *f = argv[i];
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
             printf("usage: %s\n\nWrites CKPT's model as DIR/config.json and DIR/model.safetensors, the layout\n"
-                   "transformers' ReformerModelWithLMHead.from_pretrained(DIR) loads.\n", USAGE);
+                   "transformers' ReformerModelWithLMHead.from_pretrained(DIR) loads, plus DIR/reformer.json\n"
+                   "with data.token_offset (token = byte + offset), which HF's config cannot hold.\n", USAGE);
             return 0;
         } else if (!strcmp(f, "--ckpt")) ckpt = arg_value(argc, argv, &i);
         else if (!strcmp(f, "--out")) out = arg_value(argc, argv, &i);
@@ -32,7 +33,8 @@ int cmd_export(int argc, char **argv) {
     }
     Model m;
     model_init(&m, &cfg.model, 1, cfg.data.seq_len, (uint64_t)cfg.train.seed);
-    int rc = checkpoint_load(ckpt, &m, NULL, NULL, err, sizeof(err)) || hf_export(out, &m, err, sizeof(err));
+    int rc = checkpoint_load(ckpt, &m, NULL, NULL, err, sizeof(err)) || hf_export(out, &m, err, sizeof(err)) ||
+             hf_write_token_offset(out, cfg.data.token_offset, err, sizeof(err));
     if (rc) fprintf(stderr, "reformer export: %s\n", err);
     model_free(&m);
     return rc ? 1 : 0;

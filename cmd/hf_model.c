@@ -272,3 +272,34 @@ int hf_load_rotations(const char *path, Model *m, float **block, char *err, size
     *block = all;
     return 0;
 }
+
+// reformer.json beside config.json: what HF's config cannot say. Today: the token offset.
+int hf_read_token_offset(const char *dir, int *offset, char *err, size_t cap) {
+    char path[2048];
+    snprintf(path, sizeof(path), "%s/reformer.json", dir);
+    *offset = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;  // absent: offset 0
+    char text[4096];
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    cJSON *r = cJSON_Parse(text);
+    const cJSON *o = r ? cJSON_GetObjectItemCaseSensitive(r, "token_offset") : NULL;
+    int rc = 0;
+    if (!r || !cJSON_IsObject(r)) rc = set_error(err, cap, "%s: not a JSON object", path);
+    else if (o && (!cJSON_IsNumber(o) || o->valuedouble != (int)o->valuedouble || o->valueint < 0 || o->valueint > 65536))
+        rc = set_error(err, cap, "%s: token_offset: expected an integer in [0, 65536]", path);
+    else if (o) *offset = o->valueint;
+    cJSON_Delete(r);
+    return rc;
+}
+
+int hf_write_token_offset(const char *dir, int offset, char *err, size_t cap) {
+    char path[2048];
+    snprintf(path, sizeof(path), "%s/reformer.json", dir);
+    FILE *f = fopen(path, "w");
+    int bad = !f || fprintf(f, "{\"token_offset\": %d}\n", offset) < 0;
+    if (f && fclose(f) != 0) bad = 1;
+    return bad ? set_error(err, cap, "%s: write failed", path) : 0;
+}

@@ -24,4 +24,9 @@ int hf_export(const char *dir, const Model *m, char *err, size_t cap);
 // *block owns them (free() it after the model is done). Returns 0 or -1 with err.
 int hf_load_rotations(const char *path, Model *m, float **block, char *err, size_t cap);
 
+// DIR/reformer.json {"token_offset": K}: token = byte + K, which HF's config.json cannot
+// say (HF's enwik8 models use 2). Absent: 0. Returns 0 or -1 with err.
+int hf_read_token_offset(const char *dir, int *offset, char *err, size_t cap);
+int hf_write_token_offset(const char *dir, int offset, char *err, size_t cap);
+
 #endif

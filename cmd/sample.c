@@ -1,22 +1,34 @@
-// sample.c: `reformer sample --ckpt CKPT`: autoregressive generation. Each new token
-// runs the model over the whole prefix (cached incremental decoding is issue #5),
-// padded to a multiple of the chunk lengths; causal masks keep the padding unseen.
+// sample.c: `reformer sample --ckpt CKPT|HF_DIR`: autoregressive generation of text, or of
+// 64x64 images (PNG files and a contact sheet) for imagenet64 models. Causal models decode
+// with the cache of core/decode.c (HF's past_buckets_states semantics), O(window) work per
+// token; --no-cache (and bidirectional models) rerun the model over the whole prefix for
+// every token, padded to a multiple of the chunk lengths (causal masks keep padding unseen).
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <errno.h>
+#include <sys/stat.h>
+
+#include "../core/attention_lsh.h"
 #include "../core/common.h"
+#include "../core/decode.h"
 #include "../core/model.h"
 #include "../core/rng.h"
+#include "../data/imagenet.h"
+#include "../data/png.h"
 #include "args.h"
-#include "checkpoint.h"
 #include "commands.h"
+#include "hf_model.h"
+#include "model_source.h"
+#include "progress.h"
 
 static const char *USAGE =
-    "reformer sample --ckpt CKPT [--prompt TEXT | --prompt-file F | --prompt-tokens \"0 5 17\"] [--len N] "
-    "[--temperature T] [--top-k K] [--top-p P] [--seed S] [--threads N] [--out FILE]";
+    "reformer sample --ckpt CKPT|HF_DIR [--prompt TEXT | --prompt-file F | --prompt-tokens \"0 5 17\"] [--len N] "
+    "[--samples N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--token-offset K] [--rotations FILE] "
+    "[--no-cache] [--threads N] [--out FILE|DIR]";
 
 typedef struct {
     float temperature;  // 0: greedy
@@ -73,38 +85,109 @@ static int read_prompt_file(const char *path, int **tok, int *n) {
     return 0;
 }
 
+typedef struct {
+    Model *m;
+    Decoder d;
+    int cached;     // decoder in use; else the whole prefix per token
+    int align;      // no cache: padded lengths are multiples of this
+    float *logits;  // (T, V) without the cache, (V) with it
+} Generator;
+
+// Generates tokens seq[n..total) after the prompt seq[0..n); each new token goes to emit.
+static void generate(Generator *g, int *seq, int n, int total, const SamplerConfig *sc, Rng *rng,
+                     void (*emit)(void *ctx, int token, int at), void *ctx) {
+    int V = g->m->cfg.vocab, *idx = xmalloc((size_t)V * sizeof(int));
+    double *p = xmalloc((size_t)V * sizeof(double));
+    if (g->cached) decoder_prefill(&g->d, seq, n, g->logits);
+    for (int cur = n; cur < total; cur++) {
+        const float *row = g->logits;
+        if (!g->cached) {
+            g->m->step = 0;  // fixed rotations: the same seed gives the same output
+            model_forward(g->m, seq, 1, (int)round_up((size_t)cur, (size_t)g->align));
+            model_logits(g->m, g->logits);
+            row = g->logits + (size_t)(cur - 1) * V;
+        }
+        seq[cur] = sampler_pick(row, V, sc, rng, idx, p);
+        emit(ctx, seq[cur], cur);
+        if (g->cached && cur + 1 < total) decoder_step(&g->d, seq[cur], g->logits);
+    }
+    xfree(idx);
+    xfree(p);
+}
+
+typedef struct {
+    FILE *out;
+    int offset, bytes;  // byte models print token - offset as a byte (other tokens: nothing)
+} TextSink;
+
+static void emit_text(void *ctx, int token, int at) {
+    TextSink *s = ctx;
+    if (!s->bytes) fprintf(s->out, "%s%d", at ? " " : "", token);
+    else if (token - s->offset >= 0 && token - s->offset < 256) fputc(token - s->offset, s->out);
+    fflush(s->out);
+}
+
+typedef struct {
+    int index, count, tty;
+    double t0;
+} ImageProgress;
+
+static void emit_pixel(void *ctx, int token, int at) {
+    ImageProgress *p = ctx;
+    if ((at + 1) % 512 && at + 1 != IMAGE_BYTES) return;
+    double rate = (at + 1) / (now_seconds() - p->t0 + 1e-9);
+    if (p->tty) fprintf(stderr, "\rreformer sample: image %d/%d, %d/%d subpixels, %.0f tokens/s   ", p->index + 1,
+                        p->count, at + 1, IMAGE_BYTES, rate);
+    if (at + 1 == IMAGE_BYTES)
+        fprintf(stderr, "%sreformer sample: image %d/%d done, %.0f tokens/s\n", p->tty ? "\r" : "", p->index + 1,
+                p->count, rate);
+}
+
 int cmd_sample(int argc, char **argv) {
-    const char *ckpt = NULL, *prompt = NULL, *prompt_file = NULL, *prompt_tokens = NULL, *out_path = NULL;
-    int len = 100, threads = 0;
+    const char *ckpt = NULL, *prompt = NULL, *prompt_file = NULL, *prompt_tokens = NULL, *out_path = NULL,
+               *rotations = NULL;
+    int len = 100, threads = 0, samples = 4, no_cache = 0, offset_flag = -1;
     long long seed = 1;
     SamplerConfig sc = {1.0f, 0, 1.0f};
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
             printf("usage: %s\n\n"
-                   "Generates --len tokens after the prompt. Byte models (vocab >= 256) read and write\n"
-                   "bytes; smaller vocabularies (the copy task) read and write token numbers.\n\n"
-                   "  --ckpt CKPT          checkpoint (required)\n"
+                   "Generates --len tokens after the prompt. Byte models (vocab >= 256 + token offset)\n"
+                   "read and write bytes; smaller vocabularies (the copy task) token numbers. Image models\n"
+                   "(data.kind imagenet64) write --samples 64x64 PNGs and a contact sheet into --out DIR;\n"
+                   "the prompt is then the first subpixels in the model's pixel order (default: one\n"
+                   "random subpixel, since the model predicts every subpixel but the first).\n\n"
+                   "  --ckpt CKPT|DIR      our checkpoint or a HuggingFace model directory (required)\n"
                    "  --prompt TEXT        prompt bytes\n"
                    "  --prompt-file F      prompt bytes from a file\n"
                    "  --prompt-tokens S    prompt as token numbers, e.g. \"0 5 17\"\n"
-                   "  --len N              tokens to generate (default 100)\n"
+                   "  --len N              tokens to generate (default 100; images: the whole image)\n"
+                   "  --samples N          images to generate (default 4)\n"
                    "  --temperature T      0 = greedy (default 1)\n"
                    "  --top-k K            keep the K most likely tokens (default 0 = all)\n"
                    "  --top-p P            nucleus sampling mass (default 1 = off)\n"
                    "  --seed S             the same seed gives the same output (default 1)\n"
+                   "  --token-offset K     token = byte + K (default: the model's data.token_offset)\n"
+                   "  --rotations FILE     LSH rotations (safetensors, rotations.<k> per LSH layer)\n"
+                   "  --no-cache           rerun the whole prefix per token instead of the decoding cache\n"
                    "  --threads N          threads (default: all cores)\n"
-                   "  --out FILE           write there instead of standard output\n", USAGE);
+                   "  --out FILE|DIR       text: a file (default standard output); images: a directory\n"
+                   "                       (default samples)\n", USAGE);
             return 0;
         } else if (!strcmp(f, "--ckpt")) ckpt = arg_value(argc, argv, &i);
         else if (!strcmp(f, "--prompt")) prompt = arg_value(argc, argv, &i);
         else if (!strcmp(f, "--prompt-file")) prompt_file = arg_value(argc, argv, &i);
         else if (!strcmp(f, "--prompt-tokens")) prompt_tokens = arg_value(argc, argv, &i);
         else if (!strcmp(f, "--len")) len = (int)arg_int(f, arg_value(argc, argv, &i), 1, 1 << 24);
+        else if (!strcmp(f, "--samples")) samples = (int)arg_int(f, arg_value(argc, argv, &i), 1, 4096);
         else if (!strcmp(f, "--temperature")) sc.temperature = (float)arg_float(f, arg_value(argc, argv, &i), 0, 100);
         else if (!strcmp(f, "--top-k")) sc.top_k = (int)arg_int(f, arg_value(argc, argv, &i), 0, 1 << 24);
         else if (!strcmp(f, "--top-p")) sc.top_p = (float)arg_float(f, arg_value(argc, argv, &i), 1e-6, 1);
         else if (!strcmp(f, "--seed")) seed = arg_int(f, arg_value(argc, argv, &i), 0, 9000000000000000LL);
+        else if (!strcmp(f, "--token-offset")) offset_flag = (int)arg_int(f, arg_value(argc, argv, &i), 0, 65536);
+        else if (!strcmp(f, "--rotations")) rotations = arg_value(argc, argv, &i);
+        else if (!strcmp(f, "--no-cache")) no_cache = 1;
         else if (!strcmp(f, "--threads")) threads = (int)arg_int(f, arg_value(argc, argv, &i), 1, 1024);
         else if (!strcmp(f, "--out")) out_path = arg_value(argc, argv, &i);
         else usage_error("sample", USAGE, "unknown option '%s'", f);
@@ -114,18 +197,21 @@ int cmd_sample(int argc, char **argv) {
         usage_error("sample", USAGE, "give one of --prompt, --prompt-file, --prompt-tokens");
     char err[1024];
     Config cfg;
-    if (checkpoint_read_config(ckpt, &cfg, err, sizeof(err))) {
+    int is_hf;
+    if (source_read_config(ckpt, &cfg, &is_hf, err, sizeof(err))) {
         fprintf(stderr, "reformer sample: %s\n", err);
         return 1;
     }
-    const ReformerConfig *mc = &cfg.model;
-    int V = mc->vocab, bytes = V >= 256;
+    ReformerConfig mc = cfg.model;
+    int V = mc.vocab, offset = offset_flag >= 0 ? offset_flag : cfg.data.token_offset;
+    int images = cfg.data.kind == DATA_IMAGENET64, bytes = V >= 256 + offset;
     int *tok = NULL, n = 0;
     if (prompt_file) {
         if (read_prompt_file(prompt_file, &tok, &n)) {
             fprintf(stderr, "reformer sample: %s: cannot read\n", prompt_file);
             return 1;
         }
+        for (int i = 0; i < n; i++) tok[i] += offset;
     } else if (prompt_tokens) {
         tok = malloc((strlen(prompt_tokens) + 1) * sizeof(int));
         char *copy = strdup(prompt_tokens);
@@ -135,69 +221,113 @@ int cmd_sample(int argc, char **argv) {
     } else if (prompt) {
         n = (int)strlen(prompt);
         tok = malloc((n + 1) * sizeof(int));
-        for (int i = 0; i < n; i++) tok[i] = (unsigned char)prompt[i];
-    }
-    if (n == 0) {  // no prompt: start from token 0
-        tok = realloc(tok, sizeof(int));
-        tok[n++] = 0;
+        for (int i = 0; i < n; i++) tok[i] = (unsigned char)prompt[i] + offset;
     }
     for (int i = 0; i < n; i++)
         if (tok[i] >= V) {
-            fprintf(stderr, "reformer sample: prompt byte %d at %d is outside the model's vocabulary of %d\n", tok[i], i, V);
+            fprintf(stderr, "reformer sample: prompt token %d at %d is outside the model's vocabulary of %d\n", tok[i], i, V);
             free(tok);
             return 2;
         }
-    int max_pos = mc->axial_shape[0] * mc->axial_shape[1], total = n + len;
-    int align = model_chunk_lcm(mc);  // padded lengths must be multiples of every chunk length
-    int T = (int)round_up((size_t)total, (size_t)align);
-    if (T > max_pos) {
-        fprintf(stderr, "reformer sample: prompt %d + --len %d needs %d positions (padded), the model has %d\n",
-                n, len, T, max_pos);
+    int max_pos = mc.axial_shape[0] * mc.axial_shape[1];
+    int total = images ? IMAGE_BYTES : imax(n, 1) + len;
+    if (images && n >= IMAGE_BYTES) {
+        fprintf(stderr, "reformer sample: the prompt holds %d subpixels; an image has %d\n", n, IMAGE_BYTES);
         free(tok);
         return 2;
     }
-    FILE *out = out_path ? fopen(out_path, "wb") : stdout;
-    if (!out) {
-        fprintf(stderr, "reformer sample: %s: cannot write\n", out_path);
+    int cached = mc.causal && !no_cache, align = model_chunk_lcm(&mc);
+    int T = cached ? total : (int)round_up((size_t)total, (size_t)align);
+    if (T > max_pos) {
+        fprintf(stderr, "reformer sample: prompt %d + --len %d needs %d positions%s, the model has %d\n", n, len, T,
+                cached ? "" : " (padded)", max_pos);
         free(tok);
-        return 1;
+        return 2;
+    }
+    if (images) {
+        const char *dir = out_path ? out_path : "samples";
+        if (mkdir(dir, 0755) && errno != EEXIST) {
+            fprintf(stderr, "reformer sample: %s: cannot create the directory: %s\n", dir, strerror(errno));
+            free(tok);
+            return 1;
+        }
+        out_path = dir;
     }
     threads_set(threads ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
+    // an unset bucket count resolves from the length the model was trained at, not this one
+    if (mc.n_bucket_factors == 0)
+        mc.n_bucket_factors = lsh_default_buckets(mc.buckets, imax(cfg.data.seq_len, mc.lsh_chunk), mc.lsh_chunk, max_pos);
     Model m;
-    model_init(&m, mc, 1, T, (uint64_t)cfg.train.seed);
-    TrainState st;
-    if (checkpoint_load(ckpt, &m, NULL, &st, err, sizeof(err))) {
+    model_init(&m, &mc, 1, T, (uint64_t)cfg.train.seed);
+    float *rot = NULL;
+    int rc = 0;
+    if (source_load(ckpt, is_hf, &m, NULL, err, sizeof(err)) ||
+        (rotations && hf_load_rotations(rotations, &m, &rot, err, sizeof(err)))) {
         fprintf(stderr, "reformer sample: %s\n", err);
-        model_free(&m);
-        free(tok);
-        if (out != stdout) fclose(out);
-        return 1;
+        rc = 1;
     }
-    Rng rng;
-    rng_seed(&rng, (uint64_t)seed);
-    int *seq = xcalloc(T, sizeof(int)), *idx = xmalloc(V * sizeof(int));
-    double *p = xmalloc(V * sizeof(double));
-    memcpy(seq, tok, n * sizeof(int));
-    float *logits = xmalloc((size_t)T * V * sizeof(float));
-    for (int i = 0; i < n; i++) bytes ? fputc(seq[i], out) : fprintf(out, "%s%d", i ? " " : "", seq[i]);
-    for (int cur = n; cur < total; cur++) {
-        int L = (int)round_up((size_t)cur, (size_t)align);
-        m.step = 0;  // fixed rotations: the same seed gives the same text
-        model_forward(&m, seq, 1, L);
-        model_logits(&m, logits);
-        seq[cur] = sampler_pick(logits + (size_t)(cur - 1) * V, V, &sc, &rng, idx, p);
-        bytes ? fputc(seq[cur], out) : fprintf(out, " %d", seq[cur]);
-        fflush(out);
+    FILE *out = rc || images ? NULL : out_path ? fopen(out_path, "wb") : stdout;
+    if (!rc && !images && !out) {
+        fprintf(stderr, "reformer sample: %s: cannot write\n", out_path);
+        rc = 1;
     }
-    if (!bytes) fprintf(out, "\n");
-    int bad = ferror(out);
-    if (out != stdout && fclose(out) != 0) bad = 1;
-    if (bad) fprintf(stderr, "reformer sample: write error on %s\n", out_path ? out_path : "standard output");
+    Generator g = {&m, {0}, cached, align, xmalloc((size_t)(cached ? 1 : T) * V * sizeof(float))};
+    int *seq = xcalloc((size_t)T, sizeof(int));
+    if (!rc && !images) {
+        if (n == 0) tok = realloc(tok, sizeof(int)), tok[n++] = 0;  // no prompt: start from token 0
+        memcpy(seq, tok, (size_t)n * sizeof(int));
+        TextSink sink = {out, offset, bytes};
+        for (int i = 0; i < n; i++) emit_text(&sink, seq[i], i);
+        Rng rng;
+        rng_seed(&rng, (uint64_t)seed);
+        if (cached) decoder_init(&g.d, &m, T);
+        generate(&g, seq, n, total, &sc, &rng, emit_text, &sink);
+        if (cached) decoder_free(&g.d);
+        if (!bytes) fprintf(out, "\n");
+        int bad = ferror(out);
+        if (out != stdout && fclose(out) != 0) bad = 1;
+        if (bad) fprintf(stderr, "reformer sample: write error on %s\n", out_path ? out_path : "standard output");
+        rc = bad;
+    } else if (!rc) {
+        uint8_t *rgb = xmalloc((size_t)samples * IMAGE_BYTES);
+        int *pix = xmalloc(IMAGE_BYTES * sizeof(int));
+        for (int s = 0; s < samples && !rc; s++) {
+            Rng rng;
+            rng_seed(&rng, hash_stream((uint64_t)seed, 0x1a9e, (uint64_t)s, 0));
+            memcpy(seq, tok, (size_t)n * sizeof(int));
+            int start = n;
+            if (start == 0) seq[start++] = (int)rng_below(&rng, 256) + offset;  // the unpredicted first subpixel
+            ImageProgress prog = {s, samples, isatty(2), now_seconds()};
+            if (cached) decoder_init(&g.d, &m, T);
+            generate(&g, seq, start, IMAGE_BYTES, &sc, &rng, emit_pixel, &prog);
+            if (cached) decoder_free(&g.d);
+            for (int t = 0; t < IMAGE_BYTES; t++) pix[t] = seq[t] - offset;
+            image_from_tokens(pix, cfg.data.pixel_order, rgb + (size_t)s * IMAGE_BYTES);
+            char path[4096];
+            snprintf(path, sizeof(path), "%s/sample-%03d.png", out_path, s);
+            if (png_write_rgb(path, rgb + (size_t)s * IMAGE_BYTES, IMAGE_SIDE, IMAGE_SIDE, err, sizeof(err))) rc = 1;
+            else printf("%s\n", path);
+        }
+        if (!rc) {
+            int cols = 1, w, h;
+            while (cols * cols < samples) cols++;
+            png_sheet_size(samples, IMAGE_SIDE, cols, 2, &w, &h);
+            uint8_t *sheet = xmalloc((size_t)w * h * 3);
+            png_sheet(rgb, samples, IMAGE_SIDE, cols, 2, sheet);
+            char path[4096];
+            snprintf(path, sizeof(path), "%s/samples.png", out_path);
+            if (png_write_rgb(path, sheet, w, h, err, sizeof(err))) rc = 1;
+            else printf("%s\n", path);
+            xfree(sheet);
+        }
+        if (rc) fprintf(stderr, "reformer sample: %s\n", err);
+        xfree(rgb);
+        xfree(pix);
+    }
     xfree(seq);
-    xfree(idx);
-    xfree(p);
-    xfree(logits);
+    xfree(g.logits);
     free(tok);
+    free(rot);
     model_free(&m);
-    return bad;
+    return rc;
 }

@@ -15,6 +15,7 @@ int dataset_open(Dataset *d, const DataConfig *dc, int vocab, uint64_t seed, cha
     memset(d, 0, sizeof(*d));
     d->kind = dc->kind;
     d->vocab = vocab;
+    d->token_offset = dc->token_offset;
     if (dc->kind == DATA_COPY) return 0;
     if (dc->kind == DATA_IMAGENET64) {
         d->pixel_order = dc->pixel_order;
@@ -66,6 +67,7 @@ int dataset_train_batch(Dataset *d, int *tokens, int B, int T, Rng *rng, char *e
             if (imageset_train_image(&d->images[SPLIT_TRAIN], d->images_read, img, err, cap)) return -1;
             d->images_read++;
             image_to_tokens(img, d->pixel_order, tokens + (size_t)b * T);
+            for (int t = 0; t < T; t++) tokens[(size_t)b * T + t] += d->token_offset;
         }
         return 0;
     }
@@ -74,7 +76,7 @@ int dataset_train_batch(Dataset *d, int *tokens, int B, int T, Rng *rng, char *e
         // two draws: offsets beyond 2^32 for files that large
         uint64_t r = ((uint64_t)rng_below(rng, 1u << 31) << 31) | rng_below(rng, 1u << 31);
         const uint8_t *src = d->bytes + d->start[SPLIT_TRAIN] + r % span;
-        for (int t = 0; t < T; t++) tokens[(size_t)b * T + t] = src[t];
+        for (int t = 0; t < T; t++) tokens[(size_t)b * T + t] = src[t] + d->token_offset;
     }
     return 0;
 }
@@ -96,6 +98,7 @@ int dataset_eval_window(Dataset *d, int split, int T, size_t k, int *tokens, int
         uint8_t img[IMAGE_BYTES];
         if (imageset_read(&d->images[split], k, img, err, cap)) return -1;
         image_to_tokens(img, d->pixel_order, tokens);
+        for (int t = 0; t < T; t++) tokens[t] += d->token_offset;
         return 0;
     }
     size_t n = d->count[split], start = k * (T - 1);
@@ -105,6 +108,6 @@ int dataset_eval_window(Dataset *d, int split, int T, size_t k, int *tokens, int
         start = end_start;
     }
     const uint8_t *src = d->bytes + d->start[split] + start;
-    for (int t = 0; t < T; t++) tokens[t] = src[t];
+    for (int t = 0; t < T; t++) tokens[t] = src[t] + d->token_offset;
     return 0;
 }

@@ -26,6 +26,7 @@ typedef struct {
     int seq_len;
     int shuffle_images;              // imagenet64: images per shuffled block
     int pixel_order;                 // imagenet64: PIXELS_RGB or PIXELS_PLANAR
+    int token_offset;                // token = byte + offset (HuggingFace's enwik8 models: 2)
 } DataConfig;
 
 typedef struct {
@@ -37,6 +38,7 @@ typedef struct {
     int proportional;      // 1 when the file is not the 100,000,000-byte original
     ImageSet images[2];    // imagenet64: [SPLIT_TRAIN], [SPLIT_VALID]
     int pixel_order;
+    int token_offset;
     uint64_t images_read;  // imagenet64: training images consumed so far
 } Dataset;
 

@@ -1,6 +1,10 @@
 // harness.c: helpers shared by the tests.
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "../core/common.h"
 #include "../core/rng.h"
@@ -57,3 +61,33 @@ double gradcheck(LossFn loss, void *ctx, float *x, const float *g, size_t n, uin
     if (analytic) *analytic = ana;
     return best;
 }
+
+const char *reformer_bin(void) {
+    const char *b = getenv("REFORMER_BIN");
+    return b ? b : "./reformer";
+}
+
+// Runs a shell command, captures stdout and stderr together, returns the exit code.
+int run_cmd(char *out, size_t cap, const char *fmt, ...) {
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    char full[4200];
+    snprintf(full, sizeof(full), "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    size_t n = 0;
+    if (out) out[0] = '\0';
+    char buf[4096];
+    size_t got;
+    while (p && (got = fread(buf, 1, sizeof(buf), p)) > 0)
+        if (out && n + got < cap) {
+            memcpy(out + n, buf, got);
+            n += got;
+            out[n] = '\0';
+        }
+    int st = p ? pclose(p) : -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+

@@ -35,4 +35,9 @@ typedef double (*LossFn)(void *ctx);
 double gradcheck(LossFn loss, void *ctx, float *x, const float *g, size_t n, uint64_t seed,
                  double *analytic);
 
+// The binary under test (REFORMER_BIN, else ./reformer).
+const char *reformer_bin(void);
+// Runs a shell command, captures stdout and stderr together into out, returns the exit code.
+int run_cmd(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif

@@ -13,36 +13,6 @@
 
 static char dir[256];
 
-static const char *bin(void) {
-    const char *b = getenv("REFORMER_BIN");
-    return b ? b : "./reformer";
-}
-
-// Runs a shell command, captures stdout and stderr together, returns the exit code.
-static int run(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int run(char *out, size_t cap, const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    char full[4200];
-    snprintf(full, sizeof(full), "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    size_t n = 0;
-    if (out) out[0] = '\0';
-    char buf[4096];
-    size_t got;
-    while (p && (got = fread(buf, 1, sizeof(buf), p)) > 0)
-        if (out && n + got < cap) {
-            memcpy(out + n, buf, got);
-            n += got;
-            out[n] = '\0';
-        }
-    int st = p ? pclose(p) : -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void write_file(const char *path, const char *text) {
     FILE *f = fopen(path, "w");
     fputs(text, f);
@@ -81,7 +51,7 @@ static void config_error(const char *json, const char *needle) {
     char path[512], out[8192];
     snprintf(path, sizeof(path), "%s/bad.json", dir);
     write_file(path, json);
-    int rc = run(out, sizeof(out), "%s train %s --out %s/bad-run", bin(), path, dir);
+    int rc = run_cmd(out, sizeof(out), "%s train %s --out %s/bad-run", reformer_bin(), path, dir);
     EXPECT(rc == 2, "%s: exit %d, want 2 (%s)", needle, rc, out);
     EXPECT(strstr(out, needle) != NULL, "message lacks '%s': %s", needle, out);
     EXPECT(lines(out) == 1, "not one line: %s", out);
@@ -112,18 +82,18 @@ void test_cli_config_errors(void) {
 
 void test_cli_flags(void) {
     char out[16384];
-    EXPECT(run(out, sizeof(out), "%s --help", bin()) == 0 && strstr(out, "train"), "--help: %s", out);
-    EXPECT(run(out, sizeof(out), "%s --version", bin()) == 0 && strstr(out, "reformer "), "--version");
+    EXPECT(run_cmd(out, sizeof(out), "%s --help", reformer_bin()) == 0 && strstr(out, "train"), "--help: %s", out);
+    EXPECT(run_cmd(out, sizeof(out), "%s --version", reformer_bin()) == 0 && strstr(out, "reformer "), "--version");
     const char *cmds[] = {"train", "eval", "sample", "bench", "export"};
     for (int i = 0; i < 5; i++) {
-        EXPECT(run(out, sizeof(out), "%s %s --help", bin(), cmds[i]) == 0 && strstr(out, "usage:"), "%s --help", cmds[i]);
-        int rc = run(out, sizeof(out), "%s %s --bogus", bin(), cmds[i]);
+        EXPECT(run_cmd(out, sizeof(out), "%s %s --help", reformer_bin(), cmds[i]) == 0 && strstr(out, "usage:"), "%s --help", cmds[i]);
+        int rc = run_cmd(out, sizeof(out), "%s %s --bogus", reformer_bin(), cmds[i]);
         EXPECT(rc == 2 && strstr(out, "unknown option '--bogus'") && strstr(out, "usage:"), "%s --bogus: %d %s", cmds[i], rc, out);
     }
-    EXPECT(run(out, sizeof(out), "%s bench --seq", bin()) == 2 && strstr(out, "--seq needs a value"), "missing value: %s", out);
-    EXPECT(run(out, sizeof(out), "%s bench --seq 12x", bin()) == 2 && strstr(out, "not an integer"), "garbage: %s", out);
-    EXPECT(run(out, sizeof(out), "%s frobnicate", bin()) == 2, "unknown command");
-    EXPECT(run(out, sizeof(out), "%s --help-config", bin()) == 0 && strstr(out, "model.n_hashes"), "--help-config");
+    EXPECT(run_cmd(out, sizeof(out), "%s bench --seq", reformer_bin()) == 2 && strstr(out, "--seq needs a value"), "missing value: %s", out);
+    EXPECT(run_cmd(out, sizeof(out), "%s bench --seq 12x", reformer_bin()) == 2 && strstr(out, "not an integer"), "garbage: %s", out);
+    EXPECT(run_cmd(out, sizeof(out), "%s frobnicate", reformer_bin()) == 2, "unknown command");
+    EXPECT(run_cmd(out, sizeof(out), "%s --help-config", reformer_bin()) == 0 && strstr(out, "model.n_hashes"), "--help-config");
 }
 
 // loss column of metrics.jsonl, one per line, as printed (17 significant digits)
@@ -144,12 +114,12 @@ static int losses(const char *path, char vals[][40], int cap) {
 void test_cli_train_resume_eval_sample(void) {
     setup();
     char out[65536], a[16][40], b[16][40];
-    int rc = run(out, sizeof(out), "%s train %s/tiny.json --out %s/full", bin(), dir, dir);
+    int rc = run_cmd(out, sizeof(out), "%s train %s/tiny.json --out %s/full", reformer_bin(), dir, dir);
     EXPECT(rc == 0, "train: %d %s", rc, out);
     // stop after 3 steps, resume to 6: the loss curve must be the same to the last bit
-    rc = run(out, sizeof(out), "%s train %s/tiny.json --steps 3 --out %s/part", bin(), dir, dir);
+    rc = run_cmd(out, sizeof(out), "%s train %s/tiny.json --steps 3 --out %s/part", reformer_bin(), dir, dir);
     EXPECT(rc == 0, "train 3: %d %s", rc, out);
-    rc = run(out, sizeof(out), "%s train %s/tiny.json --resume %s/part/last.ckpt --out %s/part", bin(), dir, dir, dir);
+    rc = run_cmd(out, sizeof(out), "%s train %s/tiny.json --resume %s/part/last.ckpt --out %s/part", reformer_bin(), dir, dir, dir);
     EXPECT(rc == 0, "resume: %d %s", rc, out);
     char pa[512], pb[512];
     snprintf(pa, sizeof(pa), "%s/full/metrics.jsonl", dir);
@@ -163,24 +133,24 @@ void test_cli_train_resume_eval_sample(void) {
     write_file(other, "{\"model\": {\"vocab\": 16, \"d_model\": 64, \"d_ff\": 64, \"n_heads\": 2, \"d_head\": 16,"
                       " \"attn_layers\": [\"local\", \"lsh\"], \"lsh_chunk\": 8, \"local_chunk\": 8,"
                       " \"axial_shape\": [4, 8], \"axial_dims\": [8, 56]}, \"data\": {\"kind\": \"copy\", \"seq_len\": 32}}");
-    rc = run(out, sizeof(out), "%s train %s --resume %s/full/last.ckpt --out %s/x", bin(), other, dir, dir);
+    rc = run_cmd(out, sizeof(out), "%s train %s --resume %s/full/last.ckpt --out %s/x", reformer_bin(), other, dir, dir);
     EXPECT(rc == 2 && strstr(out, "model.d_model"), "mismatched resume: %d %s", rc, out);
     // eval
-    rc = run(out, sizeof(out), "%s eval --ckpt %s/full/last.ckpt --json", bin(), dir);
+    rc = run_cmd(out, sizeof(out), "%s eval --ckpt %s/full/last.ckpt --json", reformer_bin(), dir);
     EXPECT(rc == 0 && strstr(out, "\"loss_nats\"") && strstr(out, "\"bits\"") && strstr(out, "\"tokens\"") &&
                strstr(out, "\"accuracy\""), "eval: %d %s", rc, out);
-    rc = run(out, sizeof(out), "%s eval %s/tiny.json --ckpt %s/full/best.ckpt --split test", bin(), dir, dir);
+    rc = run_cmd(out, sizeof(out), "%s eval %s/tiny.json --ckpt %s/full/best.ckpt --split test", reformer_bin(), dir, dir);
     EXPECT(rc == 0 && strstr(out, "split test"), "eval best: %d %s", rc, out);
     // sample: same seed, same output
     char s1[4096], s2[4096], s3[4096];
-    run(s1, sizeof(s1), "%s sample --ckpt %s/full/last.ckpt --prompt-tokens '0 3 5 7' --len 20 --seed 9", bin(), dir);
-    run(s2, sizeof(s2), "%s sample --ckpt %s/full/last.ckpt --prompt-tokens '0 3 5 7' --len 20 --seed 9", bin(), dir);
-    rc = run(s3, sizeof(s3), "%s sample --ckpt %s/full/last.ckpt --prompt-tokens '0 3 5 7' --len 20 --seed 10", bin(), dir);
+    run_cmd(s1, sizeof(s1), "%s sample --ckpt %s/full/last.ckpt --prompt-tokens '0 3 5 7' --len 20 --seed 9", reformer_bin(), dir);
+    run_cmd(s2, sizeof(s2), "%s sample --ckpt %s/full/last.ckpt --prompt-tokens '0 3 5 7' --len 20 --seed 9", reformer_bin(), dir);
+    rc = run_cmd(s3, sizeof(s3), "%s sample --ckpt %s/full/last.ckpt --prompt-tokens '0 3 5 7' --len 20 --seed 10", reformer_bin(), dir);
     EXPECT(rc == 0 && !strcmp(s1, s2) && lines(s1) == 1 && !strncmp(s1, "0 3 5 7 ", 8), "sample: '%s' vs '%s'", s1, s2);
     EXPECT(strcmp(s1, s3) != 0, "seeds 9 and 10 gave the same 20 tokens: %s", s1);
-    rc = run(out, sizeof(out), "%s sample --ckpt %s/full/last.ckpt --prompt-tokens '0 99'", bin(), dir);
+    rc = run_cmd(out, sizeof(out), "%s sample --ckpt %s/full/last.ckpt --prompt-tokens '0 99'", reformer_bin(), dir);
     EXPECT(rc == 2 && lines(out) == 1, "out-of-vocabulary prompt: %d %s", rc, out);
-    rc = run(out, sizeof(out), "%s sample --ckpt %s/full/last.ckpt --len 100000", bin(), dir);
+    rc = run_cmd(out, sizeof(out), "%s sample --ckpt %s/full/last.ckpt --len 100000", reformer_bin(), dir);
     EXPECT(rc == 2 && strstr(out, "positions"), "too long: %d %s", rc, out);
     teardown();
 }
@@ -188,20 +158,20 @@ void test_cli_train_resume_eval_sample(void) {
 void test_cli_damaged_checkpoints(void) {
     setup();
     char out[65536];
-    int rc = run(out, sizeof(out), "%s train %s/tiny.json --steps 2 --out %s/r", bin(), dir, dir);
+    int rc = run_cmd(out, sizeof(out), "%s train %s/tiny.json --steps 2 --out %s/r", reformer_bin(), dir, dir);
     EXPECT(rc == 0, "train: %s", out);
     // truncated
-    run(NULL, 0, "head -c 5000 %s/r/last.ckpt > %s/trunc.ckpt", dir, dir);
-    rc = run(out, sizeof(out), "%s eval --ckpt %s/trunc.ckpt", bin(), dir);
+    run_cmd(NULL, 0, "head -c 5000 %s/r/last.ckpt > %s/trunc.ckpt", dir, dir);
+    rc = run_cmd(out, sizeof(out), "%s eval --ckpt %s/trunc.ckpt", reformer_bin(), dir);
     EXPECT(rc == 1 && lines(out) == 1 && (strstr(out, "truncated") || strstr(out, "does not fit")), "truncated: %d %s", rc, out);
     // one bit flipped in the tensor data
-    run(NULL, 0, "cp %s/r/last.ckpt %s/flip.ckpt && printf '\\x55' | dd of=%s/flip.ckpt bs=1 seek=20000 conv=notrunc status=none", dir, dir, dir);
-    rc = run(out, sizeof(out), "%s eval --ckpt %s/flip.ckpt", bin(), dir);
+    run_cmd(NULL, 0, "cp %s/r/last.ckpt %s/flip.ckpt && printf '\\x55' | dd of=%s/flip.ckpt bs=1 seek=20000 conv=notrunc status=none", dir, dir, dir);
+    rc = run_cmd(out, sizeof(out), "%s eval --ckpt %s/flip.ckpt", reformer_bin(), dir);
     EXPECT(rc == 1 && lines(out) == 1 && strstr(out, "CRC mismatch"), "bit flip: %d %s", rc, out);
     // not a checkpoint at all, and a missing file
-    rc = run(out, sizeof(out), "%s eval --ckpt %s/tiny.json", bin(), dir);
+    rc = run_cmd(out, sizeof(out), "%s eval --ckpt %s/tiny.json", reformer_bin(), dir);
     EXPECT(rc == 1 && lines(out) == 1 && strstr(out, "magic"), "not a checkpoint: %d %s", rc, out);
-    rc = run(out, sizeof(out), "%s eval --ckpt %s/nope.ckpt", bin(), dir);
+    rc = run_cmd(out, sizeof(out), "%s eval --ckpt %s/nope.ckpt", reformer_bin(), dir);
     EXPECT(rc == 1 && lines(out) == 1 && strstr(out, "cannot open"), "missing: %d %s", rc, out);
     teardown();
 }
@@ -209,16 +179,16 @@ void test_cli_damaged_checkpoints(void) {
 void test_cli_failed_save_keeps_last_checkpoint(void) {
     setup();
     char out[65536];
-    int rc = run(out, sizeof(out), "%s train %s/tiny.json --steps 3 --out %s/s", bin(), dir, dir);
+    int rc = run_cmd(out, sizeof(out), "%s train %s/tiny.json --steps 3 --out %s/s", reformer_bin(), dir, dir);
     EXPECT(rc == 0, "train: %s", out);
     char before[4096], after[4096];
-    run(before, sizeof(before), "%s eval --ckpt %s/s/last.ckpt --json", bin(), dir);
+    run_cmd(before, sizeof(before), "%s eval --ckpt %s/s/last.ckpt --json", reformer_bin(), dir);
     // the next save cannot create its temporary file: the run must fail loudly and
     // leave the last good checkpoint as it was
-    run(NULL, 0, "mkdir %s/s/last.ckpt.tmp", dir);
-    rc = run(out, sizeof(out), "%s train %s/tiny.json --resume %s/s/last.ckpt --out %s/s", bin(), dir, dir, dir);
+    run_cmd(NULL, 0, "mkdir %s/s/last.ckpt.tmp", dir);
+    rc = run_cmd(out, sizeof(out), "%s train %s/tiny.json --resume %s/s/last.ckpt --out %s/s", reformer_bin(), dir, dir, dir);
     EXPECT(rc == 1 && strstr(out, "last.ckpt.tmp"), "failed save: %d %s", rc, out);
-    rc = run(after, sizeof(after), "%s eval --ckpt %s/s/last.ckpt --json", bin(), dir);
+    rc = run_cmd(after, sizeof(after), "%s eval --ckpt %s/s/last.ckpt --json", reformer_bin(), dir);
     EXPECT(rc == 0 && !strcmp(before, after), "last checkpoint changed: %s vs %s", before, after);
     teardown();
 }
@@ -226,19 +196,29 @@ void test_cli_failed_save_keeps_last_checkpoint(void) {
 void test_cli_export_and_eval_hf_dir(void) {
     setup();
     char out[65536];
-    int rc = run(out, sizeof(out), "%s train %s/tiny.json --steps 2 --out %s/r", bin(), dir, dir);
+    int rc = run_cmd(out, sizeof(out), "%s train %s/tiny.json --steps 2 --out %s/r", reformer_bin(), dir, dir);
     EXPECT(rc == 0, "train: %s", out);
-    rc = run(out, sizeof(out), "%s export --ckpt %s/r/last.ckpt --out %s/hf", bin(), dir, dir);
+    rc = run_cmd(out, sizeof(out), "%s export --ckpt %s/r/last.ckpt --out %s/hf", reformer_bin(), dir, dir);
     EXPECT(rc == 0, "export: %d %s", rc, out);
     // 32 bytes below the vocabulary of 16, as one sequence
-    run(NULL, 0, "printf '\\001\\002\\003\\004\\005\\006\\007\\010\\011\\012\\013\\014\\015\\016\\017\\000"
+    run_cmd(NULL, 0, "printf '\\001\\002\\003\\004\\005\\006\\007\\010\\011\\012\\013\\014\\015\\016\\017\\000"
                  "\\001\\002\\003\\004\\005\\006\\007\\010\\011\\012\\013\\014\\015\\016\\017\\000' > %s/seq.bin", dir);
-    rc = run(out, sizeof(out), "%s eval --ckpt %s/hf --data %s/seq.bin --json", bin(), dir, dir);
+    rc = run_cmd(out, sizeof(out), "%s eval --ckpt %s/hf --data %s/seq.bin --json", reformer_bin(), dir, dir);
     EXPECT(rc == 0 && strstr(out, "\"loss_nats\"") && strstr(out, "\"tokens\": 31"), "eval HF dir: %d %s", rc, out);
-    rc = run(out, sizeof(out), "%s eval --ckpt %s/hf --data %s/seq.bin --token-offset 2", bin(), dir, dir);
+    rc = run_cmd(out, sizeof(out), "%s eval --ckpt %s/hf --data %s/seq.bin --token-offset 2", reformer_bin(), dir, dir);
     EXPECT(rc == 2 && lines(out) == 1 && strstr(out, "vocabulary"), "offset past vocabulary: %d %s", rc, out);
-    rc = run(out, sizeof(out), "%s eval --ckpt %s/hf", bin(), dir);
+    rc = run_cmd(out, sizeof(out), "%s eval --ckpt %s/hf", reformer_bin(), dir);
     EXPECT(rc == 2 && strstr(out, "--data FILE is needed"), "missing --data: %d %s", rc, out);
+    // the token offset travels with the directory (reformer.json)
+    run_cmd(NULL, 0, "echo '{\"token_offset\": 2}' > %s/hf/reformer.json", dir);
+    rc = run_cmd(out, sizeof(out), "%s eval --ckpt %s/hf --data %s/seq.bin", reformer_bin(), dir, dir);
+    EXPECT(rc == 2 && strstr(out, "offset 2"), "offset from reformer.json: %d %s", rc, out);
+    run_cmd(NULL, 0, "echo '{\"token_offset\": 0}' > %s/hf/reformer.json", dir);
+    // sample straight from the HF directory, cached and not: both extend the prompt
+    rc = run_cmd(out, sizeof(out), "%s sample --ckpt %s/hf --prompt-tokens '0 3 5' --len 12 --seed 2", reformer_bin(), dir);
+    EXPECT(rc == 0 && !strncmp(out, "0 3 5 ", 6) && lines(out) == 1, "sample HF dir: %d %s", rc, out);
+    rc = run_cmd(out, sizeof(out), "%s sample --ckpt %s/hf --prompt-tokens '0 3 5' --len 12 --no-cache", reformer_bin(), dir);
+    EXPECT(rc == 0 && !strncmp(out, "0 3 5 ", 6), "sample HF dir without the cache: %d %s", rc, out);
     teardown();
 }
 
@@ -252,7 +232,7 @@ void test_cli_interrupt_saves(void) {
         char outdir[512];
         snprintf(outdir, sizeof(outdir), "%s/i", dir);
         freopen("/dev/null", "w", stderr);
-        execl(bin(), bin(), "train", cmd, "--steps", "100000", "--out", outdir, (char *)NULL);
+        execl(reformer_bin(), reformer_bin(), "train", cmd, "--steps", "100000", "--out", outdir, (char *)NULL);
         _exit(127);
     }
     struct stat sb;
@@ -261,7 +241,7 @@ void test_cli_interrupt_saves(void) {
     int st;
     waitpid(pid, &st, 0);
     EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0, "train after SIGINT: status %d", st);
-    int rc = run(out, sizeof(out), "%s eval --ckpt %s/i/last.ckpt --json", bin(), dir);
+    int rc = run_cmd(out, sizeof(out), "%s eval --ckpt %s/i/last.ckpt --json", reformer_bin(), dir);
     EXPECT(rc == 0 && strstr(out, "loss_nats"), "checkpoint after SIGINT: %d %s", rc, out);
     teardown();
 }

@@ -171,3 +171,32 @@ static void check_decode(const char *name, int prompt_len, int steps) {
 
 void test_hf_decode_local_lsh(void) { check_decode("decode_local_lsh", 8, 20); }
 void test_hf_decode_short_prompt(void) { check_decode("decode_short_prompt", 3, 24); }
+
+// A directory written by `reformer export` (a 2-layer local + LSH copy-task model), loaded by
+// transformers 5.17 with no missing or unexpected keys (tests/hf/check_export.py on the device).
+// With the rotations HF drew, its loss on data.bin is 2.5116345882 as loaded (5.17 leaves
+// lm_head.bias out) and 2.5174028873 with the bias added to the logits, as our model does.
+void test_hf_loads_our_export(void) {
+    const char *dir = FIXTURES "/exported_by_reformer";
+    char err[1024];
+    ReformerConfig cfg;
+    int max_len;
+    EXPECT(hf_read_config(dir, &cfg, &max_len, err, sizeof(err)) == 0, "%s", err);
+    int tok[64];
+    FILE *f = fopen(FIXTURES "/exported_by_reformer/data.bin", "rb");
+    for (int t = 0; t < 64; t++) tok[t] = f ? fgetc(f) : 0;
+    if (f) fclose(f);
+    Model m;
+    model_init(&m, &cfg, 1, 64, 1);
+    float *rot = NULL;
+    EXPECT(hf_load_weights(dir, &m, err, sizeof(err)) == 0, "%s", err);
+    EXPECT(hf_load_rotations(FIXTURES "/exported_by_reformer/rotations.safetensors", &m, &rot, err, sizeof(err)) == 0,
+           "%s", err);
+    double with_bias = model_forward(&m, tok, 1, 64);
+    memset(m.p.head.b, 0, cfg.vocab * sizeof(float));
+    double as_loaded = model_forward(&m, tok, 1, 64);
+    EXPECT(fabs(with_bias / 2.5174028873 - 1) < 1e-5 && fabs(as_loaded / 2.5116345882 - 1) < 1e-5,
+           "losses %.10f and %.10f; transformers computed 2.5174028873 and 2.5116345882", with_bias, as_loaded);
+    free(rot);
+    model_free(&m);
+}

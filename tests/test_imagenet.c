@@ -375,3 +375,60 @@ void test_png_decodes_back(void) {
     unlink(path);
     free(rgb); free(idat); free(raw); free(sheet);
 }
+
+// The imagenet64 path from the command line: train from a nested ZIP64 archive, stop and
+// resume bit for bit, bits per dim, PNG samples with the decoding cache, and the errors.
+void test_cli_imagenet_train_resume_eval_sample(void) {
+    char dir[] = "/tmp/reformer-imgcli-XXXXXX", p[600], out[65536];
+    EXPECT(mkdtemp(dir) != NULL, "mkdtemp");
+    size_t la, lb, lo, lv;
+    uint8_t *A = random_images(5, 11), *B = random_images(4, 12);
+    uint8_t *za = npz(A, 5, 8, 1, "|u1", 0, 0, &la), *zb = npz(B, 4, 0, 1, "|u1", 0, 0, &lb), *zv = npz(B, 2, 8, 1, "|u1", 0, 0, &lv);
+    ZipOut outer = {0};
+    zip_add(&outer, "train_data_batch_1.npz", za, la, 8, 1, 0);
+    zip_add(&outer, "train_data_batch_2.npz", zb, lb, 0, 1, 0);
+    uint8_t *zo = zip_finish(&outer, 1, &lo);
+    snprintf(p, sizeof(p), "%s/train.zip", dir);
+    write_file(p, zo, lo);
+    snprintf(p, sizeof(p), "%s/val.npz", dir);
+    write_file(p, zv, lv);
+    snprintf(p, sizeof(p), "%s/img.json", dir);
+    FILE *f = fopen(p, "w");
+    fprintf(f, "{\"model\": {\"vocab\": 256, \"d_model\": 16, \"d_ff\": 16, \"n_heads\": 2, \"d_head\": 8,"
+               " \"attn_layers\": [\"local\", \"lsh\"], \"n_hashes\": 2, \"n_buckets\": 8, \"lsh_chunk\": 64, \"local_chunk\": 64,"
+               " \"axial_shape\": [64, 192], \"axial_dims\": [8, 8]},"
+               " \"data\": {\"kind\": \"imagenet64\", \"path\": \"%s/train.zip\", \"valid_path\": \"%s/val.npz\","
+               " \"seq_len\": 12288, \"shuffle_images\": 3},"
+               " \"train\": {\"batch\": 2, \"steps\": 6, \"lr\": 0.003, \"eval_every\": 3, \"eval_tokens\": 12287,"
+               " \"save_every\": 3, \"log_every\": 1, \"seed\": 3, \"threads\": 2}}", dir, dir);
+    fclose(f);
+    const char *bin = reformer_bin();
+    int rc = run_cmd(out, sizeof(out), "%s train %s --out %s/full", bin, p, dir);
+    EXPECT(rc == 0, "train: %d %s", rc, out);
+    rc = run_cmd(out, sizeof(out), "%s train %s --steps 3 --out %s/part && %s train %s --resume %s/part/last.ckpt --out %s/part",
+                 bin, p, dir, bin, p, dir, dir);
+    EXPECT(rc == 0, "stop and resume: %d %s", rc, out);
+    char a[4096], b[4096];
+    rc = run_cmd(a, sizeof(a), "grep -o '\"loss\": [^,]*' %s/full/metrics.jsonl", dir);
+    run_cmd(b, sizeof(b), "grep -o '\"loss\": [^,]*' %s/part/metrics.jsonl", dir);
+    EXPECT(rc == 0 && strlen(a) > 60 && !strcmp(a, b), "the resumed run read other images:\n%s\nvs\n%s", a, b);
+    rc = run_cmd(out, sizeof(out), "%s eval --ckpt %s/full/last.ckpt", bin, dir);
+    EXPECT(rc == 0 && strstr(out, "bits per dim") && strstr(out, "24574 tokens"), "eval: %d %s", rc, out);
+    rc = run_cmd(out, sizeof(out), "%s eval --ckpt %s/full/last.ckpt --split test", bin, dir);
+    EXPECT(rc == 2 && strstr(out, "no test split"), "test split: %d %s", rc, out);
+    rc = run_cmd(out, sizeof(out), "%s sample --ckpt %s/full/last.ckpt --samples 2 --seed 4 --out %s/png", bin, dir, dir);
+    EXPECT(rc == 0 && strstr(out, "sample-001.png") && strstr(out, "samples.png"), "sample: %d %s", rc, out);
+    // each PNG decodes to a 64x64 RGB image (the sheet: 2 tiles and 2-pixel gaps)
+    rc = run_cmd(out, sizeof(out), "for f in %s/png/sample-000.png %s/png/samples.png; do od -An -tu1 -j16 -N8 $f; done", dir, dir);
+    EXPECT(rc == 0 && strstr(out, "0   0   0  64   0   0   0  64") && strstr(out, "0   0   0 134   0   0   0  68"),
+           "PNG sizes: %s", out);
+    // a damaged archive stops training with the file named
+    snprintf(p, sizeof(p), "%s/bad.json", dir);
+    run_cmd(NULL, 0, "head -c %zu %s/train.zip > %s/cut.zip && sed 's#train.zip#cut.zip#' %s/img.json > %s", lo / 2, dir, dir, dir, p);
+    rc = run_cmd(out, sizeof(out), "%s train %s --out %s/bad", bin, p, dir);
+    EXPECT(rc == 1 && strstr(out, "cut.zip") && strstr(out, "truncated"), "truncated archive: %d %s", rc, out);
+    free(A); free(B); free(za); free(zb); free(zv); free(zo);
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    EXPECT(system(cmd) == 0, "cleanup");
+}

@@ -42,12 +42,14 @@
     X(test_hf_decode_local_lsh)                        \
     X(test_hf_decode_short_prompt)                     \
     X(test_hf_export_roundtrip)                        \
+    X(test_hf_loads_our_export)                        \
     X(test_cli_export_and_eval_hf_dir)                 \
     X(test_archive_formats_and_corruption)             \
     X(test_text_splits_windows_and_uniform_bits)       \
     X(test_imagenet_npz_nested_zip64_and_errors)       \
     X(test_imagenet_pixel_order_and_bits_per_dim)      \
     X(test_png_decodes_back)                           \
+    X(test_cli_imagenet_train_resume_eval_sample)      \
     X(test_cli_flags)                                  \
     X(test_cli_config_errors)                          \
     X(test_cli_train_resume_eval_sample)               \

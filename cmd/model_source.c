@@ -1,0 +1,29 @@
+// model_source.c: one way for every command to open --ckpt.
+#include "model_source.h"
+
+#include <string.h>
+#include <sys/stat.h>
+
+#include "hf_model.h"
+
+int source_read_config(const char *path, Config *cfg, int *is_hf, char *err, size_t cap) {
+    struct stat sb;
+    *is_hf = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+    if (!*is_hf) return checkpoint_read_config(path, cfg, err, cap);
+    config_default(cfg);
+    int max_len;
+    if (hf_read_config(path, &cfg->model, &max_len, err, cap)) return -1;
+    if (hf_read_token_offset(path, &cfg->data.token_offset, err, cap)) return -1;
+    cfg->data.kind = cfg->model.vocab >= 256 + cfg->data.token_offset ? DATA_ENWIK8 : DATA_COPY;
+    cfg->data.seq_len = max_len;
+    return 0;
+}
+
+int source_load(const char *path, int is_hf, Model *m, TrainState *st, char *err, size_t cap) {
+    if (is_hf) {
+        if (st) memset(st, 0, sizeof(*st));
+        return hf_load_weights(path, m, err, cap);
+    }
+    TrainState ignored;
+    return checkpoint_load(path, m, NULL, st ? st : &ignored, err, cap);
+}

@@ -1,0 +1,19 @@
+// model_source.h: where a command's model comes from, by what --ckpt names: our checkpoint
+// file, or a HuggingFace model directory (config.json, model.safetensors and, when we wrote
+// it, reformer.json). eval, sample and train (fine-tuning) all take either.
+#ifndef REFORMER_MODEL_SOURCE_H
+#define REFORMER_MODEL_SOURCE_H
+
+#include <stddef.h>
+
+#include "checkpoint.h"
+#include "config.h"
+
+// The config of path: a checkpoint's stored one, or for a directory HF's model config with
+// our defaults elsewhere (data.seq_len: the model's positions; data.token_offset from
+// reformer.json). *is_hf tells which. Returns 0 or -1 with one line in err.
+int source_read_config(const char *path, Config *cfg, int *is_hf, char *err, size_t cap);
+// Loads the parameters (and, for a checkpoint, st when given) into m built from that config.
+int source_load(const char *path, int is_hf, Model *m, TrainState *st, char *err, size_t cap);
+
+#endif
