@@ -87,6 +87,7 @@ static const Key KEYS[] = {
     {"train.eval_tokens", T_I64, R(eval_tokens), 0, 1e15, 0, "tokens per validation during training; 0: the whole split"},
 };
 #define N_KEYS (sizeof(KEYS) / sizeof(KEYS[0]))
+_Static_assert(N_KEYS <= CONFIG_MAX_KEYS, "Config.given is too small for the key table");
 
 void config_default(Config *c) {
     memset(c, 0, sizeof(*c));
@@ -283,12 +284,30 @@ int config_parse(const char *json, const char *where, Config *c, char *err, size
             const Key *k = find_key(name);
             if (!k) rc = set_error(err, cap, "%s: unknown key '%s' (did you mean '%s'?)", where, name, nearest_key(name));
             else rc = set_value(c, k, v, err, cap);
+            if (!rc) c->given[k - KEYS] = 1;
         }
     }
     if (!rc) rc = config_validate(c, err, cap);
 done:
     cJSON_Delete(root);
     return rc;
+}
+
+const char *config_given_in(const Config *c, const char *section, const char *const *except) {
+    size_t n = strlen(section);
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const char *key = KEYS[i].key;
+        if (!c->given[i] || strncmp(key, section, n) || key[n] != '.') continue;
+        int allowed = 0;
+        for (int j = 0; except && except[j]; j++) allowed |= !strcmp(key + n + 1, except[j]);
+        if (!allowed) return key;
+    }
+    return NULL;
+}
+
+int config_given(const Config *c, const char *key) {
+    const Key *k = find_key(key);
+    return k && c->given[k - KEYS];
 }
 
 int config_load(const char *path, Config *c, char *err, size_t cap) {

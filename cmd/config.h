@@ -27,11 +27,14 @@ typedef struct {
     long long eval_tokens;  // validation during training: at most this many tokens; 0: all
 } TrainConfig;
 
+#define CONFIG_MAX_KEYS 128
+
 typedef struct {
     ReformerConfig model;
     AdamConfig opt;
     DataConfig data;
     TrainConfig train;
+    unsigned char given[CONFIG_MAX_KEYS];  // which keys the JSON set (the rest are defaults)
 } Config;
 
 void config_default(Config *c);
@@ -46,6 +49,10 @@ int config_validate(const Config *c, char *err, size_t cap);
 // The first key of section `sec` ("model", "data", "train") whose value differs between
 // a and b, written into out as "sec.key" and returned; NULL when the sections agree.
 const char *config_first_difference(const Config *a, const Config *b, const char *sec, char *out, size_t cap);
+// Whether the JSON set `key` ("section.name"), and the first key of `section` it set
+// that is not in the NULL-terminated `except` names (NULL: none).
+int config_given(const Config *c, const char *key);
+const char *config_given_in(const Config *c, const char *section, const char *const *except);
 // Writes the resolved config as JSON (for logs and checkpoints); caller frees.
 char *config_to_json(const Config *c);
 // Prints every key with its type, range, default and meaning.

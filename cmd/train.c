@@ -17,10 +17,49 @@
 #include "checkpoint.h"
 #include "commands.h"
 #include "evaluate.h"
+#include "model_source.h"
 #include "progress.h"
 
 static const char *USAGE =
-    "reformer train CONFIG.json [--steps N] [--out DIR] [--resume CKPT] [--data PATH] [--threads N] [--seed S]";
+    "reformer train CONFIG.json [--steps N] [--out DIR] [--resume CKPT | --ckpt CKPT|HF_DIR] [--data PATH] "
+    "[--threads N] [--seed S]";
+
+// With --ckpt the model is the source's; CONFIG.json may still set these model keys.
+static const char *const FINE_TUNE_KEYS[] = {"hidden_dropout", "lsh_dropout", "local_dropout", "ffn_chunk",
+                                             "head_chunk", NULL};
+
+// Fine-tuning: the model section from --ckpt (an HF directory or our checkpoint), the
+// data and train sections from CONFIG.json. Returns 0, or 2 with the message printed.
+static int take_model_from(const char *source, const char *config_path, Config *cfg, int *is_hf) {
+    char err[1024];
+    Config src;
+    if (source_read_config(source, &src, is_hf, err, sizeof(err))) {
+        fprintf(stderr, "reformer train: %s\n", err);
+        return 1;
+    }
+    const char *key = config_given_in(cfg, "model", FINE_TUNE_KEYS);
+    if (key) {
+        fprintf(stderr, "reformer train: %s sets %s, but the model comes from %s (only dropout and chunk sizes "
+                        "may be set)\n", config_path, key, source);
+        return 2;
+    }
+    ReformerConfig own = cfg->model;
+    cfg->model = src.model;
+    cfg->model.hidden_dropout = own.hidden_dropout;
+    cfg->model.lsh_dropout = own.lsh_dropout;
+    cfg->model.local_dropout = own.local_dropout;
+    cfg->model.ffn_chunk = own.ffn_chunk;
+    cfg->model.head_chunk = own.head_chunk;
+    if (!config_given(cfg, "data.token_offset")) cfg->data.token_offset = src.data.token_offset;
+    else if (cfg->data.token_offset != src.data.token_offset)
+        fprintf(stderr, "reformer train: note: data.token_offset %d differs from %s's %d\n", cfg->data.token_offset,
+                source, src.data.token_offset);
+    if (config_validate(cfg, err, sizeof(err))) {
+        fprintf(stderr, "reformer train: with the model of %s: %s\n", source, err);
+        return 2;
+    }
+    return 0;
+}
 
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) { stop_requested = sig; }
@@ -34,7 +73,7 @@ static int make_dir(const char *dir) {
 }
 
 int cmd_train(int argc, char **argv) {
-    const char *config_path = NULL, *out = "run", *resume = NULL, *data_path = NULL;
+    const char *config_path = NULL, *out = "run", *resume = NULL, *data_path = NULL, *init = NULL;
     long long steps = -1, seed = -1;
     int threads = -1;
     for (int i = 1; i < argc; i++) {
@@ -47,6 +86,9 @@ int cmd_train(int argc, char **argv) {
                    "  --steps N      total optimizer steps (default: train.steps)\n"
                    "  --out DIR      output directory (default: run)\n"
                    "  --resume CKPT  continue from a checkpoint of the same config, bit for bit\n"
+                   "  --ckpt SRC     fine-tune: start from the weights (and model config) of our checkpoint\n"
+                   "                 or a HuggingFace directory; CONFIG.json gives data and training and\n"
+                   "                 may set only dropout and chunk sizes in its model section\n"
                    "  --data PATH    data.path: enwik8.zip, a gzip or the raw file; ImageNet .zip/.npz/dir\n"
                    "  --threads N    threads (default: train.threads, 0 = all cores)\n"
                    "  --seed S       seed of initialisation, data and dropout (default: train.seed)\n", USAGE);
@@ -54,6 +96,7 @@ int cmd_train(int argc, char **argv) {
         } else if (!strcmp(f, "--steps")) steps = arg_int(f, arg_value(argc, argv, &i), 1, 1000000000000LL);
         else if (!strcmp(f, "--out")) out = arg_value(argc, argv, &i);
         else if (!strcmp(f, "--resume")) resume = arg_value(argc, argv, &i);
+        else if (!strcmp(f, "--ckpt")) init = arg_value(argc, argv, &i);
         else if (!strcmp(f, "--data")) data_path = arg_value(argc, argv, &i);
         else if (!strcmp(f, "--threads")) threads = (int)arg_int(f, arg_value(argc, argv, &i), 0, 1024);
         else if (!strcmp(f, "--seed")) seed = arg_int(f, arg_value(argc, argv, &i), 0, 9000000000000000LL);
@@ -62,6 +105,7 @@ int cmd_train(int argc, char **argv) {
         else usage_error("train", USAGE, "unexpected argument '%s'", f);
     }
     if (!config_path) usage_error("train", USAGE, "missing CONFIG.json");
+    if (init && resume) usage_error("train", USAGE, "--resume continues a run; --ckpt starts one from weights: give one");
     char err[1024];
     Config cfg;
     config_default(&cfg);
@@ -72,6 +116,11 @@ int cmd_train(int argc, char **argv) {
     if (data_path) {
         if (strlen(data_path) >= sizeof(cfg.data.path)) usage_error("train", USAGE, "--data: path too long");
         strcpy(cfg.data.path, data_path);
+    }
+    int init_is_hf = 0;
+    if (init) {
+        int rc = take_model_from(init, config_path, &cfg, &init_is_hf);
+        if (rc) return rc;
     }
     if (steps > 0) cfg.train.steps = steps;
     if (seed >= 0) cfg.train.seed = seed;
@@ -124,7 +173,8 @@ int cmd_train(int argc, char **argv) {
     TrainState st = {0};
     rng_seed(&st.data_rng, hash_stream((uint64_t)cfg.train.seed, 0xda7a, 0, 0));
     st.best_valid = 1e300;
-    if (resume && checkpoint_load(resume, &m, &opt, &st, err, sizeof(err))) {
+    if ((resume && checkpoint_load(resume, &m, &opt, &st, err, sizeof(err))) ||
+        (init && source_load(init, init_is_hf, &m, NULL, err, sizeof(err)))) {
         fprintf(stderr, "reformer train: %s\n", err);
         rc = 1;
         goto done;
@@ -141,7 +191,7 @@ int cmd_train(int argc, char **argv) {
     }
     char *resolved = config_to_json(&cfg);
     fprintf(stderr, "reformer train: %zu parameters, %s, resolved config:\n%s\n", m.n_params,
-            resume ? "resuming" : "from scratch", resolved);
+            resume ? "resuming" : init ? "fine-tuning" : "from scratch", resolved);
     free(resolved);
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));

@@ -39,6 +39,7 @@ void decoder_init(Decoder *d, Model *m, int T) {
     size_t per_head = (size_t)NH * T * HS;
     for (int l = 0; l < c->n_layers; l++) {
         d->key[l] = xmalloc(per_head * sizeof(float));
+        d->key_scale[l] = xmalloc((size_t)NH * T * sizeof(float));
         d->val[l] = xmalloc(per_head * sizeof(float));
         if (c->attn[l] != ATTN_LSH) continue;
         d->bucket[l] = xmalloc((size_t)NH * NR * T * sizeof(int));
@@ -61,6 +62,7 @@ void decoder_init(Decoder *d, Model *m, int T) {
 void decoder_free(Decoder *d) {
     for (int l = 0; l < MAX_LAYERS; l++) {
         xfree(d->key[l]);
+        xfree(d->key_scale[l]);
         xfree(d->val[l]);
         xfree(d->bucket[l]);
         xfree(d->order[l]);
@@ -92,6 +94,8 @@ static void cache_projections(Decoder *d, int l, const float *h, int n, int star
         size_t at = ((size_t)hd * d->T + start) * HS, w = (size_t)hd * HS * C;
         linear_forward(d->key[l] + at, h, wk + w, NULL, (size_t)n, C, HS, 0.0f);
         linear_forward(d->val[l] + at, h, p->v + w, NULL, (size_t)n, C, HS, 0.0f);
+        for (int t = 0; t < n; t++)  // LSH/full keys are qk length-normalised; local ones are not used
+            d->key_scale[l][(size_t)hd * d->T + start + t] = lsh_key_scale(d->key[l] + at + (size_t)t * HS, HS);
     }
 }
 
@@ -142,9 +146,9 @@ static float attend(float *out, const float *scores, const int *pos, int n, cons
     return lse;
 }
 
-// Score of query q against cached qk row k as a shared-QK key (length-normalised).
-static float lsh_score(const float *q, const float *k, int HS) {
-    float rn = lsh_key_scale(k, HS), s = 0.0f;
+// Score of query q against cached qk row k as a shared-QK key, k * rn (length-normalised).
+static float lsh_score(const float *q, const float *k, float rn, int HS) {
+    float s = 0.0f;
     for (int e = 0; e < HS; e++) s += q[e] * (k[e] * rn);
     return s;
 }
@@ -154,9 +158,10 @@ static void lsh_head(Decoder *d, int l, int hd, const float *q, float *out, int 
     const ReformerConfig *c = &d->m->cfg;
     int HS = c->d_head, T = d->T, t = d->len, NR = c->n_hashes;
     const float *key = d->key[l] + (size_t)hd * T * HS, *val = d->val[l] + (size_t)hd * T * HS;
+    const float *rn = d->key_scale[l] + (size_t)hd * T;
     if (!d->hashed[l]) {  // plain: every position, self masked
         for (int j = 0; j <= t; j++) {
-            d->scores[j] = j == t ? SELF_MASK : lsh_score(q, key + (size_t)j * HS, HS);
+            d->scores[j] = j == t ? SELF_MASK : lsh_score(q, key + (size_t)j * HS, rn[j], HS);
             pos[j] = j;
         }
         attend(out, d->scores, pos, t + 1, val, HS);
@@ -184,7 +189,7 @@ static void lsh_head(Decoder *d, int l, int hd, const float *q, float *out, int 
         for (int j = 0; j < W; j++) {
             int slot = ((start + j) % L + L) % L, p = order[slot];
             pr[j] = p;
-            sc[j] = p == t ? SELF_MASK : lsh_score(q, key + (size_t)p * HS, HS);
+            sc[j] = p == t ? SELF_MASK : lsh_score(q, key + (size_t)p * HS, rn[p], HS);
         }
         lse[r] = attend(d->head_out + (size_t)r * HS, sc, pr, W, val, HS);
     }

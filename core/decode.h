@@ -37,6 +37,7 @@ typedef struct {
     int T;                       // positions the cache holds
     int len;                     // positions decoded so far
     float *key[MAX_LAYERS];      // (NH, T, HS) LSH/full: qk as projected; local: key
+    float *key_scale[MAX_LAYERS];  // (NH, T) LSH/full: the factor that makes qk a key
     float *val[MAX_LAYERS];      // (NH, T, HS)
     int *bucket[MAX_LAYERS];     // (NH, NR, T) LSH: bucket of each position per round
     int *order[MAX_LAYERS];      // (NH, NR, T) LSH: positions sorted by (bucket, position)

@@ -16,6 +16,17 @@ static int use_threads(size_t rows) {
 
 void linear_forward_ld(float *out, const float *inp, const float *weight, size_t ldw, size_t N,
                        int IC, int OC, float alpha, float beta) {
+    if (N == 1) {  // one position (cached decoding): sgemv, which does not pack the weight
+        #pragma omp parallel if (!omp_in_parallel() && threads_get() > 1 && OC >= 256)
+        {
+            int nt = omp_get_num_threads(), t = omp_get_thread_num();
+            int o0 = (int)((size_t)OC * t / nt), o1 = (int)((size_t)OC * (t + 1) / nt);
+            if (o1 > o0)
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, o1 - o0, IC, alpha, weight + (size_t)o0 * ldw, (int)ldw, inp,
+                            1, beta, out + o0, 1);
+        }
+        return;
+    }
     #pragma omp parallel if (use_threads(N))
     {
         int nt = omp_get_num_threads(), t = omp_get_thread_num();

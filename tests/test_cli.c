@@ -214,6 +214,20 @@ void test_cli_export_and_eval_hf_dir(void) {
     rc = run_cmd(out, sizeof(out), "%s eval --ckpt %s/hf --data %s/seq.bin", reformer_bin(), dir, dir);
     EXPECT(rc == 2 && strstr(out, "offset 2"), "offset from reformer.json: %d %s", rc, out);
     run_cmd(NULL, 0, "echo '{\"token_offset\": 0}' > %s/hf/reformer.json", dir);
+    // fine-tuning from the HF directory or from the checkpoint: the same weights, the same run
+    char ft[600];
+    snprintf(ft, sizeof(ft), "%s/ft.json", dir);
+    write_file(ft, "{\"model\": {\"hidden_dropout\": 0.1}, \"data\": {\"kind\": \"copy\", \"seq_len\": 32},"
+                   " \"train\": {\"batch\": 2, \"steps\": 3, \"eval_every\": 0, \"log_every\": 1, \"seed\": 5}}");
+    rc = run_cmd(out, sizeof(out), "%s train %s --ckpt %s/hf --out %s/ft-hf && %s train %s --ckpt %s/r/last.ckpt --out %s/ft-ckpt",
+                 reformer_bin(), ft, dir, dir, reformer_bin(), ft, dir, dir);
+    EXPECT(rc == 0 && strstr(out, "fine-tuning"), "fine-tune: %d %s", rc, out);
+    char la[4096], lb[4096];
+    run_cmd(la, sizeof(la), "grep -o '\"loss\": [^,]*' %s/ft-hf/metrics.jsonl", dir);
+    run_cmd(lb, sizeof(lb), "grep -o '\"loss\": [^,]*' %s/ft-ckpt/metrics.jsonl", dir);
+    EXPECT(lines(la) == 3 && !strcmp(la, lb), "fine-tuning from the HF export and from the checkpoint differ:\n%s\nvs\n%s", la, lb);
+    rc = run_cmd(out, sizeof(out), "%s train %s/tiny.json --ckpt %s/hf --out %s/ft-bad", reformer_bin(), dir, dir, dir);
+    EXPECT(rc == 2 && lines(out) == 1 && strstr(out, "model.vocab") && strstr(out, "comes from"), "model keys with --ckpt: %d %s", rc, out);
     // sample straight from the HF directory, cached and not: both extend the prompt
     rc = run_cmd(out, sizeof(out), "%s sample --ckpt %s/hf --prompt-tokens '0 3 5' --len 12 --seed 2", reformer_bin(), dir);
     EXPECT(rc == 0 && !strncmp(out, "0 3 5 ", 6) && lines(out) == 1, "sample HF dir: %d %s", rc, out);
