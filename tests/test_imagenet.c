@@ -11,6 +11,7 @@
 #include "../cmd/config.h"
 #include "../cmd/evaluate.h"
 #include "../core/common.h"
+#include "../data/archive.h"
 #include "../data/dataset.h"
 #include "../data/imagenet.h"
 #include "../data/png.h"
@@ -266,6 +267,19 @@ void test_imagenet_npz_nested_zip64_and_errors(void) {
         EXPECT(rc == -1 && named, "%s: %s", bad[i].what, err);
         free(bad[i].bytes);
     }
+    // enwik8 in a ZIP64 archive reads through the same directory code
+    ZipOut z64 = {0};
+    zip_add(&z64, "enwik8", A, 3000, 8, 1, 0);
+    size_t l64;
+    uint8_t *b64 = zip_finish(&z64, 1, &l64), *text = NULL;
+    snprintf(p, sizeof(p), "%s/enwik8.zip", dir);
+    write_file(p, b64, l64);
+    size_t tl = 0;
+    int kind;
+    EXPECT(archive_read_all(p, "enwik8", 0, 1 << 20, &text, &tl, &kind, err, sizeof(err)) == 0 && tl == 3000 &&
+               !memcmp(text, A, 3000), "ZIP64 enwik8: %s", err);
+    free(text);
+    free(b64);
     free(A); free(B); free(za); free(zb); free(zo);
     char cmd[600];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
