@@ -446,3 +446,31 @@ void test_cli_imagenet_train_resume_eval_sample(void) {
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     EXPECT(system(cmd) == 0, "cleanup");
 }
+
+// Archives numpy itself wrote (tests/data/numpy/make_npz.py, numpy 2.5.2 on the device machine):
+// np.savez (stored members with ZIP64 local extras), np.savez_compressed (deflated, data.npy
+// between labels.npy and mean.npy) and a deflated zip of both. Image k of a file with seed s
+// holds (i * 7 + s) % 251 at flat index i = k * 12288 + j.
+void test_imagenet_reads_numpy_archives(void) {
+    const char *files[] = {"tests/data/numpy/plain.npz", "tests/data/numpy/compressed.npz", "tests/data/numpy/outer.zip"};
+    const int images[] = {2, 3, 5};
+    char err[1024];
+    uint8_t img[IMAGE_BYTES];
+    for (int f = 0; f < 3; f++) {
+        ImageSet s;
+        if (imageset_open(&s, files[f], 2, 1, err, sizeof(err))) {
+            EXPECT(0, "%s", err);
+            continue;
+        }
+        EXPECT(s.total == (uint64_t)images[f], "%s: %llu images", files[f], (unsigned long long)s.total);
+        int exact = 1;
+        for (uint64_t k = 0; k < s.total; k++) {
+            EXPECT(imageset_read(&s, k, img, err, sizeof(err)) == 0, "%s", err);
+            int seed = f == 0 || (f == 2 && k < 2) ? 1 : 2;
+            uint64_t row = f == 2 && k >= 2 ? k - 2 : k;
+            for (int j = 0; j < IMAGE_BYTES; j++) exact &= img[j] == (uint8_t)(((row * IMAGE_BYTES + j) * 7 + seed) % 251);
+        }
+        EXPECT(exact, "%s: pixels differ from what numpy wrote", files[f]);
+        imageset_close(&s);
+    }
+}
