@@ -61,10 +61,3 @@ void usage_error(const char *cmd, const char *usage, const char *fmt, ...) {
     exit(2);
 }
 
-int set_error(char *err, size_t cap, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-    return -1;
-}

@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include "../core/common.h"  // set_error
+
 #define REFORMER_VERSION "0.1.0"
 
 // Parses `text` as a whole integer in [lo, hi] for `flag`, or exits 2.
@@ -15,8 +17,6 @@ double arg_float(const char *flag, const char *text, double lo, double hi);
 int arg_choice(const char *flag, const char *text, const char *const *choices);
 // The value after argv[*i] (advancing *i), or exits 2 if there is none.
 const char *arg_value(int argc, char **argv, int *i);
-// Formats one error line into err (cap bytes) for the caller to print; returns -1.
-int set_error(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 // Prints "reformer CMD: MESSAGE" and a usage hint to stderr, then exits 2.
 void usage_error(const char *cmd, const char *usage, const char *fmt, ...)

@@ -4,6 +4,7 @@
 
 #include <cblas.h>
 #include <omp.h>
+#include <stdarg.h>
 #include <string.h>
 
 // A header in front of each block records its size so xfree can count it.
@@ -72,4 +73,12 @@ const char *const profile_names[PROFILE_PHASES] = {"attn_core", "attn_dense", "f
 
 void profile_reset(void) {
     for (int i = 0; i < PROFILE_PHASES; i++) profile_seconds[i] = 0.0;
+}
+
+int set_error(char *err, size_t cap, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+    return -1;
 }

@@ -47,4 +47,8 @@ static inline size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; 
 static inline int imin(int a, int b) { return a < b ? a : b; }
 static inline int imax(int a, int b) { return a > b ? a : b; }
 
+// The edge tier of errors: formats one line into err (cap bytes) for the caller to print
+// and returns -1, so readers end with `return set_error(err, cap, "%s: ...", path)`.
+int set_error(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif

@@ -3,24 +3,15 @@
 #include "archive.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include "../core/common.h"
 #include "stream.h"
 #include "zip.h"
-
-static int fail(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t cap, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static uint32_t le32(const uint8_t *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
 
@@ -70,9 +61,9 @@ static int read_zip(FILE *f, long long size, const char *path, const char *membe
     }
     int rc = -1;
     if (named < 0 && member && !(or_only_file && files == 1))
-        fail(err, cap, "%s: no member '%s' in the zip", path, member);
+        set_error(err, cap, "%s: no member '%s' in the zip", path, member);
     else if (!member && files != 1)
-        fail(err, cap, "%s: the zip holds %d files; expected one", path, files);
+        set_error(err, cap, "%s: the zip holds %d files; expected one", path, files);
     else {
         Stream range, body;
         const ZipEntry *e = &all[named >= 0 ? named : first];
@@ -87,9 +78,9 @@ static int read_zip(FILE *f, long long size, const char *path, const char *membe
 int archive_read_all(const char *path, const char *member, int or_only_file, size_t limit,
                      uint8_t **data, size_t *len, int *kind, char *err, size_t cap) {
     FILE *f = fopen(path, "rb");
-    if (!f) return fail(err, cap, "%s: cannot open: %s", path, strerror(errno));
+    if (!f) return set_error(err, cap, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
-    if (fstat(fileno(f), &sb) || !S_ISREG(sb.st_mode)) { fclose(f); return fail(err, cap, "%s: not a regular file", path); }
+    if (fstat(fileno(f), &sb) || !S_ISREG(sb.st_mode)) { fclose(f); return set_error(err, cap, "%s: not a regular file", path); }
     long long size = sb.st_size;
     uint8_t magic[4] = {0};
     size_t m = fread(magic, 1, 4, f);
@@ -106,10 +97,10 @@ int archive_read_all(const char *path, const char *member, int or_only_file, siz
         stream_close(&body);
     } else {
         *kind = ARCHIVE_RAW;
-        if ((unsigned long long)size > limit) rc = fail(err, cap, "%s: %lld bytes, more than the limit %zu", path, size, limit);
+        if ((unsigned long long)size > limit) rc = set_error(err, cap, "%s: %lld bytes, more than the limit %zu", path, size, limit);
         else {
             uint8_t *buf = malloc(size ? (size_t)size : 1);
-            rc = buf && read_at(f, 0, buf, (size_t)size) == 0 ? 0 : fail(err, cap, "%s: read error", path);
+            rc = buf && read_at(f, 0, buf, (size_t)size) == 0 ? 0 : set_error(err, cap, "%s: read error", path);
             if (rc) free(buf);
             else { *data = buf; *len = (size_t)size; }
         }

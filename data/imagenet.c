@@ -3,22 +3,13 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../core/common.h"
 #include "../core/rng.h"
 #include "npy.h"
-
-static int fail(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t cap, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static int ends_with(const char *s, const char *tail) {
     size_t n = strlen(s), t = strlen(tail);
@@ -42,9 +33,9 @@ static int reader_open(ImageSet *s, int i, uint64_t *images, char *err, size_t c
     memset(&s->outer, 0, sizeof(s->outer));
     memset(&s->inner, 0, sizeof(s->inner));
     s->f = fopen(src->path, "rb");
-    if (!s->f) return fail(err, cap, "%s: cannot open: %s", src->path, strerror(errno));
+    if (!s->f) return set_error(err, cap, "%s: cannot open: %s", src->path, strerror(errno));
     struct stat sb;
-    if (fstat(fileno(s->f), &sb)) return fail(err, cap, "%s: cannot stat", src->path);
+    if (fstat(fileno(s->f), &sb)) return set_error(err, cap, "%s: cannot stat", src->path);
     Stream *npz = &s->range;
     if (src->nested) {
         if (zip_open_entry(&s->range, &s->outer, s->f, sb.st_size, &src->entry, src->path, err, cap)) return -1;
@@ -89,13 +80,13 @@ static int add_source(ImageSet *s, const ImageSource *src) {
 // A zip is either an .npz itself (it holds data.npy) or an archive of .npz members.
 static int add_file(ImageSet *s, const char *path, char *err, size_t cap) {
     FILE *f = fopen(path, "rb");
-    if (!f) return fail(err, cap, "%s: cannot open: %s", path, strerror(errno));
+    if (!f) return set_error(err, cap, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
     uint8_t magic[4] = {0};
-    if (fstat(fileno(f), &sb) || !S_ISREG(sb.st_mode)) { fclose(f); return fail(err, cap, "%s: not a regular file", path); }
+    if (fstat(fileno(f), &sb) || !S_ISREG(sb.st_mode)) { fclose(f); return set_error(err, cap, "%s: not a regular file", path); }
     if (fread(magic, 1, 4, f) != 4 || memcmp(magic, "PK\3\4", 4)) {
         fclose(f);
-        return fail(err, cap, "%s: not a zip or .npz file (bad magic)", path);
+        return set_error(err, cap, "%s: not a zip or .npz file (bad magic)", path);
     }
     ZipEntry *all;
     int n = zip_directory(f, sb.st_size, path, &all, err, cap);
@@ -118,8 +109,8 @@ static int add_file(ImageSet *s, const char *path, char *err, size_t cap) {
         added++;
     }
     free(all);
-    if (rc) return fail(err, cap, "out of memory");
-    if (!added) return fail(err, cap, "%s: holds neither data.npy nor .npz members", path);
+    if (rc) return set_error(err, cap, "out of memory");
+    if (!added) return set_error(err, cap, "%s: holds neither data.npy nor .npz members", path);
     return 0;
 }
 
@@ -127,7 +118,7 @@ static int by_name(const void *a, const void *b) { return strcmp(*(char *const *
 
 static int add_directory(ImageSet *s, const char *dir, char *err, size_t cap) {
     DIR *d = opendir(dir);
-    if (!d) return fail(err, cap, "%s: cannot open directory: %s", dir, strerror(errno));
+    if (!d) return set_error(err, cap, "%s: cannot open directory: %s", dir, strerror(errno));
     char **names = NULL;
     int n = 0, rc = 0;
     for (struct dirent *de; (de = readdir(d));) {
@@ -142,12 +133,12 @@ static int add_directory(ImageSet *s, const char *dir, char *err, size_t cap) {
     for (int i = 0; i < n; i++) {
         char path[1024];
         if (!rc && snprintf(path, sizeof(path), "%s/%s", dir, names[i]) >= (int)sizeof(path))
-            rc = fail(err, cap, "%s/%s: path too long", dir, names[i]);
+            rc = set_error(err, cap, "%s/%s: path too long", dir, names[i]);
         if (!rc) rc = add_file(s, path, err, cap);
         free(names[i]);
     }
     free(names);
-    if (!rc && n == 0) rc = fail(err, cap, "%s: no .npz or .zip files in the directory", dir);
+    if (!rc && n == 0) rc = set_error(err, cap, "%s: no .npz or .zip files in the directory", dir);
     return rc;
 }
 
@@ -158,19 +149,19 @@ int imageset_open(ImageSet *s, const char *path, int shuffle, uint64_t seed, cha
     s->seed = seed;
     s->block_epoch = UINT64_MAX;
     struct stat sb;
-    if (stat(path, &sb)) return fail(err, cap, "%s: cannot open: %s", path, strerror(errno));
+    if (stat(path, &sb)) return set_error(err, cap, "%s: cannot open: %s", path, strerror(errno));
     int rc = S_ISDIR(sb.st_mode) ? add_directory(s, path, err, cap) : add_file(s, path, err, cap);
     for (int i = 0; i < s->n_src && !rc; i++) {  // every header is checked before training starts
         rc = reader_open(s, i, &s->src[i].images, err, cap);
         s->total += s->src[i].images;
     }
     reader_close(s);
-    if (!rc && s->total == 0) rc = fail(err, cap, "%s: holds no images", path);
+    if (!rc && s->total == 0) rc = set_error(err, cap, "%s: holds no images", path);
     if (!rc) {
         s->block = malloc((size_t)s->shuffle * IMAGE_BYTES);
         s->perm = malloc((size_t)s->shuffle * sizeof(uint32_t));
         s->order = malloc((size_t)s->n_src * sizeof(int));
-        if (!s->block || !s->perm || !s->order) rc = fail(err, cap, "out of memory for a %d-image shuffle block", s->shuffle);
+        if (!s->block || !s->perm || !s->order) rc = set_error(err, cap, "out of memory for a %d-image shuffle block", s->shuffle);
     }
     if (rc) imageset_close(s);
     return rc;
@@ -202,7 +193,7 @@ static int source_read(ImageSet *s, int i, uint64_t j, uint8_t *img, char *err, 
 int imageset_read(ImageSet *s, uint64_t k, uint8_t *img, char *err, size_t cap) {
     int i = 0;
     while (i < s->n_src && k >= s->src[i].images) k -= s->src[i++].images;
-    if (i == s->n_src) return fail(err, cap, "image %llu is past the end", (unsigned long long)k);
+    if (i == s->n_src) return set_error(err, cap, "image %llu is past the end", (unsigned long long)k);
     return source_read(s, i, k, img, err, cap);
 }
 

@@ -20,31 +20,42 @@
 
 #define FIXTURES "tests/hf/fixtures"
 
-static void check_case(const char *name) {
+// Builds m for batches of B sequences of T tokens (T 0: the model's positions) from fixture
+// directory `name`, with HF's weights, HF's rotations and the LM head's bias zeroed (HF 5.17
+// leaves it out), and opens its fixture.safetensors as fx. Returns 0, or -1 after EXPECT.
+static int open_case(const char *name, int B, int T, Model *m, float **rot, Safetensors *fx) {
     char dir[512], path[600], err[1024];
     snprintf(dir, sizeof(dir), "%s/%s", FIXTURES, name);
     ReformerConfig cfg;
     int max_len;
     if (hf_read_config(dir, &cfg, &max_len, err, sizeof(err))) {
         EXPECT(0, "%s", err);
-        return;
+        return -1;
     }
-    int B = 2, T = 32, V = cfg.vocab;
-    Model m;
-    model_init(&m, &cfg, B, T, 1);
-    EXPECT(hf_load_weights(dir, &m, err, sizeof(err)) == 0, "%s: %s", name, err);
+    model_init(m, &cfg, B, T ? T : max_len, 1);
+    EXPECT(hf_load_weights(dir, m, err, sizeof(err)) == 0, "%s: %s", name, err);
+    memset(m->p.head.b, 0, cfg.vocab * sizeof(float));
     snprintf(path, sizeof(path), "%s/fixture.safetensors", dir);
-    Safetensors fx;
-    if (safetensors_open(&fx, path, err, sizeof(err))) {
+    *rot = NULL;
+    EXPECT(hf_load_rotations(path, m, rot, err, sizeof(err)) == 0, "%s", err);
+    if (safetensors_open(fx, path, err, sizeof(err))) {
         EXPECT(0, "%s", err);
-        return;
+        model_free(m);
+        free(*rot);
+        return -1;
     }
-    int tok[64];
+    return 0;
+}
+
+static void check_case(const char *name) {
+    char err[1024];
+    int B = 2, T = 32;
+    Model m;
+    float *rot;
+    Safetensors fx;
+    if (open_case(name, B, T, &m, &rot, &fx)) return;
+    int V = m.cfg.vocab, tok[64];
     EXPECT(safetensors_read_int(&fx, "input_ids", tok, B * T, err, sizeof(err)) == 0, "%s", err);
-    // HF's rotations for each LSH layer, shaped (NH, HS, NR, cols) as ours
-    float *rot = NULL;
-    EXPECT(hf_load_rotations(path, &m, &rot, err, sizeof(err)) == 0, "%s", err);
-    memset(m.p.head.b, 0, V * sizeof(float));  // HF 5.17 leaves the LM head's bias out
     m.training = 1;  // HF ran in train mode (dropout 0) to take gradients
     model_zero_grad(&m);
     double loss = model_forward(&m, tok, B, T);
@@ -120,33 +131,18 @@ void test_hf_export_roundtrip(void) {
 // Cached greedy decoding against HF's past_buckets_states path: the prompt pass, then one
 // token at a time (HF's own greedy choices fed back), logits compared at every step.
 static void check_decode(const char *name, int prompt_len, int steps) {
-    char dir[512], path[600], err[1024];
-    snprintf(dir, sizeof(dir), "%s/%s", FIXTURES, name);
-    ReformerConfig cfg;
-    int max_len;
-    if (hf_read_config(dir, &cfg, &max_len, err, sizeof(err))) {
-        EXPECT(0, "%s", err);
-        return;
-    }
+    char err[1024];
     Model m;
-    model_init(&m, &cfg, 1, max_len, 1);
-    EXPECT(hf_load_weights(dir, &m, err, sizeof(err)) == 0, "%s: %s", name, err);
-    memset(m.p.head.b, 0, cfg.vocab * sizeof(float));  // HF 5.17 leaves the LM head's bias out
-    snprintf(path, sizeof(path), "%s/fixture.safetensors", dir);
-    float *rot = NULL;
-    EXPECT(hf_load_rotations(path, &m, &rot, err, sizeof(err)) == 0, "%s", err);
+    float *rot;
     Safetensors fx;
-    if (safetensors_open(&fx, path, err, sizeof(err))) {
-        EXPECT(0, "%s", err);
-        return;
-    }
-    int V = cfg.vocab, prompt[64], gen[64];
+    if (open_case(name, 1, 0, &m, &rot, &fx)) return;
+    int V = m.cfg.vocab, prompt[64], gen[64];
     float *want = xmalloc((size_t)(steps + 1) * V * sizeof(float)), *got = xmalloc((size_t)V * sizeof(float));
     EXPECT(safetensors_read_int(&fx, "prompt", prompt, prompt_len, err, sizeof(err)) == 0, "%s", err);
     EXPECT(safetensors_read_int(&fx, "generated", gen, steps, err, sizeof(err)) == 0, "%s", err);
     EXPECT(safetensors_read_f32(&fx, "logits", want, (size_t)(steps + 1) * V, err, sizeof(err)) == 0, "%s", err);
     Decoder d;
-    decoder_init(&d, &m, max_len);
+    decoder_init(&d, &m, m.T);
     double worst = 0.0;
     int agree = 1;
     for (int i = 0; i <= steps; i++) {
