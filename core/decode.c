@@ -31,11 +31,14 @@ void decoder_init(Decoder *d, Model *m, int T) {
     const ReformerConfig *c = &m->cfg;
     CHECK(c->causal, "cached decoding needs a causal model");
     CHECK(T <= m->T, "decoder of %d positions on a model sized for %d", T, m->T);
+    int NH = c->n_heads, HS = c->d_head, NR = c->n_hashes, C = c->d_model;
+    // the model's gradient buffers are the decoder's scratch (decoding never runs backward)
+    CHECK((size_t)m->B * m->T * C >= (size_t)NR * imax(T, lsh_window(c)) && m->T >= 2,
+          "model buffers too small for decoding scratch");
     d->m = m;
     d->T = T;
     m->training = 0;
     m->step = 0;  // every step hashes with the same rotations
-    int NH = c->n_heads, HS = c->d_head, NR = c->n_hashes, C = c->d_model;
     size_t per_head = (size_t)NH * T * HS;
     for (int l = 0; l < c->n_layers; l++) {
         d->key[l] = xmalloc(per_head * sizeof(float));
