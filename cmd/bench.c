@@ -78,15 +78,13 @@ static void b6_for(ReformerConfig *c, int L) {
     c->axial_dims[1] = c->d_model - c->d_model / 4;
 }
 
-// OpenBLAS 0.3.21 does not know every new CPU and may fall back to a slow generic
-// kernel (seen: 33 instead of 219 GFLOP/s on a Xeon VM); say so rather than report it quietly.
+// main re-executes with a better kernel when OpenBLAS chose a generic one; if it still runs
+// one (OPENBLAS_CORETYPE set by hand, or exec failed), say so rather than report it quietly.
 static void warn_slow_blas(void) {
-    const char *core = openblas_get_corename();
-    int generic = !strcmp(core, "Prescott") || !strcmp(core, "Core2") || !strcmp(core, "Nehalem") ||
-                  !strcmp(core, "Katmai") || !strcmp(core, "Barcelona");
-    if (generic && __builtin_cpu_supports("avx2"))
-        fprintf(stderr, "reformer bench: OpenBLAS chose its '%s' kernel on an AVX2 CPU; "
-                        "OPENBLAS_CORETYPE=Haswell (or SkylakeX with AVX-512) is much faster\n", core);
+    const char *better = blas_better_core();
+    if (better)
+        fprintf(stderr, "reformer bench: OpenBLAS runs its '%s' kernel on a CPU that can run '%s'; "
+                        "OPENBLAS_CORETYPE=%s is much faster\n", openblas_get_corename(), better, better);
 }
 
 static int cmp_double(const void *a, const void *b) {

@@ -30,6 +30,7 @@ static void print_help(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+    blas_choose_core(argv);
     if (argc < 2) {
         print_help(stderr);
         return 2;

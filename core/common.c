@@ -5,7 +5,9 @@
 #include <cblas.h>
 #include <omp.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 // A header in front of each block records its size so xfree can count it.
 // 64 bytes keeps the caller's pointer aligned for AVX-512 loads.
@@ -81,4 +83,29 @@ int set_error(char *err, size_t cap, const char *fmt, ...) {
     vsnprintf(err, cap, fmt, ap);
     va_end(ap);
     return -1;
+}
+
+// Names OpenBLAS 0.3.21 gives its generic x86 kernels when it does not recognise a CPU.
+static int blas_core_is_generic(const char *core) {
+    const char *generic[] = {"Prescott", "Core2", "Nehalem", "Katmai", "Barcelona", NULL};
+    for (int i = 0; generic[i]; i++)
+        if (!strcmp(core, generic[i])) return 1;
+    return 0;
+}
+
+const char *blas_better_core(void) {
+    if (!blas_core_is_generic(openblas_get_corename())) return NULL;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) return "SkylakeX";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+    return NULL;
+}
+
+void blas_choose_core(char **argv) {
+    const char *better = getenv("OPENBLAS_CORETYPE") ? NULL : blas_better_core();
+    if (!better) return;
+    // OpenBLAS picks its kernel when it is loaded, so the choice needs a fresh start
+    setenv("OPENBLAS_CORETYPE", better, 1);
+    execv("/proc/self/exe", argv);
+    unsetenv("OPENBLAS_CORETYPE");  // exec failed: carry on with the generic kernel
 }
