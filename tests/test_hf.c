@@ -100,6 +100,9 @@ void test_hf_oracle_lsh_one_hash_two_back(void) { check_case("lsh_one_hash_two_b
 void test_hf_oracle_lsh_two_hashes(void) { check_case("lsh_two_hashes"); }
 void test_hf_oracle_lsh_local_gelu(void) { check_case("lsh_local_gelu"); }
 void test_hf_oracle_mixed_factorised_relu(void) { check_case("mixed_factorised_relu"); }
+// bidirectional (ReformerForMaskedLM's weights and head, our shifted loss), chunks after 1
+void test_hf_oracle_bidirectional_lsh_local(void) { check_case("bidir_lsh_local_after"); }
+void test_hf_oracle_bidirectional_four_hashes(void) { check_case("bidir_lsh_four_hashes"); }
 
 void test_hf_export_roundtrip(void) {
     // HF directory -> our model -> exported directory -> our model: the same bits

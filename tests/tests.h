@@ -39,6 +39,8 @@
     X(test_hf_oracle_lsh_two_hashes)                   \
     X(test_hf_oracle_lsh_local_gelu)                   \
     X(test_hf_oracle_mixed_factorised_relu)            \
+    X(test_hf_oracle_bidirectional_lsh_local)          \
+    X(test_hf_oracle_bidirectional_four_hashes)        \
     X(test_hf_decode_local_lsh)                        \
     X(test_hf_decode_short_prompt)                     \
     X(test_hf_export_roundtrip)                        \

@@ -130,3 +130,43 @@ for name, (kw, prompt_len, steps) in DECODE_CASES.items():
         t["rotations.%d" % i] = captured[0].clone().contiguous()
     save_file(t, os.path.join(d, "fixture.safetensors"))
     print(json.dumps({"case": name, "generated": ids, "hash_calls": len(captured)}), flush=True)
+
+# ---- bidirectional models (is_decoder False, chunks after 1): ReformerForMaskedLM has the same
+# weights and head; the loss is ours (next-token, shifted), computed here from its logits ----
+from transformers import ReformerForMaskedLM
+BIDIR_CASES = {
+    "bidir_lsh_local_after": dict(attn_layers=["lsh", "local"], num_hashes=2, num_buckets=4, lsh_attn_chunk_length=8,
+                                  lsh_num_chunks_before=1, lsh_num_chunks_after=1, local_attn_chunk_length=8,
+                                  local_num_chunks_before=1, local_num_chunks_after=1, hidden_act="gelu"),
+    "bidir_lsh_four_hashes": dict(attn_layers=["lsh"], num_hashes=4, num_buckets=[2, 4], lsh_attn_chunk_length=4,
+                                  lsh_num_chunks_before=1, lsh_num_chunks_after=1, local_attn_chunk_length=8,
+                                  hidden_act="relu"),
+}
+for name, kw in BIDIR_CASES.items():
+    torch.manual_seed(3)
+    cfg = ReformerConfig(**{**BASE, "is_decoder": False}, **kw)
+    model = ReformerForMaskedLM(cfg)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if p.dim() >= 2 and "position_embeddings" not in n:
+                p.normal_(0.0, 0.3)
+            elif "layer_norm" in n or n.endswith("bias"):
+                p.add_(0.1 * _randn(p.shape))
+    model.train()
+    d = os.path.join(out, name)
+    model.save_pretrained(d)
+    ids = torch.randint(0, cfg.vocab_size, (2, 32))
+    captured.clear()
+    res = model(ids)
+    V = cfg.vocab_size
+    loss = torch.nn.functional.cross_entropy(res.logits[:, :-1].reshape(-1, V), ids[:, 1:].reshape(-1))
+    loss.backward()
+    n_lsh = sum(1 for a in cfg.attn_layers if a == "lsh")
+    t = {"input_ids": ids.to(torch.int64).contiguous(), "logits": res.logits.detach().contiguous(),
+         "loss": loss.detach().reshape(1).contiguous()}
+    for i in range(n_lsh):
+        t["rotations.%d" % i] = captured[i].clone().contiguous()
+    for n, p in model.named_parameters():
+        t["grad." + n] = (p.grad if p.grad is not None else torch.zeros_like(p)).detach().contiguous()
+    save_file(t, os.path.join(d, "fixture.safetensors"))
+    print(json.dumps({"case": name, "loss": float(loss), "is_decoder": cfg.is_decoder}), flush=True)
