@@ -32,9 +32,6 @@ void decoder_init(Decoder *d, Model *m, int T) {
     CHECK(c->causal, "cached decoding needs a causal model");
     CHECK(T <= m->T, "decoder of %d positions on a model sized for %d", T, m->T);
     int NH = c->n_heads, HS = c->d_head, NR = c->n_hashes, C = c->d_model;
-    // the model's gradient buffers are the decoder's scratch (decoding never runs backward)
-    CHECK((size_t)m->B * m->T * C >= (size_t)NR * imax(T, lsh_window(c)) && m->T >= 2,
-          "model buffers too small for decoding scratch");
     d->m = m;
     d->T = T;
     m->training = 0;
@@ -58,8 +55,11 @@ void decoder_init(Decoder *d, Model *m, int T) {
     d->att = xmalloc((size_t)C * sizeof(float));
     d->q = xmalloc((size_t)NH * HS * sizeof(float));
     d->o = xmalloc((size_t)NH * HS * sizeof(float));
-    d->scores = xmalloc((size_t)imax(T, NR * lsh_window(c)) * sizeof(float));
-    d->head_out = xmalloc((size_t)NR * HS * sizeof(float));
+    int nt = d->threads = threads_get();
+    d->scratch_len = (size_t)imax(T, NR * lsh_window(c));
+    d->scores = xmalloc((size_t)nt * d->scratch_len * sizeof(float));
+    d->pos = xmalloc((size_t)nt * d->scratch_len * sizeof(int));
+    d->head_out = xmalloc((size_t)nt * NR * HS * sizeof(float));
 }
 
 void decoder_free(Decoder *d) {
@@ -78,6 +78,7 @@ void decoder_free(Decoder *d) {
     xfree(d->q);
     xfree(d->o);
     xfree(d->scores);
+    xfree(d->pos);
     xfree(d->head_out);
     memset(d, 0, sizeof(*d));
 }
@@ -157,17 +158,18 @@ static float lsh_score(const float *q, const float *k, float rn, int HS) {
 }
 
 // One head of an LSH or full layer for the new position t.
-static void lsh_head(Decoder *d, int l, int hd, const float *q, float *out, int *pos) {
+static void lsh_head(Decoder *d, int l, int hd, const float *q, float *out, float *scores, int *pos,
+                     float *head_out) {
     const ReformerConfig *c = &d->m->cfg;
     int HS = c->d_head, T = d->T, t = d->len, NR = c->n_hashes;
     const float *key = d->key[l] + (size_t)hd * T * HS, *val = d->val[l] + (size_t)hd * T * HS;
     const float *rn = d->key_scale[l] + (size_t)hd * T;
     if (!d->hashed[l]) {  // plain: every position, self masked
         for (int j = 0; j <= t; j++) {
-            d->scores[j] = j == t ? SELF_MASK : lsh_score(q, key + (size_t)j * HS, rn[j], HS);
+            scores[j] = j == t ? SELF_MASK : lsh_score(q, key + (size_t)j * HS, rn[j], HS);
             pos[j] = j;
         }
-        attend(out, d->scores, pos, t + 1, val, HS);
+        attend(out, scores, pos, t + 1, val, HS);
         return;
     }
     LshShape s = lsh_shape(d, l);
@@ -187,17 +189,17 @@ static void lsh_head(Decoder *d, int l, int hd, const float *q, float *out, int 
         order[lo] = t;
         // the window of chunks around slot lo, modulo L (HF _expand_to_indices_in_relevant_chunk)
         int start = (lo / CH - c->lsh_before) * CH;
-        float *sc = d->scores + (size_t)r * W;
+        float *sc = scores + (size_t)r * W;
         int *pr = pos + (size_t)r * W;
         for (int j = 0; j < W; j++) {
             int slot = ((start + j) % L + L) % L, p = order[slot];
             pr[j] = p;
             sc[j] = p == t ? SELF_MASK : lsh_score(q, key + (size_t)p * HS, rn[p], HS);
         }
-        lse[r] = attend(d->head_out + (size_t)r * HS, sc, pr, W, val, HS);
+        lse[r] = attend(head_out + (size_t)r * HS, sc, pr, W, val, HS);
     }
     if (NR == 1) {
-        memcpy(out, d->head_out, (size_t)HS * sizeof(float));
+        memcpy(out, head_out, (size_t)HS * sizeof(float));
         return;
     }
     // rounds weighted by exp(lse_r - logsumexp_r lse), the logsumexp rounded to float
@@ -209,12 +211,12 @@ static void lsh_head(Decoder *d, int l, int hd, const float *q, float *out, int 
     memset(out, 0, (size_t)HS * sizeof(float));
     for (int r = 0; r < NR; r++) {
         float w = expf(lse[r] - all);
-        for (int e = 0; e < HS; e++) out[e] += w * d->head_out[(size_t)r * HS + e];
+        for (int e = 0; e < HS; e++) out[e] += w * head_out[(size_t)r * HS + e];
     }
 }
 
 // One head of a local layer for the new position t.
-static void local_head(Decoder *d, int l, int hd, const float *q, float *out, int *pos) {
+static void local_head(Decoder *d, int l, int hd, const float *q, float *out, float *scores, int *pos) {
     const ReformerConfig *c = &d->m->cfg;
     int HS = c->d_head, T = d->T, t = d->len, CH = c->local_chunk;
     const float *key = d->key[l] + (size_t)hd * T * HS, *val = d->val[l] + (size_t)hd * T * HS;
@@ -226,10 +228,29 @@ static void local_head(Decoder *d, int l, int hd, const float *q, float *out, in
         const float *k = key + (size_t)j * HS;
         float s = 0.0f;
         for (int e = 0; e < HS; e++) s += q[e] * (k[e] * scale);
-        d->scores[n] = s;
+        scores[n] = s;
         pos[n] = j;
     }
-    attend(out, d->scores, pos, n, val, HS);
+    attend(out, scores, pos, n, val, HS);
+}
+
+// The new position t's projections, all heads in one product each (one matrix-vector product
+// that linear_forward can split across threads), scattered to the cache rows.
+static void cache_position(Decoder *d, int l, const float *h, int t) {
+    const ReformerConfig *c = &d->m->cfg;
+    const AttnParams *p = &d->m->p.layer[l].attn;
+    int NH = c->n_heads, HS = c->d_head, C = c->d_model;
+    float *all = d->o;  // (NH * HS) free until the heads write their outputs
+    for (int which = 0; which < 2; which++) {
+        const float *w = which ? p->v : c->attn[l] == ATTN_LOCAL ? p->k : p->qk;
+        float *cache = which ? d->val[l] : d->key[l];
+        linear_forward(all, h, w, NULL, 1, C, NH * HS, 0.0f);
+        for (int hd = 0; hd < NH; hd++) {
+            float *row = cache + ((size_t)hd * d->T + t) * HS;
+            memcpy(row, all + (size_t)hd * HS, (size_t)HS * sizeof(float));
+            if (!which) d->key_scale[l][(size_t)hd * d->T + t] = lsh_key_scale(row, HS);
+        }
+    }
 }
 
 void decoder_prefill(Decoder *d, const int *tokens, int n, float *logits) {
@@ -264,21 +285,24 @@ void decoder_step(Decoder *d, int token, float *logits) {
     CHECK(t < d->T, "the cache holds %d positions", d->T);
     model_embed(m, d->x1, &token, 1, t);
     memcpy(d->x2, d->x1, (size_t)C * sizeof(float));
-    int *pos = (int *)m->dx1;  // (NR * max(T, window)) scratch, as in prefill
     for (int l = 0; l < c->n_layers; l++) {
         LayerShape s = model_layer_shape(m, l, 1, 1);
         const AttnParams *p = &m->p.layer[l].attn;
         float mean, rstd;
         layernorm_forward(d->h, &mean, &rstd, d->x2, p->ln_w, p->ln_b, 1, C, c->ln_eps);
-        cache_projections(d, l, d->h, 1, t);
+        cache_position(d, l, d->h, t);
         if (c->attn[l] == ATTN_LOCAL) linear_forward(d->q, d->h, p->qk, NULL, 1, C, NH * HS, 0.0f);
+        #pragma omp parallel for schedule(static) num_threads(d->threads) if (NH > 1 && d->threads > 1)
         for (int hd = 0; hd < NH; hd++) {
+            int me = omp_get_thread_num();
             float *q = d->q + (size_t)hd * HS, *o = d->o + (size_t)hd * HS;
+            float *scores = d->scores + me * d->scratch_len;
+            int *pos = d->pos + me * d->scratch_len;
             if (c->attn[l] == ATTN_LOCAL) {
-                local_head(d, l, hd, q, o, pos);
+                local_head(d, l, hd, q, o, scores, pos);
             } else {  // shared QK: the query is the position's own cached qk
                 memcpy(q, d->key[l] + ((size_t)hd * d->T + t) * HS, (size_t)HS * sizeof(float));
-                lsh_head(d, l, hd, q, o, pos);
+                lsh_head(d, l, hd, q, o, scores, pos, d->head_out + (size_t)me * c->n_hashes * HS);
             }
         }
         linear_forward(d->att, d->o, p->o, NULL, 1, NH * HS, C, 0.0f);

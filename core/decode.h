@@ -45,8 +45,11 @@ typedef struct {
     float *rot[MAX_LAYERS];      // LSH: the rotations of every step (m->step 0)
     float *x1, *x2, *h, *att;    // (C) the new position's halves, LayerNorm output, F(x2)
     float *q, *o;                // (NH, HS) queries and attention outputs
-    float *scores;               // (NR, max(T, window)) one head's scores
-    float *head_out;             // (NR, HS) per-round outputs of one head
+    int threads;                 // threads the per-thread scratch was sized for (threads_get at init)
+    size_t scratch_len;          // NR * max(T, window): one head's scores and positions
+    float *scores;               // (threads, scratch_len) per thread
+    int *pos;                    // (threads, scratch_len)
+    float *head_out;             // (threads, NR, HS) per-round outputs of one head
 } Decoder;
 
 void decoder_init(Decoder *d, Model *m, int T);
