@@ -198,21 +198,11 @@ static void lsh_head(Decoder *d, int l, int hd, const float *q, float *out, floa
         }
         lse[r] = attend(head_out + (size_t)r * HS, sc, pr, W, val, HS);
     }
-    if (NR == 1) {
-        memcpy(out, head_out, (size_t)HS * sizeof(float));
-        return;
-    }
-    // rounds weighted by exp(lse_r - logsumexp_r lse), the logsumexp rounded to float
-    float mx = -INFINITY;
-    for (int r = 0; r < NR; r++) mx = fmaxf(mx, lse[r]);
-    double sum = 0.0;
-    for (int r = 0; r < NR; r++) sum += exp((double)lse[r] - mx);
-    float all = (float)(mx + log(sum));
-    memset(out, 0, (size_t)HS * sizeof(float));
-    for (int r = 0; r < NR; r++) {
-        float w = expf(lse[r] - all);
-        for (int e = 0; e < HS; e++) out[e] += w * head_out[(size_t)r * HS + e];
-    }
+    // rounds weighted by exp(lse_r - logsumexp_r lse), the logsumexp rounded to float: the
+    // same softmax as within a round, over the rounds' outputs (one round: weight exactly 1)
+    int rounds[MAX_HASHES];
+    for (int r = 0; r < NR; r++) rounds[r] = r;
+    attend(out, lse, rounds, NR, head_out, HS);
 }
 
 // One head of a local layer for the new position t.

@@ -47,16 +47,21 @@ def recording_randn(*a, **k):
     return t
 torch.randn = recording_randn
 
+def randomize(model, biases=True):
+    """Larger weights than HF's 0.02 so attention is far from uniform; LayerNorm (and bias)
+    values moved off their defaults so their gradients are exercised."""
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if p.dim() >= 2 and "position_embeddings" not in n:
+                p.normal_(0.0, 0.3)
+            elif "layer_norm" in n or (biases and n.endswith("bias")):
+                p.add_(0.1 * _randn(p.shape))
+
 for name, kw in CASES.items():
     torch.manual_seed(1)
     cfg = ReformerConfig(**BASE, **kw)
     model = ReformerModelWithLMHead(cfg)
-    with torch.no_grad():  # larger weights than HF's 0.02 so attention is far from uniform
-        for n, p in model.named_parameters():
-            if p.dim() >= 2 and "position_embeddings" not in n:
-                p.normal_(0.0, 0.3)
-            elif "layer_norm" in n or n.endswith("bias"):
-                p.add_(0.1 * _randn(p.shape))
+    randomize(model)
     model.train()
     d = os.path.join(out, name)
     model.save_pretrained(d)
@@ -101,12 +106,7 @@ for name, (kw, prompt_len, steps) in DECODE_CASES.items():
     torch.manual_seed(2)
     cfg = ReformerConfig(**BASE, **kw)
     model = ReformerModelWithLMHead(cfg)
-    with torch.no_grad():
-        for n, p in model.named_parameters():
-            if p.dim() >= 2 and "position_embeddings" not in n:
-                p.normal_(0.0, 0.3)
-            elif "layer_norm" in n:
-                p.add_(0.1 * _randn(p.shape))
+    randomize(model, biases=False)
     model.eval()
     d = os.path.join(out, name)
     model.save_pretrained(d)
@@ -146,12 +146,7 @@ for name, kw in BIDIR_CASES.items():
     torch.manual_seed(3)
     cfg = ReformerConfig(**{**BASE, "is_decoder": False}, **kw)
     model = ReformerForMaskedLM(cfg)
-    with torch.no_grad():
-        for n, p in model.named_parameters():
-            if p.dim() >= 2 and "position_embeddings" not in n:
-                p.normal_(0.0, 0.3)
-            elif "layer_norm" in n or n.endswith("bias"):
-                p.add_(0.1 * _randn(p.shape))
+    randomize(model)
     model.train()
     d = os.path.join(out, name)
     model.save_pretrained(d)
