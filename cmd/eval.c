@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "evaluate.h"
 #include "hf_model.h"
+#include "progress.h"
 
 static const char *USAGE =
     "reformer eval [CONFIG.json] --ckpt CKPT [--split valid|test] [--max-tokens N] [--rotations FILE] [--threads N] [--json]\n"
@@ -164,7 +165,11 @@ int cmd_eval(int argc, char **argv) {
         return 1;
     }
     EvalResult r;
-    int rc = evaluate(&m, &cfg, &data, split == 0 ? SPLIT_VALID : SPLIT_TEST, max_tokens, &r, err, sizeof(err));
+    Progress prog;
+    progress_open(&prog, NULL, 0, 0, -1, err, sizeof(err));
+    int rc = evaluate(&m, &cfg, &data, split == 0 ? SPLIT_VALID : SPLIT_TEST, max_tokens, &r,
+                      data.kind == DATA_COPY ? NULL : &prog, err, sizeof(err));
+    progress_close(&prog);
     dataset_close(&data);
     if (rc) {
         fprintf(stderr, "reformer eval: %s\n", err);

@@ -12,7 +12,7 @@
 #define COPY_EVAL_SEQUENCES 64  // per split
 
 int evaluate(Model *m, const Config *cfg, Dataset *d, int split, long long max_tokens, EvalResult *r,
-             char *err, size_t cap) {
+             Progress *prog, char *err, size_t cap) {
     int B = m->B, T = cfg->data.seq_len, saved_training = m->training, rc = 0;
     int *tok = xmalloc((size_t)B * T * sizeof(int));
     double nll = 0;
@@ -34,6 +34,9 @@ int evaluate(Model *m, const Config *cfg, Dataset *d, int split, long long max_t
         m->score_from = 0;
     } else {
         size_t windows = dataset_eval_windows(d, split, T);
+        // labels in the split: text predicts every byte after its first, images all but the first
+        long long all = d->kind == DATA_IMAGENET64 ? (long long)windows * (T - 1) : (long long)d->count[split] - 1;
+        long long total = max_tokens > 0 && max_tokens < all ? max_tokens : all;
         for (size_t k = 0; k < windows;) {
             // full windows go in batches; the tail window alone, with its skip
             int b = 0, skip = 0;
@@ -50,6 +53,7 @@ int evaluate(Model *m, const Config *cfg, Dataset *d, int split, long long max_t
             nll += model_forward(m, tok, b, T) * m->n_labels;
             labels += m->n_labels;
             m->loss_from = 0;
+            if (prog) progress_count(prog, "eval", labels < total ? labels : total, total, nll / labels);
             if (max_tokens > 0 && labels >= max_tokens) break;
         }
     }

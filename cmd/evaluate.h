@@ -5,6 +5,7 @@
 #include "../core/model.h"
 #include "../data/dataset.h"
 #include "config.h"
+#include "progress.h"
 
 typedef struct {
     double loss_nats;   // mean NLL per predicted token
@@ -17,8 +18,9 @@ typedef struct {
 // byte of the split after its first, in windows of data.seq_len; images: each image's
 // 12,287 subpixels after its first (bits per dim); copy: a fixed set of sequences per
 // split. max_tokens > 0 stops after about that many predicted tokens.
+// prog, when given, shows the tokens evaluated so far (progress_count).
 // Returns 0, or -1 with err when the data cannot be read.
 int evaluate(Model *m, const Config *cfg, Dataset *d, int split, long long max_tokens, EvalResult *r,
-             char *err, size_t cap);
+             Progress *prog, char *err, size_t cap);
 
 #endif

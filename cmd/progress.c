@@ -83,6 +83,26 @@ void progress_step(Progress *p, long long step, double loss, double lr, double t
     }
 }
 
+void progress_count(Progress *p, const char *label, long long done, long long total, double loss) {
+    double now = now_seconds(), elapsed = now - p->t0;
+    int last = done >= total;
+    if (!last && now - p->last_shown < (p->tty ? 0.5 : 30.0)) return;
+    p->last_shown = now;
+    char eta[32], line[512];
+    double rate = done / (elapsed + 1e-9);
+    format_eta(eta, sizeof(eta), last ? elapsed : done > 0 ? (total - done) / rate : NAN);
+    int n = snprintf(line, sizeof(line), "%s %lld/%lld tokens", label, done, total);
+    if (loss >= 0) n += snprintf(line + n, sizeof(line) - n, " | loss %.4f", loss);
+    snprintf(line + n, sizeof(line) - n, " | %.0f tok/s | %s %s", rate, last ? "took" : "ETA", eta);
+    if (p->tty) {
+        fprintf(stderr, "\r%-100s", line);
+        p->dirty = !last;
+        if (last) fprintf(stderr, "\n");
+    } else {
+        fprintf(stderr, "%s\n", line);
+    }
+}
+
 void progress_note(Progress *p, const char *fmt, ...) {
     if (p->dirty) fprintf(stderr, "\n");
     p->dirty = 0;

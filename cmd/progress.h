@@ -11,6 +11,7 @@ typedef struct {
     double t0;                // session start (monotonic seconds)
     FILE *metrics;            // NULL: none
     int dirty;                // a \r line is on screen
+    double last_shown;        // progress_count: when the last line went out
 } Progress;
 
 double now_seconds(void);
@@ -22,6 +23,10 @@ int progress_open(Progress *p, const char *metrics_path, long long total, long l
 // (off a terminal) and a metrics object. valid_loss < 0: no validation this step.
 void progress_step(Progress *p, long long step, double loss, double lr, double tokens_per_s,
                    int log_line, double valid_loss, double valid_acc);
+// Work measured in tokens (evaluation, image sampling): "LABEL done/total tokens | loss |
+// tok/s | ETA", updated twice a second on a terminal and every 30 s otherwise, and always at
+// done == total. loss < 0: not shown. p needs only progress_open(p, NULL, 0, 0, -1, ...).
+void progress_count(Progress *p, const char *label, long long done, long long total, double loss);
 // A message on its own line (clears the progress line first).
 void progress_note(Progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void progress_close(Progress *p);

@@ -128,19 +128,13 @@ static void emit_text(void *ctx, int token, int at) {
 }
 
 typedef struct {
-    int index, count, tty;
-    double t0;
+    Progress prog;
+    char label[64];  // "image 2/16"
 } ImageProgress;
 
 static void emit_pixel(void *ctx, int token, int at) {
     ImageProgress *p = ctx;
-    if ((at + 1) % 512 && at + 1 != IMAGE_BYTES) return;
-    double rate = (at + 1) / (now_seconds() - p->t0 + 1e-9);
-    if (p->tty) fprintf(stderr, "\rreformer sample: image %d/%d, %d/%d subpixels, %.0f tokens/s   ", p->index + 1,
-                        p->count, at + 1, IMAGE_BYTES, rate);
-    if (at + 1 == IMAGE_BYTES)
-        fprintf(stderr, "%sreformer sample: image %d/%d done, %.0f tokens/s\n", p->tty ? "\r" : "", p->index + 1,
-                p->count, rate);
+    progress_count(&p->prog, p->label, at + 1, IMAGE_BYTES, -1);
 }
 
 int cmd_sample(int argc, char **argv) {
@@ -297,10 +291,13 @@ int cmd_sample(int argc, char **argv) {
             memcpy(seq, tok, (size_t)n * sizeof(int));
             int start = n;
             if (start == 0) seq[start++] = (int)rng_below(&rng, 256) + offset;  // the unpredicted first subpixel
-            ImageProgress prog = {s, samples, isatty(2), now_seconds()};
+            ImageProgress prog;
+            progress_open(&prog.prog, NULL, 0, 0, -1, err, sizeof(err));
+            snprintf(prog.label, sizeof(prog.label), "image %d/%d", s + 1, samples);
             if (cached) decoder_init(&g.d, &m, T);
             generate(&g, seq, start, IMAGE_BYTES, &sc, &rng, emit_pixel, &prog);
             if (cached) decoder_free(&g.d);
+            progress_close(&prog.prog);
             for (int t = 0; t < IMAGE_BYTES; t++) pix[t] = seq[t] - offset;
             image_from_tokens(pix, cfg.data.pixel_order, rgb + (size_t)s * IMAGE_BYTES);
             char path[4096];

@@ -221,7 +221,7 @@ int cmd_train(int argc, char **argv) {
         double vloss = -1, vacc = -1;
         if (cfg.train.eval_every && (st.step % cfg.train.eval_every == 0 || st.step == cfg.train.steps)) {
             EvalResult r;
-            if (evaluate(&m, &cfg, &data, SPLIT_VALID, cfg.train.eval_tokens, &r, err, sizeof(err))) {
+            if (evaluate(&m, &cfg, &data, SPLIT_VALID, cfg.train.eval_tokens, &r, NULL, err, sizeof(err))) {
                 progress_note(&prog, "reformer train: %s", err);
                 rc = 1;
                 break;
