@@ -10,6 +10,8 @@
 #include "../core/common.h"
 #include "../core/rng.h"
 #include "npy.h"
+#include "png.h"
+#include "tar.h"
 
 static int ends_with(const char *s, const char *tail) {
     size_t n = strlen(s), t = strlen(tail);
@@ -36,8 +38,14 @@ static int reader_open(ImageSet *s, int i, uint64_t *images, char *err, size_t c
     if (!s->f) return set_error(err, cap, "%s: cannot open: %s", src->path, strerror(errno));
     struct stat sb;
     if (fstat(fileno(s->f), &sb)) return set_error(err, cap, "%s: cannot stat", src->path);
+    if (src->kind == SOURCE_PNG_TAR) {  // listed at open; each PNG is read where it lies
+        *images = src->images;
+        s->cur = i;
+        s->next = 0;
+        return 0;
+    }
     Stream *npz = &s->range;
-    if (src->nested) {
+    if (src->kind == SOURCE_NESTED_NPZ) {
         if (zip_open_entry(&s->range, &s->outer, s->f, sb.st_size, &src->entry, src->path, err, cap)) return -1;
         npz = &s->outer;
     } else {
@@ -77,16 +85,60 @@ static int add_source(ImageSet *s, const ImageSource *src) {
     return 0;
 }
 
-// A zip is either an .npz itself (it holds data.npy) or an archive of .npz members.
+#define MAX_PNG_BYTES (1 << 20)  // a 64x64 PNG is at most ~13 KB; more is not one
+
+static int add_png(void *ctx, const char *name, uint64_t offset, uint64_t len) {
+    ImageSource *src = ctx;
+    size_t n = strlen(name);
+    if (n < 4 || strcasecmp(name + n - 4, ".png") || len > MAX_PNG_BYTES) return 0;
+    if ((src->images & (src->images - 1)) == 0) {  // grow at powers of two
+        size_t room = src->images ? 2 * src->images : 1024;
+        uint64_t *at = realloc(src->png_at, room * sizeof(uint64_t));
+        if (at) src->png_at = at;
+        uint32_t *ln = realloc(src->png_len, room * sizeof(uint32_t));
+        if (ln) src->png_len = ln;
+        if (!at || !ln) return -1;
+    }
+    src->png_at[src->images] = offset;
+    src->png_len[src->images++] = (uint32_t)len;
+    return 0;
+}
+
+// A tar of PNG files: every member ending in .png, in tar order.
+static int add_tar(ImageSet *s, FILE *f, long long size, const char *path, char *err, size_t cap) {
+    ImageSource src;
+    memset(&src, 0, sizeof(src));
+    snprintf(src.path, sizeof(src.path), "%s", path);
+    src.kind = SOURCE_PNG_TAR;
+    int rc = tar_walk(f, size, path, add_png, &src, err, cap);
+    if (rc && !err[0]) rc = set_error(err, cap, "%s: out of memory listing the tar", path);
+    if (!rc && src.images == 0) rc = set_error(err, cap, "%s: a tar without .png files", path);
+    if (!rc && add_source(s, &src)) rc = set_error(err, cap, "out of memory");
+    if (rc) {
+        free(src.png_at);
+        free(src.png_len);
+    }
+    return rc;
+}
+
+// A zip is either an .npz itself (it holds data.npy) or an archive of .npz members; a tar
+// holds PNG files.
 static int add_file(ImageSet *s, const char *path, char *err, size_t cap) {
     FILE *f = fopen(path, "rb");
     if (!f) return set_error(err, cap, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
     uint8_t magic[4] = {0};
     if (fstat(fileno(f), &sb) || !S_ISREG(sb.st_mode)) { fclose(f); return set_error(err, cap, "%s: not a regular file", path); }
-    if (fread(magic, 1, 4, f) != 4 || memcmp(magic, "PK\3\4", 4)) {
+    uint8_t block[512];
+    if (sb.st_size >= 512 && fread(block, 1, 512, f) == 512 && tar_is_header(block)) {
+        err[0] = '\0';
+        int rc = add_tar(s, f, sb.st_size, path, err, cap);
         fclose(f);
-        return set_error(err, cap, "%s: not a zip or .npz file (bad magic)", path);
+        return rc;
+    }
+    if (fseeko(f, 0, SEEK_SET) || fread(magic, 1, 4, f) != 4 || memcmp(magic, "PK\3\4", 4)) {
+        fclose(f);
+        return set_error(err, cap, "%s: not a zip, .npz or tar file (bad magic)", path);
     }
     ZipEntry *all;
     int n = zip_directory(f, sb.st_size, path, &all, err, cap);
@@ -103,7 +155,7 @@ static int add_file(ImageSet *s, const char *path, char *err, size_t cap) {
     }
     for (int i = 0; i < n && !is_npz && !rc; i++) {
         if (!ends_with(all[i].name, ".npz")) continue;
-        src.nested = 1;
+        src.kind = SOURCE_NESTED_NPZ;
         src.entry = all[i];
         rc = add_source(s, &src);
         added++;
@@ -122,7 +174,7 @@ static int add_directory(ImageSet *s, const char *dir, char *err, size_t cap) {
     char **names = NULL;
     int n = 0, rc = 0;
     for (struct dirent *de; (de = readdir(d));) {
-        if (!ends_with(de->d_name, ".npz") && !ends_with(de->d_name, ".zip")) continue;
+        if (!ends_with(de->d_name, ".npz") && !ends_with(de->d_name, ".zip") && !ends_with(de->d_name, ".tar")) continue;
         char **grown = realloc(names, (size_t)(n + 1) * sizeof(char *));
         if (!grown) break;
         names = grown;
@@ -138,7 +190,7 @@ static int add_directory(ImageSet *s, const char *dir, char *err, size_t cap) {
         free(names[i]);
     }
     free(names);
-    if (!rc && n == 0) rc = set_error(err, cap, "%s: no .npz or .zip files in the directory", dir);
+    if (!rc && n == 0) rc = set_error(err, cap, "%s: no .npz, .zip or .tar files in the directory", dir);
     return rc;
 }
 
@@ -169,6 +221,10 @@ int imageset_open(ImageSet *s, const char *path, int shuffle, uint64_t seed, cha
 
 void imageset_close(ImageSet *s) {
     reader_close(s);
+    for (int i = 0; i < s->n_src; i++) {
+        free(s->src[i].png_at);
+        free(s->src[i].png_len);
+    }
     free(s->src);
     free(s->block);
     free(s->perm);
@@ -178,10 +234,33 @@ void imageset_close(ImageSet *s) {
 }
 
 // Image j of source i: continues the open reader when it is there, else reopens and skips.
+// PNG j of tar source i, stored planar like an .npz row.
+static int png_read(ImageSet *s, int i, uint64_t j, uint8_t *img, char *err, size_t cap) {
+    const ImageSource *src = &s->src[i];
+    uint8_t buf[MAX_PNG_BYTES > 65536 ? 65536 : MAX_PNG_BYTES], *png = buf, rgb[IMAGE_BYTES];
+    size_t n = src->png_len[j];
+    if (n > sizeof(buf) && !(png = malloc(n))) return set_error(err, cap, "%s: out of memory", src->path);
+    char name[1100];
+    snprintf(name, sizeof(name), "%s: PNG %llu at byte %llu", src->path, (unsigned long long)j,
+             (unsigned long long)src->png_at[j]);
+    int rc = fseeko(s->f, (off_t)src->png_at[j], SEEK_SET) || fread(png, 1, n, s->f) != n
+                 ? set_error(err, cap, "%s: read error", name)
+                 : png_decode_rgb(png, n, IMAGE_SIDE, IMAGE_SIDE, rgb, name, err, cap);
+    if (png != buf) free(png);
+    const int P = IMAGE_SIDE * IMAGE_SIDE;
+    for (int p = 0; !rc && p < P; p++)
+        for (int c = 0; c < 3; c++) img[c * P + p] = rgb[p * 3 + c];
+    return rc;
+}
+
 static int source_read(ImageSet *s, int i, uint64_t j, uint8_t *img, char *err, size_t cap) {
     if (s->cur != i || s->next > j) {
         uint64_t n;
         if (reader_open(s, i, &n, err, cap)) { reader_close(s); return -1; }
+    }
+    if (s->src[i].kind == SOURCE_PNG_TAR) {
+        s->next = j + 1;
+        return png_read(s, i, j, img, err, cap);
     }
     if (s->next < j && stream_skip(&s->inner, (j - s->next) * IMAGE_BYTES)) { reader_close(s); return -1; }
     s->next = j;

@@ -1,7 +1,11 @@
-// imagenet.h: downsampled ImageNet 64x64 as published (Chrabaszcz et al. 2017): zips of
-// .npz batches (Imagenet64_train_part1_npz.zip, ..., Imagenet64_val_npz.zip), single .npz
-// files, or a directory of either. Each .npz holds data.npy, uint8 [N, 12288], every image
-// channel-planar (64x64 R, then G, then B, rows top to bottom).
+// imagenet.h: downsampled ImageNet 64x64 as published, in either of its two forms:
+//   Chrabaszcz et al. 2017: zips of .npz batches (Imagenet64_train_part1_npz.zip, ...,
+//     Imagenet64_val_npz.zip) or single .npz files; each .npz holds data.npy, uint8
+//     [N, 12288], every image channel-planar (64x64 R, then G, then B, rows top to bottom);
+//   van den Oord et al. 2016 (the set the Reformer paper used): tars of 64x64 PNG files
+//     (train_64x64.tar, valid_64x64.tar), in tar order;
+// or a directory of such files (.npz, .zip, .tar, in name order). Their bits per dim are
+// not comparable with each other: the images were downsampled differently.
 //
 // Nothing is unpacked: an .npz member is inflated as it is read, inside its outer zip
 // member when nested (data/stream.c), so memory is one shuffle block however large the
@@ -21,11 +25,15 @@
 #define IMAGE_SIDE 64
 #define IMAGE_BYTES (IMAGE_SIDE * IMAGE_SIDE * 3)
 
+enum { SOURCE_NPZ = 0, SOURCE_NESTED_NPZ = 1, SOURCE_PNG_TAR = 2 };
+
 typedef struct {
     char path[1024];
-    int nested;          // 1: the .npz is member `entry` of the zip at path
-    ZipEntry entry;
-    uint64_t images;     // rows of its data.npy
+    int kind;            // SOURCE_*
+    ZipEntry entry;      // SOURCE_NESTED_NPZ: the .npz member of the zip at path
+    uint64_t images;     // rows of its data.npy, or PNG files of the tar
+    uint64_t *png_at;    // SOURCE_PNG_TAR: (images) offset of each PNG in the tar
+    uint32_t *png_len;   // (images) its length
 } ImageSource;
 
 typedef struct {

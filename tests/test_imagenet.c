@@ -474,3 +474,154 @@ void test_imagenet_reads_numpy_archives(void) {
         imageset_close(&s);
     }
 }
+
+// ---- van den Oord's form: a tar of 64x64 PNG files ----
+static void be(uint8_t *p, uint32_t v) { p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v; }
+
+static void png_chunk(uint8_t **b, size_t *len, const char *type, const uint8_t *data, uint32_t n) {
+    uint8_t head[8], tail[4];
+    be(head, n);
+    memcpy(head + 4, type, 4);
+    uLong crc = crc32(0, (const uint8_t *)type, 4);
+    if (n) crc = crc32(crc, data, n);  // zlib's crc32(c, NULL, 0) means "start", not "add nothing"
+    be(tail, (uint32_t)crc);
+    grow_put(b, len, head, 8);
+    if (n) grow_put(b, len, data, n);
+    grow_put(b, len, tail, 4);
+}
+
+static int pred(int f, int a, int b, int c) {
+    int p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c);
+    return f == 1 ? a : f == 2 ? b : f == 3 ? (a + b) / 2 : f == 4 ? (pa <= pb && pa <= pc ? a : pb <= pc ? b : c) : 0;
+}
+
+// A PNG of rgb (side x side) whose row y uses filter y % 5, its data split over two IDATs;
+// color 6 writes RGBA (which the reader refuses).
+static uint8_t *png_filtered(const uint8_t *rgb, int side, int color, size_t *len) {
+    int ch = color == 6 ? 4 : 3;
+    size_t row = (size_t)side * ch;
+    uint8_t *raw = malloc((row + 1) * side), *px = malloc(row * side);
+    for (int i = 0; i < side * side; i++)
+        for (int k = 0; k < ch; k++) px[(size_t)i * ch + k] = k < 3 ? rgb[(size_t)i * 3 + k] : 255;
+    for (int y = 0; y < side; y++) {
+        int f = y % 5;
+        raw[(size_t)y * (row + 1)] = (uint8_t)f;
+        for (size_t i = 0; i < row; i++) {
+            int a = i >= (size_t)ch ? px[(size_t)y * row + i - ch] : 0, b = y ? px[(size_t)(y - 1) * row + i] : 0;
+            int c = y && i >= (size_t)ch ? px[(size_t)(y - 1) * row + i - ch] : 0;
+            raw[(size_t)y * (row + 1) + 1 + i] = (uint8_t)(px[(size_t)y * row + i] - pred(f, a, b, c));
+        }
+    }
+    uLongf zl = compressBound((uLong)((row + 1) * side));
+    uint8_t *zb = malloc(zl), *b = NULL, ihdr[13] = {0};
+    compress2(zb, &zl, raw, (uLong)((row + 1) * side), 9);
+    be(ihdr, side);
+    be(ihdr + 4, side);
+    ihdr[8] = 8;
+    ihdr[9] = (uint8_t)color;
+    *len = 0;
+    grow_put(&b, len, "\x89PNG\r\n\x1a\n", 8);
+    png_chunk(&b, len, "IHDR", ihdr, 13);
+    png_chunk(&b, len, "tEXt", (const uint8_t *)"k\0v", 3);  // an ancillary chunk to skip
+    png_chunk(&b, len, "IDAT", zb, (uint32_t)(zl / 2));
+    png_chunk(&b, len, "IDAT", zb + zl / 2, (uint32_t)(zl - zl / 2));
+    png_chunk(&b, len, "IEND", NULL, 0);
+    free(raw); free(px); free(zb);
+    return b;
+}
+
+// Appends a tar member (ustar header, data padded to 512); names over 100 bytes go first as
+// a GNU 'L' long-name member.
+static void tar_add(uint8_t **b, size_t *len, const char *name, const uint8_t *data, size_t n, char type) {
+    if (strlen(name) > 99) tar_add(b, len, "././@LongLink", (const uint8_t *)name, strlen(name) + 1, 'L');
+    uint8_t h[512] = {0};
+    snprintf((char *)h, 100, "%s", name);
+    snprintf((char *)h + 100, 8, "0000644");
+    snprintf((char *)h + 124, 12, "%011lo", (unsigned long)n);
+    snprintf((char *)h + 136, 12, "%011lo", 0UL);
+    h[156] = (uint8_t)type;
+    memcpy(h + 257, "ustar  ", 8);
+    memset(h + 148, ' ', 8);
+    unsigned sum = 0;
+    for (int i = 0; i < 512; i++) sum += h[i];
+    snprintf((char *)h + 148, 8, "%06o", sum);
+    grow_put(b, len, h, 512);
+    if (n) grow_put(b, len, data, n);
+    uint8_t pad[512] = {0};
+    if (n % 512) grow_put(b, len, pad, 512 - n % 512);
+}
+
+void test_imagenet_png_tar(void) {
+    char dir[] = "/tmp/reformer-tar-XXXXXX", p[600], err[1024];
+    EXPECT(mkdtemp(dir) != NULL, "mkdtemp");
+    uint8_t *im = random_images(3, 21), rgb[3][IMAGE_BYTES];
+    const int P = IMAGE_SIDE * IMAGE_SIDE;
+    for (int k = 0; k < 3; k++)  // the stored planar images as interleaved RGB
+        for (int q = 0; q < P; q++)
+            for (int c = 0; c < 3; c++) rgb[k][q * 3 + c] = im[(size_t)k * IMAGE_BYTES + c * P + q];
+    // image 0 through our writer (filter 0), images 1 and 2 with every filter
+    snprintf(p, sizeof(p), "%s/w.png", dir);
+    EXPECT(png_write_rgb(p, rgb[0], 64, 64, err, sizeof(err)) == 0, "%s", err);
+    FILE *f = fopen(p, "rb");
+    uint8_t w0[65536];
+    size_t l0 = fread(w0, 1, sizeof(w0), f), l1, l2, lt = 0;
+    fclose(f);
+    uint8_t *f1 = png_filtered(rgb[1], 64, 2, &l1), *f2 = png_filtered(rgb[2], 64, 2, &l2), *tar = NULL;
+    char longname[160];
+    snprintf(longname, sizeof(longname), "train_64x64/%0120d.png", 7);
+    tar_add(&tar, &lt, "train_64x64/", NULL, 0, '5');
+    tar_add(&tar, &lt, "train_64x64/a.png", w0, l0, '0');
+    tar_add(&tar, &lt, "train_64x64/README", (const uint8_t *)"hi", 2, '0');
+    tar_add(&tar, &lt, longname, f1, l1, '0');
+    tar_add(&tar, &lt, "train_64x64/c.PNG", f2, l2, '0');
+    uint8_t end[1024] = {0};
+    grow_put(&tar, &lt, end, 1024);
+    snprintf(p, sizeof(p), "%s/train_64x64.tar", dir);
+    write_file(p, tar, lt);
+    ImageSet s;
+    EXPECT(imageset_open(&s, p, 2, 1, err, sizeof(err)) == 0, "open: %s", err);
+    EXPECT(s.total == 3, "%llu PNGs listed, want 3", (unsigned long long)s.total);
+    uint8_t img[IMAGE_BYTES];
+    for (uint64_t k = 0; k < s.total; k++) {
+        EXPECT(imageset_read(&s, k, img, err, sizeof(err)) == 0, "read %llu: %s", (unsigned long long)k, err);
+        EXPECT(!memcmp(img, im + k * IMAGE_BYTES, IMAGE_BYTES), "PNG %llu decodes to other pixels", (unsigned long long)k);
+    }
+    imageset_close(&s);
+    // corruptions: a header checksum, a cut tar, a PNG CRC, a wrong size, RGBA
+    struct { const char *what, *expect; long at; int cut; } bad[] = {
+        {"checksum", "checksum", 512 + 10, 0},
+        {"cut", "truncated", 0, 1},
+        {"crc", "CRC", 1024 + 40, 0},
+    };
+    for (int i = 0; i < 3; i++) {
+        uint8_t *copy = malloc(lt);
+        memcpy(copy, tar, lt);
+        if (bad[i].at) copy[bad[i].at] ^= 0x21;
+        snprintf(p, sizeof(p), "%s/bad-%s.tar", dir, bad[i].what);
+        write_file(p, copy, bad[i].cut ? lt / 2 : lt);
+        free(copy);
+        err[0] = '\0';
+        int rc = read_everything(p, err, sizeof(err));
+        EXPECT(rc == -1 && strstr(err, p) && strstr(err, bad[i].expect), "%s: %s", bad[i].what, err);
+    }
+    uint8_t small[32 * 32 * 3] = {0}, *t2 = NULL;
+    size_t ls, la, l2t = 0;
+    uint8_t *ps = png_filtered(small, 32, 2, &ls), *pa = png_filtered(rgb[0], 64, 6, &la);
+    tar_add(&t2, &l2t, "s.png", ps, ls, '0');
+    grow_put(&t2, &l2t, end, 1024);
+    snprintf(p, sizeof(p), "%s/small.tar", dir);
+    write_file(p, t2, l2t);
+    EXPECT(read_everything(p, err, sizeof(err)) == -1 && strstr(err, "32x32 PNG"), "size: %s", err);
+    free(t2);
+    t2 = NULL;
+    l2t = 0;
+    tar_add(&t2, &l2t, "a.png", pa, la, '0');
+    grow_put(&t2, &l2t, end, 1024);
+    snprintf(p, sizeof(p), "%s/rgba.tar", dir);
+    write_file(p, t2, l2t);
+    EXPECT(read_everything(p, err, sizeof(err)) == -1 && strstr(err, "colour type 6"), "RGBA: %s", err);
+    free(t2); free(ps); free(pa); free(f1); free(f2); free(tar); free(im);
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    EXPECT(system(cmd) == 0, "cleanup");
+}
