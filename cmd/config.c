@@ -340,12 +340,18 @@ int config_load_model(const char *path, ReformerConfig *model, char *err, size_t
     return 0;
 }
 
+// "model" of "model.d_model".
+static void key_section(const char *key, char *sec, size_t cap) {
+    const char *dot = strchr(key, '.');
+    snprintf(sec, cap, "%.*s", (int)(dot ? (size_t)(dot - key) : strlen(key)), key);
+}
+
 char *config_to_json(const Config *c) {
     cJSON *root = cJSON_CreateObject();
     for (size_t i = 0; i < N_KEYS; i++) {
         const Key *k = &KEYS[i];
         char sec[16];
-        snprintf(sec, sizeof(sec), "%.*s", (int)(strchr(k->key, '.') - k->key), k->key);
+        key_section(k->key, sec, sizeof(sec));
         cJSON *s = cJSON_GetObjectItemCaseSensitive(root, sec);
         if (!s) s = cJSON_AddObjectToObject(root, sec);
         const char *name = strchr(k->key, '.') + 1;
@@ -409,7 +415,7 @@ void config_print_help(FILE *out) {
     for (size_t i = 0; i < N_KEYS; i++) {
         const Key *k = &KEYS[i];
         char sec[16];
-        snprintf(sec, sizeof(sec), "%.*s", (int)(strchr(k->key, '.') - k->key), k->key);
+        key_section(k->key, sec, sizeof(sec));
         cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(defaults, sec), strchr(k->key, '.') + 1);
         char *dv = cJSON_PrintUnformatted(v);
         fprintf(out, "  %-26s %s (default %s)\n", k->key, k->doc, dv);

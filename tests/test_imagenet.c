@@ -625,3 +625,75 @@ void test_imagenet_png_tar(void) {
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     EXPECT(system(cmd) == 0, "cleanup");
 }
+
+// Robustness: random byte flips, truncations and runs of garbage in each archive form must
+// end in 0 or one error line, never a crash, a hang or an out-of-bounds read (run under
+// `make asan` too). A damaged archive may still read when the damage hits no checked byte
+// (a file name, padding); what matters is how the others fail.
+void test_readers_survive_random_damage(void) {
+    char dir[] = "/tmp/reformer-fuzz-XXXXXX", p[600], err[1024];
+    EXPECT(mkdtemp(dir) != NULL, "mkdtemp");
+    uint8_t *im = random_images(3, 31), *forms[4] = {0};
+    size_t lens[4], la, lb;
+    uint8_t *za = npz(im, 2, 8, 1, "|u1", 0, 0, &la), *zb = npz(im, 1, 0, 0, "|u1", 0, 0, &lb);
+    ZipOut outer = {0};
+    zip_add(&outer, "a.npz", za, la, 8, 1, 0);
+    zip_add(&outer, "b.npz", zb, lb, 0, 1, 0);
+    forms[0] = zip_finish(&outer, 1, &lens[0]);
+    forms[1] = za;
+    lens[1] = la;
+    size_t lp, lt = 0;
+    uint8_t rgb[IMAGE_BYTES], *png, *tar = NULL, end[1024] = {0};
+    memcpy(rgb, im, IMAGE_BYTES);
+    png = png_filtered(rgb, 64, 2, &lp);
+    tar_add(&tar, &lt, "x/0.png", png, lp, '0');
+    tar_add(&tar, &lt, "x/1.png", png, lp, '0');
+    grow_put(&tar, &lt, end, 1024);
+    forms[2] = tar;
+    lens[2] = lt;
+    ZipOut text = {0};
+    zip_add(&text, "enwik8", im, 20000, 8, 0, 0);
+    forms[3] = zip_finish(&text, 0, &lens[3]);
+    Rng r;
+    rng_seed(&r, 99);
+    int outcomes[2] = {0, 0};
+    for (int form = 0; form < 4; form++) {
+        for (int it = 0; it < 150; it++) {
+            size_t n = lens[form];
+            uint8_t *b = malloc(n);
+            memcpy(b, forms[form], n);
+            int how = (int)rng_below(&r, 3);
+            if (how == 0) {  // flip 1-4 bytes
+                for (int k = 1 + (int)rng_below(&r, 4); k > 0; k--) b[rng_below(&r, (uint32_t)n)] ^= (uint8_t)(1 + rng_below(&r, 255));
+            } else if (how == 1) {  // cut
+                n = rng_below(&r, (uint32_t)n);
+            } else {  // a run of garbage
+                size_t at = rng_below(&r, (uint32_t)n), run = 1 + rng_below(&r, 64);
+                for (size_t k = at; k < at + run && k < n; k++) b[k] = (uint8_t)rng_below(&r, 256);
+            }
+            snprintf(p, sizeof(p), "%s/f%d.bin", dir, form);
+            write_file(p, b, n);
+            free(b);
+            err[0] = '\0';
+            int rc;
+            if (form < 3) {
+                rc = read_everything(p, err, sizeof(err));
+            } else {
+                uint8_t *got = NULL;
+                size_t len;
+                int kind;
+                rc = archive_read_all(p, "enwik8", 0, 1 << 20, &got, &len, &kind, err, sizeof(err));
+                free(got);
+            }
+            outcomes[rc == 0]++;
+            EXPECT(rc == 0 || (rc == -1 && err[0] && !strchr(err, '\n')), "form %d, damage %d: rc %d, '%s'", form, how, rc, err);
+        }
+    }
+    EXPECT(outcomes[0] > 300, "only %d of 600 damaged archives were refused", outcomes[0]);
+    printf("    600 damaged archives: %d refused with one line, %d read (damage in unchecked bytes)\n", outcomes[0], outcomes[1]);
+    for (int f = 0; f < 4; f++) free(forms[f]);
+    free(zb); free(png); free(im);
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    EXPECT(system(cmd) == 0, "cleanup");
+}

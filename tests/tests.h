@@ -52,6 +52,7 @@
     X(test_imagenet_pixel_order_and_bits_per_dim)      \
     X(test_imagenet_reads_numpy_archives)              \
     X(test_imagenet_png_tar)                           \
+    X(test_readers_survive_random_damage)              \
     X(test_png_decodes_back)                           \
     X(test_cli_imagenet_train_resume_eval_sample)      \
     X(test_cli_flags)                                  \
