@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../cmd/checkpoint.h"
 #include "../cmd/hf_model.h"
 #include "../cmd/safetensors.h"
 #include "../core/common.h"
@@ -198,4 +199,87 @@ void test_hf_loads_our_export(void) {
            "losses %.10f and %.10f; transformers computed 2.5174028873 and 2.5116345882", with_bias, as_loaded);
     free(rot);
     model_free(&m);
+}
+
+// Robustness of the model readers: random damage to a checkpoint, a model.safetensors and a
+// config.json must end in 0 or one error line, never a crash (ASan runs this too).
+static void damage(const uint8_t *src, size_t n, const char *path, Rng *r) {
+    uint8_t *b = malloc(n);
+    memcpy(b, src, n);
+    int how = (int)rng_below(r, 3);
+    if (how == 0)
+        for (int k = 1 + (int)rng_below(r, 4); k > 0; k--) b[rng_below(r, (uint32_t)n)] ^= (uint8_t)(1 + rng_below(r, 255));
+    else if (how == 1) n = rng_below(r, (uint32_t)n);
+    else
+        for (size_t k = rng_below(r, (uint32_t)n), e = k + 1 + rng_below(r, 32); k < e && k < n; k++) b[k] = (uint8_t)rng_below(r, 256);
+    FILE *f = fopen(path, "wb");
+    fwrite(b, 1, n, f);
+    fclose(f);
+    free(b);
+}
+
+static uint8_t *slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    uint8_t *b = malloc(1 << 22);
+    *n = f ? fread(b, 1, 1 << 22, f) : 0;
+    if (f) fclose(f);
+    return b;
+}
+
+void test_model_readers_survive_random_damage(void) {
+    char dir[] = "/tmp/reformer-fuzzm-XXXXXX", path[600], err[1024];
+    EXPECT(mkdtemp(dir) != NULL, "mkdtemp");
+    const char *src = FIXTURES "/mixed_factorised_relu";
+    char cmd[1200];
+    snprintf(cmd, sizeof(cmd), "cp %s/config.json %s/model.safetensors %s/", src, src, dir);
+    EXPECT(system(cmd) == 0, "copy fixture");
+    ReformerConfig cfg;
+    int max_len;
+    EXPECT(hf_read_config(dir, &cfg, &max_len, err, sizeof(err)) == 0, "%s", err);
+    Model m;
+    model_init(&m, &cfg, 1, max_len, 1);
+    Config c;
+    config_default(&c);
+    c.model = m.cfg;
+    c.data.seq_len = max_len;
+    snprintf(path, sizeof(path), "%s/good.ckpt", dir);
+    EXPECT(checkpoint_save(path, &c, &m, NULL, &(TrainState){0}, err, sizeof(err)) == 0, "%s", err);
+    size_t nc, ns, nj;
+    char st_path[600], cfg_path[600], bad_ckpt[600];
+    snprintf(st_path, sizeof(st_path), "%s/model.safetensors", dir);
+    snprintf(cfg_path, sizeof(cfg_path), "%s/config.json", dir);
+    snprintf(bad_ckpt, sizeof(bad_ckpt), "%s/bad.ckpt", dir);
+    uint8_t *ck = slurp(path, &nc), *st = slurp(st_path, &ns), *cj = slurp(cfg_path, &nj);
+    Rng r;
+    rng_seed(&r, 5);
+    int refused = 0, total = 0;
+    for (int it = 0; it < 200; it++, total += 3) {
+        // a checkpoint: config first, then the tensors into a model built from it
+        damage(ck, nc, bad_ckpt, &r);
+        Config got;
+        err[0] = '\0';
+        int rc = checkpoint_read_config(bad_ckpt, &got, err, sizeof(err));
+        if (!rc) rc = checkpoint_load(bad_ckpt, &m, NULL, &(TrainState){0}, err, sizeof(err));
+        refused += rc != 0;
+        EXPECT(rc == 0 || (err[0] && !strchr(err, '\n')), "checkpoint: rc %d '%s'", rc, err);
+        // model.safetensors, then config.json, each damaged alone
+        for (int which = 0; which < 2; which++) {
+            damage(which ? cj : st, which ? nj : ns, which ? cfg_path : st_path, &r);
+            err[0] = '\0';
+            ReformerConfig hc;
+            rc = hf_read_config(dir, &hc, &max_len, err, sizeof(err));
+            if (!rc && !memcmp(&hc, &cfg, sizeof(cfg))) rc = hf_load_weights(dir, &m, err, sizeof(err));
+            refused += rc != 0;
+            EXPECT(rc == 0 || (err[0] && !strchr(err, '\n')), "%s: rc %d '%s'", which ? "config.json" : "safetensors", rc, err);
+            FILE *f = fopen(which ? cfg_path : st_path, "wb");  // restore
+            fwrite(which ? cj : st, 1, which ? nj : ns, f);
+            fclose(f);
+        }
+    }
+    printf("    %d damaged model files: %d refused with one line\n", total, refused);
+    EXPECT(refused > total / 2, "only %d of %d damaged files refused", refused, total);
+    free(ck); free(st); free(cj);
+    model_free(&m);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    EXPECT(system(cmd) == 0, "cleanup");
 }

@@ -45,6 +45,7 @@
     X(test_hf_decode_short_prompt)                     \
     X(test_hf_export_roundtrip)                        \
     X(test_hf_loads_our_export)                        \
+    X(test_model_readers_survive_random_damage)        \
     X(test_cli_export_and_eval_hf_dir)                 \
     X(test_archive_formats_and_corruption)             \
     X(test_text_splits_windows_and_uniform_bits)       \
