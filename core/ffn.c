@@ -20,15 +20,33 @@ size_t ffn_scratch_floats(const FfnShape *s) {
 }
 
 // HF "gelu" is the erf form (not the tanh approximation); erf_approx is within 5e-7.
-static inline float act_forward(float x, int act) {
-    if (act == ACT_RELU) return x > 0.0f ? x : 0.0f;
-    return 0.5f * x * (1.0f + erf_approx(x * 0.70710678118654752f));
+static inline float gelu(float x) { return 0.5f * x * (1.0f + erf_approx(x * 0.70710678118654752f)); }
+
+static inline float gelu_grad(float x) {
+    return 0.5f * (1.0f + erf_approx(x * 0.70710678118654752f)) + x * exp_approx(-0.5f * x * x) * 0.39894228040143268f;
 }
 
-static inline float act_grad(float x, int act) {
-    if (act == ACT_RELU) return x > 0.0f ? 1.0f : 0.0f;
-    return 0.5f * (1.0f + erf_approx(x * 0.70710678118654752f)) +
-           x * exp_approx(-0.5f * x * x) * 0.39894228040143268f;
+// z = act(a) over n values. One loop per activation, on restrict pointers, so each
+// vectorises (a per-element switch through the struct kept gcc from it: 12% of a step).
+static void act_forward(float *restrict z, const float *restrict a, size_t n, int act) {
+    if (act == ACT_RELU) {
+        #pragma omp parallel for simd schedule(static) if (n > 65536)
+        for (size_t i = 0; i < n; i++) z[i] = a[i] > 0.0f ? a[i] : 0.0f;
+    } else {
+        #pragma omp parallel for simd schedule(static) if (n > 65536)
+        for (size_t i = 0; i < n; i++) z[i] = gelu(a[i]);
+    }
+}
+
+// dz *= act'(a) over n values.
+static void act_backward(float *restrict dz, const float *restrict a, size_t n, int act) {
+    if (act == ACT_RELU) {
+        #pragma omp parallel for simd schedule(static) if (n > 65536)
+        for (size_t i = 0; i < n; i++) dz[i] *= a[i] > 0.0f ? 1.0f : 0.0f;
+    } else {
+        #pragma omp parallel for simd schedule(static) if (n > 65536)
+        for (size_t i = 0; i < n; i++) dz[i] *= gelu_grad(a[i]);
+    }
 }
 
 // Scratch layout for a chunk of m positions.
@@ -62,8 +80,7 @@ static void chunk_forward(Chunk *k, const float *inp, const FfnParams *w, size_t
     uint64_t st1 = hash_mix(s->stream ^ SITE_DENSE), st2 = hash_mix(s->stream ^ SITE_OUT);
     if (s->dropout > 0.0f)
         for (size_t i = 0; i < m * F; i++) k->a[i] *= dropout_factor(st1, n0 * F + i, s->dropout);
-    #pragma omp parallel for simd schedule(static) if (m * F > 65536)
-    for (size_t i = 0; i < m * F; i++) k->z[i] = act_forward(k->a[i], s->act);
+    act_forward(k->z, k->a, m * F, s->act);
     linear_forward(k->g, k->z, w->w2, w->b2, m, F, C, 0.0f);
     if (s->dropout > 0.0f)
         for (size_t i = 0; i < m * C; i++) k->g[i] *= dropout_factor(st2, n0 * C + i, s->dropout);
@@ -98,8 +115,7 @@ void ffn_backward(float *dinp, FfnParams *grad, float *y, const float *dout, con
         memset(k.z, 0, m * F * sizeof(float));
         linear_backward(k.z, NULL, NULL, k.g, NULL, w->w2, m, F, C);
         // forward: z = act(a), a = drop1(h W1^T + b1), so da = dz * act'(a) * mask1
-            #pragma omp parallel for simd schedule(static) if (m * F > 65536)
-        for (size_t i = 0; i < m * F; i++) k.z[i] *= act_grad(k.a[i], s->act);
+        act_backward(k.z, k.a, m * F, s->act);
         if (s->dropout > 0.0f)
             for (size_t i = 0; i < m * F; i++) k.z[i] *= dropout_factor(st1, n0 * F + i, s->dropout);
         // forward: a = h W1^T + b1, so dW1 += da^T h; dh = da W1
