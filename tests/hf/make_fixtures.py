@@ -3,11 +3,11 @@ transformers 5.17, PyTorch 2.11). For each tiny case it writes the model directo
 (config.json + model.safetensors) and fixture.safetensors holding the input ids, the LSH
 rotations HF drew (captured from torch.randn), the logits, the loss and every parameter's
 gradient from loss.backward(). Usage: python3 make_fixtures.py OUTDIR"""
-import json, os, sys
+import inspect, json, os, sys
 
 import torch
 from safetensors.torch import save_file
-from transformers import ReformerConfig, ReformerModelWithLMHead
+from transformers import ReformerConfig, ReformerForMaskedLM, ReformerModelWithLMHead
 
 BASE = dict(vocab_size=20, hidden_size=16, feed_forward_size=24, num_attention_heads=2,
             attention_head_size=8, axial_pos_embds=True, axial_pos_shape=[4, 8],
@@ -57,32 +57,39 @@ def randomize(model, biases=True):
             elif "layer_norm" in n or (biases and n.endswith("bias")):
                 p.add_(0.1 * _randn(p.shape))
 
-for name, kw in CASES.items():
-    torch.manual_seed(1)
-    cfg = ReformerConfig(**BASE, **kw)
-    model = ReformerModelWithLMHead(cfg)
+def gradient_case(name, cfg, model, hf_loss):
+    """Writes the model directory and fixture.safetensors: input ids, HF's rotations, logits,
+    the next-token loss (HF's own with labels=input_ids when hf_loss, else computed here from
+    the logits, for heads without a shifted loss) and every parameter's gradient."""
     randomize(model)
     model.train()
     d = os.path.join(out, name)
     model.save_pretrained(d)
     ids = torch.randint(0, cfg.vocab_size, (2, 32))
     captured.clear()
-    res = model(ids, labels=ids)
-    res.loss.backward()
+    res = model(ids, labels=ids) if hf_loss else model(ids)
+    V = cfg.vocab_size
+    loss = res.loss if hf_loss else torch.nn.functional.cross_entropy(res.logits[:, :-1].reshape(-1, V),
+                                                                      ids[:, 1:].reshape(-1))
+    loss.backward()
     n_lsh = sum(1 for a in cfg.attn_layers if a == "lsh")
-    t = {"input_ids": ids.to(torch.int64).contiguous(),
-         "logits": res.logits.detach().contiguous(),
-         "loss": res.loss.detach().reshape(1).contiguous()}
+    t = {"input_ids": ids.to(torch.int64).contiguous(), "logits": res.logits.detach().contiguous(),
+         "loss": loss.detach().reshape(1).contiguous()}
     for i in range(n_lsh):
-        t["rotations.%d" % i] = captured[i].contiguous()
+        t["rotations.%d" % i] = captured[i].clone().contiguous()
     no_grad = []
     for n, p in model.named_parameters():
         if p.grad is None:  # a parameter the loss does not reach
             no_grad.append(n)
         t["grad." + n] = (p.grad if p.grad is not None else torch.zeros_like(p)).detach().contiguous()
     save_file(t, os.path.join(d, "fixture.safetensors"))
-    print(json.dumps({"case": name, "loss": float(res.loss), "rotations": [list(c.shape) for c in captured[:n_lsh]],
-                      "no_grad": no_grad}), flush=True)
+    print(json.dumps({"case": name, "loss": float(loss), "rotations": [list(c.shape) for c in captured[:n_lsh]],
+                      "no_grad": no_grad, "is_decoder": cfg.is_decoder}), flush=True)
+
+for name, kw in CASES.items():
+    torch.manual_seed(1)
+    cfg = ReformerConfig(**BASE, **kw)
+    gradient_case(name, cfg, ReformerModelWithLMHead(cfg), hf_loss=True)
 
 # ---- cached greedy decoding: HF's past_buckets_states path, step by step ----
 DECODE_CASES = {
@@ -96,7 +103,6 @@ DECODE_CASES = {
                                  local_attn_chunk_length=8, hidden_act="relu"), 3, 24),
 }
 
-import inspect
 cache_kw = "past_buckets_states" if "past_buckets_states" in inspect.signature(ReformerModelWithLMHead.forward).parameters else "past_key_values"
 
 def cache_of(res):
@@ -133,7 +139,6 @@ for name, (kw, prompt_len, steps) in DECODE_CASES.items():
 
 # ---- bidirectional models (is_decoder False, chunks after 1): ReformerForMaskedLM has the same
 # weights and head; the loss is ours (next-token, shifted), computed here from its logits ----
-from transformers import ReformerForMaskedLM
 BIDIR_CASES = {
     "bidir_lsh_local_after": dict(attn_layers=["lsh", "local"], num_hashes=2, num_buckets=4, lsh_attn_chunk_length=8,
                                   lsh_num_chunks_before=1, lsh_num_chunks_after=1, local_attn_chunk_length=8,
@@ -145,23 +150,4 @@ BIDIR_CASES = {
 for name, kw in BIDIR_CASES.items():
     torch.manual_seed(3)
     cfg = ReformerConfig(**{**BASE, "is_decoder": False}, **kw)
-    model = ReformerForMaskedLM(cfg)
-    randomize(model)
-    model.train()
-    d = os.path.join(out, name)
-    model.save_pretrained(d)
-    ids = torch.randint(0, cfg.vocab_size, (2, 32))
-    captured.clear()
-    res = model(ids)
-    V = cfg.vocab_size
-    loss = torch.nn.functional.cross_entropy(res.logits[:, :-1].reshape(-1, V), ids[:, 1:].reshape(-1))
-    loss.backward()
-    n_lsh = sum(1 for a in cfg.attn_layers if a == "lsh")
-    t = {"input_ids": ids.to(torch.int64).contiguous(), "logits": res.logits.detach().contiguous(),
-         "loss": loss.detach().reshape(1).contiguous()}
-    for i in range(n_lsh):
-        t["rotations.%d" % i] = captured[i].clone().contiguous()
-    for n, p in model.named_parameters():
-        t["grad." + n] = (p.grad if p.grad is not None else torch.zeros_like(p)).detach().contiguous()
-    save_file(t, os.path.join(d, "fixture.safetensors"))
-    print(json.dumps({"case": name, "loss": float(loss), "is_decoder": cfg.is_decoder}), flush=True)
+    gradient_case(name, cfg, ReformerForMaskedLM(cfg), hf_loss=False)
