@@ -193,6 +193,27 @@ void test_cli_failed_save_keeps_last_checkpoint(void) {
     teardown();
 }
 
+// A full disk (the temporary file is a link to /dev/full, whose writes fail with ENOSPC):
+// the save fails with the reason, the run exits 1, the last good checkpoint is as it was and
+// no temporary file is left behind.
+void test_cli_disk_full_keeps_last_checkpoint(void) {
+    setup();
+    char out[65536], before[4096], after[4096];
+    int rc = run_cmd(out, sizeof(out), "%s train %s/tiny.json --steps 3 --out %s/s", reformer_bin(), dir, dir);
+    EXPECT(rc == 0, "train: %s", out);
+    run_cmd(before, sizeof(before), "%s eval --ckpt %s/s/last.ckpt --json", reformer_bin(), dir);
+    run_cmd(NULL, 0, "ln -s /dev/full %s/s/last.ckpt.tmp", dir);
+    rc = run_cmd(out, sizeof(out), "%s train %s/tiny.json --resume %s/s/last.ckpt --out %s/s", reformer_bin(), dir, dir, dir);
+    EXPECT(rc == 1 && strstr(out, "No space left on device"), "disk full: %d %s", rc, out);
+    rc = run_cmd(after, sizeof(after), "%s eval --ckpt %s/s/last.ckpt --json", reformer_bin(), dir);
+    EXPECT(rc == 0 && !strcmp(before, after), "last checkpoint changed: %s vs %s", before, after);
+    struct stat sb;
+    char tmp[512];
+    snprintf(tmp, sizeof(tmp), "%s/s/last.ckpt.tmp", dir);
+    EXPECT(lstat(tmp, &sb) != 0, "the temporary file was left behind");
+    teardown();
+}
+
 void test_cli_export_and_eval_hf_dir(void) {
     setup();
     char out[65536];

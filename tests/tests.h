@@ -61,6 +61,7 @@
     X(test_cli_train_resume_eval_sample)               \
     X(test_cli_damaged_checkpoints)                    \
     X(test_cli_failed_save_keeps_last_checkpoint)      \
+    X(test_cli_disk_full_keeps_last_checkpoint)        \
     X(test_cli_interrupt_saves)
 
 #define DECLARE(name) void name(void);
