@@ -13,6 +13,7 @@
 
 #include "../core/adam.h"
 #include "../core/common.h"
+#include "../core/decode.h"
 #include "../core/model.h"
 #include "../core/profile.h"
 #include "../core/rng.h"
@@ -21,16 +22,17 @@
 
 static const char *USAGE =
     "reformer bench [CONFIG.json] [--seq L[,L...]] [--layers N] [--attn lsh|local|full] "
-    "[--mode train|forward] [--steps N] [--warmup N] [--batch B] [--hashes N] [--threads N] [--json]";
+    "[--mode train|forward|decode] [--steps N] [--warmup N] [--batch B] [--hashes N] [--threads N] [--json]";
 
 static const char *const ATTN_NAMES[] = {"lsh", "local", "full", NULL};
-static const char *const MODE_NAMES[] = {"train", "forward", NULL};
+static const char *const MODE_NAMES[] = {"train", "forward", "decode", NULL};
+enum { MODE_TRAIN = 0, MODE_FORWARD = 1, MODE_DECODE = 2 };
 
 typedef struct {
     ReformerConfig cfg;
     int have_config, layers, attn, hashes;
     int seqs[16], n_seqs;
-    int train, steps, warmup, batch, threads, json;
+    int mode, train, steps, warmup, batch, threads, json;
 } BenchArgs;
 
 static double now(void) {
@@ -117,8 +119,24 @@ static void run_row(const BenchArgs *a, int L, double gemm, int fd) {
     rng_seed(&r, 7);
     for (size_t i = 0; i < (size_t)a->batch * L; i++) tok[i] = (int)rng_below(&r, cfg.vocab);
     double times[64];
-    int total = a->warmup + a->steps;
+    int total = a->mode == MODE_DECODE ? 0 : a->warmup + a->steps;
     double loss = 0;
+    if (a->mode == MODE_DECODE) {  // one token, then L - 1 greedy tokens through the cache
+        Decoder d;
+        decoder_init(&d, &m, L);
+        float *logits = xmalloc((size_t)cfg.vocab * sizeof(float));
+        double t0 = now();
+        decoder_prefill(&d, tok, 1, logits);
+        for (int t = 1; t < L; t++) {
+            int best = 0;
+            for (int v = 1; v < cfg.vocab; v++) best = logits[v] > logits[best] ? v : best;
+            if (isatty(2) && t % 256 == 0) fprintf(stderr, "\rbench L=%d decode %d/%d ", L, t, L);
+            decoder_step(&d, best, logits);
+        }
+        times[0] = (now() - t0) / (L - 1);  // seconds per token
+        xfree(logits);
+        decoder_free(&d);
+    }
     for (int s = 0; s < total; s++) {
         if (isatty(2)) fprintf(stderr, "\rbench L=%d step %d/%d ", L, s + 1, total);
         double t0 = now();
@@ -135,8 +153,9 @@ static void run_row(const BenchArgs *a, int L, double gemm, int fd) {
         else profile_reset();
     }
     // share of the timed steps' wall time per phase; "other" is the remainder
+    int timed_steps = a->mode == MODE_DECODE ? 1 : a->steps;
     double timed = 0, share[PROFILE_PHASES];
-    for (int s = 0; s < a->steps; s++) timed += times[s];
+    for (int s = 0; s < timed_steps; s++) timed += times[s];
     double known = 0;
     for (int p = 0; p < PROFILE_OTHER; p++) known += share[p] = profile_seconds[p] / timed;
     share[PROFILE_OTHER] = 1.0 - known;
@@ -145,10 +164,12 @@ static void run_row(const BenchArgs *a, int L, double gemm, int fd) {
     for (int p = 0; p < PROFILE_PHASES; p++)
         used += snprintf(phases + used, sizeof(phases) - used, "%s\"%s\": %.3f", p ? ", " : "", profile_names[p], share[p]);
     if (isatty(2)) fprintf(stderr, "\r%40s\r", "");
-    qsort(times, a->steps, sizeof(double), cmp_double);
-    double step = times[a->steps / 2];
-    double tps = (double)a->batch * L / step;
-    double fpt = model_flops_per_token(&m.cfg, L, a->train);
+    qsort(times, timed_steps, sizeof(double), cmp_double);
+    double step = times[timed_steps / 2];
+    // decode: step_s is seconds per token, and flops/tok counts the dense layers and the head
+    // (a one-position forward), not the attention window
+    double tps = a->mode == MODE_DECODE ? 1.0 / step : (double)a->batch * L / step;
+    double fpt = a->mode == MODE_DECODE ? model_flops_per_token(&m.cfg, 1, 0) : model_flops_per_token(&m.cfg, L, a->train);
     double state = (m.n_params * 2.0 + (a->train ? m.n_params * 2.0 : 0)) * 4 / 1048576.0;
     int attn = cfg.attn[0];
     for (int l = 1; l < cfg.n_layers; l++)
@@ -162,13 +183,13 @@ static void run_row(const BenchArgs *a, int L, double gemm, int fd) {
                  "\"gflops\": %.2f, \"sgemm_gflops\": %.2f, \"mfu\": %.4f, \"loss\": %.4f, \"params\": %zu, "
                  "\"blas_core\": \"%s\", \"time_share\": {%s}}\n",
                  L, attn < 0 ? "mixed" : ATTN_NAMES[attn], cfg.n_layers, a->threads,
-                 MODE_NAMES[!a->train], a->batch, step, tps, peak_rss_mb(), state,
+                 MODE_NAMES[a->mode], a->batch, step, tps, peak_rss_mb(), state,
                  model_activation_bytes(&m) / 1048576.0, fpt, fpt * tps / 1e9, gemm,
                  fpt * tps / 1e9 / gemm, loss, m.n_params, openblas_get_corename(), phases);
     else
         snprintf(line, sizeof(line), "%7d %-5s %6d %7d %-7s %9.3f %10.1f %9.1f %8.1f %10.2fM %8.2f %8.2f %6.1f%%\n",
                  L, attn < 0 ? "mixed" : ATTN_NAMES[attn], cfg.n_layers, a->threads,
-                 MODE_NAMES[!a->train], step, tps, peak_rss_mb(), state, fpt / 1e6, fpt * tps / 1e9,
+                 MODE_NAMES[a->mode], step, tps, peak_rss_mb(), state, fpt / 1e6, fpt * tps / 1e9,
                  gemm, 100.0 * fpt * tps / 1e9 / gemm);
     xfree(tok);
     adam_free(&os);
@@ -224,7 +245,8 @@ int cmd_bench(int argc, char **argv) {
                    "  --seq L[,L...]   sequence lengths, one row each (default 4096)\n"
                    "  --layers N       override the layer count\n"
                    "  --attn KIND      lsh, local or full for every layer\n"
-                   "  --mode MODE      train (default) or forward\n"
+                   "  --mode MODE      train (default), forward, or decode: L tokens one at a time\n"
+                   "                   through the sampling cache (step_s: seconds per token)\n"
                    "  --steps N        timed steps, median reported (default 3)\n"
                    "  --warmup N       untimed steps first (default 1)\n"
                    "  --batch B        sequences per step (default 1)\n"
@@ -241,7 +263,10 @@ int cmd_bench(int argc, char **argv) {
             }
         } else if (!strcmp(f, "--layers")) a.layers = (int)arg_int(f, arg_value(argc, argv, &i), 1, MAX_LAYERS);
         else if (!strcmp(f, "--attn")) a.attn = arg_choice(f, arg_value(argc, argv, &i), ATTN_NAMES);
-        else if (!strcmp(f, "--mode")) a.train = arg_choice(f, arg_value(argc, argv, &i), MODE_NAMES) == 0;
+        else if (!strcmp(f, "--mode")) {
+            a.mode = arg_choice(f, arg_value(argc, argv, &i), MODE_NAMES);
+            a.train = a.mode == MODE_TRAIN;
+        }
         else if (!strcmp(f, "--steps")) a.steps = (int)arg_int(f, arg_value(argc, argv, &i), 1, 64);
         else if (!strcmp(f, "--warmup")) a.warmup = (int)arg_int(f, arg_value(argc, argv, &i), 0, 64);
         else if (!strcmp(f, "--batch")) a.batch = (int)arg_int(f, arg_value(argc, argv, &i), 1, 4096);

@@ -93,6 +93,8 @@ void test_cli_flags(void) {
     EXPECT(run_cmd(out, sizeof(out), "%s bench --seq", reformer_bin()) == 2 && strstr(out, "--seq needs a value"), "missing value: %s", out);
     EXPECT(run_cmd(out, sizeof(out), "%s bench --seq 12x", reformer_bin()) == 2 && strstr(out, "not an integer"), "garbage: %s", out);
     EXPECT(run_cmd(out, sizeof(out), "%s frobnicate", reformer_bin()) == 2, "unknown command");
+    EXPECT(run_cmd(out, sizeof(out), "%s bench --seq 256 --layers 1 --mode decode --json", reformer_bin()) == 0 &&
+               strstr(out, "\"mode\": \"decode\"") && strstr(out, "\"tokens_per_s\""), "bench decode: %s", out);
     EXPECT(run_cmd(out, sizeof(out), "%s --help-config", reformer_bin()) == 0 && strstr(out, "model.n_hashes"), "--help-config");
 }
 
