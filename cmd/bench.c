@@ -22,17 +22,18 @@
 
 static const char *USAGE =
     "reformer bench [CONFIG.json] [--seq L[,L...]] [--layers N] [--attn lsh|local|full] "
-    "[--mode train|forward|decode] [--steps N] [--warmup N] [--batch B] [--hashes N] [--threads N] [--json]";
+    "[--mode train|forward|decode] [--optimizer adam|adafactor] [--steps N] [--warmup N] [--batch B] [--hashes N] [--threads N] [--json]";
 
 static const char *const ATTN_NAMES[] = {"lsh", "local", "full", NULL};
 static const char *const MODE_NAMES[] = {"train", "forward", "decode", NULL};
+static const char *const OPTIMIZER_NAMES[] = {"adam", "adafactor", NULL};  // OPT_ADAM, OPT_ADAFACTOR
 enum { MODE_TRAIN = 0, MODE_FORWARD = 1, MODE_DECODE = 2 };
 
 typedef struct {
     ReformerConfig cfg;
     int have_config, layers, attn, hashes;
     int seqs[16], n_seqs;
-    int mode, train, steps, warmup, batch, threads, json;
+    int mode, train, optimizer, steps, warmup, batch, threads, json;
 } BenchArgs;
 
 static double now(void) {
@@ -112,8 +113,9 @@ static void run_row(const BenchArgs *a, int L, double gemm, int fd) {
     m.training = a->train;
     AdamConfig oc;
     adam_config_default(&oc);
-    AdamState os;
-    adam_init(&os, a->train ? m.n_params : 1);
+    oc.optimizer = a->optimizer;
+    AdamState os = {0};
+    if (a->train) model_optimizer_init(&os, &oc, &m);
     int *tok = xmalloc((size_t)a->batch * L * sizeof(int));
     Rng r;
     rng_seed(&r, 7);
@@ -170,7 +172,7 @@ static void run_row(const BenchArgs *a, int L, double gemm, int fd) {
     // (a one-position forward), not the attention window
     double tps = a->mode == MODE_DECODE ? 1.0 / step : (double)a->batch * L / step;
     double fpt = a->mode == MODE_DECODE ? model_flops_per_token(&m.cfg, 1, 0) : model_flops_per_token(&m.cfg, L, a->train);
-    double state = (m.n_params * 2.0 + (a->train ? m.n_params * 2.0 : 0)) * 4 / 1048576.0;
+    double state = (m.n_params * 2.0 + (a->train ? (os.m ? os.n : 0) + os.n_v : 0)) * 4 / 1048576.0;
     int attn = cfg.attn[0];
     for (int l = 1; l < cfg.n_layers; l++)
         if (cfg.attn[l] != attn) attn = -1;
@@ -247,6 +249,7 @@ int cmd_bench(int argc, char **argv) {
                    "  --attn KIND      lsh, local or full for every layer\n"
                    "  --mode MODE      train (default), forward, or decode: L tokens one at a time\n"
                    "                   through the sampling cache (step_s: seconds per token)\n"
+                   "  --optimizer O    adam (default) or adafactor, for train mode\n"
                    "  --steps N        timed steps, median reported (default 3)\n"
                    "  --warmup N       untimed steps first (default 1)\n"
                    "  --batch B        sequences per step (default 1)\n"
@@ -267,6 +270,7 @@ int cmd_bench(int argc, char **argv) {
             a.mode = arg_choice(f, arg_value(argc, argv, &i), MODE_NAMES);
             a.train = a.mode == MODE_TRAIN;
         }
+        else if (!strcmp(f, "--optimizer")) a.optimizer = arg_choice(f, arg_value(argc, argv, &i), OPTIMIZER_NAMES);
         else if (!strcmp(f, "--steps")) a.steps = (int)arg_int(f, arg_value(argc, argv, &i), 1, 64);
         else if (!strcmp(f, "--warmup")) a.warmup = (int)arg_int(f, arg_value(argc, argv, &i), 0, 64);
         else if (!strcmp(f, "--batch")) a.batch = (int)arg_int(f, arg_value(argc, argv, &i), 1, 4096);

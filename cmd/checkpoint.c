@@ -36,6 +36,9 @@ static char *header_json(const Config *cfg, const Model *m, const AdamState *opt
     cJSON_AddStringToObject(h, "model_seed", u64_text(b, m->seed));
     cJSON_AddNumberToObject(h, "n_params", (double)m->n_params);
     cJSON_AddNumberToObject(h, "adam_t", opt ? (double)opt->t : -1);
+    // floats of optimizer state after the parameters: Adam m and v (2n), or Adafactor's
+    // factored statistics (n_v); absent in older checkpoints, which held Adam's 2n
+    cJSON_AddNumberToObject(h, "opt_floats", opt ? (double)((opt->m ? opt->n : 0) + opt->n_v) : 0);
     cJSON_AddNumberToObject(h, "best_valid", st->best_valid);
     cJSON *rng = cJSON_AddArrayToObject(h, "data_rng");
     for (int i = 0; i < 4; i++) cJSON_AddItemToArray(rng, cJSON_CreateString(u64_text(b, st->data_rng.s[i])));
@@ -79,8 +82,8 @@ int checkpoint_save(const char *path, const Config *cfg, const Model *m, const A
     int bad = put(f, &crc, MAGIC, 8) || put(f, &crc, &version, 4) || put(f, &crc, &hlen, 4) ||
               put(f, &crc, header, hlen) || put(f, &crc, zeros, pad) ||
               put(f, &crc, m->params, m->n_params * sizeof(float));
-    if (!bad && opt)
-        bad = put(f, &crc, opt->m, opt->n * sizeof(float)) || put(f, &crc, opt->v, opt->n * sizeof(float));
+    if (!bad && opt && opt->m) bad = put(f, &crc, opt->m, opt->n * sizeof(float));
+    if (!bad && opt) bad = put(f, &crc, opt->v, opt->n_v * sizeof(float));
     uint32_t c32 = (uint32_t)crc;
     free(header);
     if (!bad) bad = fwrite(&c32, 4, 1, f) != 1;
@@ -214,7 +217,13 @@ int checkpoint_load(const char *path, Model *m, AdamState *opt, TrainState *st, 
         }
     }
     int has_opt = t >= 0;
-    long long bytes = (long long)m->n_params * 4 * (has_opt ? 3 : 1);
+    const cJSON *of = cJSON_GetObjectItem(o.header, "opt_floats");
+    double opt_floats = !has_opt ? 0 : cJSON_IsNumber(of) ? of->valuedouble : 2.0 * m->n_params;
+    if (opt_floats < 0 || opt_floats > 4.0 * m->n_params) {
+        rc = set_error(err, cap, "%s: optimizer state of %.0f floats is out of range", path, opt_floats);
+        goto done;
+    }
+    long long bytes = ((long long)m->n_params + (long long)opt_floats) * 4;
     if ((long long)o.data_at + bytes + 4 != o.size) {
         rc = set_error(err, cap, "%s: tensors need %lld bytes after offset %zu plus a 4-byte CRC; the file has %lld in all (truncated or padded)",
                   path, bytes, o.data_at, o.size);
@@ -222,6 +231,11 @@ int checkpoint_load(const char *path, Model *m, AdamState *opt, TrainState *st, 
     }
     if (opt && !has_opt) {
         rc = set_error(err, cap, "%s: has no optimizer state to resume from", path);
+        goto done;
+    }
+    if (opt && opt_floats != (double)((opt->m ? opt->n : 0) + opt->n_v)) {
+        rc = set_error(err, cap, "%s: its optimizer state (%.0f floats) is not this run's %s (train.optimizer)", path,
+                       opt_floats, opt->m ? "Adam" : "Adafactor");
         goto done;
     }
     // CRC over everything before the data, then the data as it is read
@@ -233,10 +247,10 @@ int checkpoint_load(const char *path, Model *m, AdamState *opt, TrainState *st, 
     float *scratch = NULL;
     if (!bad) bad = take(o.f, &crc, m->params, m->n_params * 4);
     if (!bad && has_opt) {
-        if (opt) bad = take(o.f, &crc, opt->m, m->n_params * 4) || take(o.f, &crc, opt->v, m->n_params * 4);
+        if (opt) bad = (opt->m && take(o.f, &crc, opt->m, opt->n * 4)) || take(o.f, &crc, opt->v, opt->n_v * 4);
         else {  // not wanted, but the CRC covers it
             scratch = malloc(1 << 20);
-            for (long long left = (long long)m->n_params * 8; !bad && left > 0; left -= 1 << 20)
+            for (long long left = (long long)opt_floats * 4; !bad && left > 0; left -= 1 << 20)
                 bad = !scratch || take(o.f, &crc, scratch, left < (1 << 20) ? (size_t)left : (1 << 20));
         }
     }

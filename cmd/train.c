@@ -169,7 +169,7 @@ int cmd_train(int argc, char **argv) {
     threads_set(cfg.train.threads ? cfg.train.threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
     int B = cfg.train.batch, T = cfg.data.seq_len;
     model_init(&m, &cfg.model, B, T, (uint64_t)cfg.train.seed);
-    adam_init(&opt, m.n_params);
+    model_optimizer_init(&opt, &cfg.opt, &m);
     TrainState st = {0};
     rng_seed(&st.data_rng, hash_stream((uint64_t)cfg.train.seed, 0xda7a, 0, 0));
     st.best_valid = 1e300;

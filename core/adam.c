@@ -19,15 +19,35 @@ void adam_config_default(AdamConfig *c) {
 }
 
 void adam_init(AdamState *s, size_t n) {
+    memset(s, 0, sizeof(*s));
     s->m = xcalloc(n, sizeof(float));
     s->v = xcalloc(n, sizeof(float));
+    s->n = s->n_v = n;
+}
+
+void adafactor_init(AdamState *s, size_t n, int n_tensors, const size_t *offsets, const size_t *numels,
+                    const int *ndims, const int (*shapes)[3]) {
+    memset(s, 0, sizeof(*s));
     s->n = n;
-    s->t = 0;
+    s->n_tensors = n_tensors;
+    s->tensors = xcalloc((size_t)n_tensors, sizeof(OptTensor));
+    for (int i = 0; i < n_tensors; i++) {
+        OptTensor *t = &s->tensors[i];
+        t->offset = offsets[i];
+        t->numel = numels[i];
+        t->cols = ndims[i] >= 2 ? shapes[i][ndims[i] - 1] : (int)numels[i];
+        t->rows = (int)(numels[i] / (size_t)t->cols);
+        t->factored = t->rows >= 2 && t->cols >= 2;  // a vector keeps full statistics
+        t->state = s->n_v;
+        s->n_v += t->factored ? (size_t)t->rows + t->cols : t->numel;
+    }
+    s->v = xcalloc(s->n_v, sizeof(float));
 }
 
 void adam_free(AdamState *s) {
     xfree(s->m);
     xfree(s->v);
+    xfree(s->tensors);
     memset(s, 0, sizeof(*s));
 }
 
@@ -61,12 +81,81 @@ double grad_norm(const float *g, size_t n) {
     return sqrt(sum);
 }
 
+#define ADAFACTOR_DECAY 0.8      // second moments decay as 1 - t^-0.8
+#define ADAFACTOR_EPS1 1e-30     // added to g^2
+#define ADAFACTOR_EPS2 1e-3      // floor of the parameter-scale factor
+#define ADAFACTOR_CLIP 1.0       // updates clipped to RMS <= 1
+
+// The update of element (r, c) before clipping: g / sqrt(v_hat), where v_hat is
+// vr[r] vc[c] / mean(vr) for a factored tensor and v itself otherwise.
+static double adafactor_u(const OptTensor *t, const float *v, double inv_mean_row, double g, size_t r, size_t c) {
+    if (!t->factored) return g / sqrt((double)v[r * t->cols + c]);
+    return g / sqrt((double)v[r] * inv_mean_row * v[t->rows + c]);
+}
+
+// One Adafactor step on tensor t, in double and serially within the tensor, so its sums do
+// not depend on how the tensors are spread over threads. The update is recomputed in the
+// second pass rather than stored: no buffer the size of the tensor.
+static void adafactor_tensor(const OptTensor *t, float *v, float *w, const float *grad, float scale, double decay,
+                             double lr, double weight_decay) {
+    size_t R = (size_t)t->rows, C = (size_t)t->cols, n = t->numel;
+    double inv_mean_row = 1.0;
+    if (t->factored) {  // v: (R) row means, then (C) column means, of g^2 + eps1
+        double *col = xcalloc(C, sizeof(double));
+        for (size_t r = 0; r < R; r++) {
+            double row = 0;
+            for (size_t c = 0; c < C; c++) {
+                double g = (double)grad[r * C + c] * scale, g2 = g * g + ADAFACTOR_EPS1;
+                row += g2;
+                col[c] += g2;
+            }
+            v[r] = (float)(decay * v[r] + (1 - decay) * row / C);
+        }
+        for (size_t c = 0; c < C; c++) v[R + c] = (float)(decay * v[R + c] + (1 - decay) * col[c] / R);
+        xfree(col);
+        double mean_row = 0;
+        for (size_t r = 0; r < R; r++) mean_row += v[r];
+        inv_mean_row = R / mean_row;
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            double g = (double)grad[i] * scale;
+            v[i] = (float)(decay * v[i] + (1 - decay) * (g * g + ADAFACTOR_EPS1));
+        }
+    }
+    double uu = 0, ww = 0;
+    for (size_t r = 0; r < R; r++)
+        for (size_t c = 0; c < C; c++) {
+            double u = adafactor_u(t, v, inv_mean_row, (double)grad[r * C + c] * scale, r, c);
+            uu += u * u;
+            ww += (double)w[r * C + c] * w[r * C + c];
+        }
+    double clip = fmax(1.0, sqrt(uu / n) / ADAFACTOR_CLIP);
+    double step = lr * fmax(sqrt(ww / n), ADAFACTOR_EPS2) / clip;  // relative to the parameter's scale
+    for (size_t r = 0; r < R; r++)
+        for (size_t c = 0; c < C; c++) {
+            double u = adafactor_u(t, v, inv_mean_row, (double)grad[r * C + c] * scale, r, c);
+            w[r * C + c] = (float)((1.0 - weight_decay * lr) * w[r * C + c] - step * u);
+        }
+}
+
 double adam_update(const AdamConfig *c, AdamState *s, float *params, float *grads, size_t n) {
     CHECK(n == s->n, "optimizer sized %zu, model %zu", s->n, n);
+    CHECK((c->optimizer == OPT_ADAFACTOR) == (s->tensors != NULL), "optimizer state made for the other optimizer");
     double norm = grad_norm(grads, n);
     float scale = c->clip > 0.0f && norm > c->clip ? (float)(c->clip / norm) : 1.0f;
     s->t++;
     float lr = adam_lr(c, s->t);
+    if (c->optimizer == OPT_ADAFACTOR) {
+        double decay = 1.0 - pow((double)s->t, -ADAFACTOR_DECAY);
+        // tensors are independent: one per thread, each summed serially (same bits for any split)
+        #pragma omp parallel for schedule(dynamic, 1)
+        for (int i = 0; i < s->n_tensors; i++) {
+            const OptTensor *t = &s->tensors[i];
+            adafactor_tensor(t, s->v + t->state, params + t->offset, grads + t->offset, scale, decay, lr,
+                             c->weight_decay);
+        }
+        return norm;
+    }
     float bc1 = 1.0f - powf(c->beta1, (float)s->t), bc2 = 1.0f - powf(c->beta2, (float)s->t);
     #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) {

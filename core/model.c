@@ -452,3 +452,24 @@ double model_flops_per_token(const ReformerConfig *c, int T, int train) {
     double head = 2.0 * 2 * C * c->vocab;
     return train ? 4.0 * layers + 3.0 * head : layers + head;
 }
+
+void model_optimizer_init(AdamState *opt, const AdamConfig *c, const Model *m) {
+    if (c->optimizer == OPT_ADAM) {
+        adam_init(opt, m->n_params);
+        return;
+    }
+    // Adafactor factors each matrix's statistics, so it needs the tensors' shapes
+    size_t *offsets = xmalloc((size_t)m->n_entries * sizeof(size_t)), *numels = xmalloc((size_t)m->n_entries * sizeof(size_t));
+    int *ndims = xmalloc((size_t)m->n_entries * sizeof(int)), (*shapes)[3] = xmalloc((size_t)m->n_entries * sizeof(*shapes));
+    for (int i = 0; i < m->n_entries; i++) {
+        offsets[i] = m->table[i].offset;
+        numels[i] = m->table[i].numel;
+        ndims[i] = m->table[i].ndim;
+        memcpy(shapes[i], m->table[i].shape, sizeof(shapes[i]));
+    }
+    adafactor_init(opt, m->n_params, m->n_entries, offsets, numels, ndims, (const int (*)[3])shapes);
+    xfree(offsets);
+    xfree(numels);
+    xfree(ndims);
+    xfree(shapes);
+}

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "adam.h"
 #include "embedding.h"
 #include "lm_head.h"
 #include "reversible.h"
@@ -106,6 +107,9 @@ void model_backward(Model *m);
 void model_logits(Model *m, float *logits);
 // Logits (V) of one position whose top-layer halves are y1, y2 (C each).
 void model_logits_of(Model *m, float *logits, const float *y1, const float *y2);
+
+// The optimizer state c asks for, over m's parameters: Adam, or Adafactor over its tensors.
+void model_optimizer_init(AdamState *opt, const AdamConfig *c, const Model *m);
 
 // Bytes of parameters + gradients (optimizer state is adam's), and of activations
 // and scratch as allocated for (B, T).

@@ -195,6 +195,33 @@ void test_cli_failed_save_keeps_last_checkpoint(void) {
     teardown();
 }
 
+// Adafactor from the command line: a 3 + 3 resumed run equals the 6-step run to the last
+// digit, its checkpoint is smaller (rows + columns of state per matrix, not 2 x parameters),
+// and resuming it with Adam is refused with the key named.
+void test_cli_adafactor_resume(void) {
+    setup();
+    char out[65536], cfg[600], a[4096], b[4096];
+    snprintf(cfg, sizeof(cfg), "%s/af.json", dir);
+    run_cmd(NULL, 0, "sed 's/\"lr\": 0.003/\"optimizer\": \"adafactor\", \"lr\": 0.01/' %s/tiny.json > %s", dir, cfg);
+    int rc = run_cmd(out, sizeof(out), "%s train %s --out %s/full && %s train %s --steps 3 --out %s/part && "
+                     "%s train %s --resume %s/part/last.ckpt --out %s/part", reformer_bin(), cfg, dir, reformer_bin(),
+                     cfg, dir, reformer_bin(), cfg, dir, dir);
+    EXPECT(rc == 0 && strstr(out, "adafactor"), "adafactor runs: %d %s", rc, out);
+    run_cmd(a, sizeof(a), "grep -o '\"loss\": [^,]*' %s/full/metrics.jsonl", dir);
+    run_cmd(b, sizeof(b), "grep -o '\"loss\": [^,]*' %s/part/metrics.jsonl", dir);
+    EXPECT(lines(a) == 6 && !strcmp(a, b), "resumed Adafactor run differs:\n%s\nvs\n%s", a, b);
+    run_cmd(NULL, 0, "%s train %s/tiny.json --steps 3 --out %s/adam", reformer_bin(), dir, dir);
+    struct stat sa, sb;
+    char pa[512], pb[512];
+    snprintf(pa, sizeof(pa), "%s/adam/last.ckpt", dir);
+    snprintf(pb, sizeof(pb), "%s/full/last.ckpt", dir);
+    EXPECT(stat(pa, &sa) == 0 && stat(pb, &sb) == 0 && sb.st_size * 2 < sa.st_size,
+           "Adafactor checkpoint %lld bytes, Adam's %lld", (long long)sb.st_size, (long long)sa.st_size);
+    rc = run_cmd(out, sizeof(out), "%s train %s/tiny.json --resume %s/full/last.ckpt --steps 8 --out %s/full", reformer_bin(), dir, dir, dir);
+    EXPECT(rc == 1 && lines(out) <= 2 && strstr(out, "train.optimizer"), "resume Adafactor with Adam: %d %s", rc, out);
+    teardown();
+}
+
 // A full disk (the temporary file is a link to /dev/full, whose writes fail with ENOSPC):
 // the save fails with the reason, the run exits 1, the last good checkpoint is as it was and
 // no temporary file is left behind.

@@ -3,6 +3,7 @@
     X(test_rng_reproducible_and_saved)                 \
     X(test_adam_matches_formula)                       \
     X(test_adam_clip_and_schedules)                    \
+    X(test_adafactor_matches_formula)                  \
     X(test_layernorm_grad)                             \
     X(test_linear_grad)                                \
     X(test_ffn_grad_gelu)                              \
@@ -62,6 +63,7 @@
     X(test_cli_damaged_checkpoints)                    \
     X(test_cli_failed_save_keeps_last_checkpoint)      \
     X(test_cli_disk_full_keeps_last_checkpoint)        \
+    X(test_cli_adafactor_resume)                       \
     X(test_cli_interrupt_saves)
 
 #define DECLARE(name) void name(void);
