@@ -1,5 +1,6 @@
 // tests.h: every test the runner knows, one X entry each.
 #define TEST_LIST(X)                                   \
+    X(test_toolchain_vectorised_stack_loops)           \
     X(test_rng_reproducible_and_saved)                 \
     X(test_adam_matches_formula)                       \
     X(test_adam_clip_and_schedules)                    \
