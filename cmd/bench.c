@@ -172,7 +172,7 @@ static void run_row(const BenchArgs *a, int L, double gemm, int fd) {
     // (a one-position forward), not the attention window
     double tps = a->mode == MODE_DECODE ? 1.0 / step : (double)a->batch * L / step;
     double fpt = a->mode == MODE_DECODE ? model_flops_per_token(&m.cfg, 1, 0) : model_flops_per_token(&m.cfg, L, a->train);
-    double state = (m.n_params * 2.0 + (a->train ? (os.m ? os.n : 0) + os.n_v : 0)) * 4 / 1048576.0;
+    double state = (m.n_params * 2.0 + (a->train ? adam_state_floats(&os) : 0)) * 4 / 1048576.0;
     int attn = cfg.attn[0];
     for (int l = 1; l < cfg.n_layers; l++)
         if (cfg.attn[l] != attn) attn = -1;

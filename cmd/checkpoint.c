@@ -38,7 +38,7 @@ static char *header_json(const Config *cfg, const Model *m, const AdamState *opt
     cJSON_AddNumberToObject(h, "adam_t", opt ? (double)opt->t : -1);
     // floats of optimizer state after the parameters: Adam m and v (2n), or Adafactor's
     // factored statistics (n_v); absent in older checkpoints, which held Adam's 2n
-    cJSON_AddNumberToObject(h, "opt_floats", opt ? (double)((opt->m ? opt->n : 0) + opt->n_v) : 0);
+    cJSON_AddNumberToObject(h, "opt_floats", opt ? (double)adam_state_floats(opt) : 0);
     cJSON_AddNumberToObject(h, "best_valid", st->best_valid);
     cJSON *rng = cJSON_AddArrayToObject(h, "data_rng");
     for (int i = 0; i < 4; i++) cJSON_AddItemToArray(rng, cJSON_CreateString(u64_text(b, st->data_rng.s[i])));
@@ -233,7 +233,7 @@ int checkpoint_load(const char *path, Model *m, AdamState *opt, TrainState *st, 
         rc = set_error(err, cap, "%s: has no optimizer state to resume from", path);
         goto done;
     }
-    if (opt && opt_floats != (double)((opt->m ? opt->n : 0) + opt->n_v)) {
+    if (opt && opt_floats != (double)adam_state_floats(opt)) {
         rc = set_error(err, cap, "%s: its optimizer state (%.0f floats) is not this run's %s (train.optimizer)", path,
                        opt_floats, opt->m ? "Adam" : "Adafactor");
         goto done;

@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "evaluate.h"
 #include "hf_model.h"
+#include "model_source.h"
 #include "progress.h"
 
 static const char *USAGE =
@@ -24,13 +25,15 @@ static const char *USAGE =
 // with labels = input_ids.
 static int eval_hf(const char *dir, const char *file, int offset, const char *rotations, int json) {
     char err[1024];
-    ReformerConfig mc;
-    int max_len;
-    if (hf_read_config(dir, &mc, &max_len, err, sizeof(err)) ||
-        (offset < 0 && hf_read_token_offset(dir, &offset, err, sizeof(err)))) {
+    Config cfg;
+    int is_hf;
+    if (source_read_config(dir, &cfg, &is_hf, err, sizeof(err))) {
         fprintf(stderr, "reformer eval: %s\n", err);
         return 1;
     }
+    const ReformerConfig mc = cfg.model;
+    int max_len = cfg.data.seq_len;  // the model's positions
+    if (offset < 0) offset = cfg.data.token_offset;
     FILE *f = fopen(file, "rb");
     if (!f) {
         fprintf(stderr, "reformer eval: %s: cannot open\n", file);
@@ -57,7 +60,7 @@ static int eval_hf(const char *dir, const char *file, int offset, const char *ro
         Model m;
         model_init(&m, &mc, 1, T, 1);
         float *rot = NULL;
-        if (hf_load_weights(dir, &m, err, sizeof(err)) ||
+        if (source_load(dir, 1, &m, NULL, err, sizeof(err)) ||
             (rotations && hf_load_rotations(rotations, &m, &rot, err, sizeof(err)))) {
             fprintf(stderr, "reformer eval: %s\n", err);
             rc = 1;

@@ -51,6 +51,8 @@ void adam_free(AdamState *s) {
     memset(s, 0, sizeof(*s));
 }
 
+size_t adam_state_floats(const AdamState *s) { return (s->m ? s->n : 0) + s->n_v; }
+
 float adam_lr(const AdamConfig *c, long long step) {
     double warm = c->warmup > 0 && step < c->warmup ? (double)step / c->warmup : 1.0;
     double decay = 1.0;

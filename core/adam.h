@@ -46,6 +46,8 @@ void adam_init(AdamState *s, size_t n);
 void adafactor_init(AdamState *s, size_t n, int n_tensors, const size_t *offsets, const size_t *numels,
                     const int *ndims, const int (*shapes)[3]);
 void adam_free(AdamState *s);
+// Floats of optimizer state: Adam's m and v (2n), or Adafactor's statistics (n_v).
+size_t adam_state_floats(const AdamState *s);
 
 // Learning rate for update number `step` (1-based).
 float adam_lr(const AdamConfig *c, long long step);
