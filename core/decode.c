@@ -88,19 +88,30 @@ static LshShape lsh_shape(const Decoder *d, int l) {
 }
 
 // Projections of positions [start, start + n) from the attention inputs h (n, C) into
-// the cache: LSH/full qk (HF query_key), local key; and values.
+// the cache: LSH/full qk (HF query_key) with its key scale, local key; and values. One
+// position (a decoding step) takes all heads in one matrix-vector product, which
+// linear_forward splits across threads, and scatters it; a prompt goes head by head.
 static void cache_projections(Decoder *d, int l, const float *h, int n, int start) {
     const ReformerConfig *c = &d->m->cfg;
     const AttnParams *p = &d->m->p.layer[l].attn;
-    int HS = c->d_head, C = c->d_model;
-    const float *wk = c->attn[l] == ATTN_LOCAL ? p->k : p->qk;
-    for (int hd = 0; hd < c->n_heads; hd++) {
-        size_t at = ((size_t)hd * d->T + start) * HS, w = (size_t)hd * HS * C;
-        linear_forward(d->key[l] + at, h, wk + w, NULL, (size_t)n, C, HS, 0.0f);
-        linear_forward(d->val[l] + at, h, p->v + w, NULL, (size_t)n, C, HS, 0.0f);
-        for (int t = 0; t < n; t++)  // LSH/full keys are qk length-normalised; local ones are not used
-            d->key_scale[l][(size_t)hd * d->T + start + t] = lsh_key_scale(d->key[l] + at + (size_t)t * HS, HS);
+    int NH = c->n_heads, HS = c->d_head, C = c->d_model;
+    for (int which = 0; which < 2; which++) {
+        const float *w = which ? p->v : c->attn[l] == ATTN_LOCAL ? p->k : p->qk;
+        float *cache = which ? d->val[l] : d->key[l];
+        if (n == 1) {
+            float *all = d->o;  // (NH * HS) free until the heads write their outputs
+            linear_forward(all, h, w, NULL, 1, C, NH * HS, 0.0f);
+            for (int hd = 0; hd < NH; hd++)
+                memcpy(cache + ((size_t)hd * d->T + start) * HS, all + (size_t)hd * HS, (size_t)HS * sizeof(float));
+        } else {
+            for (int hd = 0; hd < NH; hd++)
+                linear_forward(cache + ((size_t)hd * d->T + start) * HS, h, w + (size_t)hd * HS * C, NULL, (size_t)n, C,
+                               HS, 0.0f);
+        }
     }
+    for (int hd = 0; hd < NH; hd++)  // LSH/full keys are qk length-normalised; local ones do not use it
+        for (int t = start; t < start + n; t++)
+            d->key_scale[l][(size_t)hd * d->T + t] = lsh_key_scale(d->key[l] + ((size_t)hd * d->T + t) * HS, HS);
 }
 
 // Buckets of positions [0, L) and their stable order by bucket, per head and round:
@@ -224,25 +235,6 @@ static void local_head(Decoder *d, int l, int hd, const float *q, float *out, fl
     attend(out, scores, pos, n, val, HS);
 }
 
-// The new position t's projections, all heads in one product each (one matrix-vector product
-// that linear_forward can split across threads), scattered to the cache rows.
-static void cache_position(Decoder *d, int l, const float *h, int t) {
-    const ReformerConfig *c = &d->m->cfg;
-    const AttnParams *p = &d->m->p.layer[l].attn;
-    int NH = c->n_heads, HS = c->d_head, C = c->d_model;
-    float *all = d->o;  // (NH * HS) free until the heads write their outputs
-    for (int which = 0; which < 2; which++) {
-        const float *w = which ? p->v : c->attn[l] == ATTN_LOCAL ? p->k : p->qk;
-        float *cache = which ? d->val[l] : d->key[l];
-        linear_forward(all, h, w, NULL, 1, C, NH * HS, 0.0f);
-        for (int hd = 0; hd < NH; hd++) {
-            float *row = cache + ((size_t)hd * d->T + t) * HS;
-            memcpy(row, all + (size_t)hd * HS, (size_t)HS * sizeof(float));
-            if (!which) d->key_scale[l][(size_t)hd * d->T + t] = lsh_key_scale(row, HS);
-        }
-    }
-}
-
 void decoder_prefill(Decoder *d, const int *tokens, int n, float *logits) {
     Model *m = d->m;
     const ReformerConfig *c = &m->cfg;
@@ -280,7 +272,7 @@ void decoder_step(Decoder *d, int token, float *logits) {
         const AttnParams *p = &m->p.layer[l].attn;
         float mean, rstd;
         layernorm_forward(d->h, &mean, &rstd, d->x2, p->ln_w, p->ln_b, 1, C, c->ln_eps);
-        cache_position(d, l, d->h, t);
+        cache_projections(d, l, d->h, 1, t);
         if (c->attn[l] == ATTN_LOCAL) linear_forward(d->q, d->h, p->qk, NULL, 1, C, NH * HS, 0.0f);
         #pragma omp parallel for schedule(static) num_threads(d->threads) if (NH > 1 && d->threads > 1)
         for (int hd = 0; hd < NH; hd++) {
