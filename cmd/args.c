@@ -10,12 +10,13 @@
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...) {
+    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "reformer: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    one_line(msg);
+    fprintf(stderr, "reformer: %s\n", msg);
     exit(2);
 }
 
@@ -52,12 +53,13 @@ const char *arg_value(int argc, char **argv, int *i) {
 }
 
 void usage_error(const char *cmd, const char *usage, const char *fmt, ...) {
+    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "reformer %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\nusage: %s\n", usage);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    one_line(msg);
+    fprintf(stderr, "reformer %s: %s\nusage: %s\n", cmd, msg, usage);
     exit(2);
 }
 

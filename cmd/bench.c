@@ -19,6 +19,7 @@
 #include "../core/rng.h"
 #include "args.h"
 #include "commands.h"
+#include "model_source.h"
 
 static const char *USAGE =
     "reformer bench [CONFIG.json] [--seq L[,L...]] [--layers N] [--attn lsh|local|full] "
@@ -106,6 +107,12 @@ static void run_row(const BenchArgs *a, int L, double gemm, int fd) {
     if (cfg.axial_shape[0] * cfg.axial_shape[1] < L) {
         fprintf(stderr, "reformer bench: --seq %d exceeds the config's axial shape %dx%d\n", L,
                 cfg.axial_shape[0], cfg.axial_shape[1]);
+        exit(2);
+    }
+    char err[1024];
+    if (config_validate_model(&cfg, L, err, sizeof(err)) ||
+        source_check_memory(&cfg, a->batch, L, a->train && a->optimizer == OPT_ADAM ? 2 : 0, err, sizeof(err))) {
+        fprintf(stderr, "reformer bench: %s\n", err);
         exit(2);
     }
     Model m;
@@ -258,9 +265,14 @@ int cmd_bench(int argc, char **argv) {
                    "  --json           one JSON object per row\n", USAGE);
             return 0;
         } else if (!strcmp(f, "--seq")) {
+            // every comma-separated piece is a length: "", "4096," and "1,,2" are errors
             char buf[256];
-            snprintf(buf, sizeof(buf), "%s", arg_value(argc, argv, &i));
-            for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+            if (snprintf(buf, sizeof(buf), "%s", arg_value(argc, argv, &i)) >= (int)sizeof(buf))
+                usage_error("bench", USAGE, "--seq: too long");
+            a.n_seqs = 0;
+            for (char *tok = buf, *next; tok; tok = next) {
+                next = strchr(tok, ',');
+                if (next) *next++ = '\0';
                 if (a.n_seqs == 16) usage_error("bench", USAGE, "--seq: at most 16 lengths");
                 a.seqs[a.n_seqs++] = (int)arg_int("--seq", tok, 2, 1 << 24);
             }

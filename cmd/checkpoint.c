@@ -3,10 +3,12 @@
 #include "checkpoint.h"
 
 #include "args.h"
+#include "../data/files.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -71,7 +73,7 @@ static int put(FILE *f, uLong *crc, const void *p, size_t n) {
 int checkpoint_save(const char *path, const Config *cfg, const Model *m, const AdamState *opt,
                     const TrainState *st, char *err, size_t cap) {
     char tmp[4096];
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) return set_error(err, cap, "%s: path too long", path);
+    if (files_tmp_name(tmp, sizeof(tmp), path, err, cap)) return -1;
     FILE *f = fopen(tmp, "wb");
     if (!f) return set_error(err, cap, "%s: cannot write: %s", tmp, strerror(errno));
     char *header = header_json(cfg, m, opt, st);
@@ -116,13 +118,52 @@ typedef struct {
     size_t data_at;
 } Opened;
 
+// A whole number in [lo, hi] under key, else *ok = 0.
+static double whole(const cJSON *h, const char *key, double lo, double hi, int *ok) {
+    const cJSON *v = cJSON_GetObjectItem(h, key);
+    if (!cJSON_IsNumber(v) || v->valuedouble < lo || v->valuedouble > hi || v->valuedouble != floor(v->valuedouble)) {
+        *ok = 0;
+        return 0;
+    }
+    return v->valuedouble;
+}
+
+// 16 hex digits (how u64_text writes a 64-bit state), else *ok = 0.
+static uint64_t hex64(const cJSON *v, int *ok) {
+    if (!cJSON_IsString(v) || strlen(v->valuestring) != 16 || strspn(v->valuestring, "0123456789abcdef") != 16) {
+        *ok = 0;
+        return 0;
+    }
+    return strtoull(v->valuestring, NULL, 16);
+}
+
+// The CRC of the whole file before the last 4 bytes, against those 4 bytes: nothing in a
+// header is trusted (no size, no config that allocates) before this passes.
+static int whole_file_crc_ok(FILE *f, long long size, const char *path, char *err, size_t cap) {
+    unsigned char *buf = malloc(1 << 20);
+    if (!buf) return set_error(err, cap, "%s: out of memory", path);
+    uLong crc = crc32(0L, Z_NULL, 0);
+    int bad = fseeko(f, 0, SEEK_SET) != 0;
+    for (long long left = size - 4; !bad && left > 0;) {
+        size_t part = left < (1 << 20) ? (size_t)left : (1 << 20);
+        bad = fread(buf, 1, part, f) != part;
+        if (!bad) crc = crc32(crc, buf, (uInt)part);
+        left -= (long long)part;
+    }
+    uint32_t stored = 0;
+    if (!bad) bad = fread(&stored, 4, 1, f) != 1;
+    free(buf);
+    if (bad) return set_error(err, cap, "%s: read error", path);
+    if (stored != (uint32_t)crc)
+        return set_error(err, cap, "%s: CRC mismatch (stored %08x, computed %08x): the file is corrupt", path, stored,
+                         (unsigned)crc);
+    return 0;
+}
+
 static int open_checked(const char *path, Opened *o, char *err, size_t cap) {
     memset(o, 0, sizeof(*o));
-    o->f = fopen(path, "rb");
-    if (!o->f) return set_error(err, cap, "%s: cannot open checkpoint: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(o->f), &sb) != 0 || !S_ISREG(sb.st_mode)) return set_error(err, cap, "%s: not a regular file", path);
-    o->size = sb.st_size;
+    o->f = files_open(path, &o->size, err, cap);
+    if (!o->f) return -1;
     unsigned char head[16];
     if (o->size < 20 || fread(head, 1, 16, o->f) != 16)
         return set_error(err, cap, "%s: truncated: %lld bytes, a checkpoint has at least 20", path, o->size);
@@ -139,13 +180,24 @@ static int open_checked(const char *path, Opened *o, char *err, size_t cap) {
         return set_error(err, cap, "%s: cannot read the header", path);
     }
     text[hlen] = '\0';
-    o->header = cJSON_Parse(text);
+    o->header = strlen(text) == hlen ? cJSON_ParseWithOpts(text, NULL, 1) : NULL;
     free(text);
     if (!o->header || !cJSON_IsObject(cJSON_GetObjectItem(o->header, "config")))
         return set_error(err, cap, "%s: header is not valid JSON", path);
     size_t at = 16 + hlen;
     o->data_at = at + (ALIGN - at % ALIGN) % ALIGN;
-    return 0;
+    // the sizes the header gives must account for the file exactly (a cut file says so here)
+    int ok = 1;
+    double n = whole(o->header, "n_params", 1, 1e12, &ok), t = whole(o->header, "adam_t", -1, 1e15, &ok);
+    const cJSON *of = cJSON_GetObjectItem(o->header, "opt_floats");
+    double opt = t < 0 ? 0 : of ? whole(o->header, "opt_floats", 0, 4 * n, &ok) : 2 * n;  // older files: Adam's m and v
+    if (!ok) return set_error(err, cap, "%s: header sizes (n_params, adam_t, opt_floats) are missing or malformed", path);
+    long long bytes = ((long long)n + (long long)opt) * 4;
+    if ((long long)o->data_at + bytes + 4 != o->size)
+        return set_error(err, cap, "%s: tensors need %lld bytes after offset %zu plus a 4-byte CRC; the file has %lld in "
+                                   "all (truncated or padded)", path, bytes, o->data_at, o->size);
+    // and nothing in the header is used (the config builds a model) before the CRC agrees
+    return whole_file_crc_ok(o->f, o->size, path, err, cap);
 }
 
 static void close_opened(Opened *o) {
@@ -168,12 +220,6 @@ int checkpoint_read_config(const char *path, Config *cfg, char *err, size_t cap)
     return rc;
 }
 
-static double number(const cJSON *h, const char *key, int *ok) {
-    const cJSON *v = cJSON_GetObjectItem(h, key);
-    if (!cJSON_IsNumber(v)) *ok = 0;
-    return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-
 // Reads n bytes into dst and the CRC.
 static int take(FILE *f, uLong *crc, void *dst, size_t n) {
     if (fread(dst, 1, n, f) != n) return -1;
@@ -191,12 +237,17 @@ int checkpoint_load(const char *path, Model *m, AdamState *opt, TrainState *st, 
     int rc = open_checked(path, &o, err, cap);
     if (rc) goto done;
     int ok = 1;
-    double n = number(o.header, "n_params", &ok), t = number(o.header, "adam_t", &ok);
-    double step = number(o.header, "step", &ok), best = number(o.header, "best_valid", &ok);
+    double n = whole(o.header, "n_params", 0, 1e15, &ok), t = whole(o.header, "adam_t", -1, 1e15, &ok);
+    double step = whole(o.header, "step", 0, 1e15, &ok);
+    const cJSON *bv = cJSON_GetObjectItem(o.header, "best_valid");
+    double best = cJSON_IsNumber(bv) && bv->valuedouble >= 0 ? bv->valuedouble : (ok = 0);
     const cJSON *tensors = cJSON_GetObjectItem(o.header, "tensors");
     const cJSON *rng = cJSON_GetObjectItem(o.header, "data_rng");
+    Rng data_rng;
+    for (int i = 0; i < 4; i++) data_rng.s[i] = hex64(cJSON_GetArrayItem(rng, i), &ok);
+    uint64_t model_seed = hex64(cJSON_GetObjectItem(o.header, "model_seed"), &ok);
     if (!ok || !cJSON_IsArray(tensors) || !cJSON_IsArray(rng) || cJSON_GetArraySize(rng) != 4) {
-        rc = set_error(err, cap, "%s: header lacks a field", path);
+        rc = set_error(err, cap, "%s: a header field (step, adam_t, n_params, best_valid, data_rng, model_seed) is missing or malformed", path);
         goto done;
     }
     if (n != (double)m->n_params) {
@@ -219,7 +270,7 @@ int checkpoint_load(const char *path, Model *m, AdamState *opt, TrainState *st, 
     int has_opt = t >= 0;
     const cJSON *of = cJSON_GetObjectItem(o.header, "opt_floats");
     double opt_floats = !has_opt ? 0 : cJSON_IsNumber(of) ? of->valuedouble : 2.0 * m->n_params;
-    if (opt_floats < 0 || opt_floats > 4.0 * m->n_params) {
+    if (opt_floats < 0 || opt_floats > 4.0 * m->n_params || opt_floats != floor(opt_floats)) {
         rc = set_error(err, cap, "%s: optimizer state of %.0f floats is out of range", path, opt_floats);
         goto done;
     }
@@ -269,13 +320,9 @@ int checkpoint_load(const char *path, Model *m, AdamState *opt, TrainState *st, 
     if (st) {
         st->step = (long long)step;
         st->best_valid = best;
-        for (int i = 0; i < 4; i++) {
-            const cJSON *s = cJSON_GetArrayItem(rng, i);
-            st->data_rng.s[i] = cJSON_IsString(s) ? strtoull(s->valuestring, NULL, 16) : 0;
-        }
+        st->data_rng = data_rng;
     }
-    const cJSON *seed = cJSON_GetObjectItem(o.header, "model_seed");
-    if (cJSON_IsString(seed)) m->seed = strtoull(seed->valuestring, NULL, 16);
+    m->seed = model_seed;
 done:
     close_opened(&o);
     return rc;

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "args.h"
+#include "../data/files.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "../core/attention.h"
+#include "../core/attention_lsh.h"
 #include "../core/common.h"
 #include "../core/ffn.h"
 
@@ -58,7 +60,7 @@ static const Key KEYS[] = {
     {"model.hidden_dropout", T_FLOAT, M(hidden_dropout), 0, 0.99, 0, "dropout on hidden states"},
     {"model.lsh_dropout", T_FLOAT, M(lsh_dropout), 0, 0.99, 0, "dropout on LSH attention probabilities"},
     {"model.local_dropout", T_FLOAT, M(local_dropout), 0, 0.99, 0, "dropout on local attention probabilities"},
-    {"model.layer_norm_eps", T_FLOAT, M(ln_eps), 0, 1, 0, "LayerNorm epsilon (HF 1e-12)"},
+    {"model.layer_norm_eps", T_FLOAT, M(ln_eps), 1e-30, 1, 0, "LayerNorm epsilon (HF 1e-12)"},
     {"model.init_std", T_FLOAT, M(init_std), 0, 10, 0, "std of initial weights (HF initializer_range)"},
     {"model.ffn_chunk", T_INT, M(ffn_chunk), 1, 1 << 24, 0, "positions per feed-forward chunk"},
     {"model.head_chunk", T_INT, M(head_chunk), 1, 1 << 24, 0, "positions per LM-head chunk"},
@@ -143,10 +145,10 @@ static const char *nearest_key(const char *name) {
 
 static int whole_number(const cJSON *v) { return cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble); }
 
-static int read_int_in(const cJSON *v, const Key *k, double *out, char *err, size_t cap) {
-    if (!whole_number(v)) return set_error(err, cap, "%s: expected an integer", k->key);
+static int read_int_in(const cJSON *v, const Key *k, const char *name, double *out, char *err, size_t cap) {
+    if (!whole_number(v)) return set_error(err, cap, "%s: expected an integer", name);
     if (v->valuedouble < k->min || v->valuedouble > k->max)
-        return set_error(err, cap, "%s: %.17g is out of range [%.17g, %.17g]", k->key, v->valuedouble, k->min, k->max);
+        return set_error(err, cap, "%s: %.17g is out of range [%.17g, %.17g]", name, v->valuedouble, k->min, k->max);
     *out = v->valuedouble;
     return 0;
 }
@@ -157,93 +159,129 @@ static int choice_of(const char *s, const char *const *choices) {
     return -1;
 }
 
-static int set_value(Config *c, const Key *k, const cJSON *v, char *err, size_t cap) {
+// Sets key k from v; messages call the key `name` (ours, or a foreign file's name for it).
+static int set_value(Config *c, const Key *k, const char *name, const cJSON *v, char *err, size_t cap) {
     char *field = (char *)c + k->offset;
     double x = 0;
     switch (k->type) {
     case T_INT:
-        if (read_int_in(v, k, &x, err, cap)) return -1;
+        if (read_int_in(v, k, name, &x, err, cap)) return -1;
         *(int *)field = (int)x;
         return 0;
     case T_I64:
-        if (read_int_in(v, k, &x, err, cap)) return -1;
+        if (read_int_in(v, k, name, &x, err, cap)) return -1;
         *(long long *)field = (long long)x;
         return 0;
     case T_FLOAT:
-        if (!cJSON_IsNumber(v)) return set_error(err, cap, "%s: expected a number", k->key);
+        if (!cJSON_IsNumber(v)) return set_error(err, cap, "%s: expected a number", name);
         if (v->valuedouble < k->min || v->valuedouble > k->max)
-            return set_error(err, cap, "%s: %g is out of range [%g, %g]", k->key, v->valuedouble, k->min, k->max);
+            return set_error(err, cap, "%s: %g is out of range [%g, %g]", name, v->valuedouble, k->min, k->max);
         *(float *)field = (float)v->valuedouble;
         return 0;
     case T_BOOL:
-        if (!cJSON_IsBool(v)) return set_error(err, cap, "%s: expected true or false", k->key);
+        if (!cJSON_IsBool(v)) return set_error(err, cap, "%s: expected true or false", name);
         *(int *)field = cJSON_IsTrue(v);
         return 0;
     case T_ENUM: {
         int i = cJSON_IsString(v) ? choice_of(v->valuestring, k->choices) : -2;
-        if (i == -2) return set_error(err, cap, "%s: expected a string", k->key);
-        if (i < 0) return set_error(err, cap, "%s: '%s' is not one of the allowed values (see --help-config)", k->key, v->valuestring);
+        if (i == -2) return set_error(err, cap, "%s: expected a string", name);
+        if (i < 0) return set_error(err, cap, "%s: '%s' is not one of the allowed values (see --help-config)", name, v->valuestring);
         *(int *)field = i;
         return 0;
     }
     case T_STR:
-        if (!cJSON_IsString(v)) return set_error(err, cap, "%s: expected a string", k->key);
-        if (strlen(v->valuestring) >= DATA_PATH_MAX) return set_error(err, cap, "%s: longer than %d bytes", k->key, DATA_PATH_MAX - 1);
+        if (!cJSON_IsString(v)) return set_error(err, cap, "%s: expected a string", name);
+        if (strlen(v->valuestring) >= DATA_PATH_MAX) return set_error(err, cap, "%s: longer than %d bytes", name, DATA_PATH_MAX - 1);
         strcpy(field, v->valuestring);
         return 0;
     case T_ATTN: {
         int n = cJSON_GetArraySize(v);
-        if (!cJSON_IsArray(v) || n < 1) return set_error(err, cap, "%s: expected a non-empty list of \"lsh\", \"local\" or \"full\"", k->key);
-        if (n > MAX_LAYERS) return set_error(err, cap, "%s: %d layers, at most %d", k->key, n, MAX_LAYERS);
+        if (!cJSON_IsArray(v) || n < 1) return set_error(err, cap, "%s: expected a non-empty list of \"lsh\", \"local\" or \"full\"", name);
+        if (n > MAX_LAYERS) return set_error(err, cap, "%s: %d layers, at most %d", name, n, MAX_LAYERS);
         for (int i = 0; i < n; i++) {
             const cJSON *e = cJSON_GetArrayItem(v, i);
             int kind = cJSON_IsString(e) ? choice_of(e->valuestring, ATTNS) : -1;
-            if (kind < 0) return set_error(err, cap, "%s[%d]: expected \"lsh\", \"local\" or \"full\"", k->key, i);
+            if (kind < 0) return set_error(err, cap, "%s[%d]: expected \"lsh\", \"local\" or \"full\"", name, i);
             c->model.attn[i] = kind;
         }
         c->model.n_layers = n;
         return 0;
     }
     case T_PAIR: {
-        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != 2) return set_error(err, cap, "%s: expected a list of two integers", k->key);
+        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != 2) return set_error(err, cap, "%s: expected a list of two integers", name);
         for (int i = 0; i < 2; i++) {
-            if (read_int_in(cJSON_GetArrayItem(v, i), k, &x, err, cap)) return -1;
+            if (read_int_in(cJSON_GetArrayItem(v, i), k, name, &x, err, cap)) return -1;
             ((int *)field)[i] = (int)x;
         }
         return 0;
     }
     case T_BUCKETS: {
         int n = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : 1;
-        if (n < 1 || n > 2) return set_error(err, cap, "%s: expected an integer or a list of two", k->key);
+        if (n < 1 || n > 2) return set_error(err, cap, "%s: expected an integer or a list of two", name);
         for (int i = 0; i < n; i++) {
             const cJSON *e = cJSON_IsArray(v) ? cJSON_GetArrayItem(v, i) : v;
-            if (read_int_in(e, k, &x, err, cap)) return -1;
+            if (read_int_in(e, k, name, &x, err, cap)) return -1;
             if (x == 0 && n == 1) { c->model.n_bucket_factors = 0; return 0; }
-            if ((int)x < 2 || (int)x % 2) return set_error(err, cap, "%s: %d buckets; each factor must be even and >= 2", k->key, (int)x);
+            if ((int)x < 2 || (int)x % 2) return set_error(err, cap, "%s: %d buckets; each factor must be even and >= 2", name, (int)x);
             c->model.buckets[i] = (int)x;
         }
         c->model.n_bucket_factors = n;
         return 0;
     }
     }
-    return set_error(err, cap, "%s: unhandled type", k->key);
+    return set_error(err, cap, "%s: unhandled type", name);
+}
+
+// Positions a model may have: beyond this, position tables and activations stop making
+// sense on one machine (B6 at 2^21 tokens needs about 20 GB).
+#define MAX_POSITIONS (1LL << 26)
+
+int config_validate_model(const ReformerConfig *m, int seq_len, char *err, size_t cap) {
+    if (m->axial_dims[0] + m->axial_dims[1] != m->d_model)
+        return set_error(err, cap, "model.axial_dims: %d + %d must equal model.d_model %d", m->axial_dims[0], m->axial_dims[1], m->d_model);
+    long long positions = (long long)m->axial_shape[0] * m->axial_shape[1];
+    if (positions > MAX_POSITIONS)
+        return set_error(err, cap, "model.axial_shape: %d x %d positions is more than %lld", m->axial_shape[0], m->axial_shape[1], MAX_POSITIONS);
+    if (positions < seq_len)
+        return set_error(err, cap, "model.axial_shape: %d x %d positions is fewer than data.seq_len %d", m->axial_shape[0], m->axial_shape[1], seq_len);
+    int has_lsh = 0;
+    for (int l = 0; l < m->n_layers; l++) has_lsh |= m->attn[l] == ATTN_LSH;
+    if (has_lsh) {
+        // the bucket count in use (HF's default resolves from the length) fixes how many
+        // rotation columns each position is hashed with
+        int buckets[2] = {m->buckets[0], m->buckets[1]}, n = m->n_bucket_factors;
+        if (n == 0) n = lsh_default_buckets(buckets, imax(seq_len, m->lsh_chunk), m->lsh_chunk, (int)positions);
+        long long cols = 0, nb = 1;
+        for (int i = 0; i < n; i++) {
+            cols += buckets[i] / 2;
+            nb *= buckets[i];
+        }
+        if (nb > (1 << 24)) return set_error(err, cap, "model.n_buckets: %lld buckets is too many", nb);
+        if (cols * m->n_hashes > LSH_MAX_ROTATION_COLS)
+            return set_error(err, cap, "model.n_buckets: %lld rotation columns per hash x model.n_hashes %d is more than %d",
+                             cols, m->n_hashes, LSH_MAX_ROTATION_COLS);
+    }
+    // sizes stay far from overflow in every size_t product of the model
+    double params = (double)m->vocab * m->d_model * 2 + (double)m->n_layers *
+                    ((double)m->d_model * m->n_heads * m->d_head * 4 + (double)m->d_model * m->d_ff * 2);
+    if (params > 1e11)
+        return set_error(err, cap, "model: %.3g parameters is more than this program trains (1e11)", params);
+    return 0;
 }
 
 int config_validate(const Config *c, char *err, size_t cap) {
     const ReformerConfig *m = &c->model;
-    if (m->axial_dims[0] + m->axial_dims[1] != m->d_model)
-        return set_error(err, cap, "model.axial_dims: %d + %d must equal model.d_model %d", m->axial_dims[0], m->axial_dims[1], m->d_model);
-    if ((long long)m->axial_shape[0] * m->axial_shape[1] < c->data.seq_len)
-        return set_error(err, cap, "model.axial_shape: %d x %d positions is fewer than data.seq_len %d", m->axial_shape[0], m->axial_shape[1], c->data.seq_len);
-    int has[3] = {0, 0, 0};
-    for (int l = 0; l < m->n_layers; l++) has[m->attn[l]] = 1;
-    int L = c->data.seq_len;
-    if (has[ATTN_LSH] && L > m->lsh_chunk && L % m->lsh_chunk)
-        return set_error(err, cap, "data.seq_len: %d is not a multiple of model.lsh_chunk %d", L, m->lsh_chunk);
-    if (has[ATTN_LOCAL] && L > m->local_chunk && L % m->local_chunk)
-        return set_error(err, cap, "data.seq_len: %d is not a multiple of model.local_chunk %d", L, m->local_chunk);
+    if (config_validate_model(m, c->data.seq_len, err, cap)) return -1;
+    int L = c->data.seq_len, bad = model_length_misfit(m, L);
+    if (bad)
+        return set_error(err, cap, "data.seq_len: %d is not a multiple of model.%s %d", L,
+                         bad == m->lsh_chunk && L % m->lsh_chunk ? "lsh_chunk" : "local_chunk", bad);
+    if ((double)c->train.batch * L > (double)(1LL << 32))
+        return set_error(err, cap, "train.batch: %d sequences of %d tokens is more than 2^32 tokens a step", c->train.batch, L);
     if (c->data.kind != DATA_COPY && c->data.path[0] == '\0')
         return set_error(err, cap, "data.path: required for data.kind '%s'", KINDS[c->data.kind]);
+    if (c->data.kind == DATA_COPY && c->data.path[0])
+        return set_error(err, cap, "data.path: the copy task makes its own data; only for enwik8 and imagenet64");
     if (c->data.kind == DATA_IMAGENET64 && c->data.valid_path[0] == '\0')
         return set_error(err, cap, "data.valid_path: required for data.kind 'imagenet64' (e.g. Imagenet64_val_npz.zip)");
     if (c->data.kind != DATA_IMAGENET64 && c->data.valid_path[0])
@@ -256,41 +294,110 @@ int config_validate(const Config *c, char *err, size_t cap) {
         return set_error(err, cap, "model.vocab: %d is too small for bytes (256) + data.token_offset %d", m->vocab, c->data.token_offset);
     if (c->data.kind == DATA_COPY && c->data.token_offset)
         return set_error(err, cap, "data.token_offset: the copy task makes its own tokens; only 0");
-    if (m->n_bucket_factors) {
-        long nb = 1;
-        for (int i = 0; i < m->n_bucket_factors; i++) nb *= m->buckets[i];
-        if (nb > (1 << 24)) return set_error(err, cap, "model.n_buckets: %ld buckets is too many", nb);
-    }
     return 0;
 }
 
-int config_parse(const char *json, const char *where, Config *c, char *err, size_t cap) {
-    cJSON *root = cJSON_Parse(json);
+// Strict JSON: nothing after the value, and no object with a name twice (cJSON keeps
+// both and we would read the first one silently).
+static cJSON *parse_strict(const char *json, const char *where, char *err, size_t cap) {
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(json, &end, 1);
     if (!root) {
-        const char *at = cJSON_GetErrorPtr();
+        const char *at = end ? end : cJSON_GetErrorPtr();
         int line = 1;
-        for (const char *p = json; at && p < at; p++) line += *p == '\n';
-        return set_error(err, cap, "%s: invalid JSON near line %d", where, line);
+        for (const char *p = json; at && p < at && *p; p++) line += *p == '\n';
+        set_error(err, cap, "%s: invalid JSON near line %d%s", where, line,
+                  at && *at && cJSON_GetErrorPtr() == NULL ? " (text after the end)" : "");
+        return NULL;
     }
+    return root;
+}
+
+static const char *duplicate_name(const cJSON *obj) {
+    for (const cJSON *a = obj->child; a; a = a->next)
+        for (const cJSON *b = a->next; b; b = b->next)
+            if (a->string && b->string && !strcmp(a->string, b->string)) return a->string;
+    return NULL;
+}
+
+int config_parse(const char *json, const char *where, Config *c, char *err, size_t cap) {
+    cJSON *root = parse_strict(json, where, err, cap);
+    if (!root) return -1;
     int rc = 0;
-    if (!cJSON_IsObject(root)) { rc = set_error(err, cap, "%s: the top level must be an object", where); goto done; }
-    for (cJSON *sec = root->child; sec && !rc; sec = sec->next) {
+    const char *dup;
+    if (!cJSON_IsObject(root)) rc = set_error(err, cap, "%s: the top level must be an object", where);
+    else if ((dup = duplicate_name(root))) rc = set_error(err, cap, "%s: section '%s' appears twice", where, dup);
+    for (cJSON *sec = rc ? NULL : root->child; sec && !rc; sec = sec->next) {
         if (strcmp(sec->string, "model") && strcmp(sec->string, "data") && strcmp(sec->string, "train")) {
             rc = set_error(err, cap, "%s: unknown section '%s' (sections: model, data, train)", where, sec->string);
             break;
         }
         if (!cJSON_IsObject(sec)) { rc = set_error(err, cap, "%s: expected an object", sec->string); break; }
+        if ((dup = duplicate_name(sec))) { rc = set_error(err, cap, "%s: %s.%s appears twice", where, sec->string, dup); break; }
         for (cJSON *v = sec->child; v && !rc; v = v->next) {
             char name[160];
             snprintf(name, sizeof(name), "%s.%s", sec->string, v->string);
             const Key *k = find_key(name);
             if (!k) rc = set_error(err, cap, "%s: unknown key '%s' (did you mean '%s'?)", where, name, nearest_key(name));
-            else rc = set_value(c, k, v, err, cap);
+            else rc = set_value(c, k, name, v, err, cap);
             if (!rc) c->given[k - KEYS] = 1;
         }
     }
     if (!rc) rc = config_validate(c, err, cap);
-done:
+    cJSON_Delete(root);
+    return rc;
+}
+
+// err holds a message naming our keys; each becomes the foreign name it was read from.
+static void rename_keys(char *err, size_t cap, const KeyAlias *map) {
+    char out[1024];
+    size_t o = 0;
+    for (const char *p = err; *p && o + 1 < sizeof(out);) {
+        const KeyAlias *hit = NULL;
+        for (const KeyAlias *a = map; a->key && !hit; a++) {
+            size_t n = strlen(a->key);
+            char next = p[n];
+            if (!strncmp(p, a->key, n) && !(next == '_' || (next >= 'a' && next <= 'z'))) hit = a;
+        }
+        if (hit) {
+            o += (size_t)snprintf(out + o, sizeof(out) - o, "%s", hit->foreign);
+            if (o >= sizeof(out)) o = sizeof(out) - 1;
+            p += strlen(hit->key);
+        } else {
+            out[o++] = *p++;
+        }
+    }
+    if (o >= cap) o = cap - 1;
+    memcpy(err, out, o);
+    err[o] = '\0';
+}
+
+int config_parse_mapped(const char *json, const char *where, const KeyAlias *map, Config *c, int *seq_len,
+                        char *err, size_t cap) {
+    cJSON *root = parse_strict(json, where, err, cap);
+    if (!root) return -1;
+    int rc = 0;
+    const char *dup;
+    char inner[768];
+    if (!cJSON_IsObject(root)) rc = set_error(err, cap, "%s: the top level must be an object", where);
+    else if ((dup = duplicate_name(root))) rc = set_error(err, cap, "%s: '%s' appears twice", where, dup);
+    for (const KeyAlias *a = map; !rc && a->key; a++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, a->foreign);
+        const Key *k = find_key(a->key);
+        CHECK(k != NULL, "alias of unknown key %s", a->key);
+        if (!v || cJSON_IsNull(v)) {
+            if (a->required) rc = set_error(err, cap, "%s: missing '%s'", where, a->foreign);
+            continue;
+        }
+        if (set_value(c, k, a->foreign, v, inner, sizeof(inner))) rc = set_error(err, cap, "%s: %s", where, inner);
+        else c->given[k - KEYS] = 1;
+    }
+    // the longest sequence is the number of positions
+    *seq_len = (int)imin((int)fmin((double)c->model.axial_shape[0] * c->model.axial_shape[1], (double)MAX_POSITIONS), 1 << 30);
+    if (!rc && config_validate_model(&c->model, *seq_len, inner, sizeof(inner))) {
+        rename_keys(inner, sizeof(inner), map);
+        rc = set_error(err, cap, "%s: %s", where, inner);
+    }
     cJSON_Delete(root);
     return rc;
 }
@@ -313,22 +420,17 @@ int config_given(const Config *c, const char *key) {
 }
 
 int config_load(const char *path, Config *c, char *err, size_t cap) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return set_error(err, cap, "%s: cannot open config", path);
-    char *text = NULL;
-    size_t len = 0, got;
-    char buf[65536];
-    while ((got = fread(buf, 1, sizeof(buf), f)) > 0) {
-        if (len + got > (1 << 24)) { fclose(f); free(text); return set_error(err, cap, "%s: config larger than 16 MiB", path); }
-        text = realloc(text, len + got + 1);
-        memcpy(text + len, buf, got);
-        len += got;
+    char *text;
+    size_t len;
+    if (files_read_all(path, 1 << 24, &text, &len, err, cap)) return -1;
+    if (len == 0) {
+        free(text);
+        return set_error(err, cap, "%s: empty config", path);
     }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) { free(text); return set_error(err, cap, "%s: read error", path); }
-    if (!text) return set_error(err, cap, "%s: empty config", path);
-    text[len] = '\0';
+    if (strlen(text) != len) {
+        free(text);
+        return set_error(err, cap, "%s: holds a NUL byte; a config is JSON text", path);
+    }
     int rc = config_parse(text, path, c, err, cap);
     free(text);
     return rc;

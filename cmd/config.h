@@ -46,6 +46,19 @@ int config_parse(const char *json, const char *where, Config *c, char *err, size
 int config_load_model(const char *path, ReformerConfig *model, char *err, size_t cap);
 // Cross-key checks (also run by config_load). Returns 0 or -1 with err.
 int config_validate(const Config *c, char *err, size_t cap);
+// The checks of the model section alone, for sequences of up to seq_len tokens.
+int config_validate_model(const ReformerConfig *m, int seq_len, char *err, size_t cap);
+
+// A foreign config file (HuggingFace's config.json) read through the same table: each
+// alias names one of our keys and the file's name for it. Values pass the same type and
+// range checks and config_validate_model, and messages name the file's keys. Other names
+// in the file are ignored. *seq_len gets the model's positions (the longest sequence).
+typedef struct {
+    const char *key, *foreign;
+    int required;
+} KeyAlias;  // a list ends with {NULL}
+int config_parse_mapped(const char *json, const char *where, const KeyAlias *map, Config *c, int *seq_len,
+                        char *err, size_t cap);
 // The first key of section `sec` ("model", "data", "train") whose value differs between
 // a and b, written into out as "sec.key" and returned; NULL when the sections agree.
 const char *config_first_difference(const Config *a, const Config *b, const char *sec, char *out, size_t cap);

@@ -15,6 +15,7 @@
 #include "hf_model.h"
 #include "model_source.h"
 #include "progress.h"
+#include "../data/files.h"
 
 static const char *USAGE =
     "reformer eval [CONFIG.json] --ckpt CKPT [--split valid|test] [--max-tokens N] [--rotations FILE] [--threads N] [--json]\n"
@@ -34,21 +35,23 @@ static int eval_hf(const char *dir, const char *file, int offset, const char *ro
     const ReformerConfig mc = cfg.model;
     int max_len = cfg.data.seq_len;  // the model's positions
     if (offset < 0) offset = cfg.data.token_offset;
-    FILE *f = fopen(file, "rb");
+    long long size;
+    FILE *f = files_open(file, &size, err, sizeof(err));
     if (!f) {
-        fprintf(stderr, "reformer eval: %s: cannot open\n", file);
+        fprintf(stderr, "reformer eval: %s\n", err);
         return 1;
     }
-    int *tok = xmalloc((size_t)(max_len + 1) * sizeof(int)), T = 0, c;
-    while (T <= max_len && (c = fgetc(f)) != EOF) tok[T++] = c + offset;
+    int *tok = xmalloc((size_t)(size < max_len ? size : max_len) * sizeof(int) + sizeof(int)), T = 0, c;
+    while (T <= max_len && T <= size && (c = fgetc(f)) != EOF) tok[T++] = c + offset;
     fclose(f);
     int rc = 0;
-    int lcm = model_chunk_lcm(&mc);
+    int misfit = model_length_misfit(&mc, T);
     if (T < 2 || T > max_len) {
         fprintf(stderr, "reformer eval: %s: %d bytes; the model takes 2 to %d\n", file, T, max_len);
         rc = 2;
-    } else if (T > lcm && T % lcm) {
-        fprintf(stderr, "reformer eval: %s: %d bytes is not a multiple of the chunk lengths' lcm %d\n", file, T, lcm);
+    } else if (misfit) {
+        fprintf(stderr, "reformer eval: %s: %d bytes is longer than the chunk length %d and not a multiple of it\n",
+                file, T, misfit);
         rc = 2;
     }
     for (int t = 0; !rc && t < T; t++)
@@ -56,6 +59,10 @@ static int eval_hf(const char *dir, const char *file, int offset, const char *ro
             fprintf(stderr, "reformer eval: byte %d + offset %d at %d is outside the vocabulary of %d\n", tok[t] - offset, offset, t, mc.vocab);
             rc = 2;
         }
+    if (!rc && source_check_memory(&mc, 1, T, 0, err, sizeof(err))) {
+        fprintf(stderr, "reformer eval: %s\n", err);
+        rc = 1;
+    }
     if (!rc) {
         Model m;
         model_init(&m, &mc, 1, T, 1);
@@ -141,6 +148,10 @@ int cmd_eval(int argc, char **argv) {
         cfg.data = given.data;
     }
     threads_set(threads ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
+    if (source_check_memory(&cfg.model, cfg.train.batch, cfg.data.seq_len, 0, err, sizeof(err))) {
+        fprintf(stderr, "reformer eval: %s\n", err);
+        return 1;
+    }
     Model m;
     model_init(&m, &cfg.model, cfg.train.batch, cfg.data.seq_len, (uint64_t)cfg.train.seed);
     TrainState st;

@@ -34,6 +34,9 @@ int evaluate(Model *m, const Config *cfg, Dataset *d, int split, long long max_t
         m->score_from = 0;
     } else {
         size_t windows = dataset_eval_windows(d, split, T);
+        if (windows == 0)  // a score of nothing would read as a perfect 0.000
+            rc = set_error(err, cap, "the %s split holds no sequence of %d tokens (%zu bytes)",
+                           split == SPLIT_VALID ? "validation" : "test", T, d->count[split]);
         // labels in the split: text predicts every byte after its first, images all but the first
         long long all = d->kind == DATA_IMAGENET64 ? (long long)windows * (T - 1) : (long long)d->count[split] - 1;
         long long total = max_tokens > 0 && max_tokens < all ? max_tokens : all;

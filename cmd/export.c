@@ -7,6 +7,7 @@
 #include "args.h"
 #include "checkpoint.h"
 #include "commands.h"
+#include "model_source.h"
 #include "hf_model.h"
 
 static const char *USAGE = "reformer export --ckpt CKPT --out DIR";
@@ -28,6 +29,10 @@ int cmd_export(int argc, char **argv) {
     char err[1024];
     Config cfg;
     if (checkpoint_read_config(ckpt, &cfg, err, sizeof(err))) {
+        fprintf(stderr, "reformer export: %s\n", err);
+        return 1;
+    }
+    if (source_check_memory(&cfg.model, 1, cfg.data.seq_len, 0, err, sizeof(err))) {
         fprintf(stderr, "reformer export: %s\n", err);
         return 1;
     }

@@ -9,100 +9,64 @@
 #include <sys/stat.h>
 
 #include "args.h"
+#include "config.h"
+#include "../data/files.h"
 #include "safetensors.h"
 
-static char *read_text(const char *path, size_t limit) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *text = malloc(limit + 1);
-    size_t n = text ? fread(text, 1, limit, f) : 0;
-    fclose(f);
-    if (text) text[n] = '\0';
-    return text;
-}
-
-static int get_int(const cJSON *root, const char *key, int *out, int required, char *err, size_t cap) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (!v || cJSON_IsNull(v)) return required ? set_error(err, cap, "config.json: missing '%s'", key) : 0;
-    if (!cJSON_IsNumber(v) || v->valuedouble != (int)v->valuedouble)
-        return set_error(err, cap, "config.json: '%s' must be an integer", key);
-    *out = (int)v->valuedouble;
-    return 0;
-}
-
-static int get_pair(const cJSON *root, const char *key, int out[2], char *err, size_t cap) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != 2)
-        return set_error(err, cap, "config.json: '%s' must be a list of two integers", key);
-    for (int i = 0; i < 2; i++) {
-        const cJSON *e = cJSON_GetArrayItem(v, i);
-        if (!cJSON_IsNumber(e)) return set_error(err, cap, "config.json: '%s' must be a list of two integers", key);
-        out[i] = (int)e->valuedouble;
-    }
-    return 0;
-}
+// HuggingFace's ReformerConfig names for our keys; the values pass our table's checks.
+static const KeyAlias HF_KEYS[] = {
+    {"model.vocab", "vocab_size", 1},
+    {"model.d_model", "hidden_size", 1},
+    {"model.d_ff", "feed_forward_size", 1},
+    {"model.n_heads", "num_attention_heads", 1},
+    {"model.d_head", "attention_head_size", 1},
+    {"model.attn_layers", "attn_layers", 1},
+    {"model.axial_shape", "axial_pos_shape", 1},
+    {"model.axial_dims", "axial_pos_embds_dim", 1},
+    {"model.n_hashes", "num_hashes", 0},
+    {"model.n_buckets", "num_buckets", 0},
+    {"model.lsh_chunk", "lsh_attn_chunk_length", 0},
+    {"model.lsh_chunks_before", "lsh_num_chunks_before", 0},
+    {"model.lsh_chunks_after", "lsh_num_chunks_after", 0},
+    {"model.local_chunk", "local_attn_chunk_length", 0},
+    {"model.local_chunks_before", "local_num_chunks_before", 0},
+    {"model.local_chunks_after", "local_num_chunks_after", 0},
+    {"model.activation", "hidden_act", 0},
+    {"model.causal", "is_decoder", 0},
+    {"model.layer_norm_eps", "layer_norm_eps", 0},
+    {"model.init_std", "initializer_range", 0},
+    {"model.hash_seed", "hash_seed", 0},
+    {"model.hidden_dropout", "hidden_dropout_prob", 0},
+    {"model.lsh_dropout", "lsh_attention_probs_dropout_prob", 0},
+    {"model.local_dropout", "local_attention_probs_dropout_prob", 0},
+    {NULL, NULL, 0},
+};
 
 int hf_read_config(const char *dir, ReformerConfig *c, int *max_len, char *err, size_t cap) {
     char path[2048];
     snprintf(path, sizeof(path), "%s/config.json", dir);
-    char *text = read_text(path, 1 << 20);
-    if (!text) return set_error(err, cap, "%s: cannot read", path);
-    cJSON *r = cJSON_Parse(text);
+    char *text;
+    size_t len;
+    if (files_read_all(path, 1 << 20, &text, &len, err, cap)) return -1;
+    Config cfg;
+    config_default(&cfg);
+    cfg.model.causal = 0;  // HF's is_decoder defaults to false
+    cfg.model.hash_seed = -1;
+    int rc = strlen(text) != len ? set_error(err, cap, "%s: holds a NUL byte", path)
+                                 : config_parse_mapped(text, path, HF_KEYS, &cfg, max_len, err, cap);
+    cJSON *r = rc ? NULL : cJSON_Parse(text);
     free(text);
-    if (!r) return set_error(err, cap, "%s: invalid JSON", path);
-    reformer_config_default(c);
-    int rc = get_int(r, "vocab_size", &c->vocab, 1, err, cap) || get_int(r, "hidden_size", &c->d_model, 1, err, cap) ||
-             get_int(r, "feed_forward_size", &c->d_ff, 1, err, cap) ||
-             get_int(r, "num_attention_heads", &c->n_heads, 1, err, cap) ||
-             get_int(r, "attention_head_size", &c->d_head, 1, err, cap) ||
-             get_int(r, "num_hashes", &c->n_hashes, 0, err, cap) ||
-             get_int(r, "lsh_attn_chunk_length", &c->lsh_chunk, 0, err, cap) ||
-             get_int(r, "lsh_num_chunks_before", &c->lsh_before, 0, err, cap) ||
-             get_int(r, "lsh_num_chunks_after", &c->lsh_after, 0, err, cap) ||
-             get_int(r, "local_attn_chunk_length", &c->local_chunk, 0, err, cap) ||
-             get_int(r, "local_num_chunks_before", &c->local_before, 0, err, cap) ||
-             get_int(r, "local_num_chunks_after", &c->local_after, 0, err, cap) ||
-             get_pair(r, "axial_pos_shape", c->axial_shape, err, cap) ||
-             get_pair(r, "axial_pos_embds_dim", c->axial_dims, err, cap);
-    const cJSON *layers = cJSON_GetObjectItemCaseSensitive(r, "attn_layers");
-    if (!rc && (!cJSON_IsArray(layers) || cJSON_GetArraySize(layers) < 1 || cJSON_GetArraySize(layers) > MAX_LAYERS))
-        rc = set_error(err, cap, "%s: 'attn_layers' must list 1 to %d layers", path, MAX_LAYERS);
-    for (int l = 0; !rc && l < cJSON_GetArraySize(layers); l++) {
-        const cJSON *e = cJSON_GetArrayItem(layers, l);
-        if (cJSON_IsString(e) && !strcmp(e->valuestring, "lsh")) c->attn[l] = ATTN_LSH;
-        else if (cJSON_IsString(e) && !strcmp(e->valuestring, "local")) c->attn[l] = ATTN_LOCAL;
-        else rc = set_error(err, cap, "%s: attn_layers[%d] is not \"lsh\" or \"local\"", path, l);
-        c->n_layers = l + 1;
-    }
-    const cJSON *act = cJSON_GetObjectItemCaseSensitive(r, "hidden_act");
-    if (!rc && cJSON_IsString(act)) {
-        if (!strcmp(act->valuestring, "gelu")) c->act = ACT_GELU;
-        else if (!strcmp(act->valuestring, "relu")) c->act = ACT_RELU;
-        else rc = set_error(err, cap, "%s: hidden_act '%s' is not supported (gelu, relu)", path, act->valuestring);
-    }
-    const cJSON *nb = cJSON_GetObjectItemCaseSensitive(r, "num_buckets");
-    if (!rc && cJSON_IsNumber(nb)) {
-        c->n_bucket_factors = 1;
-        c->buckets[0] = (int)nb->valuedouble;
-    } else if (!rc && cJSON_IsArray(nb) && cJSON_GetArraySize(nb) >= 1 && cJSON_GetArraySize(nb) <= 2) {
-        c->n_bucket_factors = cJSON_GetArraySize(nb);
-        for (int i = 0; i < c->n_bucket_factors; i++) c->buckets[i] = (int)cJSON_GetArrayItem(nb, i)->valuedouble;
-    } else if (!rc && nb && !cJSON_IsNull(nb)) rc = set_error(err, cap, "%s: num_buckets must be an int, a list or null", path);
-    const cJSON *hs = cJSON_GetObjectItemCaseSensitive(r, "hash_seed");
-    c->hash_seed = cJSON_IsNumber(hs) ? (long long)hs->valuedouble : -1;
-    const cJSON *dec = cJSON_GetObjectItemCaseSensitive(r, "is_decoder");
-    c->causal = cJSON_IsBool(dec) ? cJSON_IsTrue(dec) : 0;
-    const cJSON *eps = cJSON_GetObjectItemCaseSensitive(r, "layer_norm_eps");
-    if (cJSON_IsNumber(eps)) c->ln_eps = (float)eps->valuedouble;
     const cJSON *ax = cJSON_GetObjectItemCaseSensitive(r, "axial_pos_embds");
-    if (!rc && cJSON_IsBool(ax) && !cJSON_IsTrue(ax))
-        rc = set_error(err, cap, "%s: only axial position embeddings are supported", path);
-    if (!rc && c->axial_dims[0] + c->axial_dims[1] != c->d_model)
-        rc = set_error(err, cap, "%s: axial_pos_embds_dim must sum to hidden_size", path);
-    c->hidden_dropout = c->lsh_dropout = c->local_dropout = 0.0f;  // fine-tuning sets its own
-    *max_len = c->axial_shape[0] * c->axial_shape[1];
+    if (!rc && ax && !cJSON_IsTrue(ax))
+        rc = set_error(err, cap, "%s: axial_pos_embds: only axial position embeddings are supported", path);
+    for (int l = 0; !rc && l < cfg.model.n_layers; l++)
+        if (cfg.model.attn[l] == ATTN_FULL)
+            rc = set_error(err, cap, "%s: attn_layers[%d]: HuggingFace's Reformer has \"lsh\" and \"local\" layers", path, l);
     cJSON_Delete(r);
-    return rc ? -1 : 0;
+    if (rc) return -1;
+    *c = cfg.model;
+    c->hidden_dropout = c->lsh_dropout = c->local_dropout = 0.0f;  // fine-tuning sets its own
+    return 0;
 }
 
 typedef struct {
@@ -137,7 +101,16 @@ int hf_load_weights(const char *dir, Model *m, char *err, size_t cap) {
         long long shape[8];
         if (safetensors_numel(&st, name, &nd, shape) < 0 && !strcmp(name, "lm_head.decoder.bias"))
             name = "lm_head.bias";
-        rc = safetensors_read_f32(&st, name, m->params + e->offset, e->numel, err, cap);
+        // the same number of floats in another shape (a transposed weight) is refused
+        int same = safetensors_numel(&st, name, &nd, shape) >= 0 && nd == e->ndim;
+        for (int d = 0; same && d < nd; d++) same = shape[d] == e->shape[d];
+        if (!same && safetensors_numel(&st, name, &nd, shape) >= 0) {
+            char want[64] = "", got[64] = "";
+            for (int d = 0; d < e->ndim; d++) snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s%d", d ? ", " : "", e->shape[d]);
+            for (int d = 0; d < nd && d < 4; d++) snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%lld", d ? ", " : "", shape[d]);
+            rc = set_error(err, cap, "%s: tensor '%s' is shaped (%s); the model's is (%s)", path, name, got, want);
+        }
+        if (!rc) rc = safetensors_read_f32(&st, name, m->params + e->offset, e->numel, err, cap);
     }
     safetensors_close(&st);
     return rc;
@@ -278,19 +251,18 @@ int hf_read_token_offset(const char *dir, int *offset, char *err, size_t cap) {
     char path[2048];
     snprintf(path, sizeof(path), "%s/reformer.json", dir);
     *offset = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;  // absent: offset 0
-    char text[4096];
-    size_t n = fread(text, 1, sizeof(text) - 1, f);
-    fclose(f);
-    text[n] = '\0';
-    cJSON *r = cJSON_Parse(text);
+    struct stat sb;
+    if (stat(path, &sb) != 0 && errno == ENOENT) return 0;  // absent: offset 0
+    char *text;
+    if (files_read_all(path, 1 << 16, &text, NULL, err, cap)) return -1;
+    cJSON *r = cJSON_ParseWithOpts(text, NULL, 1);
+    free(text);
     const cJSON *o = r ? cJSON_GetObjectItemCaseSensitive(r, "token_offset") : NULL;
     int rc = 0;
     if (!r || !cJSON_IsObject(r)) rc = set_error(err, cap, "%s: not a JSON object", path);
-    else if (o && (!cJSON_IsNumber(o) || o->valuedouble != (int)o->valuedouble || o->valueint < 0 || o->valueint > 65536))
+    else if (o && (!cJSON_IsNumber(o) || o->valuedouble < 0 || o->valuedouble > 65536 || o->valuedouble != (int)o->valuedouble))
         rc = set_error(err, cap, "%s: token_offset: expected an integer in [0, 65536]", path);
-    else if (o) *offset = o->valueint;
+    else if (o) *offset = (int)o->valuedouble;
     cJSON_Delete(r);
     return rc;
 }

@@ -3,8 +3,10 @@
 
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "hf_model.h"
+#include "../core/common.h"
 
 int source_read_config(const char *path, Config *cfg, int *is_hf, char *err, size_t cap) {
     struct stat sb;
@@ -26,4 +28,14 @@ int source_load(const char *path, int is_hf, Model *m, TrainState *st, char *err
     }
     TrainState ignored;
     return checkpoint_load(path, m, NULL, st ? st : &ignored, err, cap);
+}
+
+int source_check_memory(const ReformerConfig *c, int B, int T, double opt_floats_per_param, char *err, size_t cap) {
+    size_t n_params;
+    double need = (double)model_bytes_needed(c, B, T, &n_params) + (double)n_params * 4.0 * opt_floats_per_param;
+    double have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGE_SIZE);
+    if (have > 0 && need > have)
+        return set_error(err, cap, "the model (%zu parameters) needs %.1f GB for batches of %d x %d tokens; this machine "
+                                   "has %.1f GB", n_params, need / 1e9, B, T, have / 1e9);
+    return 0;
 }

@@ -16,4 +16,9 @@ int source_read_config(const char *path, Config *cfg, int *is_hf, char *err, siz
 // Loads the parameters (and, for a checkpoint, st when given) into m built from that config.
 int source_load(const char *path, int is_hf, Model *m, TrainState *st, char *err, size_t cap);
 
+// Whether a model of c for batches of B x T fits this machine's memory, with
+// opt_floats_per_param floats of optimizer state per parameter (Adam: 2; none: 0).
+// Returns 0, or -1 with a line naming what it needs and what the machine has.
+int source_check_memory(const ReformerConfig *c, int B, int T, double opt_floats_per_param, char *err, size_t cap);
+
 #endif

@@ -4,6 +4,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,29 +12,30 @@
 #include <unistd.h>
 
 #include "args.h"
+#include "../data/files.h"
 
 #define MAX_HEADER (100u << 20)
 
 int safetensors_open(Safetensors *st, const char *path, char *err, size_t cap) {
     memset(st, 0, sizeof(*st));
     snprintf(st->path, sizeof(st->path), "%s", path);
-    FILE *f = fopen(path, "rb");
-    if (!f) return set_error(err, cap, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
+    long long size;
+    FILE *f = files_open(path, &size, err, cap);
+    if (!f) return -1;
     uint8_t len8[8];
-    if (fstat(fileno(f), &sb) || sb.st_size < 8 || fread(len8, 1, 8, f) != 8) {
+    if (size < 8 || fread(len8, 1, 8, f) != 8) {
         fclose(f);
         return set_error(err, cap, "%s: truncated safetensors file", path);
     }
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = hlen << 8 | len8[i];
-    if (hlen > MAX_HEADER || 8 + hlen > (uint64_t)sb.st_size) {
+    if (hlen > MAX_HEADER || 8 + hlen > (uint64_t)size) {
         fclose(f);
         return set_error(err, cap, "%s: header of %llu bytes does not fit in the file's %lld", path,
-                         (unsigned long long)hlen, (long long)sb.st_size);
+                         (unsigned long long)hlen, size);
     }
     char *text = malloc(hlen + 1);
-    st->data_len = (size_t)(sb.st_size - 8 - (long long)hlen);
+    st->data_len = (size_t)(size - 8 - (long long)hlen);
     st->data = malloc(st->data_len ? st->data_len : 1);
     int bad = !text || !st->data || fread(text, 1, hlen, f) != hlen || fread(st->data, 1, st->data_len, f) != st->data_len;
     fclose(f);
@@ -43,7 +45,7 @@ int safetensors_open(Safetensors *st, const char *path, char *err, size_t cap) {
         return set_error(err, cap, "%s: read error", path);
     }
     text[hlen] = '\0';
-    st->header = cJSON_Parse(text);
+    st->header = strlen(text) == hlen ? cJSON_ParseWithOpts(text, NULL, 1) : NULL;  // no NUL inside, nothing after
     free(text);
     if (!st->header || !cJSON_IsObject((cJSON *)st->header)) {
         safetensors_close(st);
@@ -70,8 +72,12 @@ long long safetensors_numel(const Safetensors *st, const char *name, int *ndim, 
     *ndim = cJSON_GetArraySize(s);
     for (int i = 0; i < *ndim; i++) {
         const cJSON *d = cJSON_GetArrayItem(s, i);
-        if (!cJSON_IsNumber(d) || d->valuedouble < 0) return -1;
+        // whole, and small enough that the product of all dims cannot overflow
+        if (!cJSON_IsNumber(d) || d->valuedouble < 0 || d->valuedouble > (double)(1LL << 40) ||
+            d->valuedouble != floor(d->valuedouble))
+            return -1;
         shape[i] = (long long)d->valuedouble;
+        if (shape[i] && n > (1LL << 50) / shape[i]) return -1;
         n *= shape[i];
     }
     return n;

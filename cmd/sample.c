@@ -24,6 +24,7 @@
 #include "hf_model.h"
 #include "model_source.h"
 #include "progress.h"
+#include "../data/files.h"
 
 static const char *USAGE =
     "reformer sample --ckpt CKPT|HF_DIR [--prompt TEXT | --prompt-file F | --prompt-tokens \"0 5 17\"] [--len N] "
@@ -71,17 +72,20 @@ static int sampler_pick(const float *logits, int V, const SamplerConfig *c, Rng 
     return idx[keep - 1];
 }
 
-static int read_prompt_file(const char *path, int **tok, int *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    int cap = 1024, c;
-    *tok = malloc(cap * sizeof(int));
-    *n = 0;
-    while ((c = fgetc(f)) != EOF) {
-        if (*n == cap) *tok = realloc(*tok, (cap *= 2) * sizeof(int));
-        (*tok)[(*n)++] = c;
+// The bytes of path as tokens; a prompt longer than the model's positions is refused
+// before it is read.
+static int read_prompt_file(const char *path, int max_len, int **tok, int *n, char *err, size_t cap) {
+    char *text;
+    size_t len;
+    if (files_read_all(path, (size_t)max_len, &text, &len, err, cap)) return -1;
+    *tok = malloc((len + 1) * sizeof(int));
+    if (!*tok) {
+        free(text);
+        return set_error(err, cap, "%s: out of memory", path);
     }
-    fclose(f);
+    for (size_t i = 0; i < len; i++) (*tok)[i] = (unsigned char)text[i];
+    *n = (int)len;
+    free(text);
     return 0;
 }
 
@@ -201,20 +205,28 @@ int cmd_sample(int argc, char **argv) {
     int images = cfg.data.kind == DATA_IMAGENET64, bytes = V >= 256 + offset;
     int *tok = NULL, n = 0;
     if (prompt_file) {
-        if (read_prompt_file(prompt_file, &tok, &n)) {
-            fprintf(stderr, "reformer sample: %s: cannot read\n", prompt_file);
+        if (read_prompt_file(prompt_file, mc.axial_shape[0] * mc.axial_shape[1], &tok, &n, err, sizeof(err))) {
+            fprintf(stderr, "reformer sample: --prompt-file %s\n", err);
             return 1;
         }
         for (int i = 0; i < n; i++) tok[i] += offset;
     } else if (prompt_tokens) {
         tok = malloc((strlen(prompt_tokens) + 1) * sizeof(int));
         char *copy = strdup(prompt_tokens);
+        if (!tok || !copy) {
+            fprintf(stderr, "reformer sample: out of memory\n");
+            return 1;
+        }
         for (char *t = strtok(copy, " ,"); t; t = strtok(NULL, " ,"))
             tok[n++] = (int)arg_int("--prompt-tokens", t, 0, V - 1);
         free(copy);
     } else if (prompt) {
         n = (int)strlen(prompt);
         tok = malloc((n + 1) * sizeof(int));
+        if (!tok) {
+            fprintf(stderr, "reformer sample: out of memory\n");
+            return 1;
+        }
         for (int i = 0; i < n; i++) tok[i] = (unsigned char)prompt[i] + offset;
     }
     for (int i = 0; i < n; i++)
@@ -230,14 +242,15 @@ int cmd_sample(int argc, char **argv) {
         free(tok);
         return 2;
     }
-    int cached = mc.causal && !no_cache, align = model_chunk_lcm(&mc);
-    int T = cached ? total : (int)round_up((size_t)total, (size_t)align);
-    if (T > max_pos) {
-        fprintf(stderr, "reformer sample: prompt %d + --len %d needs %d positions%s, the model has %d\n", n, len, T,
+    int cached = mc.causal && !no_cache;
+    long long align = model_chunk_lcm(&mc), padded = cached ? total : (total + align - 1) / align * align;
+    if (padded > max_pos) {
+        fprintf(stderr, "reformer sample: prompt %d + --len %d needs %lld positions%s, the model has %d\n", n, len, padded,
                 cached ? "" : " (padded)", max_pos);
         free(tok);
         return 2;
     }
+    int T = (int)padded;
     if (images) {
         const char *dir = out_path ? out_path : "samples";
         if (mkdir(dir, 0755) && errno != EEXIST) {
@@ -251,6 +264,11 @@ int cmd_sample(int argc, char **argv) {
     // an unset bucket count resolves from the length the model was trained at, not this one
     if (mc.n_bucket_factors == 0)
         mc.n_bucket_factors = lsh_default_buckets(mc.buckets, imax(cfg.data.seq_len, mc.lsh_chunk), mc.lsh_chunk, max_pos);
+    if (source_check_memory(&mc, 1, T, 0, err, sizeof(err))) {
+        fprintf(stderr, "reformer sample: %s\n", err);
+        free(tok);
+        return 1;
+    }
     Model m;
     model_init(&m, &mc, 1, T, (uint64_t)cfg.train.seed);
     float *rot = NULL;
@@ -265,11 +283,11 @@ int cmd_sample(int argc, char **argv) {
         fprintf(stderr, "reformer sample: %s: cannot write\n", out_path);
         rc = 1;
     }
-    Generator g = {&m, {0}, cached, align, xmalloc((size_t)(cached ? 1 : T) * V * sizeof(float))};
+    Generator g = {&m, {0}, cached, (int)align, xmalloc((size_t)(cached ? 1 : T) * V * sizeof(float))};
     int *seq = xcalloc((size_t)T, sizeof(int));
     if (!rc && !images) {
-        if (n == 0) tok = realloc(tok, sizeof(int)), tok[n++] = 0;  // no prompt: start from token 0
-        memcpy(seq, tok, (size_t)n * sizeof(int));
+        if (n) memcpy(seq, tok, (size_t)n * sizeof(int));
+        else n = 1;  // no prompt: start from token 0 (seq is zeroed)
         TextSink sink = {out, offset, bytes};
         for (int i = 0; i < n; i++) emit_text(&sink, seq[i], i);
         Rng rng;

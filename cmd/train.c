@@ -19,6 +19,7 @@
 #include "evaluate.h"
 #include "model_source.h"
 #include "progress.h"
+#include "../data/files.h"
 
 static const char *USAGE =
     "reformer train CONFIG.json [--steps N] [--out DIR] [--resume CKPT | --ckpt CKPT|HF_DIR] [--data PATH] "
@@ -115,6 +116,7 @@ int cmd_train(int argc, char **argv) {
     }
     if (data_path) {
         if (strlen(data_path) >= sizeof(cfg.data.path)) usage_error("train", USAGE, "--data: path too long");
+        if (cfg.data.kind == DATA_COPY) usage_error("train", USAGE, "--data: the copy task (data.kind) makes its own data");
         strcpy(cfg.data.path, data_path);
     }
     int init_is_hf = 0;
@@ -145,7 +147,7 @@ int cmd_train(int argc, char **argv) {
     Model m = {0};
     AdamState opt = {0};
     Progress prog = {0};
-    int *tok = NULL, rc = 0;
+    int *tok = NULL, rc = 0, lock = -1;
     if (dataset_open(&data, &cfg.data, cfg.model.vocab, (uint64_t)cfg.train.seed, err, sizeof(err))) {
         fprintf(stderr, "reformer train: %s\n", err);
         rc = 1;
@@ -154,6 +156,12 @@ int cmd_train(int argc, char **argv) {
     if (data.kind == DATA_ENWIK8 && data.count[SPLIT_TRAIN] < (size_t)cfg.data.seq_len) {
         fprintf(stderr, "reformer train: %s: the train split has %zu bytes, fewer than data.seq_len %d\n",
                 cfg.data.path, data.count[SPLIT_TRAIN], cfg.data.seq_len);
+        rc = 2;
+        goto done;
+    }
+    if (cfg.train.eval_every && data.kind != DATA_COPY && dataset_eval_windows(&data, SPLIT_VALID, cfg.data.seq_len) == 0) {
+        fprintf(stderr, "reformer train: %s: the validation split holds no sequence of %d tokens; use a longer file, "
+                        "a shorter data.seq_len or train.eval_every 0\n", cfg.data.path, cfg.data.seq_len);
         rc = 2;
         goto done;
     }
@@ -166,8 +174,19 @@ int cmd_train(int argc, char **argv) {
         rc = 1;
         goto done;
     }
+    lock = files_lock_dir(out, err, sizeof(err));
+    if (lock < 0) {
+        fprintf(stderr, "reformer train: %s\n", err);
+        rc = 1;
+        goto done;
+    }
     threads_set(cfg.train.threads ? cfg.train.threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
     int B = cfg.train.batch, T = cfg.data.seq_len;
+    if (source_check_memory(&cfg.model, B, T, cfg.opt.optimizer == OPT_ADAM ? 2 : 0, err, sizeof(err))) {
+        fprintf(stderr, "reformer train: %s\n", err);
+        rc = 1;
+        goto done;
+    }
     model_init(&m, &cfg.model, B, T, (uint64_t)cfg.train.seed);
     model_optimizer_init(&opt, &cfg.opt, &m);
     TrainState st = {0};
@@ -261,6 +280,7 @@ int cmd_train(int argc, char **argv) {
         }
     }
 done:
+    if (lock >= 0) close(lock);
     progress_close(&prog);
     xfree(tok);
     dataset_close(&data);

@@ -111,8 +111,8 @@ static int bucket_of(const float *x, const LshShape *s) {
 
 void lsh_buckets_of(int *bucket, const float *qk, const float *rot, const LshShape *s) {
     int NR = s->n_hashes, cols = lsh_rotation_cols(s), rc = NR * cols;
-    float rotated[4096];
-    CHECK(rc <= 4096, "%d rotation columns", rc);
+    float rotated[LSH_MAX_ROTATION_COLS];
+    CHECK(rc <= LSH_MAX_ROTATION_COLS, "%d rotation columns", rc);
     for (int j = 0; j < rc; j++) {
         float acc = 0.0f;
         for (int d = 0; d < s->HS; d++) acc += qk[d] * rot[(size_t)d * rc + j];

@@ -33,6 +33,9 @@ typedef struct {
 int lsh_items(const LshShape *s);
 // Columns of the rotation matrix per round: sum of factor / 2.
 int lsh_rotation_cols(const LshShape *s);
+// Rotation columns of all rounds together (n_hashes x the columns of one round) that one
+// position is hashed with; the config refuses more (cmd/config.c).
+#define LSH_MAX_ROTATION_COLS 4096
 // Floats of scratch per head call (forward and backward); threads_get() is read.
 size_t lsh_scratch_floats(const LshShape *s);
 

@@ -77,11 +77,17 @@ void profile_reset(void) {
     for (int i = 0; i < PROFILE_PHASES; i++) profile_seconds[i] = 0.0;
 }
 
+void one_line(char *s) {
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
+}
+
 int set_error(char *err, size_t cap, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err, cap, fmt, ap);
     va_end(ap);
+    if (cap) one_line(err);  // names from files and flags may hold newlines or escapes
     return -1;
 }
 

@@ -49,7 +49,10 @@ static inline int imax(int a, int b) { return a > b ? a : b; }
 
 // The edge tier of errors: formats one line into err (cap bytes) for the caller to print
 // and returns -1, so readers end with `return set_error(err, cap, "%s: ...", path)`.
+// The message is made one line: control characters (a newline in a key or a file name)
+// become '?'.
 int set_error(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void one_line(char *s);
 
 // OpenBLAS 0.3.21 does not know every new CPU and falls back to a generic kernel that runs
 // sgemm 5-7x slower (seen: 33 instead of 219 GFLOP/s on a Xeon VM). blas_better_core names

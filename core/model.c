@@ -198,7 +198,9 @@ static size_t attn_work_max(const Model *model) {
     return most;
 }
 
-void model_init(Model *m, const ReformerConfig *c, int B, int T, uint64_t seed) {
+// The sizes of a model for (B, T), nothing allocated: the bucket count resolved, the
+// parameter count, the bucket-order records.
+static void model_plan(Model *m, const ReformerConfig *c, int B, int T, uint64_t seed) {
     memset(m, 0, sizeof(*m));
     m->cfg = *c;
     m->B = B;
@@ -213,7 +215,19 @@ void model_init(Model *m, const ReformerConfig *c, int B, int T, uint64_t seed) 
     layout(&m->cfg, &L, &tmp);
     m->n_entries = L.n;
     m->n_params = L.offset;
-    m->table = xcalloc(L.n, sizeof(ParamEntry));
+    m->sorted_per_layer = (size_t)B * c->n_heads * c->n_hashes * T;
+}
+
+size_t model_bytes_needed(const ReformerConfig *c, int B, int T, size_t *n_params) {
+    Model m;
+    model_plan(&m, c, B, T, 0);
+    *n_params = m.n_params;
+    return model_param_bytes(&m) + model_activation_bytes(&m);
+}
+
+void model_init(Model *m, const ReformerConfig *c, int B, int T, uint64_t seed) {
+    model_plan(m, c, B, T, seed);
+    m->table = xcalloc((size_t)m->n_entries, sizeof(ParamEntry));
     m->params = xmalloc(m->n_params * sizeof(float));
     m->grads = xcalloc(m->n_params, sizeof(float));
     Layout Lp = {m->table, 0, 0, m->params}, Lg = {NULL, 0, 0, m->grads};
@@ -226,7 +240,6 @@ void model_init(Model *m, const ReformerConfig *c, int B, int T, uint64_t seed) 
     m->x2 = xmalloc(act * sizeof(float));
     m->dx1 = xmalloc(act * sizeof(float));
     m->dx2 = xmalloc(act * sizeof(float));
-    m->sorted_per_layer = (size_t)B * c->n_heads * c->n_hashes * T;
     m->sorted = xcalloc(m->sorted_per_layer * c->n_layers, sizeof(int));
     LayerShape s0 = model_layer_shape(m, 0, T, B);
     m->rot = xmalloc((size_t)c->n_heads * c->d_head * c->n_hashes *
@@ -413,19 +426,30 @@ void model_backward(Model *m) {
     m->tokens = NULL;
 }
 
-int model_chunk_lcm(const ReformerConfig *c) {
-    int lcm = 1;
+static int layer_chunk(const ReformerConfig *c, int l) {
+    return c->attn[l] == ATTN_LSH ? c->lsh_chunk : c->attn[l] == ATTN_LOCAL ? c->local_chunk : 1;
+}
+
+long long model_chunk_lcm(const ReformerConfig *c) {
+    long long lcm = 1;
     for (int l = 0; l < c->n_layers; l++) {
-        int ch = c->attn[l] == ATTN_LSH ? c->lsh_chunk : c->attn[l] == ATTN_LOCAL ? c->local_chunk : 1;
-        int a = lcm, b = ch;
+        long long ch = layer_chunk(c, l), a = lcm, b = ch;
         while (b) {
-            int t = a % b;
+            long long t = a % b;
             a = b;
             b = t;
         }
-        lcm = lcm / a * ch;
+        lcm = lcm / a * ch;  // at most lsh_chunk x local_chunk: two kinds of chunk
     }
     return lcm;
+}
+
+int model_length_misfit(const ReformerConfig *c, long long T) {
+    for (int l = 0; l < c->n_layers; l++) {
+        int ch = layer_chunk(c, l);
+        if (T > ch && T % ch) return ch;
+    }
+    return 0;
 }
 
 double model_flops_per_token(const ReformerConfig *c, int T, int train) {

@@ -115,10 +115,17 @@ void model_optimizer_init(AdamState *opt, const AdamConfig *c, const Model *m);
 // and scratch as allocated for (B, T).
 size_t model_param_bytes(const Model *m);
 size_t model_activation_bytes(const Model *m);
+// What model_init(c, B, T) will allocate, in bytes, found without allocating (and the
+// parameter count): the edges compare it with the machine's memory before building a
+// model a config asks for.
+size_t model_bytes_needed(const ReformerConfig *c, int B, int T, size_t *n_params);
 
 // The least common multiple of the chunk lengths the layers use: a sequence longer than
 // one chunk must be a multiple of it (full-attention layers impose nothing).
-int model_chunk_lcm(const ReformerConfig *c);
+long long model_chunk_lcm(const ReformerConfig *c);
+// A sequence of T tokens runs when every layer's chunk either covers it or divides it:
+// 0 then, else the first chunk length that does neither.
+int model_length_misfit(const ReformerConfig *c, long long T);
 
 // Model FLOPs per token at sequence length T: one forward pass, or a training
 // step (forward, the reversible recompute of every layer, and a backward pass of

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "../core/common.h"
+#include "files.h"
 #include "stream.h"
 #include "zip.h"
 
@@ -76,11 +77,9 @@ static int read_zip(FILE *f, long long size, const char *path, const char *membe
 
 int archive_read_all(const char *path, const char *member, int or_only_file, size_t limit,
                      uint8_t **data, size_t *len, int *kind, char *err, size_t cap) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return set_error(err, cap, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(f), &sb) || !S_ISREG(sb.st_mode)) { fclose(f); return set_error(err, cap, "%s: not a regular file", path); }
-    long long size = sb.st_size;
+    long long size;
+    FILE *f = files_open(path, &size, err, cap);
+    if (!f) return -1;
     uint8_t magic[4] = {0};
     size_t m = fread(magic, 1, 4, f);
     int rc;

@@ -9,7 +9,9 @@
 #include "copy.h"
 
 #define ENWIK8_BYTES 100000000ull
-#define MAX_TEXT_BYTES (1ull << 33)
+// Text is held whole in memory: 2 GiB is twice enwik9, and bounds what a damaged or
+// hostile archive (a gzip of zeros) can make us allocate before it is refused.
+#define MAX_TEXT_BYTES (1ull << 31)
 
 int dataset_open(Dataset *d, const DataConfig *dc, int vocab, uint64_t seed, char *err, size_t cap) {
     memset(d, 0, sizeof(*d));

@@ -9,6 +9,7 @@
 
 #include "../core/common.h"
 #include "../core/rng.h"
+#include "files.h"
 #include "npy.h"
 #include "png.h"
 #include "tar.h"
@@ -34,10 +35,9 @@ static int reader_open(ImageSet *s, int i, uint64_t *images, char *err, size_t c
     memset(&s->range, 0, sizeof(s->range));
     memset(&s->outer, 0, sizeof(s->outer));
     memset(&s->inner, 0, sizeof(s->inner));
-    s->f = fopen(src->path, "rb");
-    if (!s->f) return set_error(err, cap, "%s: cannot open: %s", src->path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(s->f), &sb)) return set_error(err, cap, "%s: cannot stat", src->path);
+    long long size;
+    s->f = files_open(src->path, &size, err, cap);
+    if (!s->f) return -1;
     if (src->kind == SOURCE_PNG_TAR) {  // listed at open; each PNG is read where it lies
         *images = src->images;
         s->cur = i;
@@ -46,10 +46,10 @@ static int reader_open(ImageSet *s, int i, uint64_t *images, char *err, size_t c
     }
     Stream *npz = &s->range;
     if (src->kind == SOURCE_NESTED_NPZ) {
-        if (zip_open_entry(&s->range, &s->outer, s->f, sb.st_size, &src->entry, src->path, err, cap)) return -1;
+        if (zip_open_entry(&s->range, &s->outer, s->f, size, &src->entry, src->path, err, cap)) return -1;
         npz = &s->outer;
     } else {
-        stream_file(&s->range, s->f, 0, sb.st_size, src->path, err, cap);
+        stream_file(&s->range, s->f, 0, size, src->path, err, cap);
     }
     ZipEntry e;
     for (;;) {
@@ -124,15 +124,14 @@ static int add_tar(ImageSet *s, FILE *f, long long size, const char *path, char 
 // A zip is either an .npz itself (it holds data.npy) or an archive of .npz members; a tar
 // holds PNG files.
 static int add_file(ImageSet *s, const char *path, char *err, size_t cap) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return set_error(err, cap, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
+    long long size;
+    FILE *f = files_open(path, &size, err, cap);
+    if (!f) return -1;
     uint8_t magic[4] = {0};
-    if (fstat(fileno(f), &sb) || !S_ISREG(sb.st_mode)) { fclose(f); return set_error(err, cap, "%s: not a regular file", path); }
     uint8_t block[512];
-    if (sb.st_size >= 512 && fread(block, 1, 512, f) == 512 && tar_is_header(block)) {
+    if (size >= 512 && fread(block, 1, 512, f) == 512 && tar_is_header(block)) {
         err[0] = '\0';
-        int rc = add_tar(s, f, sb.st_size, path, err, cap);
+        int rc = add_tar(s, f, size, path, err, cap);
         fclose(f);
         return rc;
     }
@@ -141,7 +140,7 @@ static int add_file(ImageSet *s, const char *path, char *err, size_t cap) {
         return set_error(err, cap, "%s: not a zip, .npz or tar file (bad magic)", path);
     }
     ZipEntry *all;
-    int n = zip_directory(f, sb.st_size, path, &all, err, cap);
+    int n = zip_directory(f, size, path, &all, err, cap);
     fclose(f);
     if (n < 0) return -1;
     ImageSource src;
@@ -173,15 +172,16 @@ static int add_directory(ImageSet *s, const char *dir, char *err, size_t cap) {
     if (!d) return set_error(err, cap, "%s: cannot open directory: %s", dir, strerror(errno));
     char **names = NULL;
     int n = 0, rc = 0;
-    for (struct dirent *de; (de = readdir(d));) {
+    for (struct dirent *de; !rc && (de = readdir(d));) {
         if (!ends_with(de->d_name, ".npz") && !ends_with(de->d_name, ".zip") && !ends_with(de->d_name, ".tar")) continue;
         char **grown = realloc(names, (size_t)(n + 1) * sizeof(char *));
-        if (!grown) break;
-        names = grown;
-        names[n++] = strdup(de->d_name);
+        char *name = grown ? strdup(de->d_name) : NULL;
+        if (grown) names = grown;
+        if (!name) rc = set_error(err, cap, "%s: out of memory listing the directory", dir);
+        else names[n++] = name;
     }
     closedir(d);
-    qsort(names, (size_t)n, sizeof(char *), by_name);  // readdir order is arbitrary
+    if (n > 1) qsort(names, (size_t)n, sizeof(char *), by_name);  // readdir order is arbitrary
     for (int i = 0; i < n; i++) {
         char path[1024];
         if (!rc && snprintf(path, sizeof(path), "%s/%s", dir, names[i]) >= (int)sizeof(path))

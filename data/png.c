@@ -117,8 +117,13 @@ int png_decode_rgb(const uint8_t *buf, size_t len, int w, int h, uint8_t *rgb, c
             break;
         }
         if (!memcmp(type, "IHDR", 4)) {
-            int pw = (int)be32(data), ph = (int)be32(data + 4), depth = data[8], color = data[9];
-            if (n != 13 || pw != w || ph != h) rc = set_error(err, cap, "%s: %dx%d PNG; expected %dx%d", name, pw, ph, w, h);
+            if (n != 13 || seen_ihdr) {
+                rc = set_error(err, cap, "%s: PNG header chunk %s", name, seen_ihdr ? "repeated" : "is not 13 bytes");
+                break;
+            }
+            uint32_t pw = be32(data), ph = be32(data + 4);
+            int depth = data[8], color = data[9];
+            if (pw != (uint32_t)w || ph != (uint32_t)h) rc = set_error(err, cap, "%s: %ux%u PNG; expected %dx%d", name, pw, ph, w, h);
             else if (depth != 8 || (color != 2 && color != 0)) rc = set_error(err, cap, "%s: PNG of bit depth %d, colour type %d; 8-bit RGB or grey is read", name, depth, color);
             else if (data[10] || data[11] || data[12]) rc = set_error(err, cap, "%s: interlaced or unknown-method PNG", name);
             else {

@@ -93,6 +93,21 @@ static int refill(Stream *s) {
     return 0;
 }
 
+// After a gzip member's end: another member follows (`cat a.gz b.gz`, which gunzip reads
+// as one file) or the input ends; anything else is an error. Returns 1, 0 at the end, or -1.
+static int gzip_next_member(Stream *s) {
+    if (s->z.avail_in == 0) {
+        long long got = stream_read_some(s->src, s->in, STREAM_IN_BYTES);
+        if (got <= 0) return (int)got;
+        s->z.next_in = s->in;
+        s->z.avail_in = (uInt)got;
+    }
+    // zlib checks the rest of the next header (windowBits 31)
+    if (s->z.next_in[0] != 0x1f) return stream_fail(s, "bytes after the end of the gzip data (not another member)");
+    if (inflateReset(&s->z) != Z_OK) return stream_fail(s, "zlib reset failed");
+    return 1;
+}
+
 // Inflates into dst (n > 0); returns bytes produced (0 only at the stream's end) or -1.
 static long long inflate_some(Stream *s, uint8_t *dst, size_t n) {
     s->z.next_out = dst;
@@ -101,7 +116,11 @@ static long long inflate_some(Stream *s, uint8_t *dst, size_t n) {
     while (s->z.avail_out == before && !s->ended) {
         if (s->z.avail_in == 0 && refill(s)) return -1;
         int rc = inflate(&s->z, Z_NO_FLUSH);
-        if (rc == Z_STREAM_END) s->ended = 1;
+        if (rc == Z_STREAM_END) {
+            int more = s->mode == STREAM_GZIP ? gzip_next_member(s) : 0;
+            if (more < 0) return -1;
+            s->ended = !more;
+        }
         else if (rc != Z_OK && rc != Z_BUF_ERROR)
             return stream_fail(s, "corrupt compressed data (%s)", s->z.msg ? s->z.msg : "zlib error");
     }

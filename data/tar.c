@@ -9,10 +9,14 @@ int tar_is_header(const uint8_t *block) { return !memcmp(block + 257, "ustar", 5
 
 // An octal field (NUL or space terminated); GNU base-256 for sizes over 8 GB. -1: malformed.
 static long long octal(const uint8_t *p, int n) {
-    if (p[0] & 0x80) {
-        long long v = p[0] & 0x3f;
-        for (int i = 1; i < n; i++) v = v << 8 | p[i];
-        return v;
+    if (p[0] & 0x80) {  // big-endian base 256 (positive only); more than 2^62 is not a size
+        if (p[0] & 0x40) return -1;
+        uint64_t v = p[0] & 0x3f;
+        for (int i = 1; i < n; i++) {
+            if (v >> 54) return -1;
+            v = v << 8 | p[i];
+        }
+        return (long long)v;
     }
     long long v = 0;
     int i = 0, digits = 0;

@@ -105,6 +105,9 @@ int zip_directory(FILE *f, long long size, const char *path, ZipEntry **out, cha
 
 int zip_open_entry(Stream *range, Stream *member, FILE *f, long long size, const ZipEntry *e,
                    const char *path, char *err, size_t cap) {
+    // both streams are closable whatever happens below (stream_close on a zeroed stream is a no-op)
+    memset(range, 0, sizeof(*range));
+    memset(member, 0, sizeof(*member));
     uint8_t lh[30];
     if (e->local_off + 30 > (uint64_t)size || read_at(f, (long long)e->local_off, lh, 30) || le32(lh) != 0x04034b50)
         return set_error(err, cap, "%s: bad local header of '%s'", path, e->name);

@@ -20,6 +20,7 @@ typedef struct {
 // Every entry of the zip file f (size bytes). Returns their count (*out: free()) or -1.
 int zip_directory(FILE *f, long long size, const char *path, ZipEntry **out, char *err, size_t cap);
 // Opens entry e of zip file f: range gets the file bytes, member reads them as e's content.
+// On failure too, member may be passed to stream_close.
 int zip_open_entry(Stream *range, Stream *member, FILE *f, long long size, const ZipEntry *e,
                    const char *path, char *err, size_t cap);
 // The next local file header read from s (members walked in order). Returns 1 with *e

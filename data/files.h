@@ -1,0 +1,28 @@
+// files.h: the files a user names. Inputs (configs, checkpoints, archives, prompts): only
+// regular files are read: a FIFO, a device such as /dev/zero or a directory ends in
+// one line naming the path, never a hang in open() or a read without end. The open itself
+// does not block (O_NONBLOCK until the file is known to be regular).
+#ifndef REFORMER_FILES_H
+#define REFORMER_FILES_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+// Opens path for reading; *size gets its length (may be NULL). NULL with err on failure.
+FILE *files_open(const char *path, long long *size, char *err, size_t cap);
+
+// Reads the whole of path into a NUL-terminated buffer (*len bytes before the NUL; free()
+// it). A file longer than limit bytes is refused before anything is allocated.
+int files_read_all(const char *path, size_t limit, char **text, size_t *len, char *err, size_t cap);
+
+// "PATH.tmp.PID": the name an output is written under before it is renamed over PATH.
+// The process id keeps two writers of one path from sharing (and breaking) one file.
+// Returns 0, or -1 with err when the name does not fit in cap.
+int files_tmp_name(char *tmp, size_t cap, const char *path, char *err, size_t err_cap);
+
+// Takes DIR/.lock for this process (flock, released when the process ends): two runs
+// writing one output directory would overwrite each other's checkpoints. Returns the
+// lock's descriptor, or -1 with err naming the process that holds it.
+int files_lock_dir(const char *dir, char *err, size_t cap);
+
+#endif
