@@ -2,6 +2,8 @@
 #   make            build ./reformer (optimised for this CPU)
 #   make test       build and run the tests (last line: N passed, N failed)
 #   make asan       tests under AddressSanitizer and UBSan
+#   make fuzz       libFuzzer harnesses of every reader (clang), in build-fuzz/
+#   make fuzz-smoke each harness for 20 s from its seed corpus (FUZZ_SECONDS=N to change)
 #   make ARCH=-march=x86-64-v3   a portable AVX2 build (e.g. to carry to another machine)
 CC ?= gcc
 # 256-bit auto-vectorisation: Debian's gcc 12.2 at -O3 with 512-bit vectors realigns stack
@@ -44,7 +46,28 @@ test: $(BIN) $(BUILD)/tests/run
 asan:
 	$(MAKE) BUILD=build-asan BIN=build-asan/reformer OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer" test
 
-clean:
-	rm -rf build build-asan reformer
+# Fuzzing: clang's libFuzzer with ASan, UBSan and float-to-int overflow checks (gcc's
+# UBSan lacks -fsanitize=float-cast-overflow), any report fatal.
+FUZZ_CC ?= clang
+FUZZ_FLAGS = -g -O1 -std=gnu11 -fopenmp -fno-omit-frame-pointer \
+	-fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all -Wno-pass-failed
+FUZZERS = $(patsubst tests/fuzz/fuzz_%.c,build-fuzz/fuzz_%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_OBJ = $(patsubst %.c,build-fuzz/%.o,$(CORE) $(DATA) $(filter-out cmd/main.c,$(CMD)))
+FUZZ_SECONDS ?= 20
 
-.PHONY: all test asan clean
+build-fuzz/%.o: %.c $(wildcard core/*.h data/*.h cmd/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LDLIBS)
+
+fuzz: $(FUZZERS)
+
+fuzz-smoke: fuzz
+	tests/fuzz/smoke.sh $(FUZZ_SECONDS)
+
+clean:
+	rm -rf build build-asan build-fuzz reformer
+
+.PHONY: all test asan fuzz fuzz-smoke clean

@@ -59,7 +59,7 @@ void usage_error(const char *cmd, const char *usage, const char *fmt, ...) {
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     one_line(msg);
-    fprintf(stderr, "reformer %s: %s\nusage: %s\n", cmd, msg, usage);
+    fprintf(stderr, "reformer %s: %s; usage: %s\n", cmd, msg, usage);
     exit(2);
 }
 

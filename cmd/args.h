@@ -18,7 +18,7 @@ int arg_choice(const char *flag, const char *text, const char *const *choices);
 // The value after argv[*i] (advancing *i), or exits 2 if there is none.
 const char *arg_value(int argc, char **argv, int *i);
 
-// Prints "reformer CMD: MESSAGE" and a usage hint to stderr, then exits 2.
+// Prints "reformer CMD: MESSAGE; usage: USAGE" (one line) to stderr, then exits 2.
 void usage_error(const char *cmd, const char *usage, const char *fmt, ...)
     __attribute__((format(printf, 3, 4), noreturn));
 

@@ -278,8 +278,6 @@ int config_validate(const Config *c, char *err, size_t cap) {
                          bad == m->lsh_chunk && L % m->lsh_chunk ? "lsh_chunk" : "local_chunk", bad);
     if ((double)c->train.batch * L > (double)(1LL << 32))
         return set_error(err, cap, "train.batch: %d sequences of %d tokens is more than 2^32 tokens a step", c->train.batch, L);
-    if (c->data.kind != DATA_COPY && c->data.path[0] == '\0')
-        return set_error(err, cap, "data.path: required for data.kind '%s'", KINDS[c->data.kind]);
     if (c->data.kind == DATA_COPY && c->data.path[0])
         return set_error(err, cap, "data.path: the copy task makes its own data; only for enwik8 and imagenet64");
     if (c->data.kind == DATA_IMAGENET64 && c->data.valid_path[0] == '\0')

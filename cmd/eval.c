@@ -73,7 +73,10 @@ static int eval_hf(const char *dir, const char *file, int offset, const char *ro
             rc = 1;
         } else {
             double loss = model_forward(&m, tok, 1, T);
-            if (json) printf("{\"loss_nats\": %.7f, \"bits\": %.7f, \"tokens\": %lld}\n", loss, loss / log(2.0), m.n_labels);
+            if (!isfinite(loss)) {
+                fprintf(stderr, "reformer eval: %s: the loss is %g: the weights hold NaN or infinite values\n", dir, loss);
+                rc = 1;
+            } else if (json) printf("{\"loss_nats\": %.7f, \"bits\": %.7f, \"tokens\": %lld}\n", loss, loss / log(2.0), m.n_labels);
             else printf("%s on %s: loss %.6f nats, %.6f bits per token, %lld tokens\n", dir, file, loss, loss / log(2.0), m.n_labels);
         }
         free(rot);
@@ -185,6 +188,8 @@ int cmd_eval(int argc, char **argv) {
                       data.kind == DATA_COPY ? NULL : &prog, err, sizeof(err));
     progress_close(&prog);
     dataset_close(&data);
+    if (!rc && !isfinite(r.loss_nats))
+        rc = set_error(err, sizeof(err), "%s: the loss is %g: the weights hold NaN or infinite values", ckpt, r.loss_nats);
     if (rc) {
         fprintf(stderr, "reformer eval: %s\n", err);
         model_free(&m);

@@ -181,18 +181,17 @@ int hf_export(const char *dir, const Model *m, char *err, size_t cap) {
     cJSON_Delete(r);
     char path[2048];
     snprintf(path, sizeof(path), "%s/config.json", dir);
-    FILE *f = fopen(path, "w");
-    int bad = !f || fputs(text, f) == EOF;
-    if (f && fclose(f) != 0) bad = 1;
+    int bad = files_write_text(path, text, err, cap);
     free(text);
-    if (bad) return set_error(err, cap, "%s: write failed", path);
+    if (bad) return -1;
     // tensors under HF's names; the decoder bias is saved as lm_head.bias, as HF saves it
     int n = m->n_entries;
     const char **names = malloc(n * sizeof(char *));
     int *ndims = malloc(n * sizeof(int));
     int (*shapes)[3] = malloc(n * sizeof(*shapes));
     const float **data = malloc(n * sizeof(float *));
-    for (int i = 0; i < n; i++) {
+    int rc = !names || !ndims || !shapes || !data ? set_error(err, cap, "%s: out of memory", dir) : 0;
+    for (int i = 0; !rc && i < n; i++) {
         const ParamEntry *e = &m->table[i];
         names[i] = strcmp(e->name, "lm_head.decoder.bias") ? e->name : "lm_head.bias";
         ndims[i] = e->ndim;
@@ -200,7 +199,7 @@ int hf_export(const char *dir, const Model *m, char *err, size_t cap) {
         data[i] = m->params + e->offset;
     }
     snprintf(path, sizeof(path), "%s/model.safetensors", dir);
-    int rc = safetensors_write_f32(path, n, names, ndims, (const int (*)[3])shapes, data, err, cap);
+    if (!rc) rc = safetensors_write_f32(path, n, names, ndims, (const int (*)[3])shapes, data, err, cap);
     free(names);
     free(ndims);
     free(shapes);
@@ -270,8 +269,7 @@ int hf_read_token_offset(const char *dir, int *offset, char *err, size_t cap) {
 int hf_write_token_offset(const char *dir, int offset, char *err, size_t cap) {
     char path[2048];
     snprintf(path, sizeof(path), "%s/reformer.json", dir);
-    FILE *f = fopen(path, "w");
-    int bad = !f || fprintf(f, "{\"token_offset\": %d}\n", offset) < 0;
-    if (f && fclose(f) != 0) bad = 1;
-    return bad ? set_error(err, cap, "%s: write failed", path) : 0;
+    char text[64];
+    snprintf(text, sizeof(text), "{\"token_offset\": %d}\n", offset);
+    return files_write_text(path, text, err, cap);
 }

@@ -9,6 +9,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
+
+#include "../data/files.h"
 
 double now_seconds(void) {
     struct timespec t;
@@ -25,9 +28,14 @@ int progress_open(Progress *p, const char *metrics_path, long long total, long l
     p->t0 = now_seconds();
     if (!metrics_path) return 0;
     if (resume_step >= 0) {  // drop lines written after the checkpoint we resume from
-        FILE *in = fopen(metrics_path, "r");
+        struct stat sb;
+        FILE *in = NULL;
+        if (stat(metrics_path, &sb) == 0 && !(in = files_open(metrics_path, NULL, err, cap))) return -1;
         char tmp[4096];
-        snprintf(tmp, sizeof(tmp), "%s.tmp", metrics_path);
+        if (files_tmp_name(tmp, sizeof(tmp), metrics_path, err, cap)) {
+            if (in) fclose(in);
+            return -1;
+        }
         if (in) {
             FILE *out = fopen(tmp, "w");
             if (!out) { fclose(in); return set_error(err, cap, "%s: cannot rewrite metrics", tmp); }

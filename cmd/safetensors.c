@@ -176,8 +176,7 @@ int safetensors_write_f32(const char *path, int n, const char *const *names, con
     cJSON_Delete(h);
     size_t hlen = strlen(text), padded = (hlen + 7) / 8 * 8;  // data starts 8-byte aligned
     char tmp[2048];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
+    FILE *f = files_tmp_name(tmp, sizeof(tmp), path, err, cap) ? NULL : fopen(tmp, "wb");
     if (!f) {
         free(text);
         return set_error(err, cap, "%s: cannot write: %s", tmp, strerror(errno));

@@ -1,6 +1,7 @@
 // train.c: `reformer train CONFIG.json`: the training loop, validation, checkpoints,
 // resume and clean interruption.
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -231,6 +232,12 @@ int cmd_train(int argc, char **argv) {
         m.training = 1;
         model_zero_grad(&m);
         double loss = model_forward(&m, tok, B, T);
+        if (!isfinite(loss)) {  // a diverged run must not overwrite the last good checkpoint
+            progress_note(&prog, "reformer train: step %lld: the loss is %g; stopped without saving (%s keeps step %lld's "
+                                 "state): lower train.lr or set train.clip", st.step + 1, loss, last, st.step);
+            rc = 1;
+            break;
+        }
         model_backward(&m);
         adam_update(&cfg.opt, &opt, m.params, m.grads, m.n_params);
         st.step++;

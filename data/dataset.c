@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/common.h"
 #include "archive.h"
 #include "copy.h"
 
@@ -19,6 +20,9 @@ int dataset_open(Dataset *d, const DataConfig *dc, int vocab, uint64_t seed, cha
     d->vocab = vocab;
     d->token_offset = dc->token_offset;
     if (dc->kind == DATA_COPY) return 0;
+    if (dc->path[0] == '\0')  // checked here, not in the config: `train --data PATH` may give it
+        return set_error(err, cap, "data.path: required for data.kind %s (or train --data PATH)",
+                         dc->kind == DATA_ENWIK8 ? "enwik8" : "imagenet64");
     if (dc->kind == DATA_IMAGENET64) {
         d->pixel_order = dc->pixel_order;
         if (imageset_open(&d->images[SPLIT_TRAIN], dc->path, dc->shuffle_images, seed, err, cap)) return -1;
@@ -33,7 +37,7 @@ int dataset_open(Dataset *d, const DataConfig *dc, int vocab, uint64_t seed, cha
     // the member `enwik8`, or the one file of a zip that holds one under another name
     if (archive_read_all(path, "enwik8", 1, MAX_TEXT_BYTES, &d->bytes, &d->len, &fmt, err, cap)) return -1;
     if (d->len < 1000) {
-        snprintf(err, cap, "%s: %zu bytes is too little text to split", path, d->len);
+        set_error(err, cap, "%s: %zu bytes is too little text to split", path, d->len);
         free(d->bytes);
         d->bytes = NULL;
         return -1;

@@ -90,3 +90,26 @@ int files_lock_dir(const char *dir, char *err, size_t cap) {
     }
     return fd;
 }
+
+int files_write_text(const char *path, const char *text, char *err, size_t cap) {
+    char tmp[4096];
+    if (files_tmp_name(tmp, sizeof(tmp), path, err, cap)) return -1;
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return set_error(err, cap, "%s: cannot write: %s", tmp, strerror(errno));
+    size_t n = strlen(text);
+    int bad = fwrite(text, 1, n, f) != n || fflush(f) != 0 || fsync(fileno(f)) != 0;
+    int e = errno;
+    if (fclose(f) != 0 && !bad) {
+        bad = 1;
+        e = errno;
+    }
+    if (!bad && rename(tmp, path) != 0) {
+        bad = 1;
+        e = errno;
+    }
+    if (bad) {
+        unlink(tmp);
+        return set_error(err, cap, "%s: write failed: %s", path, strerror(e));
+    }
+    return 0;
+}

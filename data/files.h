@@ -20,6 +20,10 @@ int files_read_all(const char *path, size_t limit, char **text, size_t *len, cha
 // Returns 0, or -1 with err when the name does not fit in cap.
 int files_tmp_name(char *tmp, size_t cap, const char *path, char *err, size_t err_cap);
 
+// Writes text to path through PATH.tmp.PID, fsync and rename: readers see the old file
+// or the whole new one. Returns 0 or -1 with err.
+int files_write_text(const char *path, const char *text, char *err, size_t cap);
+
 // Takes DIR/.lock for this process (flock, released when the process ends): two runs
 // writing one output directory would overwrite each other's checkpoints. Returns the
 // lock's descriptor, or -1 with err naming the process that holds it.

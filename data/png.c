@@ -9,6 +9,7 @@
 #include <zlib.h>
 
 #include "../core/common.h"
+#include "files.h"
 
 static void put_be32(uint8_t *p, uint32_t v) {
     p[0] = (uint8_t)(v >> 24);
@@ -35,7 +36,7 @@ int png_write_rgb(const char *path, const uint8_t *rgb, int w, int h, char *err,
     if (!raw || !packed) {
         free(raw);
         free(packed);
-        snprintf(err, cap, "%s: out of memory", path);
+        set_error(err, cap, "%s: out of memory", path);
         return -1;
     }
     for (int y = 0; y < h; y++) {  // filter type 0 (None) on every row
@@ -45,11 +46,14 @@ int png_write_rgb(const char *path, const uint8_t *rgb, int w, int h, char *err,
     int rc = compress2(packed, &packed_len, raw, (uLong)raw_len, 9) == Z_OK ? 0 : -1;
     free(raw);
     char tmp[4096];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    if (files_tmp_name(tmp, sizeof(tmp), path, err, cap)) {
+        free(packed);
+        return -1;
+    }
     FILE *f = rc ? NULL : fopen(tmp, "wb");
     if (!f) {
         free(packed);
-        snprintf(err, cap, "%s: cannot write: %s", tmp, rc ? "compression failed" : strerror(errno));
+        set_error(err, cap, "%s: cannot write: %s", tmp, rc ? "compression failed" : strerror(errno));
         return -1;
     }
     uint8_t ihdr[13];
@@ -67,7 +71,7 @@ int png_write_rgb(const char *path, const uint8_t *rgb, int w, int h, char *err,
     if (fclose(f)) rc = -1;
     if (!rc && rename(tmp, path)) rc = -1;
     if (rc) {
-        snprintf(err, cap, "%s: write failed: %s", path, strerror(errno));
+        set_error(err, cap, "%s: write failed: %s", path, strerror(errno));
         unlink(tmp);
     }
     return rc;

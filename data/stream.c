@@ -1,6 +1,8 @@
 // stream.c: file ranges, stored and deflated zip members, gzip streams.
 #include "stream.h"
 
+#include "../core/common.h"
+
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +15,7 @@ int stream_fail(Stream *s, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    snprintf(s->err, s->cap, "%s: %s", s->name, msg);
+    set_error(s->err, s->cap, "%s: %s", s->name, msg);
     return -1;
 }
 
@@ -182,7 +184,7 @@ int stream_read(Stream *s, void *dst, size_t n) {
 
 int stream_skip(Stream *s, uint64_t n) {
     if (s->mode == STREAM_FILE) {
-        if ((long long)n > s->left) return stream_fail(s, "truncated: cannot skip %llu bytes", (unsigned long long)n);
+        if (n > (uint64_t)s->left) return stream_fail(s, "truncated: cannot skip %llu bytes", (unsigned long long)n);
         s->pos += (long long)n;
         s->left -= (long long)n;
         return 0;

@@ -65,7 +65,12 @@
     X(test_cli_failed_save_keeps_last_checkpoint)      \
     X(test_cli_disk_full_keeps_last_checkpoint)        \
     X(test_cli_adafactor_resume)                       \
-    X(test_cli_interrupt_saves)
+    X(test_cli_interrupt_saves)                        \
+    X(test_bad_input_hf_config_ranges)                 \
+    X(test_bad_input_readers)                          \
+    X(test_bad_input_checkpoint_fields)                \
+    X(test_bad_input_command_line)                     \
+    X(test_bad_input_safetensors_shape)
 
 #define DECLARE(name) void name(void);
 TEST_LIST(DECLARE)
