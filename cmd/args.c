@@ -59,7 +59,20 @@ void usage_error(const char *cmd, const char *usage, const char *fmt, ...) {
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     one_line(msg);
-    fprintf(stderr, "reformer %s: %s; usage: %s\n", cmd, msg, usage);
+    // a usage of several forms (one per line in --help) is joined with " | "
+    char joined[1024];
+    size_t o = 0;
+    for (const char *p = usage; *p && o + 4 < sizeof(joined); p++) {
+        if (*p != '\n') {
+            joined[o++] = *p;
+            continue;
+        }
+        memcpy(joined + o, " | ", 3);
+        o += 3;
+        while (p[1] == ' ') p++;
+    }
+    joined[o] = '\0';
+    fprintf(stderr, "reformer %s: %s; usage: %s\n", cmd, msg, joined);
     exit(2);
 }
 
