@@ -62,6 +62,7 @@ static const Key KEYS[] = {
     {"model.local_dropout", T_FLOAT, M(local_dropout), 0, 0.99, 0, "dropout on local attention probabilities"},
     {"model.layer_norm_eps", T_FLOAT, M(ln_eps), 1e-30, 1, 0, "LayerNorm epsilon (HF 1e-12)"},
     {"model.init_std", T_FLOAT, M(init_std), 0, 10, 0, "std of initial weights (HF initializer_range)"},
+    {"model.axial_init_std", T_FLOAT, M(axial_std), 0, 10, 0, "std of the axial position tables at initialisation (HF axial_norm_std: 1.0)"},
     {"model.ffn_chunk", T_INT, M(ffn_chunk), 1, 1 << 24, 0, "positions per feed-forward chunk"},
     {"model.head_chunk", T_INT, M(head_chunk), 1, 1 << 24, 0, "positions per LM-head chunk"},
     {"model.hash_seed", T_I64, M(hash_seed), -1, 9.0e15, 0, "fixed LSH rotations for every layer and step; -1: fresh"},
@@ -448,6 +449,13 @@ static void key_section(const char *key, char *sec, size_t cap) {
     snprintf(sec, cap, "%.*s", (int)(dot ? (size_t)(dot - key) : strlen(key)), key);
 }
 
+void config_float_text(float v, char *text, size_t cap) {
+    for (int digits = 1; digits <= 9; digits++) {  // 9 significant digits always read back
+        snprintf(text, cap, "%.*g", digits, (double)v);
+        if (strtof(text, NULL) == v) break;
+    }
+}
+
 char *config_to_json(const Config *c) {
     cJSON *root = cJSON_CreateObject();
     for (size_t i = 0; i < N_KEYS; i++) {
@@ -461,7 +469,12 @@ char *config_to_json(const Config *c) {
         switch (k->type) {
         case T_INT: cJSON_AddNumberToObject(s, name, *(const int *)field); break;
         case T_I64: cJSON_AddNumberToObject(s, name, (double)*(const long long *)field); break;
-        case T_FLOAT: cJSON_AddNumberToObject(s, name, *(const float *)field); break;
+        case T_FLOAT: {
+            char text[32];
+            config_float_text(*(const float *)field, text, sizeof(text));
+            cJSON_AddRawToObject(s, name, text);
+            break;
+        }
         case T_BOOL: cJSON_AddBoolToObject(s, name, *(const int *)field); break;
         case T_ENUM: cJSON_AddStringToObject(s, name, k->choices[*(const int *)field]); break;
         case T_STR: cJSON_AddStringToObject(s, name, field); break;

@@ -66,6 +66,8 @@ const char *config_first_difference(const Config *a, const Config *b, const char
 // that is not in the NULL-terminated `except` names (NULL: none).
 int config_given(const Config *c, const char *key);
 const char *config_given_in(const Config *c, const char *section, const char *const *except);
+// The shortest decimal text that reads back as v (0.1, not 0.10000000149011612).
+void config_float_text(float v, char *text, size_t cap);
 // Writes the resolved config as JSON (for logs and checkpoints); caller frees.
 char *config_to_json(const Config *c);
 // Prints every key with its type, range, default and meaning.

@@ -18,13 +18,15 @@
 #include "../data/files.h"
 
 static const char *USAGE =
-    "reformer eval [CONFIG.json] --ckpt CKPT [--split valid|test] [--max-tokens N] [--rotations FILE] [--threads N] [--json]\n"
-    "       reformer eval --ckpt HF_DIR --data FILE [--token-offset K] [--rotations FILE] [--threads N] [--json]";
+    "reformer eval [CONFIG.json] --ckpt CKPT [--split valid|test] [--max-tokens N] [--attn lsh|local|full] [--hashes N] "
+    "[--rotations FILE] [--threads N] [--json]\n"
+    "       reformer eval --ckpt HF_DIR --data FILE [--token-offset K] [--attn lsh|local|full] [--hashes N] [--rotations FILE] "
+    "[--threads N] [--json]";
 
 // A HuggingFace model directory on one sequence: the bytes of FILE (plus the token offset:
 // the flag, else DIR/reformer.json, else 0; HF's enwik8 models use 2), the loss HF computes
 // with labels = input_ids.
-static int eval_hf(const char *dir, const char *file, int offset, const char *rotations, int json) {
+static int eval_hf(const char *dir, const char *file, int offset, const char *rotations, int attn, int hashes, int json) {
     char err[1024];
     Config cfg;
     int is_hf;
@@ -32,7 +34,7 @@ static int eval_hf(const char *dir, const char *file, int offset, const char *ro
         fprintf(stderr, "reformer eval: %s\n", err);
         return 1;
     }
-    const ReformerConfig mc = cfg.model;
+    ReformerConfig mc = cfg.model;
     int max_len = cfg.data.seq_len;  // the model's positions
     if (offset < 0) offset = cfg.data.token_offset;
     long long size;
@@ -59,7 +61,8 @@ static int eval_hf(const char *dir, const char *file, int offset, const char *ro
             fprintf(stderr, "reformer eval: byte %d + offset %d at %d is outside the vocabulary of %d\n", tok[t] - offset, offset, t, mc.vocab);
             rc = 2;
         }
-    if (!rc && source_check_memory(&mc, 1, T, 0, err, sizeof(err))) {
+    if (!rc && (source_override_attention(&mc, attn, hashes, T, err, sizeof(err)) ||
+                source_check_memory(&mc, 1, T, 0, err, sizeof(err)))) {
         fprintf(stderr, "reformer eval: %s\n", err);
         rc = 1;
     }
@@ -86,11 +89,12 @@ static int eval_hf(const char *dir, const char *file, int offset, const char *ro
     return rc;
 }
 static const char *const SPLITS[] = {"valid", "test", NULL};
+static const char *const ATTN_KINDS[] = {"lsh", "local", "full", NULL};  // ATTN_LSH, ATTN_LOCAL, ATTN_FULL
 
 int cmd_eval(int argc, char **argv) {
     const char *config_path = NULL, *ckpt = NULL, *data_file = NULL, *rotations = NULL;
     int token_offset = -1;
-    int split = 0, json = 0, threads = 0;
+    int split = 0, json = 0, threads = 0, attn = -1, hashes = 0;
     long long max_tokens = 0;
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
@@ -102,6 +106,9 @@ int cmd_eval(int argc, char **argv) {
                    "  --ckpt CKPT       checkpoint (required)\n"
                    "  --split S         valid (default) or test\n"
                    "  --max-tokens N    stop after about N predicted tokens (default: the whole split)\n"
+                   "  --attn KIND       evaluate under other attention, parameters unchanged: full, lsh, or\n"
+                   "                    local (LSH layers then attend chunks of positions: one bucket)\n"
+                   "  --hashes N        LSH hashing rounds (default: the model's)\n"
                    "  --threads N       threads (default: all cores)\n"
                    "  --json            one JSON object: loss_nats, bits, tokens, accuracy\n"
                    "  --data FILE       with --ckpt HF_DIR: evaluate FILE's bytes as one sequence\n"
@@ -115,6 +122,8 @@ int cmd_eval(int argc, char **argv) {
         else if (!strcmp(f, "--max-tokens")) max_tokens = arg_int(f, arg_value(argc, argv, &i), 1, 1LL << 50);
         else if (!strcmp(f, "--threads")) threads = (int)arg_int(f, arg_value(argc, argv, &i), 1, 1024);
         else if (!strcmp(f, "--json")) json = 1;
+        else if (!strcmp(f, "--attn")) attn = arg_choice(f, arg_value(argc, argv, &i), ATTN_KINDS);
+        else if (!strcmp(f, "--hashes")) hashes = (int)arg_int(f, arg_value(argc, argv, &i), 1, MAX_HASHES);
         else if (!strcmp(f, "--data")) data_file = arg_value(argc, argv, &i);
         else if (!strcmp(f, "--rotations")) rotations = arg_value(argc, argv, &i);
         else if (!strcmp(f, "--token-offset")) token_offset = (int)arg_int(f, arg_value(argc, argv, &i), 0, 1 << 20);
@@ -127,7 +136,7 @@ int cmd_eval(int argc, char **argv) {
     if (stat(ckpt, &sb) == 0 && S_ISDIR(sb.st_mode)) {
         if (!data_file) usage_error("eval", USAGE, "--data FILE is needed with a HuggingFace directory");
         threads_set(threads ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
-        return eval_hf(ckpt, data_file, token_offset, rotations, json);
+        return eval_hf(ckpt, data_file, token_offset, rotations, attn, hashes, json);
     }
     if (data_file) usage_error("eval", USAGE, "--data goes with a HuggingFace directory; for checkpoints use CONFIG.json");
     char err[1024];
@@ -151,6 +160,10 @@ int cmd_eval(int argc, char **argv) {
         cfg.data = given.data;
     }
     threads_set(threads ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
+    if (source_override_attention(&cfg.model, attn, hashes, cfg.data.seq_len, err, sizeof(err))) {
+        fprintf(stderr, "reformer eval: %s\n", err);
+        return 2;
+    }
     if (source_check_memory(&cfg.model, cfg.train.batch, cfg.data.seq_len, 0, err, sizeof(err))) {
         fprintf(stderr, "reformer eval: %s\n", err);
         return 1;

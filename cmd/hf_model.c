@@ -35,6 +35,7 @@ static const KeyAlias HF_KEYS[] = {
     {"model.causal", "is_decoder", 0},
     {"model.layer_norm_eps", "layer_norm_eps", 0},
     {"model.init_std", "initializer_range", 0},
+    {"model.axial_init_std", "axial_norm_std", 0},
     {"model.hash_seed", "hash_seed", 0},
     {"model.hidden_dropout", "hidden_dropout_prob", 0},
     {"model.lsh_dropout", "lsh_attention_probs_dropout_prob", 0},
@@ -52,6 +53,7 @@ int hf_read_config(const char *dir, ReformerConfig *c, int *max_len, char *err, 
     config_default(&cfg);
     cfg.model.causal = 0;  // HF's is_decoder defaults to false
     cfg.model.hash_seed = -1;
+    cfg.model.axial_std = 1.0f;  // HF's default axial_norm_std
     int rc = strlen(text) != len ? set_error(err, cap, "%s: holds a NUL byte", path)
                                  : config_parse_mapped(text, path, HF_KEYS, &cfg, max_len, err, cap);
     cJSON *r = rc ? NULL : cJSON_Parse(text);
@@ -127,10 +129,7 @@ static cJSON *int_pair(int a, int b) {
 // type and rejects 0 (an int) where it wants 0.0.
 static void add_float(cJSON *r, const char *key, float v) {
     char text[64];
-    for (int digits = 1; digits <= 9; digits++) {  // the shortest text that reads back as v
-        snprintf(text, sizeof(text), "%.*g", digits, (double)v);
-        if (strtof(text, NULL) == v) break;
-    }
+    config_float_text(v, text, sizeof(text) - 2);
     if (!strpbrk(text, ".eEn")) strcat(text, ".0");
     cJSON_AddRawToObject(r, key, text);
 }
@@ -168,6 +167,8 @@ int hf_export(const char *dir, const Model *m, char *err, size_t cap) {
     cJSON_AddNumberToObject(r, "max_position_embeddings", c->axial_shape[0] * c->axial_shape[1]);
     cJSON_AddStringToObject(r, "hidden_act", c->act == ACT_RELU ? "relu" : "gelu");
     add_float(r, "layer_norm_eps", c->ln_eps);
+    add_float(r, "initializer_range", c->init_std);
+    add_float(r, "axial_norm_std", c->axial_std);
     cJSON_AddBoolToObject(r, "is_decoder", c->causal);
     if (c->hash_seed >= 0) cJSON_AddNumberToObject(r, "hash_seed", (double)c->hash_seed);
     else cJSON_AddNullToObject(r, "hash_seed");

@@ -17,6 +17,7 @@ static const Command COMMANDS[] = {
     {"eval", cmd_eval, "loss, bits per token and accuracy of a checkpoint"},
     {"sample", cmd_sample, "generate from a checkpoint (reformer sample --ckpt run/last.ckpt)"},
     {"export", cmd_export, "write a checkpoint as a HuggingFace model directory"},
+    {"plot", cmd_plot, "draw the curves of runs as SVG (reformer plot run1 run2 --out curves.svg)"},
     {"bench", cmd_bench, "time training or forward steps (reformer bench --seq 65536)"},
 };
 #define N_COMMANDS (sizeof(COMMANDS) / sizeof(COMMANDS[0]))

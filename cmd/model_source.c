@@ -39,3 +39,21 @@ int source_check_memory(const ReformerConfig *c, int B, int T, double opt_floats
                                    "has %.1f GB", n_params, need / 1e9, B, T, have / 1e9);
     return 0;
 }
+
+int source_override_attention(ReformerConfig *c, int kind, int hashes, int T, char *err, size_t cap) {
+    if (hashes) c->n_hashes = hashes;
+    for (int l = 0; kind >= 0 && l < c->n_layers; l++) {
+        if (c->attn[l] == ATTN_LOCAL && kind == ATTN_LSH)
+            return set_error(err, cap, "--attn lsh: layer %d is local attention (separate query and key weights), "
+                                       "which cannot hash", l);
+        if (c->attn[l] == ATTN_LOCAL && kind == ATTN_FULL) c->local_chunk = imax(c->local_chunk, T);
+        if (c->attn[l] != ATTN_LOCAL) c->attn[l] = kind == ATTN_FULL ? ATTN_FULL : ATTN_LSH;
+    }
+    if (kind == ATTN_LOCAL) {  // one bucket, one round: chunks of positions in order
+        c->n_bucket_factors = 1;
+        c->buckets[0] = 1;
+        c->n_hashes = 1;
+    }
+    // --hashes 16 may be more rotation columns than the config allows
+    return kind == ATTN_LOCAL ? 0 : config_validate_model(c, T, err, cap);
+}

@@ -16,6 +16,15 @@ int source_read_config(const char *path, Config *cfg, int *is_hf, char *err, siz
 // Loads the parameters (and, for a checkpoint, st when given) into m built from that config.
 int source_load(const char *path, int is_hf, Model *m, TrainState *st, char *err, size_t cap);
 
+// eval/sample --attn KIND (-1: as trained) and --hashes N (0: as trained): the layers run
+// under another attention with their parameters unchanged, for sequences of T tokens.
+// LSH and full layers share their projections (shared query/key), so each becomes the other;
+// "local" on them is the same shared-QK attention over position chunks (one bucket: each chunk
+// of lsh_chunk sees itself and lsh_chunks_before chunks back); "full" on a local layer widens
+// its chunk to the sequence. A local layer has separate query and key weights and cannot
+// hash: "lsh" on it is refused. Returns 0 or -1 with err.
+int source_override_attention(ReformerConfig *c, int kind, int hashes, int T, char *err, size_t cap);
+
 // Whether a model of c for batches of B x T fits this machine's memory, with
 // opt_floats_per_param floats of optimizer state per parameter (Adam: 2; none: 0).
 // Returns 0, or -1 with a line naming what it needs and what the machine has.

@@ -50,7 +50,10 @@ int progress_open(Progress *p, const char *metrics_path, long long total, long l
     }
     p->metrics = fopen(metrics_path, resume_step >= 0 ? "a" : "w");
     if (!p->metrics) return set_error(err, cap, "%s: cannot open metrics for writing", metrics_path);
-    return 0;
+    char dir[4096];
+    const char *slash = strrchr(metrics_path, '/');
+    snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - metrics_path) : 1, slash ? metrics_path : ".");
+    return events_open(&p->events, dir, resume_step, err, cap);
 }
 
 static void format_eta(char *buf, size_t cap, double s) {
@@ -82,12 +85,21 @@ void progress_step(Progress *p, long long step, double loss, double lr, double t
         fprintf(stderr, "%s\n", line);
     }
     if (p->metrics && (log_line || valid_loss >= 0)) {
-        fprintf(p->metrics, "{\"step\": %lld, \"loss\": %.17g, \"lr\": %.6g, \"tokens_per_s\": %.1f, \"elapsed_s\": %.3f",
-                step, loss, lr, tokens_per_s, elapsed);
+        fprintf(p->metrics, "{\"step\": %lld, \"loss\": %.17g, \"lr\": %.6g, \"tokens_per_s\": %.1f, \"elapsed_s\": %.3f, "
+                "\"tokens\": %lld", step, loss, lr, tokens_per_s, elapsed, step * p->tokens_per_step);
         if (valid_loss >= 0) fprintf(p->metrics, ", \"valid_loss\": %.6f", valid_loss);
         if (valid_acc >= 0) fprintf(p->metrics, ", \"valid_accuracy\": %.6f", valid_acc);
         fprintf(p->metrics, "}\n");
         fflush(p->metrics);
+        events_scalar(&p->events, "train/loss", step, (float)loss);
+        events_scalar(&p->events, "train/bits", step, (float)(loss / log(2.0)));
+        events_scalar(&p->events, "train/lr", step, (float)lr);
+        events_scalar(&p->events, "train/tokens_per_s", step, (float)tokens_per_s);
+        if (valid_loss >= 0) {
+            events_scalar(&p->events, "valid/loss", step, (float)valid_loss);
+            events_scalar(&p->events, "valid/bits", step, (float)(valid_loss / log(2.0)));
+        }
+        if (valid_acc >= 0) events_scalar(&p->events, "valid/accuracy", step, (float)valid_acc);
     }
 }
 
@@ -125,4 +137,5 @@ void progress_close(Progress *p) {
     if (p->dirty) fprintf(stderr, "\n");
     if (p->metrics) fclose(p->metrics);
     p->metrics = NULL;
+    events_close(&p->events);
 }

@@ -5,6 +5,8 @@
 
 #include <stdio.h>
 
+#include "tensorboard.h"
+
 typedef struct {
     int tty;
     long long total, first;   // steps in the run; step the session started at
@@ -12,11 +14,14 @@ typedef struct {
     FILE *metrics;            // NULL: none
     int dirty;                // a \r line is on screen
     double last_shown;        // progress_count: when the last line went out
+    long long tokens_per_step;  // training: batch x sequence (the "tokens" of metrics)
+    EventWriter events;       // TensorBoard: the same scalars as metrics.jsonl
 } Progress;
 
 double now_seconds(void);
-// metrics_path may be NULL. With resume_step >= 0 the file keeps only lines of
-// steps <= resume_step, so a resumed run's log reads as one run.
+// metrics_path may be NULL; else a TensorBoard event file is written beside it too. With
+// resume_step >= 0 the file keeps only lines of steps <= resume_step, so a resumed run's log
+// reads as one run (TensorBoard is told of the restart and drops later steps itself).
 int progress_open(Progress *p, const char *metrics_path, long long total, long long first,
                   long long resume_step, char *err, size_t cap);
 // Shows step/total, loss, bits, lr, tokens/s and ETA; `log_line` also writes a plain line

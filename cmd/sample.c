@@ -29,7 +29,9 @@
 static const char *USAGE =
     "reformer sample --ckpt CKPT|HF_DIR [--prompt TEXT | --prompt-file F | --prompt-tokens \"0 5 17\"] [--len N] "
     "[--samples N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--token-offset K] [--rotations FILE] "
-    "[--no-cache] [--threads N] [--out FILE|DIR]";
+    "[--attn lsh|local|full] [--hashes N] [--no-cache] [--threads N] [--out FILE|DIR]";
+
+static const char *const ATTN_KINDS[] = {"lsh", "local", "full", NULL};  // ATTN_LSH, ATTN_LOCAL, ATTN_FULL
 
 typedef struct {
     float temperature;  // 0: greedy
@@ -144,7 +146,7 @@ static void emit_pixel(void *ctx, int token, int at) {
 int cmd_sample(int argc, char **argv) {
     const char *ckpt = NULL, *prompt = NULL, *prompt_file = NULL, *prompt_tokens = NULL, *out_path = NULL,
                *rotations = NULL;
-    int len = 100, threads = 0, samples = 4, no_cache = 0, offset_flag = -1;
+    int len = 100, threads = 0, samples = 4, no_cache = 0, offset_flag = -1, attn = -1, hashes = 0;
     long long seed = 1;
     SamplerConfig sc = {1.0f, 0, 1.0f};
     for (int i = 1; i < argc; i++) {
@@ -168,6 +170,8 @@ int cmd_sample(int argc, char **argv) {
                    "  --seed S             the same seed gives the same output (default 1)\n"
                    "  --token-offset K     token = byte + K (default: the model's data.token_offset)\n"
                    "  --rotations FILE     LSH rotations (safetensors, rotations.<k> per LSH layer)\n"
+                   "  --attn KIND          decode under other attention (see eval --help): full, lsh, local\n"
+                   "  --hashes N           LSH hashing rounds (default: the model's)\n"
                    "  --no-cache           rerun the whole prefix per token instead of the decoding cache\n"
                    "  --threads N          threads (default: all cores)\n"
                    "  --out FILE|DIR       text: a file (default standard output); images: a directory\n"
@@ -186,6 +190,8 @@ int cmd_sample(int argc, char **argv) {
         else if (!strcmp(f, "--token-offset")) offset_flag = (int)arg_int(f, arg_value(argc, argv, &i), 0, 65536);
         else if (!strcmp(f, "--rotations")) rotations = arg_value(argc, argv, &i);
         else if (!strcmp(f, "--no-cache")) no_cache = 1;
+        else if (!strcmp(f, "--attn")) attn = arg_choice(f, arg_value(argc, argv, &i), ATTN_KINDS);
+        else if (!strcmp(f, "--hashes")) hashes = (int)arg_int(f, arg_value(argc, argv, &i), 1, MAX_HASHES);
         else if (!strcmp(f, "--threads")) threads = (int)arg_int(f, arg_value(argc, argv, &i), 1, 1024);
         else if (!strcmp(f, "--out")) out_path = arg_value(argc, argv, &i);
         else usage_error("sample", USAGE, "unknown option '%s'", f);
@@ -251,6 +257,11 @@ int cmd_sample(int argc, char **argv) {
         return 2;
     }
     int T = (int)padded;
+    if (source_override_attention(&mc, attn, hashes, T, err, sizeof(err))) {
+        fprintf(stderr, "reformer sample: %s\n", err);
+        free(tok);
+        return 2;
+    }
     if (images) {
         const char *dir = out_path ? out_path : "samples";
         if (mkdir(dir, 0755) && errno != EEXIST) {

@@ -19,6 +19,7 @@
 #include "commands.h"
 #include "evaluate.h"
 #include "model_source.h"
+#include "plot.h"
 #include "progress.h"
 #include "../data/files.h"
 
@@ -209,10 +210,24 @@ int cmd_train(int argc, char **argv) {
         rc = 1;
         goto done;
     }
-    char *resolved = config_to_json(&cfg);
-    fprintf(stderr, "reformer train: %zu parameters, %s, resolved config:\n%s\n", m.n_params,
-            resume ? "resuming" : init ? "fine-tuning" : "from scratch", resolved);
+    prog.tokens_per_step = (long long)B * T;
+    // the whole resolved config goes to a file; the screen gets one line
+    char *resolved = config_to_json(&cfg), cfg_path[4096];
+    snprintf(cfg_path, sizeof(cfg_path), "%s/config.json", out);
+    int bad = files_write_text(cfg_path, resolved, err, sizeof(err));
     free(resolved);
+    if (bad) {
+        fprintf(stderr, "reformer train: %s\n", err);
+        rc = 1;
+        goto done;
+    }
+    char layers[256] = "";
+    for (int l = 0; l < cfg.model.n_layers && strlen(layers) < sizeof(layers) - 8; l++)
+        snprintf(layers + strlen(layers), sizeof(layers) - strlen(layers), "%s%s", l ? "," : "",
+                 cfg.model.attn[l] == ATTN_LSH ? "lsh" : cfg.model.attn[l] == ATTN_LOCAL ? "local" : "full");
+    fprintf(stderr, "reformer train: %s, %zu parameters (%d layers %s, d_model %d), batch %d x %d tokens, %lld steps; "
+                    "config in %s\n", resume ? "resuming" : init ? "fine-tuning" : "from scratch", m.n_params,
+            cfg.model.n_layers, layers, cfg.model.d_model, B, T, cfg.train.steps, cfg_path);
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
@@ -264,6 +279,13 @@ int cmd_train(int argc, char **argv) {
             }
         }
         progress_step(&prog, st.step, loss, adam_lr(&cfg.opt, opt.t), tps, log_line, vloss, vacc);
+        if (vloss >= 0) {  // the curves so far, DIR/curves.svg (reformer plot draws several runs)
+            char svg[4096], perr[512];
+            const char *self[1] = {out};
+            snprintf(svg, sizeof(svg), "%s/curves.svg", out);
+            if (plot_runs(self, 1, PLOT_STEP, svg, perr, sizeof(perr)))  // a picture is not worth stopping for
+                progress_note(&prog, "reformer train: note: %s", perr);
+        }
         if (log_line) {
             t_log = now_seconds();
             tokens_since = 0;

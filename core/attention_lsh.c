@@ -97,6 +97,7 @@ static int bucket_of(const float *x, const LshShape *s) {
     int b = 0, radix = 1, off = 0;
     for (int f = 0; f < s->n_factors; f++) {
         int half = s->buckets[f] / 2, arg = 0;
+        if (half == 0) continue;  // a factor of one bucket (eval --attn local)
         float best = x[off];
         for (int j = 1; j < half; j++)
             if (x[off + j] > best) { best = x[off + j]; arg = j; }
@@ -131,6 +132,10 @@ void lsh_hash(int *sorted, const float *qk, size_t ld, const float *rot, const L
               float *scratch) {
     int T = s->T, NR = s->n_hashes, cols = lsh_rotation_cols(s), nb = n_buckets(s);
     int rc = NR * cols;
+    if (nb == 1) {  // one bucket (eval --attn local): every round is the positions in order
+        for (int i = 0; i < NR * T; i++) sorted[i] = i;
+        return;
+    }
     float *rotated = scratch;                       // (T, NR*cols)
     int *count = (int *)(rotated + (size_t)T * rc); // (NR, NB)
     // forward: rotated = qk @ rot, rot viewed as (HS, NR*cols) as HF lays it out

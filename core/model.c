@@ -34,6 +34,7 @@ void reformer_config_default(ReformerConfig *c) {
     c->causal = 1;
     c->ln_eps = 1e-12f;
     c->init_std = 0.02f;
+    c->axial_std = 0.02f;
     c->ffn_chunk = 1024;
     c->head_chunk = 1024;
     c->hash_seed = -1;
@@ -105,7 +106,7 @@ static void layout(const ReformerConfig *c, Layout *L, ModelViews *v) {
 }
 
 // HuggingFace _init_weights: normal(0, initializer_range) for weights, zero biases,
-// LayerNorm (1, 0), axial tables normal(0, axial_norm_std = 1).
+// LayerNorm (1, 0), axial tables normal(0, axial_std) (HF's axial_norm_std).
 static void init_params(Model *m, uint64_t seed) {
     Rng rng;
     rng_seed(&rng, hash_stream(seed, SITE_INIT, 0, 0));
@@ -116,7 +117,7 @@ static void init_params(Model *m, uint64_t seed) {
         size_t len = strlen(n);
         int is_bias = len > 5 && strcmp(n + len - 5, ".bias") == 0;
         int is_norm = strstr(n, "layer_norm") != NULL;
-        float std = strstr(n, "position_embeddings") ? 1.0f : m->cfg.init_std;
+        float std = strstr(n, "position_embeddings") ? m->cfg.axial_std : m->cfg.init_std;
         for (size_t j = 0; j < e->numel; j++)
             x[j] = is_norm ? (is_bias ? 0.0f : 1.0f) : is_bias ? 0.0f : std * rng_normal(&rng);
     }

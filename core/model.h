@@ -44,7 +44,9 @@ typedef struct {
     int causal;                   // HF is_decoder
     float hidden_dropout, lsh_dropout, local_dropout;
     float ln_eps;                 // 1e-12 as HuggingFace
-    float init_std;               // 0.02 (HF initializer_range); axial tables use 1.0
+    float init_std;               // 0.02 (HF initializer_range)
+    float axial_std;              // std of the axial position tables at initialisation: 0.02;
+                                  // HF's axial_norm_std is 1.0, which stalls learning (README)
     int ffn_chunk, head_chunk;    // positions per chunk of the FFN and the LM head
     long long hash_seed;          // >= 0: every LSH layer and step draws the same rotations
 } ReformerConfig;

@@ -70,7 +70,10 @@
     X(test_bad_input_readers)                          \
     X(test_bad_input_checkpoint_fields)                \
     X(test_bad_input_command_line)                     \
-    X(test_bad_input_safetensors_shape)
+    X(test_bad_input_safetensors_shape)                \
+    X(test_tensorboard_crc32c_and_records)             \
+    X(test_tensorboard_training_run)                   \
+    X(test_curves_svg)
 
 #define DECLARE(name) void name(void);
 TEST_LIST(DECLARE)
