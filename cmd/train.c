@@ -225,9 +225,12 @@ int cmd_train(int argc, char **argv) {
     for (int l = 0; l < cfg.model.n_layers && strlen(layers) < sizeof(layers) - 8; l++)
         snprintf(layers + strlen(layers), sizeof(layers) - strlen(layers), "%s%s", l ? "," : "",
                  cfg.model.attn[l] == ATTN_LSH ? "lsh" : cfg.model.attn[l] == ATTN_LOCAL ? "local" : "full");
-    fprintf(stderr, "reformer train: %s, %zu parameters (%d layers %s, d_model %d), batch %d x %d tokens, %lld steps; "
-                    "config in %s\n", resume ? "resuming" : init ? "fine-tuning" : "from scratch", m.n_params,
-            cfg.model.n_layers, layers, cfg.model.d_model, B, T, cfg.train.steps, cfg_path);
+    char lr[32];
+    config_float_text(cfg.opt.lr, lr, sizeof(lr));
+    fprintf(stderr, "reformer train: %s, %zu parameters (%d layers %s, d_model %d), batch %d x %d tokens, %lld steps of "
+                    "%s lr %s; config in %s\n", resume ? "resuming" : init ? "fine-tuning" : "from scratch", m.n_params,
+            cfg.model.n_layers, layers, cfg.model.d_model, B, T, cfg.train.steps,
+            cfg.opt.optimizer == OPT_ADAM ? "adam" : "adafactor", lr, cfg_path);
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
