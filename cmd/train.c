@@ -67,10 +67,20 @@ static int take_model_from(const char *source, const char *config_path, Config *
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) { stop_requested = sig; }
 
+// mkdir -p: the output directory and any missing parents.
 static int make_dir(const char *dir) {
-    if (mkdir(dir, 0755) == 0 || errno == EEXIST) {
+    char path[4096];
+    if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path) || !path[0]) return -1;
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        int bad = mkdir(path, 0755) != 0 && errno != EEXIST;
+        *p = '/';
+        if (bad) return -1;
+    }
+    if (mkdir(path, 0755) == 0 || errno == EEXIST) {
         struct stat sb;
-        return stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode) ? 0 : -1;
+        return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) ? 0 : -1;
     }
     return -1;
 }
