@@ -72,7 +72,7 @@ static double sgemm_rate(int threads) {
     return best;
 }
 
-// B6 of BENCH.md, with the axial shape the peer script uses for L.
+// B6 of BENCH.md, with the axial shape scripts/hf_reformer_bench.py uses for L.
 static void b6_for(ReformerConfig *c, int L) {
     int p = 0;
     while ((1 << (p + 1)) <= L) p++;

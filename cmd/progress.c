@@ -42,7 +42,10 @@ int progress_open(Progress *p, const char *metrics_path, long long total, long l
             char line[8192];
             while (fgets(line, sizeof(line), in)) {
                 const char *s = strstr(line, "\"step\":");
-                if (s && atoll(s + 7) <= resume_step) fputs(line, out);
+                if (!s || atoll(s + 7) > resume_step) continue;
+                fputs(line, out);
+                const char *e = strstr(line, "\"elapsed_s\": ");  // elapsed_s continues across the resume
+                if (e) p->elapsed_before = atof(e + 13);
             }
             fclose(in);
             if (fclose(out) != 0 || rename(tmp, metrics_path) != 0) return set_error(err, cap, "%s: cannot rewrite metrics", metrics_path);
@@ -85,10 +88,10 @@ void progress_step(Progress *p, long long step, double loss, double lr, double t
         fprintf(stderr, "%s\n", line);
     }
     if (p->metrics && (log_line || valid_loss >= 0)) {
-        fprintf(p->metrics, "{\"step\": %lld, \"loss\": %.17g, \"lr\": %.6g, \"tokens_per_s\": %.1f, \"elapsed_s\": %.3f, "
-                "\"tokens\": %lld", step, loss, lr, tokens_per_s, elapsed, step * p->tokens_per_step);
-        if (valid_loss >= 0) fprintf(p->metrics, ", \"valid_loss\": %.6f", valid_loss);
-        if (valid_acc >= 0) fprintf(p->metrics, ", \"valid_accuracy\": %.6f", valid_acc);
+        fprintf(p->metrics, "{\"step\": %lld, \"loss\": %.17g, \"lr\": %.9g, \"tokens_per_s\": %.1f, \"elapsed_s\": %.3f, "
+                "\"tokens\": %lld", step, loss, lr, tokens_per_s, p->elapsed_before + elapsed, step * p->tokens_per_step);
+        if (valid_loss >= 0) fprintf(p->metrics, ", \"valid_loss\": %.17g", valid_loss);
+        if (valid_acc >= 0) fprintf(p->metrics, ", \"valid_accuracy\": %.17g", valid_acc);
         fprintf(p->metrics, "}\n");
         fflush(p->metrics);
         events_scalar(&p->events, "train/loss", step, (float)loss);

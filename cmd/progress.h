@@ -15,6 +15,7 @@ typedef struct {
     int dirty;                // a \r line is on screen
     double last_shown;        // progress_count: when the last line went out
     long long tokens_per_step;  // training: batch x sequence (the "tokens" of metrics)
+    double elapsed_before;    // a resumed run: the training seconds its kept lines had reached
     EventWriter events;       // TensorBoard: the same scalars as metrics.jsonl
 } Progress;
 

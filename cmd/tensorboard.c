@@ -1,6 +1,7 @@
 // tensorboard.c: records, CRC-32C and the few protobuf fields an Event of scalars needs.
 #include "tensorboard.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/time.h>
@@ -70,8 +71,21 @@ static int write_event(EventWriter *w, long long step, const uint8_t *body, size
     return write_record(w, ev, n + len);
 }
 
+// A fresh run in a used directory: the old run's event files go, as its metrics.jsonl is
+// rewritten (TensorBoard would draw both runs as one).
+static void remove_old_events(const char *dir) {
+    DIR *d = opendir(dir);
+    char path[4096];
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (!strncmp(e->d_name, "events.out.tfevents.", 20) &&
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) < (int)sizeof(path))
+            unlink(path);
+    if (d) closedir(d);
+}
+
 int events_open(EventWriter *w, const char *dir, long long resume_step, char *err, size_t cap) {
     char host[256] = "localhost", path[4096];
+    if (resume_step < 0) remove_old_events(dir);
     gethostname(host, sizeof(host) - 1);
     host[sizeof(host) - 1] = '\0';
     // seconds and the process id: a resumed run in the same second gets a file of its own

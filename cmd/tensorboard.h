@@ -19,7 +19,8 @@ typedef struct {
 } EventWriter;
 
 // Opens a new event file in dir (and writes its version record). With resume_step >= 0 it
-// also records a restart at resume_step + 1. Returns 0 or -1 with err.
+// also records a restart at resume_step + 1; without, earlier event files in dir are
+// removed. Returns 0 or -1 with err.
 int events_open(EventWriter *w, const char *dir, long long resume_step, char *err, size_t cap);
 // One scalar of a step, flushed. Returns 0 or -1 (a write error; the run goes on).
 int events_scalar(EventWriter *w, const char *tag, long long step, float value);

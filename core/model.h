@@ -51,7 +51,7 @@ typedef struct {
     long long hash_seed;          // >= 0: every LSH layer and step draws the same rotations
 } ReformerConfig;
 
-// The B6 model of ../shared/BENCH.md with axial shape for seq_len 4096.
+// The B6 model of BENCH.md with axial shape for seq_len 4096.
 void reformer_config_default(ReformerConfig *c);
 
 typedef struct {

@@ -309,3 +309,33 @@ void test_cli_interrupt_saves(void) {
     EXPECT(rc == 0 && strstr(out, "loss_nats"), "checkpoint after SIGINT: %d %s", rc, out);
     teardown();
 }
+
+// eval --attn / --hashes: one trained model under other attention, its parameters unchanged.
+void test_cli_eval_attention_overrides(void) {
+    setup();
+    char out[65536], cfg[600];
+    snprintf(cfg, sizeof(cfg), "%s/lsh.json", dir);
+    run_cmd(NULL, 0, "sed 's/\"attn_layers\": \\[\"local\", \"lsh\"\\]/\"attn_layers\": [\"lsh\"]/' %s/tiny.json > %s", dir, cfg);
+    int rc = run_cmd(out, sizeof(out), "%s train %s --steps 3 --out %s/r", reformer_bin(), cfg, dir);
+    EXPECT(rc == 0, "train: %s", out);
+    char base[4096], full[4096], local[4096], h1[4096], h8[4096];
+    rc = run_cmd(base, sizeof(base), "%s eval --ckpt %s/r/last.ckpt --json", reformer_bin(), dir);
+    rc |= run_cmd(full, sizeof(full), "%s eval --ckpt %s/r/last.ckpt --json --attn full", reformer_bin(), dir);
+    rc |= run_cmd(local, sizeof(local), "%s eval --ckpt %s/r/last.ckpt --json --attn local", reformer_bin(), dir);
+    rc |= run_cmd(h1, sizeof(h1), "%s eval --ckpt %s/r/last.ckpt --json --hashes 1", reformer_bin(), dir);
+    rc |= run_cmd(h8, sizeof(h8), "%s eval --ckpt %s/r/last.ckpt --json --attn lsh --hashes 8", reformer_bin(), dir);
+    EXPECT(rc == 0, "evals: %s %s %s %s %s", base, full, local, h1, h8);
+    // each override changes what the model computes (32 tokens, chunk 8: LSH is not full attention)
+    EXPECT(strcmp(base, full) && strcmp(base, local) && strcmp(base, h1) && strcmp(base, h8) && strcmp(full, local),
+           "an override changed nothing: %s | %s | %s | %s | %s", base, full, local, h1, h8);
+    // a local layer has no shared query/key to hash with
+    rc = run_cmd(out, sizeof(out), "%s eval --ckpt %s/r/last.ckpt --attn local --json && %s train %s/tiny.json --steps 2 --out %s/l"
+                 " && %s eval --ckpt %s/l/last.ckpt --attn lsh", reformer_bin(), dir, reformer_bin(), dir, dir, reformer_bin(), dir);
+    EXPECT(rc == 2 && strstr(out, "--attn lsh: layer 0 is local attention"), "lsh on a local layer: %d %s", rc, out);
+    rc = run_cmd(out, sizeof(out), "%s eval --ckpt %s/r/last.ckpt --hashes 17", reformer_bin(), dir);
+    EXPECT(rc == 2 && strstr(out, "--hashes"), "--hashes 17: %d %s", rc, out);
+    // sample takes the same overrides
+    rc = run_cmd(out, sizeof(out), "%s sample --ckpt %s/r/last.ckpt --attn full --hashes 2 --prompt-tokens '0 3' --len 5", reformer_bin(), dir);
+    EXPECT(rc == 0 && !strncmp(out, "0 3 ", 4), "sample --attn full: %d %s", rc, out);
+    teardown();
+}

@@ -185,10 +185,15 @@ void test_tensorboard_training_run(void) {
     f = fopen(path, "r");
     char line[1024];
     int nl = 0;
+    double last_elapsed = -1;
     while (f && fgets(line, sizeof(line), f) && nl < 8) {
         long long step;
         double l;
         if (sscanf(line, "{\"step\": %lld, \"loss\": %lf", &step, &l) == 2 && step >= 1 && step <= 6) loss[step - 1] = l, nl++;
+        const char *e = strstr(line, "\"elapsed_s\": ");
+        double el = e ? atof(e + 13) : -2;
+        EXPECT(el >= last_elapsed, "elapsed_s goes back at the resume: %s", line);  // a resumed run is one run
+        last_elapsed = el;
     }
     if (f) fclose(f);
     EXPECT(nl == 6, "%d metrics lines", nl);

@@ -1,5 +1,5 @@
 // test_hf.c: the oracle. Fixtures from HuggingFace's ReformerModelWithLMHead
-// (tests/hf/make_fixtures.py, run once on the device machine): with HF's weights and
+// (tests/hf/make_fixtures.py, run once where transformers 5.17 is installed): with HF's weights and
 // HF's LSH rotations, our logits, loss and every parameter gradient must match.
 //
 // transformers 5.17 does not add lm_head.bias to the logits (its gradient is None in the

@@ -447,7 +447,7 @@ void test_cli_imagenet_train_resume_eval_sample(void) {
     EXPECT(system(cmd) == 0, "cleanup");
 }
 
-// Archives numpy itself wrote (tests/data/numpy/make_npz.py, numpy 2.5.2 on the device machine):
+// Archives numpy itself wrote (tests/data/numpy/make_npz.py, numpy 2.5.2):
 // np.savez (stored members with ZIP64 local extras), np.savez_compressed (deflated, data.npy
 // between labels.npy and mean.npy) and a deflated zip of both. Image k of a file with seed s
 // holds (i * 7 + s) % 251 at flat index i = k * 12288 + j.

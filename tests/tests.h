@@ -66,6 +66,7 @@
     X(test_cli_disk_full_keeps_last_checkpoint)        \
     X(test_cli_adafactor_resume)                       \
     X(test_cli_interrupt_saves)                        \
+    X(test_cli_eval_attention_overrides)               \
     X(test_bad_input_hf_config_ranges)                 \
     X(test_bad_input_readers)                          \
     X(test_bad_input_checkpoint_fields)                \

@@ -1,5 +1,5 @@
-"""Oracle fixtures from HuggingFace's ReformerModelWithLMHead (run on the device machine:
-transformers 5.17, PyTorch 2.11). For each tiny case it writes the model directory
+"""Oracle fixtures from HuggingFace's ReformerModelWithLMHead (run on an Intel
+Xeon VM with transformers 5.17 and PyTorch 2.11). For each tiny case it writes the model directory
 (config.json + model.safetensors) and fixture.safetensors holding the input ids, the LSH
 rotations HF drew (captured from torch.randn), the logits, the loss and every parameter's
 gradient from loss.backward(). Usage: python3 make_fixtures.py OUTDIR"""
