@@ -162,15 +162,20 @@ static const char *TINY =
     " \"data\": {\"kind\": \"copy\", \"seq_len\": 16}, \"train\": {\"batch\": 2, \"steps\": 6, \"eval_every\": 3,"
     " \"log_every\": 1, \"threads\": 1}}";
 
+// A fresh directory from the template dir (mkdtemp) holding TINY as tiny.json, at path.
+static void tiny_config(char *dir, char *path, size_t cap) {
+    if (!mkdtemp(dir)) abort();
+    snprintf(path, cap, "%s/tiny.json", dir);
+    FILE *f = fopen(path, "w");
+    if (!f || fputs(TINY, f) == EOF || fclose(f) != 0) abort();
+}
+
 // train writes the scalars of metrics.jsonl; a resumed run writes a second file that opens
 // with a restart record at the step it continues from.
 void test_tensorboard_training_run(void) {
     char dir[] = "/tmp/reformer-tb-XXXXXX", path[600], out[8192];
-    if (!mkdtemp(dir)) abort();
-    snprintf(path, sizeof(path), "%s/tiny.json", dir);
-    FILE *f = fopen(path, "w");
-    fputs(TINY, f);
-    fclose(f);
+    tiny_config(dir, path, sizeof(path));
+    FILE *f;
     int rc = run_cmd(out, sizeof(out), "%s train %s --steps 3 --out %s/run && sleep 1 && %s train %s --resume %s/run/last.ckpt --out %s/run",
                      reformer_bin(), path, dir, reformer_bin(), path, dir, dir);
     EXPECT(rc == 0, "train: %s", out);
@@ -229,11 +234,7 @@ static int count(const char *hay, const char *needle) {
 // train draws DIR/curves.svg at each validation; `reformer plot` draws several runs in one.
 void test_curves_svg(void) {
     char dir[] = "/tmp/reformer-svg-XXXXXX", path[600], out[8192];
-    if (!mkdtemp(dir)) abort();
-    snprintf(path, sizeof(path), "%s/tiny.json", dir);
-    FILE *f = fopen(path, "w");
-    fputs(TINY, f);
-    fclose(f);
+    tiny_config(dir, path, sizeof(path));
     int rc = run_cmd(out, sizeof(out), "%s train %s --out %s/a && %s train %s --seed 2 --out %s/b", reformer_bin(), path, dir,
                      reformer_bin(), path, dir);
     EXPECT(rc == 0, "train: %s", out);
