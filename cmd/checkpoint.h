@@ -2,7 +2,8 @@
 //
 // Layout: "RFRMCKPT" | u32 version | u32 header length | header JSON (the resolved config,
 // step, seeds, RNG states, the tensor table) | zero padding to 64 bytes | float32 data:
-// parameters, then Adam m and v when present | u32 zlib crc32 of every byte before it.
+// parameters, then the optimizer state when present (Adam's m and v, or Adafactor's factored
+// statistics: the header's opt_floats says how many floats) | u32 zlib crc32 of every byte before it.
 // Readers check magic, version, every length against the file size, the tensor table against
 // the model, and the CRC, before anything is used.
 #ifndef REFORMER_CHECKPOINT_H

@@ -196,7 +196,7 @@ int cmd_eval(int argc, char **argv) {
     }
     EvalResult r;
     Progress prog;
-    progress_open(&prog, NULL, 0, 0, -1, err, sizeof(err));
+    progress_open(&prog, NULL, 0, 0, -1, err, sizeof(err));  // no metrics file: cannot fail
     int rc = evaluate(&m, &cfg, &data, split == 0 ? SPLIT_VALID : SPLIT_TEST, max_tokens, &r,
                       data.kind == DATA_COPY ? NULL : &prog, err, sizeof(err));
     progress_close(&prog);

@@ -68,15 +68,6 @@ void threads_set(int n) {
 
 int threads_get(void) { return n_threads; }
 
-#include "profile.h"
-
-double profile_seconds[PROFILE_PHASES];
-const char *const profile_names[PROFILE_PHASES] = {"attn_core", "attn_dense", "ffn", "head", "other"};
-
-void profile_reset(void) {
-    for (int i = 0; i < PROFILE_PHASES; i++) profile_seconds[i] = 0.0;
-}
-
 void one_line(char *s) {
     for (; *s; s++)
         if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';

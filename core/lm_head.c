@@ -91,6 +91,8 @@ double lm_head_forward(float *logits, long *correct, const float *y1, const floa
 void lm_head_backward(float *dy1, float *dy2, HeadParams *grad, float scale, const float *y1,
                       const float *y2, const int *tokens, const HeadParams *p,
                       const HeadShape *s, float *scratch) {
+    // training scores every label; skipping some (evaluation tails) has no backward here
+    CHECK(s->loss_from <= 1, "backward of a loss from position %d: only the full loss has a backward", s->loss_from);
     Chunk k = chunk_views(scratch, s);
     int C = s->C, C2 = 2 * C, V = s->V;
     for (int t0 = 0; t0 < s->T; t0 += s->chunk) {

@@ -30,7 +30,8 @@ size_t lm_head_scratch_floats(const HeadShape *s);
 double lm_head_forward(float *logits, long *correct, const float *y1, const float *y2,
                        const int *tokens, const HeadParams *p, const HeadShape *s, float *scratch);
 
-// Backpropagates scale * (summed NLL): dy1, dy2 (T, C) +=, parameter gradients +=.
+// Backpropagates scale * (summed NLL): dy1, dy2 (T, C) +=, parameter gradients +=. Only the
+// loss over every label (s->loss_from <= 1): evaluation tails have no backward.
 void lm_head_backward(float *dy1, float *dy2, HeadParams *grad, float scale, const float *y1,
                       const float *y2, const int *tokens, const HeadParams *p,
                       const HeadShape *s, float *scratch);

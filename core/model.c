@@ -228,6 +228,7 @@ size_t model_bytes_needed(const ReformerConfig *c, int B, int T, size_t *n_param
 
 void model_init(Model *m, const ReformerConfig *c, int B, int T, uint64_t seed) {
     model_plan(m, c, B, T, seed);
+    m->threads = threads_get();
     m->table = xcalloc((size_t)m->n_entries, sizeof(ParamEntry));
     m->params = xmalloc(m->n_params * sizeof(float));
     m->grads = xcalloc(m->n_params, sizeof(float));
@@ -334,6 +335,7 @@ void model_embed(Model *m, float *out, const int *tokens, int T, int start) {
 
 double model_forward(Model *m, const int *tokens, int B, int T) {
     CHECK(B <= m->B && T <= m->T && T >= 1, "batch %dx%d exceeds buffers %dx%d", B, T, m->B, m->T);
+    CHECK(threads_get() <= m->threads, "%d threads; the scratch was sized for %d at model_init", threads_get(), m->threads);
     const ReformerConfig *c = &m->cfg;
     size_t n = (size_t)T * c->d_model;
     m->tokens = tokens;

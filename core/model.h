@@ -70,6 +70,7 @@ typedef struct {
 typedef struct {
     ReformerConfig cfg;   // with the bucket count resolved
     int B, T;             // the largest batch the buffers hold
+    int threads;          // threads_get() at model_init: per-thread scratch holds this many
     size_t n_params;
     float *params, *grads;         // one block each, same layout
     ParamEntry *table;

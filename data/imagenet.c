@@ -233,7 +233,6 @@ void imageset_close(ImageSet *s) {
     s->cur = -1;
 }
 
-// Image j of source i: continues the open reader when it is there, else reopens and skips.
 // PNG j of tar source i, stored planar like an .npz row.
 static int png_read(ImageSet *s, int i, uint64_t j, uint8_t *img, char *err, size_t cap) {
     const ImageSource *src = &s->src[i];
@@ -253,6 +252,7 @@ static int png_read(ImageSet *s, int i, uint64_t j, uint8_t *img, char *err, siz
     return rc;
 }
 
+// Image j of source i: continues the open reader when it is there, else reopens and skips.
 static int source_read(ImageSet *s, int i, uint64_t j, uint8_t *img, char *err, size_t cap) {
     if (s->cur != i || s->next > j) {
         uint64_t n;

@@ -11,7 +11,7 @@
 
 #include "../core/common.h"
 #include "test.h"
-#include "tests.h"
+#include "test_list.h"
 
 #define ENTRY(name) {#name, name},
 static const struct {

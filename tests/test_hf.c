@@ -173,7 +173,7 @@ void test_hf_decode_local_lsh(void) { check_decode("decode_local_lsh", 8, 20); }
 void test_hf_decode_short_prompt(void) { check_decode("decode_short_prompt", 3, 24); }
 
 // A directory written by `reformer export` (a 2-layer local + LSH copy-task model), loaded by
-// transformers 5.17 with no missing or unexpected keys (tests/hf/check_export.py on the device).
+// transformers 5.17 with no missing or unexpected keys (tests/hf/check_export.py, run where transformers is installed).
 // With the rotations HF drew, its loss on data.bin is 2.5116345882 as loaded (5.17 leaves
 // lm_head.bias out) and 2.5174028873 with the bias added to the logits, as our model does.
 void test_hf_loads_our_export(void) {

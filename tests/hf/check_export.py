@@ -1,5 +1,5 @@
 """Does transformers load a directory written by `reformer export`, and compute the loss we
-compute? Run on the device: python3 check_export.py DIR FILE ROTATIONS_OUT [TOKEN_OFFSET].
+compute? Run where transformers is installed: python3 check_export.py DIR FILE ROTATIONS_OUT [TOKEN_OFFSET].
 Prints the loss HF computes with labels = input_ids (FILE's bytes + offset) as loaded, and with
 lm_head.bias added to the logits (transformers 5.x no longer adds it; older versions did), and
 saves the LSH rotations it drew so `reformer eval --rotations` can use the same ones."""

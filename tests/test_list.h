@@ -1,4 +1,4 @@
-// tests.h: every test the runner knows, one X entry each.
+// test_list.h: every test the runner knows, one X entry each.
 #define TEST_LIST(X)                                   \
     X(test_toolchain_vectorised_stack_loops)           \
     X(test_rng_reproducible_and_saved)                 \

@@ -1,0 +1,9 @@
+// profile.c: the per-phase time counters of profile.h.
+#include "profile.h"
+
+double profile_seconds[PROFILE_PHASES];
+const char *const profile_names[PROFILE_PHASES] = {"attn_core", "attn_dense", "ffn", "head", "other"};
+
+void profile_reset(void) {
+    for (int i = 0; i < PROFILE_PHASES; i++) profile_seconds[i] = 0.0;
+}
