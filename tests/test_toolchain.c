@@ -2,9 +2,10 @@
 // AVX-512 (-march=native on an AVX-512 CPU, or -march=x86-64-v4) miscompiles this loop shape,
 // a vectorised sum over a stack array from a variable start: it loads with vmovapd from a
 // slot it misaligned when realigning the stack to 64 bytes, and the program dies with SIGSEGV.
-// The Makefile's ARCH avoids it (-mprefer-vector-width=256: frames realign to 32 bytes, which
-// gcc gets right); a build with other flags that reintroduces it fails here, where it is
-// named, instead of somewhere in a kernel.
+// The Makefile's ARCH avoids it with -Wa,-muse-unaligned-vector-move (the assembler emits
+// unaligned moves, so no misaligned aligned load is left; -mprefer-vector-width=256 also
+// avoided it, frames then realign to 32 bytes); a build with other flags that reintroduces it
+// fails here, where it is named, instead of somewhere in a kernel.
 #include <math.h>
 
 #include "test.h"
