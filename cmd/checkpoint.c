@@ -116,6 +116,7 @@ typedef struct {
     long long size;
     cJSON *header;
     size_t data_at;
+    double n_params, adam_t, opt_floats;  // the header's sizes, checked against the file
 } Opened;
 
 // A whole number in [lo, hi] under key, else *ok = 0.
@@ -188,9 +189,11 @@ static int open_checked(const char *path, Opened *o, char *err, size_t cap) {
     o->data_at = at + (ALIGN - at % ALIGN) % ALIGN;
     // the sizes the header gives must account for the file exactly (a cut file says so here)
     int ok = 1;
-    double n = whole(o->header, "n_params", 1, 1e12, &ok), t = whole(o->header, "adam_t", -1, 1e15, &ok);
+    double n = o->n_params = whole(o->header, "n_params", 1, 1e12, &ok);
+    double t = o->adam_t = whole(o->header, "adam_t", -1, 1e15, &ok);
     const cJSON *of = cJSON_GetObjectItem(o->header, "opt_floats");
-    double opt = t < 0 ? 0 : of ? whole(o->header, "opt_floats", 0, 4 * n, &ok) : 2 * n;  // older files: Adam's m and v
+    // older files do not say: Adam's m and v
+    double opt = o->opt_floats = t < 0 ? 0 : of ? whole(o->header, "opt_floats", 0, 4 * n, &ok) : 2 * n;
     if (!ok) return set_error(err, cap, "%s: header sizes (n_params, adam_t, opt_floats) are missing or malformed", path);
     long long bytes = ((long long)n + (long long)opt) * 4;
     if ((long long)o->data_at + bytes + 4 != o->size)
@@ -220,24 +223,13 @@ int checkpoint_read_config(const char *path, Config *cfg, char *err, size_t cap)
     return rc;
 }
 
-// Reads n bytes into dst and the CRC.
-static int take(FILE *f, uLong *crc, void *dst, size_t n) {
-    if (fread(dst, 1, n, f) != n) return -1;
-    for (size_t done = 0; done < n;) {
-        size_t part = n - done > (1u << 30) ? (1u << 30) : n - done;
-        *crc = crc32(*crc, (unsigned char *)dst + done, (uInt)part);
-        done += part;
-    }
-    return 0;
-}
-
 int checkpoint_load(const char *path, Model *m, AdamState *opt, TrainState *st, char *err,
                     size_t cap) {
     Opened o;
     int rc = open_checked(path, &o, err, cap);
     if (rc) goto done;
     int ok = 1;
-    double n = whole(o.header, "n_params", 0, 1e15, &ok), t = whole(o.header, "adam_t", -1, 1e15, &ok);
+    double n = o.n_params, t = o.adam_t, opt_floats = o.opt_floats;
     double step = whole(o.header, "step", 0, 1e15, &ok);
     const cJSON *bv = cJSON_GetObjectItem(o.header, "best_valid");
     double best = cJSON_IsNumber(bv) && bv->valuedouble >= 0 ? bv->valuedouble : (ok = 0);
@@ -268,18 +260,6 @@ int checkpoint_load(const char *path, Model *m, AdamState *opt, TrainState *st, 
         }
     }
     int has_opt = t >= 0;
-    const cJSON *of = cJSON_GetObjectItem(o.header, "opt_floats");
-    double opt_floats = !has_opt ? 0 : cJSON_IsNumber(of) ? of->valuedouble : 2.0 * m->n_params;
-    if (opt_floats < 0 || opt_floats > 4.0 * m->n_params || opt_floats != floor(opt_floats)) {
-        rc = set_error(err, cap, "%s: optimizer state of %.0f floats is out of range", path, opt_floats);
-        goto done;
-    }
-    long long bytes = ((long long)m->n_params + (long long)opt_floats) * 4;
-    if ((long long)o.data_at + bytes + 4 != o.size) {
-        rc = set_error(err, cap, "%s: tensors need %lld bytes after offset %zu plus a 4-byte CRC; the file has %lld in all (truncated or padded)",
-                  path, bytes, o.data_at, o.size);
-        goto done;
-    }
     if (opt && !has_opt) {
         rc = set_error(err, cap, "%s: has no optimizer state to resume from", path);
         goto done;
@@ -289,31 +269,11 @@ int checkpoint_load(const char *path, Model *m, AdamState *opt, TrainState *st, 
                        opt_floats, opt->m ? "Adam" : "Adafactor");
         goto done;
     }
-    // CRC over everything before the data, then the data as it is read
-    uLong crc = crc32(0L, Z_NULL, 0);
-    unsigned char *front = malloc(o.data_at);
-    rewind(o.f);
-    int bad = !front || take(o.f, &crc, front, o.data_at);
-    free(front);
-    float *scratch = NULL;
-    if (!bad) bad = take(o.f, &crc, m->params, m->n_params * 4);
-    if (!bad && has_opt) {
-        if (opt) bad = (opt->m && take(o.f, &crc, opt->m, opt->n * 4)) || take(o.f, &crc, opt->v, opt->n_v * 4);
-        else {  // not wanted, but the CRC covers it
-            scratch = malloc(1 << 20);
-            for (long long left = (long long)opt_floats * 4; !bad && left > 0; left -= 1 << 20)
-                bad = !scratch || take(o.f, &crc, scratch, left < (1 << 20) ? (size_t)left : (1 << 20));
-        }
-    }
-    free(scratch);
-    uint32_t stored;
-    if (!bad) bad = fread(&stored, 4, 1, o.f) != 1;
+    // open_checked matched the sizes with the file and its CRC with its bytes: read the data
+    int bad = fseeko(o.f, (off_t)o.data_at, SEEK_SET) != 0 || fread(m->params, 4, m->n_params, o.f) != m->n_params;
+    if (!bad && opt) bad = (opt->m && fread(opt->m, 4, opt->n, o.f) != opt->n) || fread(opt->v, 4, opt->n_v, o.f) != opt->n_v;
     if (bad) {
         rc = set_error(err, cap, "%s: read error", path);
-        goto done;
-    }
-    if (stored != (uint32_t)crc) {
-        rc = set_error(err, cap, "%s: CRC mismatch (stored %08x, computed %08x): the file is corrupt", path, stored, (unsigned)crc);
         goto done;
     }
     if (opt) opt->t = (long long)t;
