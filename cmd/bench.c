@@ -25,7 +25,6 @@ static const char *USAGE =
     "reformer bench [CONFIG.json] [--seq L[,L...]] [--layers N] [--attn lsh|local|full] "
     "[--mode train|forward|decode] [--optimizer adam|adafactor] [--steps N] [--warmup N] [--batch B] [--hashes N] [--threads N] [--json]";
 
-static const char *const ATTN_NAMES[] = {"lsh", "local", "full", NULL};
 static const char *const MODE_NAMES[] = {"train", "forward", "decode", NULL};
 static const char *const OPTIMIZER_NAMES[] = {"adam", "adafactor", NULL};  // OPT_ADAM, OPT_ADAFACTOR
 enum { MODE_TRAIN = 0, MODE_FORWARD = 1, MODE_DECODE = 2 };
@@ -191,13 +190,13 @@ static void run_row(const BenchArgs *a, int L, double gemm, int fd) {
                  "\"state_mb\": %.1f, \"activation_mb\": %.1f, \"flops_per_token\": %.0f, "
                  "\"gflops\": %.2f, \"sgemm_gflops\": %.2f, \"mfu\": %.4f, \"loss\": %.4f, \"params\": %zu, "
                  "\"blas_core\": \"%s\", \"time_share\": {%s}}\n",
-                 L, attn < 0 ? "mixed" : ATTN_NAMES[attn], cfg.n_layers, a->threads,
+                 L, attn < 0 ? "mixed" : attention_names[attn], cfg.n_layers, a->threads,
                  MODE_NAMES[a->mode], a->batch, step, tps, peak_rss_mb(), state,
                  model_activation_bytes(&m) / 1048576.0, fpt, fpt * tps / 1e9, gemm,
                  fpt * tps / 1e9 / gemm, loss, m.n_params, openblas_get_corename(), phases);
     else
         snprintf(line, sizeof(line), "%7d %-5s %6d %7d %-7s %9.3f %10.1f %9.1f %8.1f %10.2fM %8.2f %8.2f %6.1f%%\n",
-                 L, attn < 0 ? "mixed" : ATTN_NAMES[attn], cfg.n_layers, a->threads,
+                 L, attn < 0 ? "mixed" : attention_names[attn], cfg.n_layers, a->threads,
                  MODE_NAMES[a->mode], step, tps, peak_rss_mb(), state, fpt / 1e6, fpt * tps / 1e9,
                  gemm, 100.0 * fpt * tps / 1e9 / gemm);
     xfree(tok);
@@ -277,7 +276,7 @@ int cmd_bench(int argc, char **argv) {
                 a.seqs[a.n_seqs++] = (int)arg_int("--seq", tok, 2, 1 << 24);
             }
         } else if (!strcmp(f, "--layers")) a.layers = (int)arg_int(f, arg_value(argc, argv, &i), 1, MAX_LAYERS);
-        else if (!strcmp(f, "--attn")) a.attn = arg_choice(f, arg_value(argc, argv, &i), ATTN_NAMES);
+        else if (!strcmp(f, "--attn")) a.attn = arg_choice(f, arg_value(argc, argv, &i), attention_names);
         else if (!strcmp(f, "--mode")) {
             a.mode = arg_choice(f, arg_value(argc, argv, &i), MODE_NAMES);
             a.train = a.mode == MODE_TRAIN;

@@ -22,7 +22,6 @@ static const char *const ACTS[] = {"gelu", "relu", NULL};
 static const char *const SCHEDULES[] = {"constant", "rsqrt", "cosine", NULL};
 static const char *const OPTIMIZERS[] = {"adam", "adafactor", NULL};  // OPT_ADAM, OPT_ADAFACTOR
 static const char *const KINDS[] = {"copy", "enwik8", "imagenet64", NULL};
-static const char *const ATTNS[] = {"lsh", "local", "full", NULL};
 static const char *const PIXEL_ORDERS[] = {"rgb", "planar", NULL};  // PIXELS_RGB, PIXELS_PLANAR
 
 typedef struct {
@@ -44,7 +43,7 @@ static const Key KEYS[] = {
     {"model.d_ff", T_INT, M(d_ff), 1, 1 << 20, 0, "feed-forward inner size"},
     {"model.n_heads", T_INT, M(n_heads), 1, 256, 0, "attention heads"},
     {"model.d_head", T_INT, M(d_head), 1, 512, 0, "size of each head"},
-    {"model.attn_layers", T_ATTN, M(attn), 1, MAX_LAYERS, ATTNS, "attention kind of each layer: lsh, local, full"},
+    {"model.attn_layers", T_ATTN, M(attn), 1, MAX_LAYERS, attention_names, "attention kind of each layer: lsh, local, full"},
     {"model.n_hashes", T_INT, M(n_hashes), 1, MAX_HASHES, 0, "LSH hashing rounds"},
     {"model.n_buckets", T_BUCKETS, M(buckets), 0, 1 << 20, 0, "LSH buckets: even int, [a, b] factorised, or 0 for HF's default"},
     {"model.lsh_chunk", T_INT, M(lsh_chunk), 1, 1 << 20, 0, "LSH chunk length"},
@@ -201,7 +200,7 @@ static int set_value(Config *c, const Key *k, const char *name, const cJSON *v, 
         if (n > MAX_LAYERS) return set_error(err, cap, "%s: %d layers, at most %d", name, n, MAX_LAYERS);
         for (int i = 0; i < n; i++) {
             const cJSON *e = cJSON_GetArrayItem(v, i);
-            int kind = cJSON_IsString(e) ? choice_of(e->valuestring, ATTNS) : -1;
+            int kind = cJSON_IsString(e) ? choice_of(e->valuestring, attention_names) : -1;
             if (kind < 0) return set_error(err, cap, "%s[%d]: expected \"lsh\", \"local\" or \"full\"", name, i);
             c->model.attn[i] = kind;
         }
@@ -480,7 +479,7 @@ char *config_to_json(const Config *c) {
         case T_STR: cJSON_AddStringToObject(s, name, field); break;
         case T_ATTN: {
             cJSON *a = cJSON_AddArrayToObject(s, name);
-            for (int l = 0; l < c->model.n_layers; l++) cJSON_AddItemToArray(a, cJSON_CreateString(ATTNS[c->model.attn[l]]));
+            for (int l = 0; l < c->model.n_layers; l++) cJSON_AddItemToArray(a, cJSON_CreateString(attention_names[c->model.attn[l]]));
             break;
         }
         case T_PAIR: {

@@ -89,7 +89,6 @@ static int eval_hf(const char *dir, const char *file, int offset, const char *ro
     return rc;
 }
 static const char *const SPLITS[] = {"valid", "test", NULL};
-static const char *const ATTN_KINDS[] = {"lsh", "local", "full", NULL};  // ATTN_LSH, ATTN_LOCAL, ATTN_FULL
 
 int cmd_eval(int argc, char **argv) {
     const char *config_path = NULL, *ckpt = NULL, *data_file = NULL, *rotations = NULL;
@@ -122,7 +121,7 @@ int cmd_eval(int argc, char **argv) {
         else if (!strcmp(f, "--max-tokens")) max_tokens = arg_int(f, arg_value(argc, argv, &i), 1, 1LL << 50);
         else if (!strcmp(f, "--threads")) threads = (int)arg_int(f, arg_value(argc, argv, &i), 1, 1024);
         else if (!strcmp(f, "--json")) json = 1;
-        else if (!strcmp(f, "--attn")) attn = arg_choice(f, arg_value(argc, argv, &i), ATTN_KINDS);
+        else if (!strcmp(f, "--attn")) attn = arg_choice(f, arg_value(argc, argv, &i), attention_names);
         else if (!strcmp(f, "--hashes")) hashes = (int)arg_int(f, arg_value(argc, argv, &i), 1, MAX_HASHES);
         else if (!strcmp(f, "--data")) data_file = arg_value(argc, argv, &i);
         else if (!strcmp(f, "--rotations")) rotations = arg_value(argc, argv, &i);

@@ -31,7 +31,6 @@ static const char *USAGE =
     "[--samples N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--token-offset K] [--rotations FILE] "
     "[--attn lsh|local|full] [--hashes N] [--no-cache] [--threads N] [--out FILE|DIR]";
 
-static const char *const ATTN_KINDS[] = {"lsh", "local", "full", NULL};  // ATTN_LSH, ATTN_LOCAL, ATTN_FULL
 
 typedef struct {
     float temperature;  // 0: greedy
@@ -190,7 +189,7 @@ int cmd_sample(int argc, char **argv) {
         else if (!strcmp(f, "--token-offset")) offset_flag = (int)arg_int(f, arg_value(argc, argv, &i), 0, 65536);
         else if (!strcmp(f, "--rotations")) rotations = arg_value(argc, argv, &i);
         else if (!strcmp(f, "--no-cache")) no_cache = 1;
-        else if (!strcmp(f, "--attn")) attn = arg_choice(f, arg_value(argc, argv, &i), ATTN_KINDS);
+        else if (!strcmp(f, "--attn")) attn = arg_choice(f, arg_value(argc, argv, &i), attention_names);
         else if (!strcmp(f, "--hashes")) hashes = (int)arg_int(f, arg_value(argc, argv, &i), 1, MAX_HASHES);
         else if (!strcmp(f, "--threads")) threads = (int)arg_int(f, arg_value(argc, argv, &i), 1, 1024);
         else if (!strcmp(f, "--out")) out_path = arg_value(argc, argv, &i);

@@ -234,7 +234,7 @@ int cmd_train(int argc, char **argv) {
     char layers[256] = "";
     for (int l = 0; l < cfg.model.n_layers && strlen(layers) < sizeof(layers) - 8; l++)
         snprintf(layers + strlen(layers), sizeof(layers) - strlen(layers), "%s%s", l ? "," : "",
-                 cfg.model.attn[l] == ATTN_LSH ? "lsh" : cfg.model.attn[l] == ATTN_LOCAL ? "local" : "full");
+                 attention_names[cfg.model.attn[l]]);
     char lr[32];
     config_float_text(cfg.opt.lr, lr, sizeof(lr));
     fprintf(stderr, "reformer train: %s, %zu parameters (%d layers %s, d_model %d), batch %d x %d tokens, %lld steps of "

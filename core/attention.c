@@ -10,6 +10,8 @@
 #include "profile.h"
 #include "rng.h"
 
+const char *const attention_names[] = {"lsh", "local", "full", NULL};
+
 enum { SITE_PROBS = 11, SITE_HIDDEN = 12 };
 
 static size_t head_scratch_floats(const AttnShape *s) {

@@ -13,6 +13,8 @@
 #include "attention_lsh.h"
 
 enum { ATTN_LSH = 0, ATTN_LOCAL = 1, ATTN_FULL = 2 };
+// Their names in configs and on the command line, indexed by the enum (NULL-terminated).
+extern const char *const attention_names[];
 
 typedef struct {
     float *ln_w, *ln_b;  // (C), (C)
