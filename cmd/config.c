@@ -295,8 +295,15 @@ int config_validate(const Config *c, char *err, size_t cap) {
     return 0;
 }
 
-// Strict JSON: nothing after the value, and no object with a name twice (cJSON keeps
-// both and we would read the first one silently).
+static const char *duplicate_name(const cJSON *obj) {
+    for (const cJSON *a = obj->child; a; a = a->next)
+        for (const cJSON *b = a->next; b; b = b->next)
+            if (a->string && b->string && !strcmp(a->string, b->string)) return a->string;
+    return NULL;
+}
+
+// Strict JSON: an object, nothing after it, and no name in it twice (cJSON keeps both and
+// we would read the first one silently). NULL with err otherwise.
 static cJSON *parse_strict(const char *json, const char *where, char *err, size_t cap) {
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithOpts(json, &end, 1);
@@ -308,14 +315,14 @@ static cJSON *parse_strict(const char *json, const char *where, char *err, size_
                   at && *at && cJSON_GetErrorPtr() == NULL ? " (text after the end)" : "");
         return NULL;
     }
+    const char *dup = cJSON_IsObject(root) ? duplicate_name(root) : NULL;
+    if (!cJSON_IsObject(root)) set_error(err, cap, "%s: the top level must be an object", where);
+    else if (dup) set_error(err, cap, "%s: '%s' appears twice", where, dup);
+    if (!cJSON_IsObject(root) || dup) {
+        cJSON_Delete(root);
+        return NULL;
+    }
     return root;
-}
-
-static const char *duplicate_name(const cJSON *obj) {
-    for (const cJSON *a = obj->child; a; a = a->next)
-        for (const cJSON *b = a->next; b; b = b->next)
-            if (a->string && b->string && !strcmp(a->string, b->string)) return a->string;
-    return NULL;
 }
 
 int config_parse(const char *json, const char *where, Config *c, char *err, size_t cap) {
@@ -323,9 +330,7 @@ int config_parse(const char *json, const char *where, Config *c, char *err, size
     if (!root) return -1;
     int rc = 0;
     const char *dup;
-    if (!cJSON_IsObject(root)) rc = set_error(err, cap, "%s: the top level must be an object", where);
-    else if ((dup = duplicate_name(root))) rc = set_error(err, cap, "%s: section '%s' appears twice", where, dup);
-    for (cJSON *sec = rc ? NULL : root->child; sec && !rc; sec = sec->next) {
+    for (cJSON *sec = root->child; sec && !rc; sec = sec->next) {
         if (strcmp(sec->string, "model") && strcmp(sec->string, "data") && strcmp(sec->string, "train")) {
             rc = set_error(err, cap, "%s: unknown section '%s' (sections: model, data, train)", where, sec->string);
             break;
@@ -375,10 +380,7 @@ int config_parse_mapped(const char *json, const char *where, const KeyAlias *map
     cJSON *root = parse_strict(json, where, err, cap);
     if (!root) return -1;
     int rc = 0;
-    const char *dup;
     char inner[768];
-    if (!cJSON_IsObject(root)) rc = set_error(err, cap, "%s: the top level must be an object", where);
-    else if ((dup = duplicate_name(root))) rc = set_error(err, cap, "%s: '%s' appears twice", where, dup);
     for (const KeyAlias *a = map; !rc && a->key; a++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, a->foreign);
         const Key *k = find_key(a->key);
@@ -391,7 +393,7 @@ int config_parse_mapped(const char *json, const char *where, const KeyAlias *map
         else c->given[k - KEYS] = 1;
     }
     // the longest sequence is the number of positions
-    *seq_len = (int)imin((int)fmin((double)c->model.axial_shape[0] * c->model.axial_shape[1], (double)MAX_POSITIONS), 1 << 30);
+    *seq_len = (int)fmin((double)c->model.axial_shape[0] * c->model.axial_shape[1], (double)MAX_POSITIONS);
     if (!rc && config_validate_model(&c->model, *seq_len, inner, sizeof(inner))) {
         rename_keys(inner, sizeof(inner), map);
         rc = set_error(err, cap, "%s: %s", where, inner);
