@@ -101,12 +101,16 @@ int hf_load_weights(const char *dir, Model *m, char *err, size_t cap) {
         const char *name = e->name;
         int nd;
         long long shape[8];
-        if (safetensors_numel(&st, name, &nd, shape) < 0 && !strcmp(name, "lm_head.decoder.bias"))
+        int present = safetensors_numel(&st, name, &nd, shape) >= 0;
+        if (!present && !strcmp(name, "lm_head.decoder.bias")) {
             name = "lm_head.bias";
-        // the same number of floats in another shape (a transposed weight) is refused
-        int same = safetensors_numel(&st, name, &nd, shape) >= 0 && nd == e->ndim;
+            present = safetensors_numel(&st, name, &nd, shape) >= 0;
+        }
+        // the same number of floats in another shape (a transposed weight) is refused;
+        // an absent tensor is named by safetensors_read_f32
+        int same = present && nd == e->ndim;
         for (int d = 0; same && d < nd; d++) same = shape[d] == e->shape[d];
-        if (!same && safetensors_numel(&st, name, &nd, shape) >= 0) {
+        if (present && !same) {
             char want[64] = "", got[64] = "";
             for (int d = 0; d < e->ndim; d++) snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s%d", d ? ", " : "", e->shape[d]);
             for (int d = 0; d < nd && d < 4; d++) snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%lld", d ? ", " : "", shape[d]);
