@@ -116,7 +116,6 @@ static void run_row(const BenchArgs *a, int L, double gemm, int fd) {
     }
     Model m;
     model_init(&m, &cfg, a->batch, L, 1);
-    m.training = a->train;
     AdamConfig oc;
     adam_config_default(&oc);
     oc.optimizer = a->optimizer;
@@ -131,7 +130,7 @@ static void run_row(const BenchArgs *a, int L, double gemm, int fd) {
     double loss = 0;
     if (a->mode == MODE_DECODE) {  // one token, then L - 1 greedy tokens through the cache
         Decoder d;
-        decoder_init(&d, &m, L);
+        decoder_init(&d, &m, L, NULL);
         float *logits = xmalloc((size_t)cfg.vocab * sizeof(float));
         double t0 = now();
         decoder_prefill(&d, tok, 1, logits);
@@ -148,14 +147,14 @@ static void run_row(const BenchArgs *a, int L, double gemm, int fd) {
     for (int s = 0; s < total; s++) {
         if (isatty(2)) fprintf(stderr, "\rbench L=%d step %d/%d ", L, s + 1, total);
         double t0 = now();
-        m.step = s;
+        ForwardArgs fa = {.step = s, .training = a->train};
         if (a->train) {
             model_zero_grad(&m);
-            loss = model_forward(&m, tok, a->batch, L);
+            loss = model_forward(&m, tok, a->batch, L, &fa);
             model_backward(&m);
             adam_update(&oc, &os, m.params, m.grads, m.n_params);
         } else {
-            loss = model_forward(&m, tok, a->batch, L);
+            loss = model_forward(&m, tok, a->batch, L, &fa);
         }
         if (s >= a->warmup) times[s - a->warmup] = now() - t0;
         else profile_reset();

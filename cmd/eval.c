@@ -70,12 +70,13 @@ static int eval_hf(const char *dir, const char *file, int offset, const char *ro
         Model m;
         model_init(&m, &mc, 1, T, 1);
         float *rot = NULL;
+        const float *given[MAX_LAYERS] = {0};
         if (source_load(dir, 1, &m, NULL, err, sizeof(err)) ||
-            (rotations && hf_load_rotations(rotations, &m, &rot, err, sizeof(err)))) {
+            (rotations && hf_load_rotations(rotations, &m, given, &rot, err, sizeof(err)))) {
             fprintf(stderr, "reformer eval: %s\n", err);
             rc = 1;
         } else {
-            double loss = model_forward(&m, tok, 1, T);
+            double loss = model_forward(&m, tok, 1, T, &(ForwardArgs){.rotations = given});
             if (!isfinite(loss)) {
                 fprintf(stderr, "reformer eval: %s: the loss is %g: the weights hold NaN or infinite values\n", dir, loss);
                 rc = 1;
@@ -171,14 +172,14 @@ int cmd_eval(int argc, char **argv) {
     model_init(&m, &cfg.model, cfg.train.batch, cfg.data.seq_len, (uint64_t)cfg.train.seed);
     TrainState st;
     float *rot = NULL;
+    const float *given[MAX_LAYERS] = {0};
     if (checkpoint_load(ckpt, &m, NULL, &st, err, sizeof(err)) ||
-        (rotations && hf_load_rotations(rotations, &m, &rot, err, sizeof(err)))) {
+        (rotations && hf_load_rotations(rotations, &m, given, &rot, err, sizeof(err)))) {
         fprintf(stderr, "reformer eval: %s\n", err);
         model_free(&m);
         free(rot);
         return 1;
     }
-    m.step = st.step;
     Dataset data;
     if (cfg.data.kind == DATA_IMAGENET64 && split == 1) {
         fprintf(stderr, "reformer eval: imagenet64 has no test split; results are reported on the published "
@@ -196,7 +197,8 @@ int cmd_eval(int argc, char **argv) {
     EvalResult r;
     Progress prog;
     progress_open(&prog, NULL, 0, 0, -1, err, sizeof(err));  // no metrics file: cannot fail
-    int rc = evaluate(&m, &cfg, &data, split == 0 ? SPLIT_VALID : SPLIT_TEST, max_tokens, &r,
+    // the rotations of the checkpoint's step, as train's validation drew them
+    int rc = evaluate(&m, &cfg, &data, split == 0 ? SPLIT_VALID : SPLIT_TEST, max_tokens, st.step, given, &r,
                       data.kind == DATA_COPY ? NULL : &prog, err, sizeof(err));
     progress_close(&prog);
     dataset_close(&data);

@@ -11,27 +11,26 @@
 
 #define COPY_EVAL_SEQUENCES 64  // per split
 
-int evaluate(Model *m, const Config *cfg, Dataset *d, int split, long long max_tokens, EvalResult *r,
-             Progress *prog, char *err, size_t cap) {
-    int B = m->B, T = cfg->data.seq_len, saved_training = m->training, rc = 0;
+int evaluate(Model *m, const Config *cfg, Dataset *d, int split, long long max_tokens, long long step,
+             const float *const *rotations, EvalResult *r, Progress *prog, char *err, size_t cap) {
+    int B = m->B, T = cfg->data.seq_len, rc = 0;
     int *tok = xmalloc((size_t)B * T * sizeof(int));
     double nll = 0;
     long long labels = 0, correct = 0, scored = 0;
-    m->training = 0;
+    ForwardArgs a = {.step = step, .rotations = rotations};  // no dropout
     if (d->kind == DATA_COPY) {
         Rng rng;
         rng_seed(&rng, hash_stream((uint64_t)cfg->train.seed, 0x5e7, split, 0));
-        m->score_from = copy_scored_from(T);
+        a.score_from = copy_scored_from(T);
         for (int done = 0; done < COPY_EVAL_SEQUENCES; done += B) {
             int b = imin(B, COPY_EVAL_SEQUENCES - done);
             copy_batch(tok, b, T, cfg->model.vocab, &rng);
-            nll += model_forward(m, tok, b, T) * m->n_labels;
+            nll += model_forward(m, tok, b, T, &a) * m->n_labels;
             labels += m->n_labels;
             correct += m->correct;
             scored += m->scored;
             if (max_tokens > 0 && labels >= max_tokens) break;
         }
-        m->score_from = 0;
     } else {
         size_t windows = dataset_eval_windows(d, split, T);
         if (windows == 0)  // a score of nothing would read as a perfect 0.000
@@ -52,15 +51,13 @@ int evaluate(Model *m, const Config *cfg, Dataset *d, int split, long long max_t
                 if (s > 0) { skip = s; break; }
             }
             if (rc) break;
-            m->loss_from = skip + 1;
-            nll += model_forward(m, tok, b, T) * m->n_labels;
+            a.loss_from = skip + 1;
+            nll += model_forward(m, tok, b, T, &a) * m->n_labels;
             labels += m->n_labels;
-            m->loss_from = 0;
             if (prog) progress_count(prog, "eval", labels < total ? labels : total, total, nll / labels);
             if (max_tokens > 0 && labels >= max_tokens) break;
         }
     }
-    m->training = saved_training;
     xfree(tok);
     r->tokens = labels;
     r->loss_nats = labels ? nll / labels : 0;

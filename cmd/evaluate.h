@@ -18,9 +18,10 @@ typedef struct {
 // byte of the split after its first, in windows of data.seq_len; images: each image's
 // 12,287 subpixels after its first (bits per dim); copy: a fixed set of sequences per
 // split. max_tokens > 0 stops after about that many predicted tokens.
-// prog, when given, shows the tokens evaluated so far (progress_count).
-// Returns 0, or -1 with err when the data cannot be read.
-int evaluate(Model *m, const Config *cfg, Dataset *d, int split, long long max_tokens, EvalResult *r,
-             Progress *prog, char *err, size_t cap);
+// The forward passes hash with the rotations of `step` (drawn, or `rotations` where given,
+// as ForwardArgs.rotations). prog, when given, shows the tokens evaluated so far
+// (progress_count). Returns 0, or -1 with err when the data cannot be read.
+int evaluate(Model *m, const Config *cfg, Dataset *d, int split, long long max_tokens, long long step,
+             const float *const *rotations, EvalResult *r, Progress *prog, char *err, size_t cap);
 
 #endif

@@ -212,13 +212,14 @@ int hf_export(const char *dir, const Model *m, char *err, size_t cap) {
     return rc;
 }
 
-int hf_load_rotations(const char *path, Model *m, float **block, char *err, size_t cap) {
+int hf_load_rotations(const char *path, const Model *m, const float **rotations, float **block, char *err,
+                      size_t cap) {
     const ReformerConfig *c = &m->cfg;
     *block = NULL;
+    for (int l = 0; l < MAX_LAYERS; l++) rotations[l] = NULL;
     Safetensors st;
     if (safetensors_open(&st, path, err, cap)) return -1;
-    LayerShape s0 = model_layer_shape(m, 0, m->T, 1);
-    long long want[4] = {c->n_heads, c->d_head, c->n_hashes, lsh_rotation_cols(&s0.attn.lsh)};
+    long long want[4] = {c->n_heads, c->d_head, c->n_hashes, lsh_rotation_cols(&m->shape[0].attn.lsh)};
     size_t per = (size_t)(want[0] * want[1] * want[2] * want[3]);
     int n_lsh = 0;
     for (int l = 0; l < c->n_layers; l++) n_lsh += c->attn[l] == ATTN_LSH;
@@ -236,14 +237,14 @@ int hf_load_rotations(const char *path, Model *m, float **block, char *err, size
             rc = set_error(err, cap, "%s: '%s' must be shaped (%lld, %lld, %lld, %lld): heads, head size, hashes, buckets/2",
                            path, name, want[0], want[1], want[2], want[3]);
         } else if (!(rc = safetensors_read_f32(&st, name, all + k * per, per, err, cap))) {
-            m->rot_override[l] = all + k * per;
+            rotations[l] = all + k * per;
         }
         k++;
     }
     safetensors_close(&st);
     if (rc) {
         free(all);
-        for (int l = 0; l < c->n_layers; l++) m->rot_override[l] = NULL;
+        for (int l = 0; l < c->n_layers; l++) rotations[l] = NULL;
         return -1;
     }
     *block = all;

@@ -20,9 +20,11 @@ int hf_load_weights(const char *dir, Model *m, char *err, size_t cap);
 int hf_export(const char *dir, const Model *m, char *err, size_t cap);
 
 // --rotations FILE: LSH rotations as HuggingFace draws them, "rotations.<k>" for the k-th
-// LSH layer shaped (heads, head size, hashes, buckets / 2), set as m->rot_override.
-// *block owns them (free() it after the model is done). Returns 0 or -1 with err.
-int hf_load_rotations(const char *path, Model *m, float **block, char *err, size_t cap);
+// LSH layer shaped (heads, head size, hashes, buckets / 2), into rotations (MAX_LAYERS
+// entries, NULL for other layers): ForwardArgs.rotations. *block owns them (free() it
+// after the model is done). Returns 0 or -1 with err.
+int hf_load_rotations(const char *path, const Model *m, const float **rotations, float **block, char *err,
+                      size_t cap);
 
 // DIR/reformer.json {"token_offset": K}: token = byte + K, which HF's config.json cannot
 // say (HF's enwik8 models use 2). Absent: 0. Returns 0 or -1 with err.

@@ -96,6 +96,7 @@ typedef struct {
     int cached;     // decoder in use; else the whole prefix per token
     int align;      // no cache: padded lengths are multiples of this
     float *logits;  // (T, V) without the cache, (V) with it
+    const float *const *rotations;  // given LSH rotations per layer (--rotations), else NULL
 } Generator;
 
 // Generates tokens seq[n..total) after the prompt seq[0..n); each new token goes to emit.
@@ -107,8 +108,9 @@ static void generate(Generator *g, int *seq, int n, int total, const SamplerConf
     for (int cur = n; cur < total; cur++) {
         const float *row = g->logits;
         if (!g->cached) {
-            g->m->step = 0;  // fixed rotations: the same seed gives the same output
-            model_forward(g->m, seq, 1, (int)round_up((size_t)cur, (size_t)g->align));
+            // step 0's rotations every time: the same seed gives the same output
+            model_forward(g->m, seq, 1, (int)round_up((size_t)cur, (size_t)g->align),
+                          &(ForwardArgs){.rotations = g->rotations});
             model_logits(g->m, g->logits);
             row = g->logits + (size_t)(cur - 1) * V;
         }
@@ -282,9 +284,10 @@ int cmd_sample(int argc, char **argv) {
     Model m;
     model_init(&m, &mc, 1, T, (uint64_t)cfg.train.seed);
     float *rot = NULL;
+    const float *given[MAX_LAYERS] = {0};
     int rc = 0;
     if (source_load(ckpt, is_hf, &m, NULL, err, sizeof(err)) ||
-        (rotations && hf_load_rotations(rotations, &m, &rot, err, sizeof(err)))) {
+        (rotations && hf_load_rotations(rotations, &m, given, &rot, err, sizeof(err)))) {
         fprintf(stderr, "reformer sample: %s\n", err);
         rc = 1;
     }
@@ -293,7 +296,7 @@ int cmd_sample(int argc, char **argv) {
         fprintf(stderr, "reformer sample: %s: cannot write\n", out_path);
         rc = 1;
     }
-    Generator g = {&m, {0}, cached, (int)align, xmalloc((size_t)(cached ? 1 : T) * V * sizeof(float))};
+    Generator g = {&m, {0}, cached, (int)align, xmalloc((size_t)(cached ? 1 : T) * V * sizeof(float)), given};
     int *seq = xcalloc((size_t)T, sizeof(int));
     if (!rc && !images) {
         if (n) memcpy(seq, tok, (size_t)n * sizeof(int));
@@ -302,7 +305,7 @@ int cmd_sample(int argc, char **argv) {
         for (int i = 0; i < n; i++) emit_text(&sink, seq[i], i);
         Rng rng;
         rng_seed(&rng, (uint64_t)seed);
-        if (cached) decoder_init(&g.d, &m, T);
+        if (cached) decoder_init(&g.d, &m, T, given);
         generate(&g, seq, n, total, &sc, &rng, emit_text, &sink);
         if (cached) decoder_free(&g.d);
         if (!bytes) fprintf(out, "\n");
@@ -322,7 +325,7 @@ int cmd_sample(int argc, char **argv) {
             ImageProgress prog;
             progress_open(&prog.prog, NULL, 0, 0, -1, err, sizeof(err));  // no metrics file: cannot fail
             snprintf(prog.label, sizeof(prog.label), "image %d/%d", s + 1, samples);
-            if (cached) decoder_init(&g.d, &m, T);
+            if (cached) decoder_init(&g.d, &m, T, given);
             generate(&g, seq, start, IMAGE_BYTES, &sc, &rng, emit_pixel, &prog);
             if (cached) decoder_free(&g.d);
             progress_close(&prog.prog);

@@ -256,10 +256,9 @@ int cmd_train(int argc, char **argv) {
             rc = 1;
             break;
         }
-        m.step = st.step;  // the step's dropout masks and LSH rotations
-        m.training = 1;
         model_zero_grad(&m);
-        double loss = model_forward(&m, tok, B, T);
+        // the step's dropout masks and LSH rotations
+        double loss = model_forward(&m, tok, B, T, &(ForwardArgs){.step = st.step, .training = 1});
         if (!isfinite(loss)) {  // a diverged run must not overwrite the last good checkpoint
             progress_note(&prog, "reformer train: step %lld: the loss is %g; stopped without saving (%s keeps step %lld's "
                                  "state): lower train.lr or set train.clip", st.step + 1, loss, last, st.step);
@@ -275,7 +274,9 @@ int cmd_train(int argc, char **argv) {
         double vloss = -1, vacc = -1;
         if (cfg.train.eval_every && (st.step % cfg.train.eval_every == 0 || st.step == cfg.train.steps)) {
             EvalResult r;
-            if (evaluate(&m, &cfg, &data, SPLIT_VALID, cfg.train.eval_tokens, &r, NULL, err, sizeof(err))) {
+            // with the rotations of the step just taken
+            if (evaluate(&m, &cfg, &data, SPLIT_VALID, cfg.train.eval_tokens, st.step - 1, NULL, &r, NULL, err,
+                         sizeof(err))) {
                 progress_note(&prog, "reformer train: %s", err);
                 rc = 1;
                 break;

@@ -85,7 +85,7 @@ static void add_masked(float *dst, const float *src, float sign, const AttnShape
     for (size_t i = 0; i < n; i++) dst[i] += sign * src[i] * dropout_factor(st, i, s->hidden_dropout);
 }
 
-void attention_forward(float *y1, int *sorted, const float *rot, const float *x2,
+void attention_forward(float *y1, const BucketOrder *buckets, const float *x2,
                        const AttnParams *p, const AttnShape *s, uint64_t stream, AttnWork *w) {
     int D = s->NH * s->HS, drop = s->hidden_dropout > 0.0f;
     layernorm_forward(w->h, w->mean, w->rstd, x2, p->ln_w, p->ln_b, s->T, s->C, s->eps);
@@ -97,9 +97,9 @@ void attention_forward(float *y1, int *sorted, const float *rot, const float *x2
             local_attention_forward(w->out, w->q, w->k, w->v, s->HS, &l, w->head);
         } else {
             LshShape l = lsh_shape(s, stream, hd);
-            int *order = head_order(sorted, s, hd);
-            if (order && rot)
-                lsh_hash(order, w->q, s->HS, rot + (size_t)hd * s->HS * l.n_hashes * lsh_rotation_cols(&l),
+            int *order = head_order(buckets->order, s, hd);
+            if (order && buckets->hash)
+                lsh_hash(order, w->q, s->HS, buckets->rot + (size_t)hd * s->HS * l.n_hashes * lsh_rotation_cols(&l),
                          &l, w->head);
             lsh_attention_forward(w->out, order, w->q, w->v, s->HS, &l, w->head);
         }

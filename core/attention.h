@@ -31,6 +31,14 @@ typedef struct {
     LocalShape local;  // for local
 } AttnShape;
 
+// An LSH layer's bucket order, (NH, NR*T) for one sequence (or B of them, one after
+// another): hashed afresh and written, or read as an earlier forward wrote it.
+typedef struct {
+    int *order;         // NULL for layers without one (local, full, LSH at T <= chunk)
+    int hash;           // 1: hash with rot and write order; 0: reuse order (gradient checks)
+    const float *rot;   // with hash: rotations (NH, HS, NR, cols)
+} BucketOrder;
+
 // Buffers for one sequence, allocated once and shared by every layer. The output
 // projection runs head by head, so no (T, NH*HS) buffer exists.
 typedef struct {
@@ -46,13 +54,12 @@ typedef struct {
 size_t attention_work_floats(const AttnShape *s);
 AttnWork attention_work_views(float *base, const AttnShape *s);
 
-// y1 (T, C) += F(x2 (T, C)). For LSH, when rot (NH, HS, NR, cols) is given the
-// bucket order is hashed and written to sorted (NH, NR*T); otherwise sorted is read.
-// stream seeds this call's dropout masks.
-void attention_forward(float *y1, int *sorted, const float *rot, const float *x2,
+// y1 (T, C) += F(x2 (T, C)); an LSH layer hashes or reuses its bucket order as `buckets`
+// says. stream seeds this call's dropout masks.
+void attention_forward(float *y1, const BucketOrder *buckets, const float *x2,
                        const AttnParams *p, const AttnShape *s, uint64_t stream, AttnWork *w);
 
-// Recomputes F(x2) and backpropagates dy1 through it: dx2 += dF^T dy1,
+// Recomputes F(x2) with the bucket order the forward used and backpropagates dy1 through it: dx2 += dF^T dy1,
 // parameter gradients +=. If y1 is given, also y1 -= F(x2): the reversible
 // inverse x1 = y1 - F(x2).
 void attention_backward(float *dx2, AttnParams *grad, float *y1, const float *dy1,

@@ -17,8 +17,6 @@
 #include "rng.h"
 
 #define BLOCK 64
-#define CAUSAL_MASK -1e9f
-#define SELF_MASK -1e5f
 
 static int block_len(const ChunkAttnShape *a) { return imin(BLOCK, a->chunk); }
 static int blocks_per_chunk(const ChunkAttnShape *a) {
@@ -26,6 +24,25 @@ static int blocks_per_chunk(const ChunkAttnShape *a) {
 }
 static int window(const ChunkAttnShape *a) { return a->before + a->after + 1; }
 static int wrap(int c, int nch) { return ((c % nch) + nch) % nch; }
+
+float softmax_hf(float *p, const float *s, int n) {
+    float mx = -INFINITY, sum = 0.0f, lse;
+    for (int j = 0; j < n; j++) mx = fmaxf(mx, s[j]);
+    for (int j = 0; j < n; j++) sum += p[j] = expf(s[j] - mx);
+    float scale = softmax_hf_scale(mx, sum, &lse);
+    for (int j = 0; j < n; j++) p[j] *= scale;
+    return lse;
+}
+
+float attend_one(float *out, float *scores, const int *pos, int n, const float *val, int HS) {
+    float lse = softmax_hf(scores, scores, n);
+    memset(out, 0, (size_t)HS * sizeof(float));
+    for (int j = 0; j < n; j++) {
+        const float *v = val + (size_t)pos[j] * HS;
+        for (int e = 0; e < HS; e++) out[e] += scores[j] * v[e];
+    }
+    return lse;
+}
 
 size_t chunk_attention_scratch_floats(const ChunkAttnShape *a) {
     size_t bq = block_len(a);
@@ -95,8 +112,8 @@ void chunk_attention_forward(float *out, float *lse, const float *q, const float
                     #pragma omp simd reduction(max : mx)
                     for (int j = j0; j < j1; j++) {
                         // HF's masks replace the score: causal first, self last
-                        float sc = causal & (kp[j] > qp) ? CAUSAL_MASK : x[j];
-                        sc = self & (kp[j] == qp) ? SELF_MASK : sc;
+                        float sc = (causal & (kp[j] > qp)) ? ATTN_CAUSAL_MASK : x[j];
+                        sc = (self & (kp[j] == qp)) ? ATTN_SELF_MASK : sc;
                         x[j] = sc;
                         mx = sc > mx ? sc : mx;
                     }
@@ -111,18 +128,13 @@ void chunk_attention_forward(float *out, float *lse, const float *q, const float
                     #pragma omp simd reduction(+ : sum)
                     for (int j = 0; j < len; j++) {
                         // a causally masked score's weight is exactly 0 (exp(-1e9 - lse))
-                        float e = x[j] == CAUSAL_MASK ? 0.0f : exp_approx(x[j] - mx);
+                        float e = x[j] == ATTN_CAUSAL_MASK ? 0.0f : exp_approx(x[j] - mx);
                         x[j] = e;
                         sum += e;
                     }
                 }
-            // HF computes p = exp(s - lse) with lse rounded to float; near the -1e5 self
-            // mask that rounding is visible (a row of two self copies gets 0.4989 each,
-            // not 0.5), so the weights use the rounded lse too: exp(s - mx) * exp(mx - lse).
-            // The backward pass recomputes p the same way, so the two stay consistent.
-            float l = mx + logf(sum);
-            lse[r0 + i] = l;
-            float inv = expf(mx - l);
+            // the backward pass recomputes p as exp(s - lse) from the same rounded lse
+            float inv = softmax_hf_scale(mx, sum, &lse[r0 + i]);
             uint64_t item = (uint64_t)(r0 + i) * row;
             for (int w = 0; w < W; w++)
                 for (int kb = 0; kb < per; kb++) {
@@ -175,7 +187,7 @@ static void block_pair(float *S, float *D, int r0, int r1, int j0, int j1, int s
             uint64_t item = (uint64_t)(r0 + i) * row + slot0;
             for (int j = 0; j < mk; j++) {
                 int mc = causal && kp[j] > qp, ms = self && kp[j] == qp;
-                float p = mc ? 0.0f : exp_approx((ms ? SELF_MASK : si[j]) - l);
+                float p = mc ? 0.0f : exp_approx((ms ? ATTN_SELF_MASK : si[j]) - l);
                 float drop = dropout_factor(a->stream, item + j, a->dropout);
                 di[j] = mc || ms ? 0.0f : p * (drop * di[j] + dl);
                 si[j] = p * drop;
@@ -186,7 +198,7 @@ static void block_pair(float *S, float *D, int r0, int r1, int j0, int j1, int s
         #pragma omp simd
         for (int j = 0; j < mk; j++) {
             int mc = causal & (kp[j] > qp), ms = self & (kp[j] == qp);
-            float p = mc ? 0.0f : exp_approx((ms ? SELF_MASK : si[j]) - l);
+            float p = mc ? 0.0f : exp_approx((ms ? ATTN_SELF_MASK : si[j]) - l);
             di[j] = (mc | ms) ? 0.0f : p * (di[j] + dl);
             si[j] = p;
         }

@@ -15,8 +15,30 @@
 #ifndef REFORMER_ATTENTION_CHUNKED_H
 #define REFORMER_ATTENTION_CHUNKED_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+
+// HuggingFace's mask values (mask_value_float32, self_mask_value_float32). They replace
+// the score, so a position that sees only itself still attends to itself.
+#define ATTN_CAUSAL_MASK (-1e9f)
+#define ATTN_SELF_MASK (-1e5f)
+
+// HuggingFace's softmax: p = exp(s - lse) with lse = logsumexp(s) rounded to float. Next to
+// the self mask that rounding is visible (a row of two self copies gets 0.4989 each, not
+// 0.5), and the oracle tests match it. For a row whose maximum is mx and whose
+// sum_j exp(s_j - mx) is sum: sets lse and returns the factor exp(mx - lse) that turns
+// exp(s_j - mx) into p_j. Every softmax of the attention code (within a chunk window,
+// over LSH rounds, in cached decoding) goes through here.
+static inline float softmax_hf_scale(float mx, float sum, float *lse) {
+    *lse = mx + logf(sum);
+    return expf(mx - *lse);
+}
+// p (n) = HF's softmax of s (n); p may be s. Returns lse.
+float softmax_hf(float *p, const float *s, int n);
+// One query's attention (cached decoding): out (HS) = sum_j p_j val[pos_j] (val rows HS
+// apart) with p = softmax_hf(scores (n)), formed in place in scores. Returns lse.
+float attend_one(float *out, float *scores, const int *pos, int n, const float *val, int HS);
 
 typedef struct {
     int n;              // items; a multiple of chunk

@@ -112,3 +112,21 @@ void local_attention_backward(float *dq, float *dk, float *dv, float *out, const
             dv[(size_t)t * ld + d] += w.dv[(size_t)t * HS + d];
         }
 }
+
+size_t local_decode_scratch_floats(int T) { return 2 * (size_t)T; }
+
+void local_decode(float *out, const float *q, const float *key, const float *val, int t,
+                  const LocalShape *s, float *scratch) {
+    int HS = s->HS, start = (t / s->chunk - s->before) * s->chunk;
+    if (start < 0) start = imax(0, t + start);  // Python slicing: a negative start counts from the end
+    float *scores = scratch, scale = 1.0f / sqrtf((float)HS);
+    int *pos = (int *)(scratch + (t + 1)), n = 0;
+    for (int j = start; j <= t; j++, n++) {
+        const float *k = key + (size_t)j * HS;
+        float acc = 0.0f;
+        for (int e = 0; e < HS; e++) acc += q[e] * (k[e] * scale);
+        scores[n] = acc;
+        pos[n] = j;
+    }
+    attend_one(out, scores, pos, n, val, HS);
+}

@@ -26,4 +26,13 @@ void local_attention_backward(float *dq, float *dk, float *dv, float *out, const
                               const float *q, const float *k, const float *v, size_t ld,
                               const LocalShape *s, float *scratch);
 
+// Cached decoding (core/decode.h) of the newest position t: out (HS) = attention of its
+// query q over the cached keys and values (rows HS apart) of positions
+// ((t / chunk) - before) * chunk through t, a negative start counting from the end as
+// Python slicing does in HF's _retrieve_relevant_hidden_states. scratch: the floats below
+// for a cache of T positions.
+size_t local_decode_scratch_floats(int T);
+void local_decode(float *out, const float *q, const float *key, const float *val, int t,
+                  const LocalShape *s, float *scratch);
+
 #endif

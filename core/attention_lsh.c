@@ -72,7 +72,7 @@ size_t lsh_scratch_floats(const LshShape *s) {
     size_t N = lsh_items(s);
     ChunkAttnShape a = kernel_shape(s);
     size_t kernel = chunk_attention_scratch_floats(&a) * threads_get();
-    size_t rotated = (size_t)s->T * s->n_hashes * lsh_rotation_cols(s) + (size_t)s->n_hashes * n_buckets(s);
+    size_t rotated = (size_t)s->T * s->n_hashes * (lsh_rotation_cols(s) + 1) + n_buckets(s);
     size_t work = 6 * N * s->HS + 5 * N + kernel;
     return work > rotated ? work : rotated;
 }
@@ -128,6 +128,17 @@ float lsh_key_scale(const float *qk, int HS) {
     return 1.0f / sqrtf((float)(ss / HS) + LEN_NORM_EPS) * (1.0f / sqrtf((float)HS));
 }
 
+void lsh_sort_round(int *order, const int *bucket, int n, int nb, int *count) {
+    memset(count, 0, (size_t)nb * sizeof(int));
+    for (int t = 0; t < n; t++) count[bucket[t]]++;
+    for (int b = 0, at = 0; b < nb; b++) {
+        int c = count[b];
+        count[b] = at;
+        at += c;
+    }
+    for (int t = 0; t < n; t++) order[count[bucket[t]]++] = t;  // t increasing: stable
+}
+
 void lsh_hash(int *sorted, const float *qk, size_t ld, const float *rot, const LshShape *s,
               float *scratch) {
     int T = s->T, NR = s->n_hashes, cols = lsh_rotation_cols(s), nb = n_buckets(s);
@@ -137,7 +148,7 @@ void lsh_hash(int *sorted, const float *qk, size_t ld, const float *rot, const L
         return;
     }
     float *rotated = scratch;                       // (T, NR*cols)
-    int *count = (int *)(rotated + (size_t)T * rc); // (NR, NB)
+    int *count = (int *)(rotated + (size_t)T * rc); // (NB), then the buckets (NR, T)
     // forward: rotated = qk @ rot, rot viewed as (HS, NR*cols) as HF lays it out
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, rc, s->HS, 1.0f, qk, (int)ld, rot, rc,
                 0.0f, rotated, rc);
@@ -150,21 +161,15 @@ void lsh_hash(int *sorted, const float *qk, size_t ld, const float *rot, const L
         int *out = (int *)x;
         for (int r = 0; r < NR; r++) out[r] = bucket[r];
     }
-    // stable counting sort per round: positions already come in increasing order
-    memset(count, 0, sizeof(int) * (size_t)NR * nb);
+    // the buckets as (NR, T), then each round's stable order, offset into the round's items
+    int *bucket = count + nb;
     for (int t = 0; t < T; t++)
-        for (int r = 0; r < NR; r++) count[r * nb + ((int *)(rotated + (size_t)t * rc))[r]]++;
-    int start = 0;
-    for (int i = 0; i < NR * nb; i++) {
-        int c = count[i];
-        count[i] = start;
-        start += c;
+        for (int r = 0; r < NR; r++) bucket[(size_t)r * T + t] = ((int *)(rotated + (size_t)t * rc))[r];
+    for (int r = 0; r < NR; r++) {
+        int *order = sorted + (size_t)r * T;
+        lsh_sort_round(order, bucket + (size_t)r * T, T, nb, count);
+        for (int t = 0; t < T; t++) order[t] += r * T;
     }
-    for (int t = 0; t < T; t++)
-        for (int r = 0; r < NR; r++) {
-            int b = ((int *)(rotated + (size_t)t * rc))[r];
-            sorted[count[r * nb + b]++] = r * T + t;
-        }
 }
 
 // Gather the head's items into attention order: q, normalised k, v, positions.
@@ -189,14 +194,8 @@ static void gather(Work *w, const int *sorted, const float *qk, const float *v, 
 
 // Round weights of position t: w_r = softmax_r(lse of (r, t)), into wr (NR).
 static void round_weights(float *wr, const Work *w, int t, int T, int NR) {
-    float mx = -INFINITY;
-    for (int r = 0; r < NR; r++) mx = fmaxf(mx, w->lse[w->undo[r * T + t]]);
-    float sum = 0.0f;
-    for (int r = 0; r < NR; r++) sum += wr[r] = expf(w->lse[w->undo[r * T + t]] - mx);
-    // as HF: w_r = exp(lse_r - logsumexp_r lse) with the logsumexp rounded to float, which
-    // matters next to the -1e5 self mask (see chunk_attention_forward)
-    float scale = expf(mx - (mx + logf(sum)));
-    for (int r = 0; r < NR; r++) wr[r] *= scale;
+    for (int r = 0; r < NR; r++) wr[r] = w->lse[w->undo[r * T + t]];
+    softmax_hf(wr, wr, NR);
 }
 
 // Unsort and combine rounds: out_t = sum_r w_r o_(r, t).
@@ -291,4 +290,81 @@ void lsh_attention_backward(float *dqk, float *dv, float *out, const float *dout
             }
         }
     }
+}
+
+// ---- cached decoding --------------------------------------------------------
+
+// HF _expand_to_indices_in_relevant_chunk: the chunks around a sorted slot.
+static int lsh_window(const LshShape *s) { return s->chunk * (s->before + s->after + 1); }
+
+size_t lsh_decode_scratch_floats(const LshShape *s, int T) {
+    size_t n = (size_t)imax(T, s->n_hashes * lsh_window(s));
+    return 2 * n + (size_t)s->n_hashes * (s->HS + 1);
+}
+
+void lsh_cache_hash(LshHeadCache *c, int L, const float *rot, const LshShape *s, int *count) {
+    int NR = s->n_hashes, b[MAX_ROUNDS];
+    for (int t = 0; t < L; t++) {
+        lsh_buckets_of(b, c->key + (size_t)t * s->HS, rot, s);
+        for (int r = 0; r < NR; r++) c->bucket[(size_t)r * c->T + t] = b[r];
+    }
+    for (int r = 0; r < NR; r++)
+        lsh_sort_round(c->order + (size_t)r * c->T, c->bucket + (size_t)r * c->T, L, n_buckets(s), count);
+}
+
+// Score of query q against cached position p as a shared-QK key (length-normalised);
+// the position itself gets the self mask.
+static float cached_score(const float *q, const LshHeadCache *c, int p, int self, int HS) {
+    if (p == self) return ATTN_SELF_MASK;
+    const float *k = c->key + (size_t)p * HS;
+    float rn = c->key_scale[p], acc = 0.0f;
+    for (int e = 0; e < HS; e++) acc += q[e] * (k[e] * rn);
+    return acc;
+}
+
+void lsh_decode(float *out, LshHeadCache *c, int t, int hashed, const float *rot, const LshShape *s,
+                float *scratch) {
+    int HS = s->HS, NR = s->n_hashes, CH = s->chunk, W = lsh_window(s), L = t + 1;
+    size_t n = (size_t)imax(c->T, NR * W);
+    float *scores = scratch, *round_out = scratch + 2 * n, *lse = round_out + (size_t)NR * HS;
+    int *pos = (int *)(scratch + n);
+    const float *q = c->key + (size_t)t * HS;  // shared QK: the query is the position's own qk
+    if (!hashed) {  // plain: every position so far
+        for (int j = 0; j <= t; j++) {
+            scores[j] = cached_score(q, c, j, t, HS);
+            pos[j] = j;
+        }
+        attend_one(out, scores, pos, L, c->val, HS);
+        return;
+    }
+    int b[MAX_ROUNDS];
+    lsh_buckets_of(b, q, rot, s);
+    for (int r = 0; r < NR; r++) {
+        int *bucket = c->bucket + (size_t)r * c->T, *order = c->order + (size_t)r * c->T;
+        bucket[t] = b[r];
+        // the first sorted slot whose bucket is larger: HF's stable argsort puts the newest
+        // position last in its bucket
+        int lo = 0, hi = t;
+        while (lo < hi) {
+            int mid = (lo + hi) / 2;
+            if (bucket[order[mid]] <= b[r]) lo = mid + 1;
+            else hi = mid;
+        }
+        memmove(order + lo + 1, order + lo, (size_t)(t - lo) * sizeof(int));
+        order[lo] = t;
+        // the window of chunks around slot lo, wrapping modulo the length as HF does; all
+        // positions are past, so no causal mask
+        int start = (lo / CH - s->before) * CH;
+        float *sc = scores + (size_t)r * W;
+        int *pr = pos + (size_t)r * W;
+        for (int j = 0; j < W; j++) {
+            pr[j] = order[((start + j) % L + L) % L];
+            sc[j] = cached_score(q, c, pr[j], t, HS);
+        }
+        lse[r] = attend_one(round_out + (size_t)r * HS, sc, pr, W, c->val, HS);
+    }
+    // the rounds combined by the same softmax, over their logsumexps (one round: weight 1)
+    int *rounds = pos;  // the window positions are no longer needed
+    for (int r = 0; r < NR; r++) rounds[r] = r;
+    attend_one(out, lse, rounds, NR, round_out, HS);
 }

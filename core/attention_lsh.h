@@ -60,6 +60,36 @@ void lsh_attention_backward(float *dqk, float *dv, float *out, const float *dout
                             const int *sorted, const float *qk, const float *v, size_t ld,
                             const LshShape *s, float *scratch);
 
+// Stable counting sort of one round: order (n) = positions 0..n-1 by bucket (n, each < nb);
+// count (nb) is scratch. lsh_hash and cached decoding sort with it.
+void lsh_sort_round(int *order, const int *bucket, int n, int nb, int *count);
+
+// ---- cached decoding (core/decode.h), one head ----
+// The cache of one head: per position its qk as projected, the factor that makes it a key,
+// its value and, once hashed, its bucket per round and the positions sorted by (bucket,
+// position) per round.
+typedef struct {
+    const float *key;        // (T, HS)
+    const float *key_scale;  // (T) lsh_key_scale of each key
+    const float *val;        // (T, HS)
+    int *bucket, *order;     // (NR, T), rows T apart
+    int T;                   // positions the cache holds
+} LshHeadCache;
+
+// Floats of scratch for one lsh_decode call on a cache of T positions.
+size_t lsh_decode_scratch_floats(const LshShape *s, int T);
+// Hash positions [0, L) and sort them (HF caches buckets once the length reaches the
+// chunk length); count (NB ints) is scratch.
+void lsh_cache_hash(LshHeadCache *c, int L, const float *rot, const LshShape *s, int *count);
+// out (HS) = attention of the newest position t, whose qk is key row t, over the cache.
+// hashed: t is hashed, sorted in after every cached position of its bucket, and in each
+// round attends the chunk window around its slot, wrapping modulo t + 1 as HF does, with
+// the self mask and no causal mask (all are past); rounds combined by softmax over their
+// logsumexps. Not hashed (fewer than chunk positions): plain attention over 0..t with the
+// self mask; that is also full attention's decoding.
+void lsh_decode(float *out, LshHeadCache *c, int t, int hashed, const float *rot, const LshShape *s,
+                float *scratch);
+
 // HuggingFace's default bucket count for sequence length T (ReformerConfig.num_buckets = None):
 // n = 2^p with p = bit_length(2 * (T / chunk)) - 1, factorised into [2^(p/2), 2^(p-p/2)] when
 // n > 2 * max(sqrt(max_pos / chunk), chunk). Returns the number of factors.

@@ -2,7 +2,7 @@
 // `past_buckets_states` (ReformerModelWithLMHead with use_cache=True):
 //
 //   Decoder d;
-//   decoder_init(&d, &m, T);                 // m: a causal model, eval mode; T: positions
+//   decoder_init(&d, &m, T, NULL);           // m: a causal model; T: positions
 //   decoder_prefill(&d, prompt, n, logits);  // one forward pass over the prompt
 //   for (...) decoder_step(&d, next, logits);  // O(window) attention per new token
 //   decoder_free(&d);
@@ -42,17 +42,17 @@ typedef struct {
     int *bucket[MAX_LAYERS];     // (NH, NR, T) LSH: bucket of each position per round
     int *order[MAX_LAYERS];      // (NH, NR, T) LSH: positions sorted by (bucket, position)
     int hashed[MAX_LAYERS];      // LSH: buckets exist (HF: past_buckets is not None)
-    float *rot[MAX_LAYERS];      // LSH: the rotations of every step (m->step 0)
+    float *rot[MAX_LAYERS];      // LSH: the rotations of every step (those of step 0)
     float *x1, *x2, *h, *att;    // (C) the new position's halves, LayerNorm output, F(x2)
     float *q, *o;                // (NH, HS) queries and attention outputs
     int threads;                 // threads the per-thread scratch was sized for (threads_get at init)
-    size_t scratch_len;          // NR * max(T, window): one head's scores and positions
-    float *scores;               // (threads, scratch_len) per thread
-    int *pos;                    // (threads, scratch_len)
-    float *head_out;             // (threads, NR, HS) per-round outputs of one head
+    size_t scratch_len;          // floats of one head's decoding scratch
+    float *scratch;              // (threads, scratch_len)
 } Decoder;
 
-void decoder_init(Decoder *d, Model *m, int T);
+// Decoding runs without dropout, hashing with the rotations of step 0: the given ones
+// (per layer, as ForwardArgs.rotations; may be NULL) or those drawn for step 0.
+void decoder_init(Decoder *d, Model *m, int T, const float *const *rotations);
 void decoder_free(Decoder *d);
 // Runs the prompt tokens (n >= 1); logits (V) predict the token after it.
 void decoder_prefill(Decoder *d, const int *tokens, int n, float *logits);

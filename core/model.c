@@ -125,11 +125,10 @@ static void init_params(Model *m, uint64_t seed) {
 
 // ---- shapes and buffers ----------------------------------------------------
 
-LayerShape model_layer_shape(const Model *m, int layer, int T, int B) {
-    const ReformerConfig *c = &m->cfg;
+// The one place the config becomes a layer's description (model_plan stores it).
+static LayerShape layer_shape_of(const ReformerConfig *c, int layer, int T) {
     LayerShape s;
     memset(&s, 0, sizeof(s));
-    s.B = B;
     AttnShape *a = &s.attn;
     a->kind = c->attn[layer];
     a->T = T;
@@ -137,7 +136,7 @@ LayerShape model_layer_shape(const Model *m, int layer, int T, int B) {
     a->NH = c->n_heads;
     a->HS = c->d_head;
     a->eps = c->ln_eps;
-    a->hidden_dropout = m->training ? c->hidden_dropout : 0.0f;
+    a->hidden_dropout = c->hidden_dropout;
     LshShape *l = &a->lsh;
     l->T = T;
     l->HS = c->d_head;
@@ -150,7 +149,7 @@ LayerShape model_layer_shape(const Model *m, int layer, int T, int B) {
     l->after = c->lsh_after;
     l->causal = c->causal;
     l->plain = a->kind == ATTN_FULL || T <= c->lsh_chunk;
-    l->dropout = m->training ? c->lsh_dropout : 0.0f;
+    l->dropout = c->lsh_dropout;
     LocalShape *o = &a->local;
     o->T = T;
     o->HS = c->d_head;
@@ -158,41 +157,40 @@ LayerShape model_layer_shape(const Model *m, int layer, int T, int B) {
     o->before = c->local_before;
     o->after = c->local_after;
     o->causal = c->causal;
-    o->dropout = m->training ? c->local_dropout : 0.0f;
+    o->dropout = c->local_dropout;
     FfnShape *f = &s.ffn;
     f->C = c->d_model;
     f->F = c->d_ff;
     f->act = c->act;
     f->chunk = c->ffn_chunk;
     f->eps = c->ln_eps;
-    f->dropout = m->training ? c->hidden_dropout : 0.0f;
+    f->dropout = c->hidden_dropout;
     return s;
 }
 
-static HeadShape head_shape(const Model *m, int T) {
+static HeadShape head_shape(const Model *m, int T, const ForwardArgs *a) {
     HeadShape h;
     h.T = T;
     h.C = m->cfg.d_model;
     h.V = m->cfg.vocab;
     h.chunk = m->cfg.head_chunk;
-    h.score_from = m->score_from;
-    h.loss_from = m->loss_from;
+    h.score_from = a->score_from;
+    h.loss_from = a->loss_from;
     h.eps = m->cfg.ln_eps;
-    h.dropout = m->training ? m->cfg.hidden_dropout : 0.0f;
+    h.dropout = a->training ? m->cfg.hidden_dropout : 0.0f;
     h.stream = 0;
     return h;
 }
 
-static size_t attn_work_max(const Model *model) {
-    Model tmp = *model;  // sized with dropout on, whatever the current mode
-    tmp.training = 1;
-    const Model *m = &tmp;
+static size_t attn_work_max(const Model *m) {
     size_t most = 0;
-    // the plain path at T <= chunk and the chunked path at full T differ in shape
+    // the plain path at T <= chunk and the chunked path at full T differ in shape; sized
+    // with dropout on
     int lens[2] = {m->T, imin(m->T, imin(m->cfg.lsh_chunk, m->cfg.local_chunk))};
     for (int l = 0; l < m->cfg.n_layers; l++)
         for (int i = 0; i < 2; i++) {
-            LayerShape s = model_layer_shape(m, l, lens[i], m->B);
+            LayerPass pass = {lens[i], m->B, 1, 0};
+            LayerShape s = layer_shape_at(&m->shape[l], &pass);
             size_t n = attention_work_floats(&s.attn);
             if (n > most) most = n;
         }
@@ -211,6 +209,7 @@ static void model_plan(Model *m, const ReformerConfig *c, int B, int T, uint64_t
     if (m->cfg.n_bucket_factors == 0)
         m->cfg.n_bucket_factors =
             lsh_default_buckets(m->cfg.buckets, imax(T, c->lsh_chunk), c->lsh_chunk, max_pos);
+    for (int l = 0; l < c->n_layers; l++) m->shape[l] = layer_shape_of(&m->cfg, l, T);
     Layout L = {0};
     ModelViews tmp;
     layout(&m->cfg, &L, &tmp);
@@ -243,12 +242,12 @@ void model_init(Model *m, const ReformerConfig *c, int B, int T, uint64_t seed) 
     m->dx1 = xmalloc(act * sizeof(float));
     m->dx2 = xmalloc(act * sizeof(float));
     m->sorted = xcalloc(m->sorted_per_layer * c->n_layers, sizeof(int));
-    LayerShape s0 = model_layer_shape(m, 0, T, B);
+    const LayerShape *s0 = &m->shape[0];
     m->rot = xmalloc((size_t)c->n_heads * c->d_head * c->n_hashes *
-                     imax(1, lsh_rotation_cols(&s0.attn.lsh)) * sizeof(float));
+                     imax(1, lsh_rotation_cols(&s0->attn.lsh)) * sizeof(float));
     m->attn_work = xmalloc(attn_work_max(m) * sizeof(float));
-    m->ffn_work = xmalloc(ffn_scratch_floats(&s0.ffn) * sizeof(float));
-    HeadShape h = head_shape(m, T);
+    m->ffn_work = xmalloc(ffn_scratch_floats(&s0->ffn) * sizeof(float));
+    HeadShape h = head_shape(m, T, &(ForwardArgs){0});
     m->head_work = xmalloc(lm_head_scratch_floats(&h) * sizeof(float));
 }
 
@@ -273,39 +272,40 @@ void model_zero_grad(Model *m) { memset(m->grads, 0, m->n_params * sizeof(float)
 size_t model_param_bytes(const Model *m) { return 2 * m->n_params * sizeof(float); }
 
 size_t model_activation_bytes(const Model *m) {
-    LayerShape s0 = model_layer_shape(m, 0, m->T, m->B);
-    HeadShape h = head_shape(m, m->T);
+    const LayerShape *s0 = &m->shape[0];
+    HeadShape h = head_shape(m, m->T, &(ForwardArgs){0});
     size_t act = (size_t)m->B * m->T * m->cfg.d_model;
     return 4 * act * sizeof(float) + m->sorted_per_layer * m->cfg.n_layers * sizeof(int) +
-           (attn_work_max(m) + ffn_scratch_floats(&s0.ffn) + lm_head_scratch_floats(&h)) *
+           (attn_work_max(m) + ffn_scratch_floats(&s0->ffn) + lm_head_scratch_floats(&h)) *
                sizeof(float);
 }
 
 // ---- forward and backward --------------------------------------------------
 
-uint64_t model_layer_stream(const Model *m, int l) {
-    return hash_stream(m->seed, (uint64_t)m->step, SITE_LAYER, l);
+uint64_t model_layer_stream(const Model *m, long long step, int l) {
+    return hash_stream(m->seed, (uint64_t)step, SITE_LAYER, l);
 }
 
-uint64_t model_embed_stream(const Model *m, int b) {
-    return hash_stream(m->seed, (uint64_t)m->step, SITE_EMBED, b);
+uint64_t model_embed_stream(const Model *m, long long step, int b) {
+    return hash_stream(m->seed, (uint64_t)step, SITE_EMBED, b);
 }
 
-uint64_t model_head_stream(const Model *m, int b) {
-    return hash_stream(m->seed, (uint64_t)m->step, SITE_HEAD, b);
+uint64_t model_head_stream(const Model *m, long long step, int b) {
+    return hash_stream(m->seed, (uint64_t)step, SITE_HEAD, b);
 }
 
-void model_make_rotations(Model *m, int l) {
-    LayerShape s = model_layer_shape(m, l, m->T, m->B);
+const float *model_layer_rotations(Model *m, const ForwardArgs *a, int l) {
+    if (a->rotations && a->rotations[l]) return a->rotations[l];
     size_t n = (size_t)m->cfg.n_heads * m->cfg.d_head * m->cfg.n_hashes *
-               lsh_rotation_cols(&s.attn.lsh);
+               lsh_rotation_cols(&m->shape[l].attn.lsh);
     // HF draws fresh rotations every forward unless hash_seed fixes them for all layers
     uint64_t st = m->cfg.hash_seed >= 0 ? hash_stream((uint64_t)m->cfg.hash_seed, SITE_ROT, 0, 0)
-                                        : hash_stream(m->seed, (uint64_t)m->step, SITE_ROT, l);
+                                        : hash_stream(m->seed, (uint64_t)a->step, SITE_ROT, l);
     for (size_t i = 0; i < n; i++) m->rot[i] = hash_normal(st, i);
+    return m->rot;
 }
 
-static EmbedShape embed_shape(const Model *m, int T) {
+static EmbedShape embed_shape(const Model *m, int T, int training) {
     EmbedShape e;
     e.T = T;
     e.C = m->cfg.d_model;
@@ -314,53 +314,49 @@ static EmbedShape embed_shape(const Model *m, int T) {
     e.axial[1] = m->cfg.axial_shape[1];
     e.dims[0] = m->cfg.axial_dims[0];
     e.dims[1] = m->cfg.axial_dims[1];
-    e.dropout = m->training ? m->cfg.hidden_dropout : 0.0f;
+    e.dropout = training ? m->cfg.hidden_dropout : 0.0f;
     e.stream = 0;
     e.start = 0;
     return e;
 }
 
-const float *model_layer_rotations(Model *m, int l) {
-    if (m->rot_override[l]) return m->rot_override[l];
-    model_make_rotations(m, l);
-    return m->rot;
-}
-
 void model_embed(Model *m, float *out, const int *tokens, int T, int start) {
-    EmbedShape e = embed_shape(m, T);
+    EmbedShape e = embed_shape(m, T, 0);
     e.start = start;
-    e.stream = model_embed_stream(m, 0);
     embedding_forward(out, tokens, m->p.wte, m->p.pos0, m->p.pos1, &e);
 }
 
-double model_forward(Model *m, const int *tokens, int B, int T) {
+double model_forward(Model *m, const int *tokens, int B, int T, const ForwardArgs *a) {
     CHECK(B <= m->B && T <= m->T && T >= 1, "batch %dx%d exceeds buffers %dx%d", B, T, m->B, m->T);
     CHECK(threads_get() <= m->threads, "%d threads; the scratch was sized for %d at model_init", threads_get(), m->threads);
+    CHECK(!a->reuse_buckets || (m->args.step == a->step && m->cur_B == B && m->cur_T == T),
+          "reusing the bucket order of a different forward");
     const ReformerConfig *c = &m->cfg;
     size_t n = (size_t)T * c->d_model;
+    m->args = *a;
     m->tokens = tokens;
     m->cur_B = B;
     m->cur_T = T;
     for (int b = 0; b < B; b++) {
-        EmbedShape e = embed_shape(m, T);
-        e.stream = model_embed_stream(m, b);
+        EmbedShape e = embed_shape(m, T, a->training);
+        e.stream = model_embed_stream(m, a->step, b);
         embedding_forward(m->x1 + b * n, tokens + (size_t)b * T, m->p.wte, m->p.pos0, m->p.pos1, &e);
         memcpy(m->x2 + b * n, m->x1 + b * n, n * sizeof(float));
     }
     for (int l = 0; l < c->n_layers; l++) {
-        LayerShape s = model_layer_shape(m, l, T, B);
+        LayerPass pass = {T, B, a->training, model_layer_stream(m, a->step, l)};
         LayerWork w = {m->attn_work, m->ffn_work};
-        int hashes = c->attn[l] == ATTN_LSH && !s.attn.lsh.plain;
-        const float *rot = hashes && !m->freeze_buckets ? model_layer_rotations(m, l) : NULL;
-        // sorted is laid out for the call's (B, T): NH*NR*T per sequence
-        reversible_forward(m->x1, m->x2, m->sorted + l * m->sorted_per_layer, rot, &m->p.layer[l],
-                           &s, model_layer_stream(m, l), &w);
+        int hashes = c->attn[l] == ATTN_LSH && T > c->lsh_chunk;
+        // the order is laid out for the call's (B, T): NH*NR*T per sequence
+        BucketOrder order = {m->sorted + l * m->sorted_per_layer, hashes && !a->reuse_buckets, NULL};
+        if (order.hash) order.rot = model_layer_rotations(m, a, l);
+        reversible_forward(m->x1, m->x2, &order, &m->p.layer[l], &m->shape[l], &pass, &w);
     }
     double nll = 0.0, t0 = profile_now();
     m->correct = 0;
     for (int b = 0; b < B; b++) {
-        HeadShape h = head_shape(m, T);
-        h.stream = model_head_stream(m, b);
+        HeadShape h = head_shape(m, T, a);
+        h.stream = model_head_stream(m, a->step, b);
         long corr = 0;
         nll += lm_head_forward(NULL, &corr, m->x1 + b * n, m->x2 + b * n, tokens + (size_t)b * T,
                                &m->p.head, &h, m->head_work);
@@ -369,19 +365,19 @@ double model_forward(Model *m, const int *tokens, int B, int T) {
     profile_add(PROFILE_HEAD, t0);
     long long labels = 0;
     for (int b = 0; b < B; b++)
-        for (int t = imax(1, m->loss_from); t < T; t++) labels += tokens[(size_t)b * T + t] >= 0;
+        for (int t = imax(1, a->loss_from); t < T; t++) labels += tokens[(size_t)b * T + t] >= 0;
     m->n_labels = labels;
     m->scored = 0;
     for (int b = 0; b < B; b++)
-        for (int t = imax(1, m->score_from); t < T; t++) m->scored += tokens[(size_t)b * T + t] >= 0;
+        for (int t = imax(1, a->score_from); t < T; t++) m->scored += tokens[(size_t)b * T + t] >= 0;
     return labels ? nll / labels : 0.0;
 }
 
 void model_logits(Model *m, float *logits) {
     size_t n = (size_t)m->cur_T * m->cfg.d_model;
     for (int b = 0; b < m->cur_B; b++) {
-        HeadShape h = head_shape(m, m->cur_T);
-        h.stream = model_head_stream(m, b);
+        HeadShape h = head_shape(m, m->cur_T, &m->args);
+        h.stream = model_head_stream(m, m->args.step, b);
         lm_head_forward(logits + (size_t)b * m->cur_T * m->cfg.vocab, NULL, m->x1 + b * n,
                         m->x2 + b * n, m->tokens + (size_t)b * m->cur_T, &m->p.head, &h,
                         m->head_work);
@@ -389,14 +385,14 @@ void model_logits(Model *m, float *logits) {
 }
 
 void model_logits_of(Model *m, float *logits, const float *y1, const float *y2) {
-    HeadShape h = head_shape(m, 1);
-    h.stream = model_head_stream(m, 0);
+    HeadShape h = head_shape(m, 1, &(ForwardArgs){0});
     int no_label = -1;
     lm_head_forward(logits, NULL, y1, y2, &no_label, &m->p.head, &h, m->head_work);
 }
 
 void model_backward(Model *m) {
     const ReformerConfig *c = &m->cfg;
+    const ForwardArgs *a = &m->args;
     int B = m->cur_B, T = m->cur_T;
     size_t n = (size_t)T * c->d_model;
     CHECK(m->tokens != NULL, "backward without forward");
@@ -405,38 +401,38 @@ void model_backward(Model *m) {
     float scale = m->n_labels ? 1.0f / (float)m->n_labels : 0.0f;
     double t0 = profile_now();
     for (int b = 0; b < B; b++) {
-        HeadShape h = head_shape(m, T);
-        h.stream = model_head_stream(m, b);
+        HeadShape h = head_shape(m, T, a);
+        h.stream = model_head_stream(m, a->step, b);
         lm_head_backward(m->dx1 + b * n, m->dx2 + b * n, &m->g.head, scale, m->x1 + b * n,
                          m->x2 + b * n, m->tokens + (size_t)b * T, &m->p.head, &h, m->head_work);
     }
     profile_add(PROFILE_HEAD, t0);
     for (int l = c->n_layers - 1; l >= 0; l--) {
-        LayerShape s = model_layer_shape(m, l, T, B);
+        LayerPass pass = {T, B, a->training, model_layer_stream(m, a->step, l)};
         LayerWork w = {m->attn_work, m->ffn_work};
         reversible_backward(m->x1, m->x2, m->dx1, m->dx2, &m->g.layer[l],
-                            m->sorted + l * m->sorted_per_layer, &m->p.layer[l], &s,
-                            model_layer_stream(m, l), &w);
+                            m->sorted + l * m->sorted_per_layer, &m->p.layer[l], &m->shape[l],
+                            &pass, &w);
     }
     // x1 = x2 = e, so de = dx1 + dx2
     for (int b = 0; b < B; b++) {
         float *d = m->dx1 + b * n;
         for (size_t i = 0; i < n; i++) d[i] += m->dx2[b * n + i];
-        EmbedShape e = embed_shape(m, T);
-        e.stream = model_embed_stream(m, b);
+        EmbedShape e = embed_shape(m, T, a->training);
+        e.stream = model_embed_stream(m, a->step, b);
         embedding_backward(m->g.wte, m->g.pos0, m->g.pos1, d, m->tokens + (size_t)b * T, &e);
     }
     m->tokens = NULL;
 }
 
-static int layer_chunk(const ReformerConfig *c, int l) {
+int model_layer_chunk(const ReformerConfig *c, int l) {
     return c->attn[l] == ATTN_LSH ? c->lsh_chunk : c->attn[l] == ATTN_LOCAL ? c->local_chunk : 1;
 }
 
 long long model_chunk_lcm(const ReformerConfig *c) {
     long long lcm = 1;
     for (int l = 0; l < c->n_layers; l++) {
-        long long ch = layer_chunk(c, l), a = lcm, b = ch;
+        long long ch = model_layer_chunk(c, l), a = lcm, b = ch;
         while (b) {
             long long t = a % b;
             a = b;
@@ -449,7 +445,7 @@ long long model_chunk_lcm(const ReformerConfig *c) {
 
 int model_length_misfit(const ReformerConfig *c, long long T) {
     for (int l = 0; l < c->n_layers; l++) {
-        int ch = layer_chunk(c, l);
+        int ch = model_layer_chunk(c, l);
         if (T > ch && T % ch) return ch;
     }
     return 0;

@@ -8,8 +8,9 @@
 //   Model m;
 //   model_init(&m, &cfg, /*B=*/1, /*T=*/4096, /*seed=*/1);
 //   model_zero_grad(&m);
-//   double loss = model_forward(&m, tokens, 1, 4096);   // mean next-token NLL, nats
-//   model_backward(&m);                                  // grads += d loss / d params
+//   ForwardArgs a = {.step = step, .training = 1};
+//   double loss = model_forward(&m, tokens, 1, 4096, &a);  // mean next-token NLL, nats
+//   model_backward(&m);                                    // grads += d loss / d params
 //   adam_update(&opt, &state, m.params, m.grads, m.n_params);
 //   model_free(&m);
 //
@@ -67,6 +68,19 @@ typedef struct {
     HeadParams head;
 } ModelViews;
 
+// Every input of a forward pass besides the parameters and the tokens, given at the call.
+// All zero: evaluation (no dropout) at step 0 with drawn rotations, every label scored.
+typedef struct {
+    long long step;       // mixed into the dropout masks and the drawn LSH rotations
+    int training;         // dropout on
+    int reuse_buckets;    // 1: keep the last forward's bucket order (gradient checks:
+                          // hashing is piecewise constant); 0: hash
+    const float *const *rotations;  // NULL, or per layer the LSH rotations (NH, HS, NR,
+                                    // cols) to hash with (HF's); NULL entries are drawn
+    int loss_from;        // labels before this position are not in the loss (evaluation tails)
+    int score_from;       // first label position counted in `correct` and `scored`
+} ForwardArgs;
+
 typedef struct {
     ReformerConfig cfg;   // with the bucket count resolved
     int B, T;             // the largest batch the buffers hold
@@ -81,19 +95,15 @@ typedef struct {
     size_t sorted_per_layer;
     float *rot;           // (NH, HS, NR, cols) rotations of the layer being hashed
     float *attn_work, *ffn_work, *head_work;  // scratch shared by every layer
-    // the current step
-    uint64_t seed;
-    long long step;       // mixed into dropout and rotation streams
-    int training;         // dropout on
-    int freeze_buckets;   // reuse the stored bucket order (gradient checks)
-    const float *rot_override[MAX_LAYERS];  // given LSH rotations (NH, HS, NR, cols) per layer, e.g. HF's
-    const int *tokens;    // (B, T) of the last forward
+    LayerShape shape[MAX_LAYERS];  // each layer's fixed description (from cfg, at T)
+    uint64_t seed;        // dropout masks and drawn rotations derive from (seed, step)
+    // the last forward: its inputs, which backward and model_logits replay, and its counts
+    ForwardArgs args;
+    const int *tokens;    // (B, T)
     int cur_B, cur_T;
-    long long n_labels;
-    long long correct;    // labels at positions >= score_from predicted right (last forward)
-    long long scored;     // labels at positions >= score_from (last forward)
-    int score_from;
-    int loss_from;        // labels before this position are not scored (evaluation tails)
+    long long n_labels;   // labels in the loss
+    long long correct;    // labels at positions >= args.score_from predicted right
+    long long scored;     // labels at positions >= args.score_from
 } Model;
 
 // Sizes the buffers for batches of up to B sequences of up to T tokens.
@@ -103,12 +113,12 @@ void model_free(Model *m);
 void model_zero_grad(Model *m);
 
 // Mean next-token NLL (nats) over B*(T-1) labels of tokens (B, T); T <= m->T.
-double model_forward(Model *m, const int *tokens, int B, int T);
-// grads += d(mean NLL)/d params for the last forward; x1, x2 are consumed.
+double model_forward(Model *m, const int *tokens, int B, int T, const ForwardArgs *a);
+// grads += d(mean NLL)/d params for the last forward (with its args); x1, x2 are consumed.
 void model_backward(Model *m);
 // Logits (B, T, V) of the last forward; recomputes the head only.
 void model_logits(Model *m, float *logits);
-// Logits (V) of one position whose top-layer halves are y1, y2 (C each).
+// Logits (V), without dropout, of one position whose top-layer halves are y1, y2 (C each).
 void model_logits_of(Model *m, float *logits, const float *y1, const float *y2);
 
 // The optimizer state c asks for, over m's parameters: Adam, or Adafactor over its tensors.
@@ -123,6 +133,8 @@ size_t model_activation_bytes(const Model *m);
 // model a config asks for.
 size_t model_bytes_needed(const ReformerConfig *c, int B, int T, size_t *n_params);
 
+// The chunk length layer l attends in: LSH's or local's; 1 for full attention.
+int model_layer_chunk(const ReformerConfig *c, int l);
 // The least common multiple of the chunk lengths the layers use: a sequence longer than
 // one chunk must be a multiple of it (full-attention layers impose nothing).
 long long model_chunk_lcm(const ReformerConfig *c);
@@ -135,17 +147,15 @@ int model_length_misfit(const ReformerConfig *c, long long T);
 // twice the forward). Attention counts every window slot (masked ones too).
 double model_flops_per_token(const ReformerConfig *c, int T, int train);
 
-// The shapes one layer runs with at sequence length T (exposed for tests).
-LayerShape model_layer_shape(const Model *m, int layer, int T, int B);
-// The rotations layer `layer` uses at the current step, into m->rot.
-void model_make_rotations(Model *m, int layer);
-// The rotations layer `layer` hashes with: the given ones, else model_make_rotations'.
-const float *model_layer_rotations(Model *m, int layer);
-// out (T, C) = embeddings of tokens (T) at positions start.. (cached decoding).
+// ---- for cached decoding (core/decode.c) and for tests that replay the layers ----
+// The rotations LSH layer `layer` hashes with under a: a->rotations[layer] when given,
+// else drawn for a->step into m->rot.
+const float *model_layer_rotations(Model *m, const ForwardArgs *a, int layer);
+// out (T, C) = embeddings, without dropout, of tokens (T) at positions start..
 void model_embed(Model *m, float *out, const int *tokens, int T, int start);
-// Random streams of the current step (dropout masks); tests replay them.
-uint64_t model_layer_stream(const Model *m, int layer);
-uint64_t model_embed_stream(const Model *m, int b);
-uint64_t model_head_stream(const Model *m, int b);
+// The random streams of a step (dropout masks).
+uint64_t model_layer_stream(const Model *m, long long step, int layer);
+uint64_t model_embed_stream(const Model *m, long long step, int b);
+uint64_t model_head_stream(const Model *m, long long step, int b);
 
 #endif

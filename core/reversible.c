@@ -10,18 +10,31 @@ enum { SITE_ATTN = 21, SITE_FFN = 22 };
 uint64_t reversible_attn_stream(uint64_t stream, int b) { return hash_stream(stream, SITE_ATTN, b, 0); }
 uint64_t reversible_ffn_stream(uint64_t stream, int b) { return hash_stream(stream, SITE_FFN, b, 0); }
 
-static size_t sorted_per_seq(const LayerShape *s) {
+LayerShape layer_shape_at(const LayerShape *fixed, const LayerPass *pass) {
+    LayerShape s = *fixed;
+    int T = pass->T;
+    s.attn.T = s.attn.lsh.T = s.attn.local.T = T;
+    s.attn.lsh.plain = s.attn.kind == ATTN_FULL || T <= s.attn.lsh.chunk;
+    if (!pass->training)
+        s.attn.hidden_dropout = s.attn.lsh.dropout = s.attn.local.dropout = s.ffn.dropout = 0.0f;
+    return s;
+}
+
+static size_t order_per_seq(const LayerShape *s) {
     return (size_t)s->attn.NH * s->attn.lsh.n_hashes * s->attn.T;
 }
 
-void reversible_forward(float *x1, float *x2, int *sorted, const float *rot,
-                        const LayerParams *p, const LayerShape *s, uint64_t stream, LayerWork *w) {
+void reversible_forward(float *x1, float *x2, const BucketOrder *buckets, const LayerParams *p,
+                        const LayerShape *fixed, const LayerPass *pass, LayerWork *w) {
+    LayerShape shape = layer_shape_at(fixed, pass), *s = &shape;
+    uint64_t stream = pass->stream;
     size_t n = (size_t)s->attn.T * s->attn.C;
     AttnWork aw = attention_work_views(w->attn, &s->attn);
-    for (int b = 0; b < s->B; b++) {
-        int *order = sorted ? sorted + b * sorted_per_seq(s) : NULL;
+    for (int b = 0; b < pass->B; b++) {
+        BucketOrder seq = *buckets;
+        if (seq.order) seq.order += b * order_per_seq(s);
         double t0 = profile_now(), core = profile_seconds[PROFILE_ATTN_CORE];
-        attention_forward(x1 + b * n, order, rot, x2 + b * n, &p->attn, &s->attn,
+        attention_forward(x1 + b * n, &seq, x2 + b * n, &p->attn, &s->attn,
                           reversible_attn_stream(stream, b), &aw);
         // the dense part is the attention layer's time less its core's
         profile_add(PROFILE_ATTN_DENSE, t0 + (profile_seconds[PROFILE_ATTN_CORE] - core));
@@ -34,11 +47,13 @@ void reversible_forward(float *x1, float *x2, int *sorted, const float *rot,
 }
 
 void reversible_backward(float *y1, float *y2, float *dy1, float *dy2, LayerParams *grad,
-                         const int *sorted, const LayerParams *p, const LayerShape *s,
-                         uint64_t stream, LayerWork *w) {
+                         const int *order, const LayerParams *p, const LayerShape *fixed,
+                         const LayerPass *pass, LayerWork *w) {
+    LayerShape shape = layer_shape_at(fixed, pass), *s = &shape;
+    uint64_t stream = pass->stream;
     size_t n = (size_t)s->attn.T * s->attn.C;
     AttnWork aw = attention_work_views(w->attn, &s->attn);
-    for (int b = 0; b < s->B; b++) {
+    for (int b = 0; b < pass->B; b++) {
         FfnShape f = s->ffn;
         f.stream = reversible_ffn_stream(stream, b);
         // x2 = y2 - G(y1); dy1 += G'(y1)^T dy2
@@ -49,8 +64,8 @@ void reversible_backward(float *y1, float *y2, float *dy1, float *dy2, LayerPara
         t0 = profile_now();
         double core = profile_seconds[PROFILE_ATTN_CORE];
         // x1 = y1 - F(x2); dx2 = dy2 + F'(x2)^T dy1
-        const int *order = sorted ? sorted + b * sorted_per_seq(s) : NULL;
-        attention_backward(dy2 + b * n, &grad->attn, y1 + b * n, dy1 + b * n, order, y2 + b * n,
+        const int *seq = order ? order + b * order_per_seq(s) : NULL;
+        attention_backward(dy2 + b * n, &grad->attn, y1 + b * n, dy1 + b * n, seq, y2 + b * n,
                            &p->attn, &s->attn, reversible_attn_stream(stream, b), &aw);
         profile_add(PROFILE_ATTN_DENSE, t0 + (profile_seconds[PROFILE_ATTN_CORE] - core));
     }

@@ -16,11 +16,22 @@ typedef struct {
     FfnParams ffn;
 } LayerParams;
 
+// A layer's fixed description, built once from the config at model_init (at the model's
+// largest length, with the configured dropout rates).
 typedef struct {
     AttnShape attn;
     FfnShape ffn;
-    int B;
 } LayerShape;
+
+// What changes from call to call.
+typedef struct {
+    int T, B;          // this call's sequence length and batch
+    int training;      // dropout on
+    uint64_t stream;   // the layer's random stream at this step (dropout masks)
+} LayerPass;
+
+// The shapes one call runs with: fixed at pass->T, dropout only when training.
+LayerShape layer_shape_at(const LayerShape *fixed, const LayerPass *pass);
 
 typedef struct {
     float *attn;  // attention_work_floats
@@ -31,16 +42,17 @@ typedef struct {
 uint64_t reversible_attn_stream(uint64_t stream, int b);
 uint64_t reversible_ffn_stream(uint64_t stream, int b);
 
-// In place: x1 (B, T, C) becomes y1, x2 becomes y2. For LSH layers, rot given:
-// hash and write sorted (B, NH, NR*T); rot NULL: reuse sorted from an earlier call.
-void reversible_forward(float *x1, float *x2, int *sorted, const float *rot,
-                        const LayerParams *p, const LayerShape *s, uint64_t stream, LayerWork *w);
+// In place: x1 (B, T, C) becomes y1, x2 becomes y2. An LSH layer's bucket order is
+// (B, NH, NR*T), hashed or reused as `buckets` says.
+void reversible_forward(float *x1, float *x2, const BucketOrder *buckets, const LayerParams *p,
+                        const LayerShape *fixed, const LayerPass *pass, LayerWork *w);
 
 // In place: y1, y2 become x1, x2; dy1, dy2 become dx1, dx2:
 //   x2 = y2 - G(y1); dy1 += G'(y1)^T dy2   (then dx1 = dy1)
 //   x1 = y1 - F(x2); dy2 += F'(x2)^T dy1   (then dx2 = dy2)
+// order: the bucket order the forward pass used.
 void reversible_backward(float *y1, float *y2, float *dy1, float *dy2, LayerParams *grad,
-                         const int *sorted, const LayerParams *p, const LayerShape *s,
-                         uint64_t stream, LayerWork *w);
+                         const int *order, const LayerParams *p, const LayerShape *fixed,
+                         const LayerPass *pass, LayerWork *w);
 
 #endif

@@ -44,7 +44,7 @@ static void check_against_recompute(int kind0, int kind1, const char *what) {
     rng_seed(&r, 3);
     for (int i = 0; i < T; i++) seq[i] = (int)rng_below(&r, (uint32_t)V);
     Decoder d;
-    decoder_init(&d, &cached, T);
+    decoder_init(&d, &cached, T, NULL);
     float logits[13], *ref = xmalloc((size_t)T * V * sizeof(float));
     double worst = 0.0;
     for (int cur = prompt; cur <= T; cur++) {
@@ -54,7 +54,7 @@ static void check_against_recompute(int kind0, int kind1, const char *what) {
         int L = (cur + 3) / 4 * 4;
         int padded[32] = {0};
         memcpy(padded, seq, (size_t)cur * sizeof(int));
-        model_forward(&full, padded, 1, L);
+        model_forward(&full, padded, 1, L, &(ForwardArgs){0});
         model_logits(&full, ref);
         double diff = max_rel_diff(logits, ref + (size_t)(cur - 1) * V, (size_t)V);
         if (diff > worst) worst = diff;

@@ -22,9 +22,10 @@
 #define FIXTURES "tests/hf/fixtures"
 
 // Builds m for batches of B sequences of T tokens (T 0: the model's positions) from fixture
-// directory `name`, with HF's weights, HF's rotations and the LM head's bias zeroed (HF 5.17
-// leaves it out), and opens its fixture.safetensors as fx. Returns 0, or -1 after EXPECT.
-static int open_case(const char *name, int B, int T, Model *m, float **rot, Safetensors *fx) {
+// directory `name`, with HF's weights and the LM head's bias zeroed (HF 5.17 leaves it out),
+// HF's rotations into given (a ForwardArgs.rotations list, held by *rot), and opens its
+// fixture.safetensors as fx. Returns 0, or -1 after EXPECT.
+static int open_case(const char *name, int B, int T, Model *m, const float **given, float **rot, Safetensors *fx) {
     char dir[512], path[600], err[1024];
     snprintf(dir, sizeof(dir), "%s/%s", FIXTURES, name);
     ReformerConfig cfg;
@@ -38,7 +39,7 @@ static int open_case(const char *name, int B, int T, Model *m, float **rot, Safe
     memset(m->p.head.b, 0, cfg.vocab * sizeof(float));
     snprintf(path, sizeof(path), "%s/fixture.safetensors", dir);
     *rot = NULL;
-    EXPECT(hf_load_rotations(path, m, rot, err, sizeof(err)) == 0, "%s", err);
+    EXPECT(hf_load_rotations(path, m, given, rot, err, sizeof(err)) == 0, "%s", err);
     if (safetensors_open(fx, path, err, sizeof(err))) {
         EXPECT(0, "%s", err);
         model_free(m);
@@ -54,12 +55,13 @@ static void check_case(const char *name) {
     Model m;
     float *rot;
     Safetensors fx;
-    if (open_case(name, B, T, &m, &rot, &fx)) return;
+    const float *given[MAX_LAYERS];
+    if (open_case(name, B, T, &m, given, &rot, &fx)) return;
     int V = m.cfg.vocab, tok[64];
     EXPECT(safetensors_read_int(&fx, "input_ids", tok, B * T, err, sizeof(err)) == 0, "%s", err);
-    m.training = 1;  // HF ran in train mode (dropout 0) to take gradients
     model_zero_grad(&m);
-    double loss = model_forward(&m, tok, B, T);
+    // HF ran in train mode (dropout 0) to take gradients
+    double loss = model_forward(&m, tok, B, T, &(ForwardArgs){.training = 1, .rotations = given});
     float *logits = xmalloc((size_t)B * T * V * sizeof(float)), *want = xmalloc((size_t)B * T * V * sizeof(float));
     model_logits(&m, logits);
     float hf_loss;
@@ -139,14 +141,15 @@ static void check_decode(const char *name, int prompt_len, int steps) {
     Model m;
     float *rot;
     Safetensors fx;
-    if (open_case(name, 1, 0, &m, &rot, &fx)) return;
+    const float *given[MAX_LAYERS];
+    if (open_case(name, 1, 0, &m, given, &rot, &fx)) return;
     int V = m.cfg.vocab, prompt[64], gen[64];
     float *want = xmalloc((size_t)(steps + 1) * V * sizeof(float)), *got = xmalloc((size_t)V * sizeof(float));
     EXPECT(safetensors_read_int(&fx, "prompt", prompt, prompt_len, err, sizeof(err)) == 0, "%s", err);
     EXPECT(safetensors_read_int(&fx, "generated", gen, steps, err, sizeof(err)) == 0, "%s", err);
     EXPECT(safetensors_read_f32(&fx, "logits", want, (size_t)(steps + 1) * V, err, sizeof(err)) == 0, "%s", err);
     Decoder d;
-    decoder_init(&d, &m, m.T);
+    decoder_init(&d, &m, m.T, given);
     double worst = 0.0;
     int agree = 1;
     for (int i = 0; i <= steps; i++) {
@@ -190,11 +193,13 @@ void test_hf_loads_our_export(void) {
     model_init(&m, &cfg, 1, 64, 1);
     float *rot = NULL;
     EXPECT(hf_load_weights(dir, &m, err, sizeof(err)) == 0, "%s", err);
-    EXPECT(hf_load_rotations(FIXTURES "/exported_by_reformer/rotations.safetensors", &m, &rot, err, sizeof(err)) == 0,
-           "%s", err);
-    double with_bias = model_forward(&m, tok, 1, 64);
+    const float *given[MAX_LAYERS];
+    EXPECT(hf_load_rotations(FIXTURES "/exported_by_reformer/rotations.safetensors", &m, given, &rot, err,
+                             sizeof(err)) == 0, "%s", err);
+    ForwardArgs a = {.rotations = given};
+    double with_bias = model_forward(&m, tok, 1, 64, &a);
     memset(m.p.head.b, 0, cfg.vocab * sizeof(float));
-    double as_loaded = model_forward(&m, tok, 1, 64);
+    double as_loaded = model_forward(&m, tok, 1, 64, &a);
     EXPECT(fabs(with_bias / 2.5174028873 - 1) < 1e-5 && fabs(as_loaded / 2.5116345882 - 1) < 1e-5,
            "losses %.10f and %.10f; transformers computed 2.5174028873 and 2.5116345882", with_bias, as_loaded);
     free(rot);

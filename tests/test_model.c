@@ -47,11 +47,12 @@ typedef struct {
     Model *m;
     int *tok;
     int B, T;
+    ForwardArgs a;
 } Ctx;
 
 static double model_loss(void *p) {
     Ctx *c = p;
-    return model_forward(c->m, c->tok, c->B, c->T);
+    return model_forward(c->m, c->tok, c->B, c->T, &c->a);
 }
 
 static void check_model_grad(int kind, int causal, float dropout, const char *what) {
@@ -59,13 +60,11 @@ static void check_model_grad(int kind, int causal, float dropout, const char *wh
     cfg.hidden_dropout = cfg.lsh_dropout = cfg.local_dropout = dropout;
     Model m;
     model_init(&m, &cfg, 2, 32, 42);
-    m.training = dropout > 0;
-    m.step = 3;
-    Ctx c = {&m, tokens_for(2, 32, cfg.vocab, 9), 2, 32};
+    Ctx c = {&m, tokens_for(2, 32, cfg.vocab, 9), 2, 32, {.step = 3, .training = dropout > 0}};
     model_zero_grad(&m);
-    model_forward(&m, c.tok, 2, 32);
+    model_forward(&m, c.tok, 2, 32, &c.a);
     model_backward(&m);
-    m.freeze_buckets = 1;  // hashing is piecewise constant: hold the buckets
+    c.a.reuse_buckets = 1;  // hashing is piecewise constant: hold the buckets
     double ana, rel = gradcheck(model_loss, &c, m.params, m.grads, m.n_params, 77, &ana);
     EXPECT(rel < 1e-3 && fabs(ana) > 1e-3, "%s: all parameters rel %.2e (g.d %.3e)", what, rel, ana);
     // and tensor by tensor, so a wrong small tensor cannot hide in the total. A small
@@ -98,7 +97,7 @@ void test_reversibility_12_layers(void) {
     int *tok = tokens_for(1, 32, cfg.vocab, 3);
     size_t n = 32 * (size_t)cfg.d_model;
     float *saved = xmalloc(13 * 2 * n * 4);
-    model_forward(&m, tok, 1, 32);
+    model_forward(&m, tok, 1, 32, &(ForwardArgs){0});
     // rebuild the per-layer inputs by running the same layers again from the embedding
     float *x1 = xmalloc(n * 4), *x2 = xmalloc(n * 4);
     EmbedShape e = {32, cfg.d_model, cfg.vocab, {4, 8}, {4, 8}, 0.0f, 0, 0};
@@ -107,19 +106,20 @@ void test_reversibility_12_layers(void) {
     for (int l = 0; l < 12; l++) {
         memcpy(saved + (2 * l) * n, x1, n * 4);
         memcpy(saved + (2 * l + 1) * n, x2, n * 4);
-        LayerShape s = model_layer_shape(&m, l, 32, 1);
+        LayerPass pass = {32, 1, 0, 0};
         LayerWork w = {m.attn_work, m.ffn_work};
-        reversible_forward(x1, x2, m.sorted + l * m.sorted_per_layer, NULL, &m.p.layer[l], &s, 0, &w);
+        BucketOrder reuse = {m.sorted + l * m.sorted_per_layer, 0, NULL};
+        reversible_forward(x1, x2, &reuse, &m.p.layer[l], &m.shape[l], &pass, &w);
     }
     EXPECT(max_rel_diff(x1, m.x1, n) == 0.0 && max_rel_diff(x2, m.x2, n) == 0.0, "replay differs");
     // walk down: each inverse must give the saved input
     float *d1 = xcalloc(n, 4), *d2 = xcalloc(n, 4);
     double worst = 0;
     for (int l = 11; l >= 0; l--) {
-        LayerShape s = model_layer_shape(&m, l, 32, 1);
+        LayerPass pass = {32, 1, 0, 0};
         LayerWork w = {m.attn_work, m.ffn_work};
         reversible_backward(x1, x2, d1, d2, &m.g.layer[l], m.sorted + l * m.sorted_per_layer,
-                            &m.p.layer[l], &s, 0, &w);
+                            &m.p.layer[l], &m.shape[l], &pass, &w);
         worst = fmax(worst, max_rel_diff(x1, saved + (2 * l) * n, n));
         worst = fmax(worst, max_rel_diff(x2, saved + (2 * l + 1) * n, n));
     }
@@ -133,36 +133,36 @@ void test_reversible_equals_store_everything(void) {
     cfg.hidden_dropout = cfg.lsh_dropout = cfg.local_dropout = 0.1f;
     Model m;
     model_init(&m, &cfg, 2, 32, 8);
-    m.training = 1;
+    ForwardArgs a = {.training = 1};
     int *tok = tokens_for(2, 32, cfg.vocab, 4);
     size_t n = 2 * 32 * (size_t)cfg.d_model;
     // reversible
     model_zero_grad(&m);
-    model_forward(&m, tok, 2, 32);
+    model_forward(&m, tok, 2, 32, &a);
     model_backward(&m);
     float *rev = xmalloc(m.n_params * 4);
     memcpy(rev, m.grads, m.n_params * 4);
     // store everything: forward keeping each layer's input, backward from the stored values
-    m.freeze_buckets = 1;
+    a.reuse_buckets = 1;
     model_zero_grad(&m);
-    model_forward(&m, tok, 2, 32);
+    model_forward(&m, tok, 2, 32, &a);
     float *store = xmalloc(7 * 2 * n * 4);
     float *x1 = store + 12 * n, *x2 = store + 13 * n;  // slot 6: the top
     {
         EmbedShape e = {32, cfg.d_model, cfg.vocab, {4, 8}, {4, 8}, cfg.hidden_dropout, 0, 0};
         for (int b = 0; b < 2; b++) {
-            e.stream = model_embed_stream(&m, b);
+            e.stream = model_embed_stream(&m, 0, b);
             embedding_forward(store + b * n / 2, tok + b * 32, m.p.wte, m.p.pos0, m.p.pos1, &e);
         }
         memcpy(store + n, store, n * 4);
         for (int l = 0; l < 6; l++) {
-            LayerShape s = model_layer_shape(&m, l, 32, 2);
+            LayerPass pass = {32, 2, 1, model_layer_stream(&m, 0, l)};
             LayerWork w = {m.attn_work, m.ffn_work};
-            float *a = store + (2 * l + 2) * n, *b = store + (2 * l + 3) * n;
-            memcpy(a, store + 2 * l * n, n * 4);
-            memcpy(b, store + (2 * l + 1) * n, n * 4);
-            reversible_forward(a, b, m.sorted + l * m.sorted_per_layer, NULL, &m.p.layer[l], &s,
-                               model_layer_stream(&m, l), &w);
+            float *y1 = store + (2 * l + 2) * n, *y2 = store + (2 * l + 3) * n;
+            memcpy(y1, store + 2 * l * n, n * 4);
+            memcpy(y2, store + (2 * l + 1) * n, n * 4);
+            BucketOrder reuse = {m.sorted + l * m.sorted_per_layer, 0, NULL};
+            reversible_forward(y1, y2, &reuse, &m.p.layer[l], &m.shape[l], &pass, &w);
         }
     }
     EXPECT(max_rel_diff(x1, m.x1, n) == 0.0, "stored forward differs from model forward");
@@ -170,14 +170,14 @@ void test_reversible_equals_store_everything(void) {
     float *d1 = xcalloc(n, 4), *d2 = xcalloc(n, 4);
     HeadShape hs = {32, cfg.d_model, cfg.vocab, cfg.head_chunk, 0, 0, cfg.ln_eps, cfg.hidden_dropout, 0};
     for (int b = 0; b < 2; b++) {
-        hs.stream = model_head_stream(&m, b);
+        hs.stream = model_head_stream(&m, 0, b);
         lm_head_backward(d1 + b * n / 2, d2 + b * n / 2, &m.g.head, 1.0f / (2 * 31), x1 + b * n / 2,
                          x2 + b * n / 2, tok + b * 32, &m.p.head, &hs, m.head_work);
     }
     for (int l = 5; l >= 0; l--) {
-        LayerShape s = model_layer_shape(&m, l, 32, 2);
+        uint64_t st = model_layer_stream(&m, 0, l);
+        LayerShape s = layer_shape_at(&m.shape[l], &(LayerPass){32, 2, 1, st});
         AttnWork aw = attention_work_views(m.attn_work, &s.attn);
-        uint64_t st = model_layer_stream(&m, l);
         const float *in2 = store + (2 * l + 1) * n;
         const float *y1 = store + (2 * l + 2) * n;
         for (int b = 0; b < 2; b++) {
@@ -195,7 +195,7 @@ void test_reversible_equals_store_everything(void) {
     for (size_t i = 0; i < n; i++) d1[i] += d2[i];
     EmbedShape e = {32, cfg.d_model, cfg.vocab, {4, 8}, {4, 8}, cfg.hidden_dropout, 0, 0};
     for (int b = 0; b < 2; b++) {
-        e.stream = model_embed_stream(&m, b);
+        e.stream = model_embed_stream(&m, 0, b);
         embedding_backward(m.g.wte, m.g.pos0, m.g.pos1, d1 + b * n / 2, tok + b * 32, &e);
     }
     double d = max_rel_diff(m.grads, rev, m.n_params);
@@ -210,13 +210,14 @@ static void check_causal(int kind) {
     model_init(&m, &cfg, 1, 32, 11);
     int *tok = tokens_for(1, 32, cfg.vocab, 12);
     float *a = xmalloc(32 * cfg.vocab * 4), *b = xmalloc(32 * cfg.vocab * 4);
-    model_forward(&m, tok, 1, 32);
+    model_forward(&m, tok, 1, 32, &(ForwardArgs){0});
     model_logits(&m, a);
-    m.freeze_buckets = 1;  // the bucket order is shared; masking must still hide the future
+    // the bucket order is shared; masking must still hide the future
+    ForwardArgs reuse = {.reuse_buckets = 1};
     for (int t = 1; t < 32; t += 5) {
         int old = tok[t];
         tok[t] = (old + 1 + t % (cfg.vocab - 1)) % cfg.vocab;
-        model_forward(&m, tok, 1, 32);
+        model_forward(&m, tok, 1, 32, &reuse);
         model_logits(&m, b);
         EXPECT(memcmp(a, b, (size_t)t * cfg.vocab * 4) == 0, "kind %d: logits before %d changed", kind, t);
         EXPECT(memcmp(a + t * cfg.vocab, b + t * cfg.vocab, cfg.vocab * 4) != 0,
@@ -242,10 +243,8 @@ void test_determinism(void) {
     for (int run = 0; run < 2; run++) {
         Model m;
         model_init(&m, &cfg, 2, 32, 123);
-        m.training = 1;
-        m.step = 17;
         model_zero_grad(&m);
-        loss[run] = model_forward(&m, tok, 2, 32);
+        loss[run] = model_forward(&m, tok, 2, 32, &(ForwardArgs){.step = 17, .training = 1});
         model_backward(&m);
         grads[run] = xmalloc(m.n_params * 4);
         memcpy(grads[run], m.grads, m.n_params * 4);
@@ -263,7 +262,7 @@ static size_t peak_scratch(int layers) {
     Model m;
     model_init(&m, &cfg, 1, 64, 1);
     int *tok = tokens_for(1, 64, cfg.vocab, 2);
-    model_forward(&m, tok, 1, 64);
+    model_forward(&m, tok, 1, 64, &(ForwardArgs){0});
     model_backward(&m);
     size_t peak = mem_peak_bytes() - before;
     size_t params = m.n_params * sizeof(float) * 2 + m.n_entries * sizeof(ParamEntry);
