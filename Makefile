@@ -5,6 +5,8 @@
 #   make fuzz       libFuzzer harnesses of every reader (clang), in build-fuzz/
 #   make fuzz-smoke each harness for 20 s from its seed corpus (FUZZ_SECONDS=N to change)
 #   make ARCH=-march=x86-64-v3   a portable AVX2 build (e.g. to carry to another machine)
+#   make MPI=1      ./reformer that also trains as ranks of mpirun (Open MPI: libopenmpi-dev),
+#                   and its tests, which include the mpirun ones; objects in build-mpi/
 CC ?= gcc
 # Debian's gcc 12.2 at -O3 with 512-bit vectors realigns stack frames to 64 bytes and then
 # loads from a stack array with vmovapd at a 32-byte-misaligned address (SIGSEGV, a compiler
@@ -20,6 +22,11 @@ CFLAGS ?= $(OPT) $(ARCH) -g -std=gnu11 -fopenmp -Wall -Wextra -Wno-unused-parame
 LDLIBS = -lopenblas -lcjson -lz -lm
 BUILD ?= build
 BIN ?= reformer
+ifeq ($(MPI),1)
+CC = mpicc
+CFLAGS += -DREFORMER_MPI
+BUILD = build-mpi
+endif
 
 CORE = $(wildcard core/*.c)
 DATA = $(wildcard data/*.c)
@@ -32,8 +39,14 @@ TEST_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(TESTS))
 
 all: $(BIN)
 
+# ./reformer of a build with MPI and one without share a name: link again when the last
+# link came from the other build
+ifneq ($(shell cat $(BIN).build 2>/dev/null),$(BUILD))
+.PHONY: $(BIN)
+endif
 $(BIN): $(LIB_OBJ) $(MAIN_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	echo $(BUILD) > $@.build
 
 $(BUILD)/tests/run: $(LIB_OBJ) $(TEST_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -70,6 +83,6 @@ fuzz-smoke: fuzz
 	tests/fuzz/smoke.sh $(FUZZ_SECONDS)
 
 clean:
-	rm -rf build build-asan build-fuzz reformer
+	rm -rf build build-mpi build-asan build-fuzz reformer reformer.build
 
 .PHONY: all test asan fuzz fuzz-smoke clean

@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "dist.h"
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...) {
@@ -76,3 +79,16 @@ void usage_error(const char *cmd, const char *usage, const char *fmt, ...) {
     exit(2);
 }
 
+int arg_is_help(const char *flag) { return !strcmp(flag, "--help") || !strcmp(flag, "-h"); }
+
+int arg_threads(const char *flag, const char *text, int allow_zero) {
+    return (int)arg_int(flag, text, allow_zero ? 0 : 1, 1024);
+}
+
+void threads_apply(int n) {
+    if (n <= 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        n = (int)(cores > 0 ? cores : 1) / dist_local_size();
+    }
+    threads_set(n > 0 ? n : 1);
+}

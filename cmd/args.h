@@ -18,6 +18,14 @@ int arg_choice(const char *flag, const char *text, const char *const *choices);
 // The value after argv[*i] (advancing *i), or exits 2 if there is none.
 const char *arg_value(int argc, char **argv, int *i);
 
+// --help or -h.
+int arg_is_help(const char *flag);
+// --threads N: 1 to 1024, or 0 (this process's share of the cores) where allow_zero.
+int arg_threads(const char *flag, const char *text, int allow_zero);
+// Runs with n threads, or when n is 0 this process's share of the machine: its online cores
+// divided by the processes mpirun started on it, so ranks x threads never oversubscribe.
+void threads_apply(int n);
+
 // Prints "reformer CMD: MESSAGE; usage: USAGE" (one line) to stderr, then exits 2.
 void usage_error(const char *cmd, const char *usage, const char *fmt, ...)
     __attribute__((format(printf, 3, 4), noreturn));

@@ -11,7 +11,7 @@
 
 #include <cblas.h>
 
-#include "../core/adam.h"
+#include "../core/optim.h"
 #include "../core/common.h"
 #include "../core/decode.h"
 #include "../core/model.h"
@@ -95,72 +95,85 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static void run_row(const BenchArgs *a, int L, double gemm, int fd) {
-    threads_set(a->threads);
-    ReformerConfig cfg = a->cfg;
-    if (!a->have_config) b6_for(&cfg, L);
-    if (a->layers) cfg.n_layers = a->layers;
+// The model of one row: B6 (or the config) with the flags' overrides, checked.
+static int row_config(const BenchArgs *a, int L, ReformerConfig *cfg, char *err, size_t cap) {
+    *cfg = a->cfg;
+    if (!a->have_config) b6_for(cfg, L);
+    if (a->layers) cfg->n_layers = a->layers;
     if (a->attn >= 0)
-        for (int l = 0; l < cfg.n_layers; l++) cfg.attn[l] = a->attn;
-    if (a->hashes) cfg.n_hashes = a->hashes;
-    if (cfg.axial_shape[0] * cfg.axial_shape[1] < L) {
-        fprintf(stderr, "reformer bench: --seq %d exceeds the config's axial shape %dx%d\n", L,
-                cfg.axial_shape[0], cfg.axial_shape[1]);
-        exit(2);
+        for (int l = 0; l < cfg->n_layers; l++) cfg->attn[l] = a->attn;
+    if (a->hashes) cfg->n_hashes = a->hashes;
+    if (cfg->axial_shape[0] * cfg->axial_shape[1] < L)
+        return set_error(err, cap, "--seq %d exceeds the config's axial shape %dx%d", L, cfg->axial_shape[0],
+                         cfg->axial_shape[1]);
+    if (config_validate_model(cfg, L, err, cap)) return -1;
+    return source_check_memory(cfg, a->batch, L, a->train && a->optimizer == OPT_ADAM ? 2 : 0, err, cap);
+}
+
+// Seconds per token of decoding L tokens: one, then L - 1 greedy tokens through the cache.
+static double time_decode(Model *m, const int *tok, int L) {
+    Decoder d;
+    decoder_init(&d, m, L, NULL);
+    float *logits = xmalloc((size_t)m->cfg.vocab * sizeof(float));
+    double t0 = now();
+    decoder_prefill(&d, tok, 1, logits);
+    for (int t = 1; t < L; t++) {
+        int best = 0;
+        for (int v = 1; v < m->cfg.vocab; v++) best = logits[v] > logits[best] ? v : best;
+        if (isatty(2) && t % 256 == 0) fprintf(stderr, "\rbench L=%d decode %d/%d ", L, t, L);
+        decoder_step(&d, best, logits);
     }
-    char err[1024];
-    if (config_validate_model(&cfg, L, err, sizeof(err)) ||
-        source_check_memory(&cfg, a->batch, L, a->train && a->optimizer == OPT_ADAM ? 2 : 0, err, sizeof(err))) {
-        fprintf(stderr, "reformer bench: %s\n", err);
-        exit(2);
-    }
-    Model m;
-    model_init(&m, &cfg, a->batch, L, 1);
-    AdamConfig oc;
-    adam_config_default(&oc);
-    oc.optimizer = a->optimizer;
-    AdamState os = {0};
-    if (a->train) model_optimizer_init(&os, &oc, &m);
-    int *tok = xmalloc((size_t)a->batch * L * sizeof(int));
-    Rng r;
-    rng_seed(&r, 7);
-    for (size_t i = 0; i < (size_t)a->batch * L; i++) tok[i] = (int)rng_below(&r, cfg.vocab);
-    double times[64];
-    int total = a->mode == MODE_DECODE ? 0 : a->warmup + a->steps;
+    double per_token = (now() - t0) / (L - 1);
+    xfree(logits);
+    decoder_free(&d);
+    return per_token;
+}
+
+// Times warmup + steps training (or forward) steps into times (steps); returns the last loss.
+static double time_steps(const BenchArgs *a, Model *m, const OptimConfig *oc, OptimState *os, const int *tok,
+                         int L, double *times) {
     double loss = 0;
-    if (a->mode == MODE_DECODE) {  // one token, then L - 1 greedy tokens through the cache
-        Decoder d;
-        decoder_init(&d, &m, L, NULL);
-        float *logits = xmalloc((size_t)cfg.vocab * sizeof(float));
-        double t0 = now();
-        decoder_prefill(&d, tok, 1, logits);
-        for (int t = 1; t < L; t++) {
-            int best = 0;
-            for (int v = 1; v < cfg.vocab; v++) best = logits[v] > logits[best] ? v : best;
-            if (isatty(2) && t % 256 == 0) fprintf(stderr, "\rbench L=%d decode %d/%d ", L, t, L);
-            decoder_step(&d, best, logits);
-        }
-        times[0] = (now() - t0) / (L - 1);  // seconds per token
-        xfree(logits);
-        decoder_free(&d);
-    }
-    for (int s = 0; s < total; s++) {
-        if (isatty(2)) fprintf(stderr, "\rbench L=%d step %d/%d ", L, s + 1, total);
+    for (int s = 0; s < a->warmup + a->steps; s++) {
+        if (isatty(2)) fprintf(stderr, "\rbench L=%d step %d/%d ", L, s + 1, a->warmup + a->steps);
         double t0 = now();
         ForwardArgs fa = {.step = s, .training = a->train};
+        if (a->train) model_zero_grad(m);
+        loss = model_forward(m, tok, a->batch, L, &fa);
         if (a->train) {
-            model_zero_grad(&m);
-            loss = model_forward(&m, tok, a->batch, L, &fa);
-            model_backward(&m);
-            adam_update(&oc, &os, m.params, m.grads, m.n_params);
-        } else {
-            loss = model_forward(&m, tok, a->batch, L, &fa);
+            model_backward(m, m->n_labels, NULL);
+            optim_update(oc, os, m->params, m->grads, m->n_params);
         }
         if (s >= a->warmup) times[s - a->warmup] = now() - t0;
         else profile_reset();
     }
-    // share of the timed steps' wall time per phase; "other" is the remainder
+    return loss;
+}
+
+// One row, run in a child: writes its line to fd. Returns the child's exit status.
+static int run_row(const BenchArgs *a, int L, double gemm, int fd) {
+    threads_set(a->threads);
+    ReformerConfig cfg;
+    char err[1024];
+    if (row_config(a, L, &cfg, err, sizeof(err))) {
+        fprintf(stderr, "reformer bench: %s\n", err);
+        return 2;
+    }
+    Model m;
+    model_init(&m, &cfg, a->batch, L, 1);
+    OptimConfig oc;
+    optim_config_default(&oc);
+    oc.optimizer = a->optimizer;
+    OptimState os = {0};
+    if (a->train) optim_init_model(&os, &oc, &m, 0, m.n_params);
+    int *tok = xmalloc((size_t)a->batch * L * sizeof(int));
+    Rng r;
+    rng_seed(&r, 7);
+    for (size_t i = 0; i < (size_t)a->batch * L; i++) tok[i] = (int)rng_below(&r, cfg.vocab);
+    double times[64], loss = 0;
     int timed_steps = a->mode == MODE_DECODE ? 1 : a->steps;
+    if (a->mode == MODE_DECODE) times[0] = time_decode(&m, tok, L);
+    else loss = time_steps(a, &m, &oc, &os, tok, L, times);
+    // share of the timed steps' wall time per phase; "other" is the remainder
     double timed = 0, share[PROFILE_PHASES];
     for (int s = 0; s < timed_steps; s++) timed += times[s];
     double known = 0;
@@ -177,7 +190,7 @@ static void run_row(const BenchArgs *a, int L, double gemm, int fd) {
     // (a one-position forward), not the attention window
     double tps = a->mode == MODE_DECODE ? 1.0 / step : (double)a->batch * L / step;
     double fpt = a->mode == MODE_DECODE ? model_flops_per_token(&m.cfg, 1, 0) : model_flops_per_token(&m.cfg, L, a->train);
-    double state = (m.n_params * 2.0 + (a->train ? adam_state_floats(&os) : 0)) * 4 / 1048576.0;
+    double state = (m.n_params * 2.0 + (a->train ? optim_state_floats(&os) : 0)) * 4 / 1048576.0;
     int attn = cfg.attn[0];
     for (int l = 1; l < cfg.n_layers; l++)
         if (cfg.attn[l] != attn) attn = -1;
@@ -199,9 +212,9 @@ static void run_row(const BenchArgs *a, int L, double gemm, int fd) {
                  MODE_NAMES[a->mode], step, tps, peak_rss_mb(), state, fpt / 1e6, fpt * tps / 1e9,
                  gemm, 100.0 * fpt * tps / 1e9 / gemm);
     xfree(tok);
-    adam_free(&os);
+    optim_free(&os);
     model_free(&m);
-    exit(write(fd, line, strlen(line)) < 0);
+    return write(fd, line, strlen(line)) < 0;
 }
 
 // Runs fn in a child and returns what it wrote to the pipe.
@@ -215,10 +228,10 @@ static int in_child(const BenchArgs *a, int L, double gemm, char *out, size_t ca
         if (L == 0) {
             char line[64];
             snprintf(line, sizeof(line), "%.3f", sgemm_rate(a->threads));
-            if (write(fds[1], line, strlen(line)) < 0) exit(1);
-            exit(0);
+            _exit(write(fds[1], line, strlen(line)) < 0);
         }
-        run_row(a, L, gemm, fds[1]);
+        fflush(stdout);
+        _exit(run_row(a, L, gemm, fds[1]));
     }
     close(fds[1]);
     size_t got = 0;
@@ -299,9 +312,8 @@ int cmd_bench(int argc, char **argv) {
     }
     if (a.n_seqs == 0) a.seqs[a.n_seqs++] = 4096;
     for (int i = 0; i < a.n_seqs; i++) {
-        int L = a.seqs[i];
-        if (L > a.cfg.lsh_chunk && L % a.cfg.lsh_chunk) usage_error("bench", USAGE, "--seq %d is not a multiple of the LSH chunk %d", L, a.cfg.lsh_chunk);
-        if (L > a.cfg.local_chunk && L % a.cfg.local_chunk) usage_error("bench", USAGE, "--seq %d is not a multiple of the local chunk %d", L, a.cfg.local_chunk);
+        int L = a.seqs[i], bad = model_length_misfit(&a.cfg, L);
+        if (bad) usage_error("bench", USAGE, "--seq %d is longer than the chunk length %d and not a multiple of it", L, bad);
     }
     warn_slow_blas();
     char buf[1024];

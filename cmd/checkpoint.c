@@ -3,6 +3,7 @@
 #include "checkpoint.h"
 
 #include "args.h"
+#include "dist.h"
 #include "../data/files.h"
 
 #include <cjson/cJSON.h>
@@ -28,7 +29,7 @@ static char *u64_text(char *buf, uint64_t x) {
     return buf;
 }
 
-static char *header_json(const Config *cfg, const Model *m, const AdamState *opt, const TrainState *st) {
+static char *header_json(const Config *cfg, const Model *m, const OptimState *opt, const TrainState *st) {
     cJSON *h = cJSON_CreateObject();
     char *cj = config_to_json(cfg);
     cJSON_AddItemToObject(h, "config", cJSON_Parse(cj));
@@ -40,7 +41,8 @@ static char *header_json(const Config *cfg, const Model *m, const AdamState *opt
     cJSON_AddNumberToObject(h, "adam_t", opt ? (double)opt->t : -1);
     // floats of optimizer state after the parameters: Adam m and v (2n), or Adafactor's
     // factored statistics (n_v); absent in older checkpoints, which held Adam's 2n
-    cJSON_AddNumberToObject(h, "opt_floats", opt ? (double)adam_state_floats(opt) : 0);
+    cJSON_AddNumberToObject(h, "opt_floats", opt ? (double)optim_whole_floats(opt) : 0);
+    cJSON_AddNumberToObject(h, "ranks", st->ranks);
     cJSON_AddNumberToObject(h, "best_valid", st->best_valid);
     cJSON *rng = cJSON_AddArrayToObject(h, "data_rng");
     for (int i = 0; i < 4; i++) cJSON_AddItemToArray(rng, cJSON_CreateString(u64_text(b, st->data_rng.s[i])));
@@ -70,45 +72,89 @@ static int put(FILE *f, uLong *crc, const void *p, size_t n) {
     return fwrite(p, 1, n, f) == n ? 0 : -1;
 }
 
-int checkpoint_save(const char *path, const Config *cfg, const Model *m, const AdamState *opt,
+// The optimizer state into f, section by section (Adam's m, then v; Adafactor's v), each
+// slice by slice in rank order when the ranks hold slices: every rank calls this together;
+// rank 0 writes (it keeps receiving after a failed write, so no rank waits forever).
+static int put_state(FILE *f, uLong *crc, const OptimState *opt, int bad) {
+    int ranks = dist_size(), me = dist_rank();
+    int sliced = ranks > 1 && opt->n_v != opt->whole_n_v;
+    if (!sliced) return me == 0 && !bad ? (opt->m && put(f, crc, opt->m, opt->n * sizeof(float))) ||
+                                              put(f, crc, opt->v, opt->n_v * sizeof(float)) : bad;
+    double *len = xcalloc(2 * (size_t)ranks, sizeof(double));  // each rank's m and v floats
+    len[2 * me] = opt->m ? (double)opt->n : 0;
+    len[2 * me + 1] = (double)opt->n_v;
+    dist_sum(len, 2 * ranks);
+    size_t most = 0;
+    for (int i = 0; i < 2 * ranks; i++) most = (size_t)len[i] > most ? (size_t)len[i] : most;
+    float *buf = me == 0 ? xmalloc(most * sizeof(float)) : NULL;
+    for (int section = opt->m ? 0 : 1; section < 2; section++) {
+        const float *own = section ? opt->v : opt->m;
+        if (me != 0) {
+            dist_send(own, (size_t)len[2 * me + section], 0);
+            continue;
+        }
+        for (int r = 0; r < ranks; r++) {
+            size_t n = (size_t)len[2 * r + section];
+            if (r) dist_recv(buf, n, r);
+            if (!bad) bad = put(f, crc, r ? buf : own, n * sizeof(float));
+        }
+    }
+    xfree(buf);
+    xfree(len);
+    return bad;
+}
+
+int checkpoint_save(const char *path, const Config *cfg, const Model *m, const OptimState *opt,
                     const TrainState *st, char *err, size_t cap) {
+    int me = dist_rank(), bad = 0, e = 0;
     char tmp[4096];
-    if (files_tmp_name(tmp, sizeof(tmp), path, err, cap)) return -1;
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return set_error(err, cap, "%s: cannot write: %s", tmp, strerror(errno));
-    char *header = header_json(cfg, m, opt, st);
-    uint32_t version = VERSION, hlen = (uint32_t)strlen(header);
+    FILE *f = NULL;
     uLong crc = crc32(0L, Z_NULL, 0);
-    size_t at = 16 + hlen, pad = (ALIGN - at % ALIGN) % ALIGN;
-    static const char zeros[ALIGN];
-    int bad = put(f, &crc, MAGIC, 8) || put(f, &crc, &version, 4) || put(f, &crc, &hlen, 4) ||
+    if (me == 0) {
+        bad = files_tmp_name(tmp, sizeof(tmp), path, err, cap);
+        if (!bad && !(f = fopen(tmp, "wb"))) bad = set_error(err, cap, "%s: cannot write: %s", tmp, strerror(errno));
+    }
+    if (me == 0 && !bad) {
+        char *header = header_json(cfg, m, opt, st);
+        uint32_t version = VERSION, hlen = (uint32_t)strlen(header);
+        size_t at = 16 + hlen, pad = (ALIGN - at % ALIGN) % ALIGN;
+        static const char zeros[ALIGN];
+        bad = put(f, &crc, MAGIC, 8) || put(f, &crc, &version, 4) || put(f, &crc, &hlen, 4) ||
               put(f, &crc, header, hlen) || put(f, &crc, zeros, pad) ||
               put(f, &crc, m->params, m->n_params * sizeof(float));
-    if (!bad && opt && opt->m) bad = put(f, &crc, opt->m, opt->n * sizeof(float));
-    if (!bad && opt) bad = put(f, &crc, opt->v, opt->n_v * sizeof(float));
-    uint32_t c32 = (uint32_t)crc;
-    free(header);
-    if (!bad) bad = fwrite(&c32, 4, 1, f) != 1;
-    if (!bad) bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
-    if (fclose(f) != 0) bad = 1;
-    if (bad) {
-        int e = errno;
-        unlink(tmp);
-        return set_error(err, cap, "%s: write failed: %s", tmp, strerror(e));
+        free(header);
+        e = bad ? errno : 0;
     }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return set_error(err, cap, "%s: rename failed: %s", path, strerror(e));
+    if (opt) bad = put_state(f, &crc, opt, bad);
+    if (me == 0 && f) {
+        uint32_t c32 = (uint32_t)crc;
+        if (!bad) bad = fwrite(&c32, 4, 1, f) != 1;
+        if (!bad) bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
+        if (!e && bad) e = errno;
+        if (fclose(f) != 0) {
+            if (!bad) e = errno;
+            bad = 1;
+        }
+        if (bad) {
+            unlink(tmp);
+            set_error(err, cap, "%s: write failed: %s", tmp, strerror(e));
+        } else if (rename(tmp, path) != 0) {
+            e = errno;
+            unlink(tmp);
+            bad = set_error(err, cap, "%s: rename failed: %s", path, strerror(e));
+        } else {
+            char dir[4096];
+            snprintf(dir, sizeof(dir), "%s", path);
+            int dfd = open(dirname(dir), O_RDONLY);
+            if (dfd >= 0) {
+                fsync(dfd);
+                close(dfd);
+            }
+        }
     }
-    char dir[4096];
-    snprintf(dir, sizeof(dir), "%s", path);
-    int dfd = open(dirname(dir), O_RDONLY);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return 0;
+    // every rank learns whether rank 0 saved
+    if (dist_any(bad != 0) && me != 0) return set_error(err, cap, "rank 0 could not write %s", path);
+    return bad ? -1 : 0;
 }
 
 typedef struct {
@@ -223,7 +269,7 @@ int checkpoint_read_config(const char *path, Config *cfg, char *err, size_t cap)
     return rc;
 }
 
-int checkpoint_load(const char *path, Model *m, AdamState *opt, TrainState *st, char *err,
+int checkpoint_load(const char *path, Model *m, OptimState *opt, TrainState *st, char *err,
                     size_t cap) {
     Opened o;
     int rc = open_checked(path, &o, err, cap);
@@ -264,20 +310,27 @@ int checkpoint_load(const char *path, Model *m, AdamState *opt, TrainState *st, 
         rc = set_error(err, cap, "%s: has no optimizer state to resume from", path);
         goto done;
     }
-    if (opt && opt_floats != (double)adam_state_floats(opt)) {
+    if (opt && opt_floats != (double)optim_whole_floats(opt)) {
         rc = set_error(err, cap, "%s: its optimizer state (%.0f floats) is not this run's %s (train.optimizer)", path,
                        opt_floats, opt->m ? "Adam" : "Adafactor");
         goto done;
     }
     // open_checked matched the sizes with the file and its CRC with its bytes: read the data
     int bad = fseeko(o.f, (off_t)o.data_at, SEEK_SET) != 0 || fread(m->params, 4, m->n_params, o.f) != m->n_params;
-    if (!bad && opt) bad = (opt->m && fread(opt->m, 4, opt->n, o.f) != opt->n) || fread(opt->v, 4, opt->n_v, o.f) != opt->n_v;
+    if (!bad && opt && opt->m)  // this state's slice of each section (the whole of it in one process)
+        bad = fseeko(o.f, (off_t)(o.data_at + 4 * (m->n_params + opt->m_at)), SEEK_SET) != 0 ||
+              fread(opt->m, 4, opt->n, o.f) != opt->n;
+    if (!bad && opt)
+        bad = fseeko(o.f, (off_t)(o.data_at + 4 * (m->n_params + (opt->m ? opt->whole_n : 0) + opt->v_at)), SEEK_SET) != 0 ||
+              fread(opt->v, 4, opt->n_v, o.f) != opt->n_v;
     if (bad) {
         rc = set_error(err, cap, "%s: read error", path);
         goto done;
     }
     if (opt) opt->t = (long long)t;
     if (st) {
+        const cJSON *ranks = cJSON_GetObjectItem(o.header, "ranks");  // absent before data-parallel runs: 1
+        st->ranks = cJSON_IsNumber(ranks) && ranks->valuedouble >= 1 && ranks->valuedouble <= 1e6 ? (int)ranks->valuedouble : 1;
         st->step = (long long)step;
         st->best_valid = best;
         st->data_rng = data_rng;

@@ -87,7 +87,8 @@ static const Key KEYS[] = {
     {"train.save_every", T_INT, R(save_every), 0, 1 << 30, 0, "steps between checkpoints; 0: only at the end"},
     {"train.log_every", T_INT, R(log_every), 1, 1 << 30, 0, "steps between log lines"},
     {"train.seed", T_I64, R(seed), 0, 9.0e15, 0, "seed of initialisation, data and dropout"},
-    {"train.threads", T_INT, R(threads), 0, 1024, 0, "threads; 0: all cores"},
+    {"train.threads", T_INT, R(threads), 0, 1024, 0, "threads per process; 0: this machine's cores / the processes mpirun started on it"},
+    {"train.shard_optimizer", T_BOOL, R(shard_optimizer), 0, 1, 0, "under mpirun, each rank keeps 1/N of the optimizer state (ZeRO-1); false: every rank all of it"},
     {"train.eval_tokens", T_I64, R(eval_tokens), 0, 1e15, 0, "tokens per validation during training; 0: the whole split"},
 };
 #define N_KEYS (sizeof(KEYS) / sizeof(KEYS[0]))
@@ -97,7 +98,7 @@ void config_default(Config *c) {
     memset(c, 0, sizeof(*c));
     reformer_config_default(&c->model);
     c->model.n_layers = 1;
-    adam_config_default(&c->opt);
+    optim_config_default(&c->opt);
     c->data.kind = DATA_COPY;
     c->data.seq_len = 4096;
     c->data.shuffle_images = 1024;
@@ -108,6 +109,7 @@ void config_default(Config *c) {
     c->train.save_every = 500;
     c->train.log_every = 10;
     c->train.seed = 1;
+    c->train.shard_optimizer = 1;
 }
 
 static int edit_distance(const char *a, const char *b) {

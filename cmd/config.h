@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "../core/adam.h"
+#include "../core/optim.h"
 #include "../core/model.h"
 #include "../data/dataset.h"
 
@@ -23,7 +23,8 @@ typedef struct {
     long long steps;
     int eval_every, save_every, log_every;
     long long seed;
-    int threads;  // 0: all cores
+    int threads;  // per process; 0: this machine's cores / the job's processes on it
+    int shard_optimizer;    // data-parallel ranks keep a slice of the optimizer state each (ZeRO-1)
     long long eval_tokens;  // validation during training: at most this many tokens; 0: all
 } TrainConfig;
 
@@ -31,7 +32,7 @@ typedef struct {
 
 typedef struct {
     ReformerConfig model;
-    AdamConfig opt;
+    OptimConfig opt;
     DataConfig data;
     TrainConfig train;
     unsigned char given[CONFIG_MAX_KEYS];  // which keys the JSON set (the rest are defaults)

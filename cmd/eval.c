@@ -196,10 +196,10 @@ int cmd_eval(int argc, char **argv) {
     }
     EvalResult r;
     Progress prog;
-    progress_open(&prog, NULL, 0, 0, -1, err, sizeof(err));  // no metrics file: cannot fail
+    int rc = progress_open(&prog, NULL, 0, 0, -1, err, sizeof(err));
     // the rotations of the checkpoint's step, as train's validation drew them
-    int rc = evaluate(&m, &cfg, &data, split == 0 ? SPLIT_VALID : SPLIT_TEST, max_tokens, st.step, given, &r,
-                      data.kind == DATA_COPY ? NULL : &prog, err, sizeof(err));
+    if (!rc) rc = evaluate(&m, &cfg, &data, split == 0 ? SPLIT_VALID : SPLIT_TEST, max_tokens, st.step, given, &r,
+                           data.kind == DATA_COPY ? NULL : &prog, err, sizeof(err));
     progress_close(&prog);
     dataset_close(&data);
     if (!rc && !isfinite(r.loss_nats))

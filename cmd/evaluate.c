@@ -1,48 +1,67 @@
 // evaluate.c: the copy task's validation and test sets come from their own seeds, so
 // every evaluation of a run sees the same sequences; text splits are read in order.
+// Data-parallel ranks each take a contiguous share of the windows and sum their counts.
 #include "evaluate.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "../core/common.h"
 #include "../core/rng.h"
 #include "../data/copy.h"
+#include "dist.h"
 
 #define COPY_EVAL_SEQUENCES 64  // per split
+
+// This rank's share [*lo, *hi) of the windows evaluated: the first n, or with max_tokens > 0
+// the first that hold max_tokens labels (T - 1 each), whatever the number of ranks.
+static void my_share(size_t n, long long max_tokens, int T, size_t *lo, size_t *hi) {
+    if (max_tokens > 0) {
+        size_t need = (size_t)((max_tokens + T - 2) / (T - 1));
+        if (need < n) n = need;
+    }
+    int r = dist_rank(), N = dist_size();
+    *lo = n * r / N;
+    *hi = n * (r + 1) / N;
+}
 
 int evaluate(Model *m, const Config *cfg, Dataset *d, int split, long long max_tokens, long long step,
              const float *const *rotations, EvalResult *r, Progress *prog, char *err, size_t cap) {
     int B = m->B, T = cfg->data.seq_len, rc = 0;
     int *tok = xmalloc((size_t)B * T * sizeof(int));
-    double nll = 0;
-    long long labels = 0, correct = 0, scored = 0;
+    double sums[4] = {0};  // nll, labels, correct, scored
     ForwardArgs a = {.step = step, .rotations = rotations};  // no dropout
+    size_t lo, hi;
     if (d->kind == DATA_COPY) {
         Rng rng;
         rng_seed(&rng, hash_stream((uint64_t)cfg->train.seed, 0x5e7, split, 0));
+        int *all = xmalloc((size_t)COPY_EVAL_SEQUENCES * T * sizeof(int));
+        copy_batch(all, COPY_EVAL_SEQUENCES, T, cfg->model.vocab, &rng);
         a.score_from = copy_scored_from(T);
-        for (int done = 0; done < COPY_EVAL_SEQUENCES; done += B) {
-            int b = imin(B, COPY_EVAL_SEQUENCES - done);
-            copy_batch(tok, b, T, cfg->model.vocab, &rng);
-            nll += model_forward(m, tok, b, T, &a) * m->n_labels;
-            labels += m->n_labels;
-            correct += m->correct;
-            scored += m->scored;
-            if (max_tokens > 0 && labels >= max_tokens) break;
+        my_share(COPY_EVAL_SEQUENCES, max_tokens, T, &lo, &hi);
+        for (size_t done = lo; done < hi; done += B) {
+            int b = (int)(hi - done < (size_t)B ? hi - done : (size_t)B);
+            memcpy(tok, all + done * T, (size_t)b * T * sizeof(int));
+            sums[0] += model_forward(m, tok, b, T, &a) * m->n_labels;
+            sums[1] += m->n_labels;
+            sums[2] += m->correct;
+            sums[3] += m->scored;
         }
+        xfree(all);
     } else {
         size_t windows = dataset_eval_windows(d, split, T);
         if (windows == 0)  // a score of nothing would read as a perfect 0.000
             rc = set_error(err, cap, "the %s split holds no sequence of %d tokens (%zu bytes)",
                            split == SPLIT_VALID ? "validation" : "test", T, d->count[split]);
+        my_share(windows, max_tokens, T, &lo, &hi);
         // labels in the split: text predicts every byte after its first, images all but the first
         long long all = d->kind == DATA_IMAGENET64 ? (long long)windows * (T - 1) : (long long)d->count[split] - 1;
-        long long total = max_tokens > 0 && max_tokens < all ? max_tokens : all;
-        for (size_t k = 0; k < windows;) {
+        long long total = (max_tokens > 0 && max_tokens < all ? max_tokens : all) / dist_size();  // about this rank's
+        for (size_t k = lo; !rc && k < hi;) {
             // full windows go in batches; the tail window alone, with its skip
             int b = 0, skip = 0;
-            while (b < B && k < windows) {
+            while (b < B && k < hi) {
                 int s;
                 if (dataset_eval_window(d, split, T, k, tok + (size_t)b * T, &s, err, cap)) { rc = -1; break; }
                 if (s > 0 && b > 0) break;
@@ -52,16 +71,18 @@ int evaluate(Model *m, const Config *cfg, Dataset *d, int split, long long max_t
             }
             if (rc) break;
             a.loss_from = skip + 1;
-            nll += model_forward(m, tok, b, T, &a) * m->n_labels;
-            labels += m->n_labels;
-            if (prog) progress_count(prog, "eval", labels < total ? labels : total, total, nll / labels);
-            if (max_tokens > 0 && labels >= max_tokens) break;
+            sums[0] += model_forward(m, tok, b, T, &a) * m->n_labels;
+            sums[1] += m->n_labels;
+            long long done = (long long)sums[1];
+            if (prog) progress_count(prog, "eval", done < total && k < hi ? done : total, total, sums[0] / sums[1]);
         }
     }
     xfree(tok);
-    r->tokens = labels;
-    r->loss_nats = labels ? nll / labels : 0;
+    if (rc) return rc;  // a rank that fails ends the job (the caller's dist_fail) before the sum waits
+    dist_sum(sums, 4);
+    r->tokens = (long long)sums[1];
+    r->loss_nats = sums[1] > 0 ? sums[0] / sums[1] : 0;
     r->bits = r->loss_nats / log(2.0);
-    r->accuracy = scored ? (double)correct / scored : -1;
-    return rc;
+    r->accuracy = sums[3] > 0 ? sums[2] / sums[3] : -1;
+    return 0;
 }

@@ -17,7 +17,7 @@ typedef struct {
 // Evaluates split (SPLIT_VALID or SPLIT_TEST) in eval mode (no dropout). Text: every
 // byte of the split after its first, in windows of data.seq_len; images: each image's
 // 12,287 subpixels after its first (bits per dim); copy: a fixed set of sequences per
-// split. max_tokens > 0 stops after about that many predicted tokens.
+// split. max_tokens > 0 evaluates the first windows that hold that many labels (T - 1 a window).
 // The forward passes hash with the rotations of `step` (drawn, or `rotations` where given,
 // as ForwardArgs.rotations). prog, when given, shows the tokens evaluated so far
 // (progress_count). Returns 0, or -1 with err when the data cannot be read.

@@ -5,6 +5,7 @@
 #include "../core/common.h"
 #include "args.h"
 #include "commands.h"
+#include "dist.h"
 
 typedef struct {
     const char *name;
@@ -30,8 +31,7 @@ static void print_help(FILE *out) {
     fprintf(out, "\nOther:\n  --help-config  every config key with its default\n  --version\n");
 }
 
-int main(int argc, char **argv) {
-    blas_choose_core(argv);
+static int run(int argc, char **argv) {
     if (argc < 2) {
         print_help(stderr);
         return 2;
@@ -48,8 +48,20 @@ int main(int argc, char **argv) {
         config_print_help(stdout);
         return 0;
     }
+    if (dist_size() > 1 && strcmp(argv[1], "train")) {
+        if (dist_rank() == 0) fprintf(stderr, "reformer %s: runs in one process; under mpirun only train uses several\n", argv[1]);
+        return 2;
+    }
     for (size_t i = 0; i < N_COMMANDS; i++)
         if (!strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].run(argc - 1, argv + 1);
     fprintf(stderr, "reformer: unknown command '%s'\nusage: reformer COMMAND [ARGS]; reformer --help lists them\n", argv[1]);
     return 2;
+}
+
+int main(int argc, char **argv) {
+    blas_choose_core(argv);
+    dist_init(&argc, &argv);  // under mpirun (an MPI build): this process is one rank of the job
+    int rc = run(argc, argv);
+    dist_finalize();
+    return rc;
 }

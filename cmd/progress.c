@@ -68,6 +68,7 @@ static void format_eta(char *buf, size_t cap, double s) {
 
 void progress_step(Progress *p, long long step, double loss, double lr, double tokens_per_s,
                    int log_line, double valid_loss, double valid_acc) {
+    if (p->quiet) return;
     double elapsed = now_seconds() - p->t0;
     double per = (step - p->first) > 0 ? elapsed / (step - p->first) : NAN;
     char eta[32], line[512];
@@ -107,6 +108,7 @@ void progress_step(Progress *p, long long step, double loss, double lr, double t
 }
 
 void progress_count(Progress *p, const char *label, long long done, long long total, double loss) {
+    if (p->quiet) return;
     double now = now_seconds(), elapsed = now - p->t0;
     int last = done >= total;
     if (!last && now - p->last_shown < (p->tty ? 0.5 : 30.0)) return;
@@ -127,6 +129,7 @@ void progress_count(Progress *p, const char *label, long long done, long long to
 }
 
 void progress_note(Progress *p, const char *fmt, ...) {
+    if (p->quiet) return;
     if (p->dirty) fprintf(stderr, "\n");
     p->dirty = 0;
     va_list ap;

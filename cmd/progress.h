@@ -17,6 +17,7 @@ typedef struct {
     long long tokens_per_step;  // training: batch x sequence (the "tokens" of metrics)
     double elapsed_before;    // a resumed run: the training seconds its kept lines had reached
     EventWriter events;       // TensorBoard: the same scalars as metrics.jsonl
+    int quiet;                // shows and writes nothing (data-parallel ranks other than 0)
 } Progress;
 
 double now_seconds(void);

@@ -323,7 +323,10 @@ int cmd_sample(int argc, char **argv) {
             int start = n;
             if (start == 0) seq[start++] = (int)rng_below(&rng, 256) + offset;  // the unpredicted first subpixel
             ImageProgress prog;
-            progress_open(&prog.prog, NULL, 0, 0, -1, err, sizeof(err));  // no metrics file: cannot fail
+            if (progress_open(&prog.prog, NULL, 0, 0, -1, err, sizeof(err))) {
+                rc = 1;
+                break;
+            }
             snprintf(prog.label, sizeof(prog.label), "image %d/%d", s + 1, samples);
             if (cached) decoder_init(&g.d, &m, T, given);
             generate(&g, seq, start, IMAGE_BYTES, &sc, &rng, emit_pixel, &prog);

@@ -1,5 +1,11 @@
 // train.c: `reformer train CONFIG.json`: the training loop, validation, checkpoints,
-// resume and clean interruption.
+// resume and clean interruption, in one process or as one rank of an mpirun job.
+//
+// Data parallel (cmd/dist.h): every rank draws the same global batch and runs its share of
+// the sequences; gradients are summed by a reduce-scatter, so rank r holds the sum for its
+// slice of the parameters (model_slices), updates that slice with its slice of the optimizer
+// state (ZeRO-1; train.shard_optimizer) and all-gathers the new parameters. Rank 0 alone
+// prints, writes metrics and writes checkpoints (gathering the optimizer slices).
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -10,13 +16,14 @@
 #include <unistd.h>
 
 
-#include "../core/adam.h"
+#include "../core/optim.h"
 #include "../core/common.h"
 #include "../core/model.h"
 #include "../data/dataset.h"
 #include "args.h"
 #include "checkpoint.h"
 #include "commands.h"
+#include "dist.h"
 #include "evaluate.h"
 #include "model_source.h"
 #include "plot.h"
@@ -85,17 +92,25 @@ static int make_dir(const char *dir) {
     return -1;
 }
 
-int cmd_train(int argc, char **argv) {
-    const char *config_path = NULL, *out = "run", *resume = NULL, *data_path = NULL, *init = NULL;
-    long long steps = -1, seed = -1;
-    int threads = -1;
+typedef struct {
+    const char *config_path, *out, *resume, *data_path, *init;
+    long long steps, seed;
+    int threads;
+} Flags;
+
+// Returns 1 when --help was asked for (and printed).
+static int parse_flags(int argc, char **argv, Flags *f) {
+    memset(f, 0, sizeof(*f));
+    f->out = "run";
+    f->steps = f->seed = f->threads = -1;
     for (int i = 1; i < argc; i++) {
-        const char *f = argv[i];
-        if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
+        const char *a = argv[i];
+        if (arg_is_help(a)) {
             printf("usage: %s\n\n"
                    "Trains the model of CONFIG.json on its data and writes DIR/metrics.jsonl,\n"
                    "DIR/last.ckpt (every train.save_every steps, at the end, and on Ctrl-C) and\n"
-                   "DIR/best.ckpt (best validation loss).\n\n"
+                   "DIR/best.ckpt (best validation loss). Under mpirun (a build with make MPI=1) the\n"
+                   "ranks train one model on shares of each batch (README: Training on several machines).\n\n"
                    "  --steps N      total optimizer steps (default: train.steps)\n"
                    "  --out DIR      output directory (default: run)\n"
                    "  --resume CKPT  continue from a checkpoint of the same config, bit for bit\n"
@@ -103,231 +118,382 @@ int cmd_train(int argc, char **argv) {
                    "                 or a HuggingFace directory; CONFIG.json gives data and training and\n"
                    "                 may set only dropout and chunk sizes in its model section\n"
                    "  --data PATH    data.path: enwik8.zip, a gzip or the raw file; ImageNet .zip/.npz/dir\n"
-                   "  --threads N    threads (default: train.threads, 0 = all cores)\n"
+                   "  --threads N    threads per process (default: train.threads, 0 = this process's share\n"
+                   "                 of the cores)\n"
                    "  --seed S       seed of initialisation, data and dropout (default: train.seed)\n", USAGE);
-            return 0;
-        } else if (!strcmp(f, "--steps")) steps = arg_int(f, arg_value(argc, argv, &i), 1, 1000000000000LL);
-        else if (!strcmp(f, "--out")) out = arg_value(argc, argv, &i);
-        else if (!strcmp(f, "--resume")) resume = arg_value(argc, argv, &i);
-        else if (!strcmp(f, "--ckpt")) init = arg_value(argc, argv, &i);
-        else if (!strcmp(f, "--data")) data_path = arg_value(argc, argv, &i);
-        else if (!strcmp(f, "--threads")) threads = (int)arg_int(f, arg_value(argc, argv, &i), 0, 1024);
-        else if (!strcmp(f, "--seed")) seed = arg_int(f, arg_value(argc, argv, &i), 0, 9000000000000000LL);
-        else if (f[0] == '-') usage_error("train", USAGE, "unknown option '%s'", f);
-        else if (!config_path) config_path = f;
-        else usage_error("train", USAGE, "unexpected argument '%s'", f);
+            return 1;
+        } else if (!strcmp(a, "--steps")) f->steps = arg_int(a, arg_value(argc, argv, &i), 1, 1000000000000LL);
+        else if (!strcmp(a, "--out")) f->out = arg_value(argc, argv, &i);
+        else if (!strcmp(a, "--resume")) f->resume = arg_value(argc, argv, &i);
+        else if (!strcmp(a, "--ckpt")) f->init = arg_value(argc, argv, &i);
+        else if (!strcmp(a, "--data")) f->data_path = arg_value(argc, argv, &i);
+        else if (!strcmp(a, "--threads")) f->threads = arg_threads(a, arg_value(argc, argv, &i), 1);
+        else if (!strcmp(a, "--seed")) f->seed = arg_int(a, arg_value(argc, argv, &i), 0, 9000000000000000LL);
+        else if (a[0] == '-') usage_error("train", USAGE, "unknown option '%s'", a);
+        else if (!f->config_path) f->config_path = a;
+        else usage_error("train", USAGE, "unexpected argument '%s'", a);
     }
-    if (!config_path) usage_error("train", USAGE, "missing CONFIG.json");
-    if (init && resume) usage_error("train", USAGE, "--resume continues a run; --ckpt starts one from weights: give one");
+    if (!f->config_path) usage_error("train", USAGE, "missing CONFIG.json");
+    if (f->init && f->resume) usage_error("train", USAGE, "--resume continues a run; --ckpt starts one from weights: give one");
+    return 0;
+}
+
+// CONFIG.json with the flags' overrides (and with --ckpt the source's model); with --resume,
+// checked against the checkpoint's. Returns 0, or the exit status with the message printed.
+static int resolve_config(const Flags *f, Config *cfg, int *init_is_hf) {
     char err[1024];
-    Config cfg;
-    config_default(&cfg);
-    if (config_load(config_path, &cfg, err, sizeof(err))) {
+    config_default(cfg);
+    if (config_load(f->config_path, cfg, err, sizeof(err))) {
         fprintf(stderr, "reformer train: %s\n", err);
         return 2;
     }
-    if (data_path) {
-        if (strlen(data_path) >= sizeof(cfg.data.path)) usage_error("train", USAGE, "--data: path too long");
-        if (cfg.data.kind == DATA_COPY) usage_error("train", USAGE, "--data: the copy task (data.kind) makes its own data");
-        strcpy(cfg.data.path, data_path);
+    if (f->data_path) {
+        if (strlen(f->data_path) >= sizeof(cfg->data.path)) usage_error("train", USAGE, "--data: path too long");
+        if (cfg->data.kind == DATA_COPY) usage_error("train", USAGE, "--data: the copy task (data.kind) makes its own data");
+        strcpy(cfg->data.path, f->data_path);
     }
-    int init_is_hf = 0;
-    if (init) {
-        int rc = take_model_from(init, config_path, &cfg, &init_is_hf);
+    *init_is_hf = 0;
+    if (f->init) {
+        int rc = take_model_from(f->init, f->config_path, cfg, init_is_hf);
         if (rc) return rc;
     }
-    if (steps > 0) cfg.train.steps = steps;
-    if (seed >= 0) cfg.train.seed = seed;
-    if (threads >= 0) cfg.train.threads = threads;
-    cfg.opt.total = cfg.train.steps;
-    Config stored;
-    if (resume) {
-        if (checkpoint_read_config(resume, &stored, err, sizeof(err))) {
+    if (f->steps > 0) cfg->train.steps = f->steps;
+    if (f->seed >= 0) cfg->train.seed = f->seed;
+    if (f->threads >= 0) cfg->train.threads = f->threads;
+    cfg->opt.total = cfg->train.steps;
+    if (f->resume) {
+        Config stored;
+        if (checkpoint_read_config(f->resume, &stored, err, sizeof(err))) {
             fprintf(stderr, "reformer train: %s\n", err);
             return 1;
         }
         char key[160];
-        const char *diff = config_first_difference(&cfg, &stored, "model", key, sizeof(key));
-        if (!diff) diff = config_first_difference(&cfg, &stored, "data", key, sizeof(key));
+        const char *diff = config_first_difference(cfg, &stored, "model", key, sizeof(key));
+        if (!diff) diff = config_first_difference(cfg, &stored, "data", key, sizeof(key));
         if (diff) {
-            fprintf(stderr, "reformer train: %s was trained with a different %s than %s\n", resume, diff, config_path);
+            fprintf(stderr, "reformer train: %s was trained with a different %s than %s\n", f->resume, diff,
+                    f->config_path);
             return 2;
         }
     }
-    // everything below is released at `done`, on success and on every error
-    Dataset data = {0};
-    Model m = {0};
-    AdamState opt = {0};
-    Progress prog = {0};
-    int *tok = NULL, rc = 0, lock = -1;
-    if (dataset_open(&data, &cfg.data, cfg.model.vocab, (uint64_t)cfg.train.seed, err, sizeof(err))) {
-        fprintf(stderr, "reformer train: %s\n", err);
-        rc = 1;
-        goto done;
+    int ranks = dist_size();
+    if (ranks > cfg->train.batch) {
+        fprintf(stderr, "reformer train: train.batch %d cannot be shared by %d processes: each needs a sequence\n",
+                cfg->train.batch, ranks);
+        return 2;
     }
-    if (data.kind == DATA_ENWIK8 && data.count[SPLIT_TRAIN] < (size_t)cfg.data.seq_len) {
-        fprintf(stderr, "reformer train: %s: the train split has %zu bytes, fewer than data.seq_len %d\n",
-                cfg.data.path, data.count[SPLIT_TRAIN], cfg.data.seq_len);
-        rc = 2;
-        goto done;
+    return 0;
+}
+
+// One training run: what set-up builds and the loop uses; released by finish().
+typedef struct {
+    Config cfg;
+    const Flags *flags;
+    Dataset data;
+    Model m;
+    OptimState opt;
+    Progress prog;
+    TrainState st;
+    int *tok, lock, B, T;
+    double *acc;                    // (n_params) the batch's gradient, summed in double
+    int rank, ranks, first, count;  // this rank's share [first, first + count) of each batch
+    size_t at[1025];                // the parameter slices of the ranks (model_slices)
+    int sharded;                    // the optimizer state is this rank's slice only
+    char out[4096], last[4096], best[4096];
+} Run;
+
+// A set-up step every rank took: 0 when it went well everywhere; else the failing ranks
+// say why (rank 0 alone when it failed too: the others failed the same way) and every rank
+// returns the status.
+static int all_ok(const Run *r, int rc, const char *err) {
+    double failed[2] = {rc != 0, r->rank == 0 && rc != 0};
+    dist_sum(failed, 2);
+    if (failed[0] == 0) return 0;
+    if (rc && (r->rank == 0 || failed[1] == 0)) {
+        if (r->ranks > 1) fprintf(stderr, "reformer train: rank %d: %s\n", r->rank, err);
+        else fprintf(stderr, "reformer train: %s\n", err);
     }
-    if (cfg.train.eval_every && data.kind != DATA_COPY && dataset_eval_windows(&data, SPLIT_VALID, cfg.data.seq_len) == 0) {
-        fprintf(stderr, "reformer train: %s: the validation split holds no sequence of %d tokens; use a longer file, "
-                        "a shorter data.seq_len or train.eval_every 0\n", cfg.data.path, cfg.data.seq_len);
-        rc = 2;
-        goto done;
-    }
-    if (data.proportional)
+    return rc > 0 ? rc : 1;
+}
+
+// A failure of this rank in the loop: one process stops cleanly; a rank ends the job.
+static int loop_failed(Run *r, const char *err) {
+    if (r->ranks > 1) dist_fail("reformer train", "%s", err);
+    progress_note(&r->prog, "reformer train: %s", err);
+    return 1;
+}
+
+static int open_data(Run *r) {
+    char err[1024] = "";
+    const Config *c = &r->cfg;
+    int rc = 0;
+    if (dataset_open(&r->data, &c->data, c->model.vocab, (uint64_t)c->train.seed, err, sizeof(err))) rc = 1;
+    else if (r->data.kind == DATA_ENWIK8 && r->data.count[SPLIT_TRAIN] < (size_t)c->data.seq_len)
+        rc = 2, set_error(err, sizeof(err), "%s: the train split has %zu bytes, fewer than data.seq_len %d",
+                          c->data.path, r->data.count[SPLIT_TRAIN], c->data.seq_len);
+    else if (c->train.eval_every && r->data.kind != DATA_COPY &&
+             dataset_eval_windows(&r->data, SPLIT_VALID, c->data.seq_len) == 0)
+        rc = 2, set_error(err, sizeof(err), "%s: the validation split holds no sequence of %d tokens; use a longer "
+                                            "file, a shorter data.seq_len or train.eval_every 0", c->data.path, c->data.seq_len);
+    if ((rc = all_ok(r, rc, err))) return rc;
+    if (r->data.proportional && r->rank == 0)
         fprintf(stderr, "reformer train: %s holds %zu bytes, not enwik8's 100,000,000: split 90/5/5%% by proportion "
                         "(%zu / %zu / %zu); bits per character are not comparable with published enwik8 figures\n",
-                cfg.data.path, data.len, data.count[0], data.count[1], data.count[2]);
-    if (make_dir(out)) {
-        fprintf(stderr, "reformer train: %s: cannot create the output directory\n", out);
-        rc = 1;
-        goto done;
-    }
-    lock = files_lock_dir(out, err, sizeof(err));
-    if (lock < 0) {
-        fprintf(stderr, "reformer train: %s\n", err);
-        rc = 1;
-        goto done;
-    }
-    threads_set(cfg.train.threads ? cfg.train.threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
-    int B = cfg.train.batch, T = cfg.data.seq_len;
-    if (source_check_memory(&cfg.model, B, T, cfg.opt.optimizer == OPT_ADAM ? 2 : 0, err, sizeof(err))) {
-        fprintf(stderr, "reformer train: %s\n", err);
-        rc = 1;
-        goto done;
-    }
-    model_init(&m, &cfg.model, B, T, (uint64_t)cfg.train.seed);
-    model_optimizer_init(&opt, &cfg.opt, &m);
-    TrainState st = {0};
-    rng_seed(&st.data_rng, hash_stream((uint64_t)cfg.train.seed, 0xda7a, 0, 0));
-    st.best_valid = 1e300;
-    if ((resume && checkpoint_load(resume, &m, &opt, &st, err, sizeof(err))) ||
-        (init && source_load(init, init_is_hf, &m, NULL, err, sizeof(err)))) {
-        fprintf(stderr, "reformer train: %s\n", err);
-        rc = 1;
-        goto done;
-    }
-    dataset_train_seek(&data, (uint64_t)st.step * B);  // images: continue where the run stopped
-    char path[4096], last[4096], best[4096];
-    snprintf(path, sizeof(path), "%s/metrics.jsonl", out);
-    snprintf(last, sizeof(last), "%s/last.ckpt", out);
-    snprintf(best, sizeof(best), "%s/best.ckpt", out);
-    if (progress_open(&prog, path, cfg.train.steps, st.step, resume ? st.step : -1, err, sizeof(err))) {
-        fprintf(stderr, "reformer train: %s\n", err);
-        rc = 1;
-        goto done;
-    }
-    prog.tokens_per_step = (long long)B * T;
-    // the whole resolved config goes to a file; the screen gets one line
-    char *resolved = config_to_json(&cfg), cfg_path[4096];
-    snprintf(cfg_path, sizeof(cfg_path), "%s/config.json", out);
-    int bad = files_write_text(cfg_path, resolved, err, sizeof(err));
-    free(resolved);
-    if (bad) {
-        fprintf(stderr, "reformer train: %s\n", err);
-        rc = 1;
-        goto done;
-    }
-    char layers[256] = "";
-    for (int l = 0; l < cfg.model.n_layers && strlen(layers) < sizeof(layers) - 8; l++)
-        snprintf(layers + strlen(layers), sizeof(layers) - strlen(layers), "%s%s", l ? "," : "",
-                 attention_names[cfg.model.attn[l]]);
-    char lr[32];
-    config_float_text(cfg.opt.lr, lr, sizeof(lr));
-    fprintf(stderr, "reformer train: %s, %zu parameters (%d layers %s, d_model %d), batch %d x %d tokens, %lld steps of "
-                    "%s lr %s; config in %s\n", resume ? "resuming" : init ? "fine-tuning" : "from scratch", m.n_params,
-            cfg.model.n_layers, layers, cfg.model.d_model, B, T, cfg.train.steps,
-            cfg.opt.optimizer == OPT_ADAM ? "adam" : "adafactor", lr, cfg_path);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+                c->data.path, r->data.len, r->data.count[0], r->data.count[1], r->data.count[2]);
+    return 0;
+}
 
-    tok = xmalloc((size_t)B * T * sizeof(int));
+// Rank 0: the output directory, its lock, metrics and the resolved config.
+static int open_output(Run *r) {
+    char err[1024] = "";
+    int rc = 0;
+    const char *out = r->flags->out;
+    snprintf(r->out, sizeof(r->out), "%s", out);
+    snprintf(r->last, sizeof(r->last), "%s/last.ckpt", out);
+    snprintf(r->best, sizeof(r->best), "%s/best.ckpt", out);
+    if (r->rank != 0) {
+        r->prog.quiet = 1;
+        return all_ok(r, 0, err);
+    }
+    char path[4096];
+    if (make_dir(out)) rc = set_error(err, sizeof(err), "%s: cannot create the output directory", out);
+    if (!rc && (r->lock = files_lock_dir(out, err, sizeof(err))) < 0) rc = 1;
+    snprintf(path, sizeof(path), "%s/metrics.jsonl", out);
+    if (!rc && progress_open(&r->prog, path, r->cfg.train.steps, r->st.step, r->flags->resume ? r->st.step : -1, err,
+                             sizeof(err)))
+        rc = 1;
+    r->prog.tokens_per_step = (long long)r->B * r->T;
+    if (!rc) {  // the whole resolved config goes to a file; the screen gets one line
+        char *resolved = config_to_json(&r->cfg);
+        snprintf(path, sizeof(path), "%s/config.json", out);
+        rc = files_write_text(path, resolved, err, sizeof(err)) ? 1 : 0;
+        free(resolved);
+    }
+    return all_ok(r, rc, err);
+}
+
+// The model, the optimizer state (this rank's slice when sharded), and the starting point:
+// a checkpoint to resume, weights to fine-tune from, or a fresh initialisation.
+static int build_model(Run *r, int init_is_hf) {
+    char err[1024] = "";
+    Config *c = &r->cfg;
+    const Flags *f = r->flags;
+    threads_apply(c->train.threads);
+    // per parameter beyond the model's: the gradient sum in double (2 floats) and Adam's state
+    double floats = 2.0 + (c->opt.optimizer == OPT_ADAM ? 2.0 / (r->sharded ? r->ranks : 1) : 0);
+    int rc = source_check_memory(&c->model, r->count, r->T, floats, err, sizeof(err));
+    if ((rc = all_ok(r, rc, err))) return rc;
+    model_init(&r->m, &c->model, r->count, r->T, (uint64_t)c->train.seed);
+    if (r->ranks > r->m.n_entries) {
+        if (r->rank == 0)
+            fprintf(stderr, "reformer train: %d processes for %d parameter tensors: at most one each\n", r->ranks,
+                    r->m.n_entries);
+        return 2;
+    }
+    model_slices(&r->m, r->ranks, r->at);
+    size_t lo = r->sharded ? r->at[r->rank] : 0, hi = r->sharded ? r->at[r->rank + 1] : r->m.n_params;
+    optim_init_model(&r->opt, &c->opt, &r->m, lo, hi);
+    rng_seed(&r->st.data_rng, hash_stream((uint64_t)c->train.seed, 0xda7a, 0, 0));
+    r->st.best_valid = 1e300;
+    r->st.ranks = r->ranks;
+    if ((f->resume && checkpoint_load(f->resume, &r->m, &r->opt, &r->st, err, sizeof(err))) ||
+        (f->init && source_load(f->init, init_is_hf, &r->m, NULL, err, sizeof(err))))
+        rc = 1;
+    if ((rc = all_ok(r, rc, err))) return rc;
+    if (f->resume && r->st.ranks != r->ranks && r->rank == 0)
+        fprintf(stderr, "reformer train: note: %s was saved by %d processes, resumed by %d: the same data, but "
+                        "gradients summed in another order (close to, not bit-identical with, an unbroken run)\n",
+                f->resume, r->st.ranks, r->ranks);
+    r->st.ranks = r->ranks;
+    dataset_train_seek(&r->data, (uint64_t)r->st.step * r->B);  // images: continue where the run stopped
+    return 0;
+}
+
+static void print_summary(const Run *r) {
+    if (r->rank != 0) return;
+    const Config *c = &r->cfg;
+    char layers[256] = "", lr[32], procs[64] = "";
+    for (int l = 0; l < c->model.n_layers && strlen(layers) < sizeof(layers) - 8; l++)
+        snprintf(layers + strlen(layers), sizeof(layers) - strlen(layers), "%s%s", l ? "," : "",
+                 attention_names[c->model.attn[l]]);
+    config_float_text(c->opt.lr, lr, sizeof(lr));
+    if (r->ranks > 1)
+        snprintf(procs, sizeof(procs), ", %d processes x %d threads%s", r->ranks, threads_get(),
+                 r->sharded ? ", optimizer state sharded" : "");
+    fprintf(stderr, "reformer train: %s, %zu parameters (%d layers %s, d_model %d), batch %d x %d tokens, %lld steps of "
+                    "%s lr %s%s; config in %s/config.json\n", r->flags->resume ? "resuming" : r->flags->init ? "fine-tuning" : "from scratch",
+            r->m.n_params, c->model.n_layers, layers, c->model.d_model, r->B, r->T, c->train.steps,
+            c->opt.optimizer == OPT_ADAM ? "adam" : "adafactor", lr, procs, r->out);
+}
+
+// The optimizer step on acc, this rank's share of the batch's gradient: summed over the
+// ranks (a reduce-scatter in double: each rank gets its slice's sum, so the sum hardly
+// depends on the number of ranks), rounded to float, clipped by the global norm (each
+// slice's square summed in rank order: the same bits whether the state is sharded or not),
+// applied to this rank's slice (sharded) or to all, and the new parameters all-gathered.
+// One process is the case of one rank.
+static void apply_update(Run *r) {
+    Model *m = &r->m;
+    const size_t *at = r->at;
+    int me = r->rank, N = r->ranks;
+    dist_reduce_scatter(r->acc, at);
+    #pragma omp parallel for schedule(static)
+    for (size_t i = at[me]; i < at[me + 1]; i++) m->grads[i] = (float)r->acc[i];
+    double sq[1024] = {0}, sumsq = 0.0;
+    if (r->sharded) {
+        sq[me] = grad_sumsq(m->grads + at[me], at[me + 1] - at[me]);
+        dist_sum(sq, N);
+    } else {
+        dist_allgather(m->grads, at);
+        for (int k = 0; k < N; k++) sq[k] = grad_sumsq(m->grads + at[k], at[k + 1] - at[k]);
+    }
+    for (int k = 0; k < N; k++) sumsq += sq[k];
+    if (r->sharded) {
+        optim_step(&r->cfg.opt, &r->opt, m->params + at[me], m->grads + at[me], at[me + 1] - at[me], sqrt(sumsq));
+        dist_allgather(m->params, at);
+    } else {
+        optim_step(&r->cfg.opt, &r->opt, m->params, m->grads, m->n_params, sqrt(sumsq));
+    }
+}
+
+// One step; *loss is the global batch's mean. Returns 0, 1 on a failure of this rank, 2
+// when the loss is not finite (every rank sees it).
+static int train_step(Run *r, double *loss) {
+    char err[1024];
+    if (dataset_train_batch(&r->data, r->tok, r->B, r->first, r->count, r->T, &r->st.data_rng, err, sizeof(err))) {
+        size_t n = strlen(err);
+        snprintf(err + n, sizeof(err) - n, " (last.ckpt keeps the last saved step)");
+        return loop_failed(r, err);
+    }
+    Model *m = &r->m;
+    // the step's dropout masks and LSH rotations, drawn per sequence of the global batch
+    ForwardArgs a = {.step = r->st.step, .training = 1, .first_seq = r->first};
+    double local = model_forward(m, r->tok, r->count, r->T, &a);
+    double sums[2] = {local * m->n_labels, (double)m->n_labels};
+    dist_sum(sums, 2);
+    *loss = r->ranks == 1 ? local : sums[1] > 0 ? sums[0] / sums[1] : 0.0;
+    if (!isfinite(*loss)) return 2;
+    memset(r->acc, 0, m->n_params * sizeof(double));
+    model_backward(m, (long long)sums[1], r->acc);
+    apply_update(r);
+    r->st.step++;
+    return 0;
+}
+
+// Validation after a step; a better loss saves best.ckpt. Returns 0 or 1.
+static int validate(Run *r, double *vloss, double *vacc) {
+    char err[1024];
+    EvalResult e;
+    // with the rotations of the step just taken
+    if (evaluate(&r->m, &r->cfg, &r->data, SPLIT_VALID, r->cfg.train.eval_tokens, r->st.step - 1, NULL, &e, NULL,
+                 err, sizeof(err)))
+        return loop_failed(r, err);
+    *vloss = e.loss_nats;
+    *vacc = e.accuracy;
+    if (*vloss < r->st.best_valid) {
+        r->st.best_valid = *vloss;
+        if (checkpoint_save(r->best, &r->cfg, &r->m, &r->opt, &r->st, err, sizeof(err))) {
+            progress_note(&r->prog, "reformer train: %s", err);
+            return 1;
+        }
+    }
+    if (r->rank == 0) {  // the curves so far, DIR/curves.svg (reformer plot draws several runs)
+        char svg[4200], perr[512];
+        const char *self[1] = {r->out};
+        snprintf(svg, sizeof(svg), "%s/curves.svg", r->out);
+        if (plot_runs(self, 1, PLOT_STEP, svg, perr, sizeof(perr)))  // a picture is not worth stopping for
+            progress_note(&r->prog, "reformer train: note: %s", perr);
+    }
+    return 0;
+}
+
+static int train_loop(Run *r) {
+    const TrainConfig *tc = &r->cfg.train;
+    char err[1024];
+    int rc = 0;
     double t_log = now_seconds();
     long long tokens_since = 0;
-    while (st.step < cfg.train.steps && !stop_requested) {
-        if (dataset_train_batch(&data, tok, B, T, &st.data_rng, err, sizeof(err))) {
-            progress_note(&prog, "reformer train: %s (last.ckpt keeps the last saved step)", err);
-            rc = 1;
-            break;
+    // every rank stops at the same step: a signal to any of them (mpirun forwards Ctrl-C) stops all
+    while (r->st.step < tc->steps && !dist_any(stop_requested)) {
+        double loss;
+        int bad = train_step(r, &loss);
+        if (bad == 2) {  // a diverged run must not overwrite the last good checkpoint
+            progress_note(&r->prog, "reformer train: step %lld: the loss is %g; stopped without saving (%s keeps step "
+                                    "%lld's state): lower train.lr or set train.clip", r->st.step + 1, loss, r->last, r->st.step);
+            return 1;
         }
-        model_zero_grad(&m);
-        // the step's dropout masks and LSH rotations
-        double loss = model_forward(&m, tok, B, T, &(ForwardArgs){.step = st.step, .training = 1});
-        if (!isfinite(loss)) {  // a diverged run must not overwrite the last good checkpoint
-            progress_note(&prog, "reformer train: step %lld: the loss is %g; stopped without saving (%s keeps step %lld's "
-                                 "state): lower train.lr or set train.clip", st.step + 1, loss, last, st.step);
-            rc = 1;
-            break;
-        }
-        model_backward(&m);
-        adam_update(&cfg.opt, &opt, m.params, m.grads, m.n_params);
-        st.step++;
-        tokens_since += (long long)B * T;
+        if (bad) return 1;
+        long long step = r->st.step;
+        tokens_since += (long long)r->B * r->T;
         double now = now_seconds(), tps = tokens_since / (now - t_log + 1e-9);
-        int log_line = st.step % cfg.train.log_every == 0 || st.step == cfg.train.steps;
+        int log_line = step % tc->log_every == 0 || step == tc->steps;
         double vloss = -1, vacc = -1;
-        if (cfg.train.eval_every && (st.step % cfg.train.eval_every == 0 || st.step == cfg.train.steps)) {
-            EvalResult r;
-            // with the rotations of the step just taken
-            if (evaluate(&m, &cfg, &data, SPLIT_VALID, cfg.train.eval_tokens, st.step - 1, NULL, &r, NULL, err,
-                         sizeof(err))) {
-                progress_note(&prog, "reformer train: %s", err);
-                rc = 1;
-                break;
-            }
-            vloss = r.loss_nats;
-            vacc = r.accuracy;
-            if (vloss < st.best_valid) {
-                st.best_valid = vloss;
-                if (checkpoint_save(best, &cfg, &m, &opt, &st, err, sizeof(err))) {
-                    progress_note(&prog, "reformer train: %s", err);
-                    rc = 1;
-                    break;
-                }
-            }
-        }
-        progress_step(&prog, st.step, loss, adam_lr(&cfg.opt, opt.t), tps, log_line, vloss, vacc);
-        if (vloss >= 0) {  // the curves so far, DIR/curves.svg (reformer plot draws several runs)
-            char svg[4096], perr[512];
-            const char *self[1] = {out};
-            snprintf(svg, sizeof(svg), "%s/curves.svg", out);
-            if (plot_runs(self, 1, PLOT_STEP, svg, perr, sizeof(perr)))  // a picture is not worth stopping for
-                progress_note(&prog, "reformer train: note: %s", perr);
-        }
+        if (tc->eval_every && (step % tc->eval_every == 0 || step == tc->steps) && validate(r, &vloss, &vacc)) return 1;
+        progress_step(&r->prog, step, loss, optim_lr(&r->cfg.opt, r->opt.t), tps, log_line, vloss, vacc);
         if (log_line) {
             t_log = now_seconds();
             tokens_since = 0;
         }
-        if (cfg.train.save_every && st.step % cfg.train.save_every == 0 && st.step < cfg.train.steps &&
-            checkpoint_save(last, &cfg, &m, &opt, &st, err, sizeof(err))) {
-            progress_note(&prog, "reformer train: %s", err);
-            rc = 1;
-            break;
+        if (tc->save_every && step % tc->save_every == 0 && step < tc->steps &&
+            checkpoint_save(r->last, &r->cfg, &r->m, &r->opt, &r->st, err, sizeof(err))) {
+            progress_note(&r->prog, "reformer train: %s", err);
+            return 1;
         }
     }
-    if (rc == 0) {
-        if (checkpoint_save(last, &cfg, &m, &opt, &st, err, sizeof(err))) {
-            progress_note(&prog, "reformer train: %s", err);
-            rc = 1;
-        } else if (stop_requested) {
-            progress_note(&prog, "reformer train: interrupted at step %lld; saved %s (resume with --resume %s)",
-                          st.step, last, last);
-        } else {
-            progress_note(&prog, "reformer train: done, %lld steps; saved %s", st.step, last);
-        }
+    if (checkpoint_save(r->last, &r->cfg, &r->m, &r->opt, &r->st, err, sizeof(err))) {
+        progress_note(&r->prog, "reformer train: %s", err);
+        rc = 1;
+    } else if (stop_requested || r->st.step < tc->steps) {
+        progress_note(&r->prog, "reformer train: interrupted at step %lld; saved %s (resume with --resume %s)",
+                      r->st.step, r->last, r->last);
+    } else {
+        progress_note(&r->prog, "reformer train: done, %lld steps; saved %s", r->st.step, r->last);
     }
-done:
-    if (lock >= 0) close(lock);
-    progress_close(&prog);
-    xfree(tok);
-    dataset_close(&data);
-    adam_free(&opt);
-    model_free(&m);
+    return rc;
+}
+
+static void finish(Run *r) {
+    if (r->lock >= 0) close(r->lock);
+    progress_close(&r->prog);
+    xfree(r->tok);
+    xfree(r->acc);
+    dataset_close(&r->data);
+    optim_free(&r->opt);
+    model_free(&r->m);
+}
+
+int cmd_train(int argc, char **argv) {
+    Flags f;
+    if (parse_flags(argc, argv, &f)) return 0;
+    static Run run;  // large (paths, slices): not on the stack
+    Run *r = &run;
+    memset(r, 0, sizeof(*r));
+    r->flags = &f;
+    r->lock = -1;
+    r->rank = dist_rank();
+    r->ranks = dist_size();
+    int init_is_hf, rc = resolve_config(&f, &r->cfg, &init_is_hf);
+    if (rc) return rc;
+    if (r->ranks > 1024) {
+        fprintf(stderr, "reformer train: %d processes; at most 1024\n", r->ranks);
+        return 2;
+    }
+    r->B = r->cfg.train.batch;
+    r->T = r->cfg.data.seq_len;
+    r->first = r->B / r->ranks * r->rank + imin(r->rank, r->B % r->ranks);
+    r->count = r->B / r->ranks + (r->rank < r->B % r->ranks);
+    r->sharded = r->ranks > 1 && r->cfg.train.shard_optimizer;
+    if (!(rc = open_data(r)) && !(rc = build_model(r, init_is_hf)) && !(rc = open_output(r))) {
+        print_summary(r);
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_signal;
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        r->tok = xmalloc((size_t)r->count * r->T * sizeof(int));
+        r->acc = xmalloc(r->m.n_params * sizeof(double));
+        rc = train_loop(r);
+    }
+    finish(r);
     return rc;
 }

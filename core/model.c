@@ -189,7 +189,7 @@ static size_t attn_work_max(const Model *m) {
     int lens[2] = {m->T, imin(m->T, imin(m->cfg.lsh_chunk, m->cfg.local_chunk))};
     for (int l = 0; l < m->cfg.n_layers; l++)
         for (int i = 0; i < 2; i++) {
-            LayerPass pass = {lens[i], m->B, 1, 0};
+            LayerPass pass = {lens[i], m->B, 1, 0, 0};
             LayerShape s = layer_shape_at(&m->shape[l], &pass);
             size_t n = attention_work_floats(&s.attn);
             if (n > most) most = n;
@@ -339,12 +339,12 @@ double model_forward(Model *m, const int *tokens, int B, int T, const ForwardArg
     m->cur_T = T;
     for (int b = 0; b < B; b++) {
         EmbedShape e = embed_shape(m, T, a->training);
-        e.stream = model_embed_stream(m, a->step, b);
+        e.stream = model_embed_stream(m, a->step, a->first_seq + b);
         embedding_forward(m->x1 + b * n, tokens + (size_t)b * T, m->p.wte, m->p.pos0, m->p.pos1, &e);
         memcpy(m->x2 + b * n, m->x1 + b * n, n * sizeof(float));
     }
     for (int l = 0; l < c->n_layers; l++) {
-        LayerPass pass = {T, B, a->training, model_layer_stream(m, a->step, l)};
+        LayerPass pass = {T, B, a->training, model_layer_stream(m, a->step, l), a->first_seq};
         LayerWork w = {m->attn_work, m->ffn_work};
         int hashes = c->attn[l] == ATTN_LSH && T > c->lsh_chunk;
         // the order is laid out for the call's (B, T): NH*NR*T per sequence
@@ -356,7 +356,7 @@ double model_forward(Model *m, const int *tokens, int B, int T, const ForwardArg
     m->correct = 0;
     for (int b = 0; b < B; b++) {
         HeadShape h = head_shape(m, T, a);
-        h.stream = model_head_stream(m, a->step, b);
+        h.stream = model_head_stream(m, a->step, a->first_seq + b);
         long corr = 0;
         nll += lm_head_forward(NULL, &corr, m->x1 + b * n, m->x2 + b * n, tokens + (size_t)b * T,
                                &m->p.head, &h, m->head_work);
@@ -377,7 +377,7 @@ void model_logits(Model *m, float *logits) {
     size_t n = (size_t)m->cur_T * m->cfg.d_model;
     for (int b = 0; b < m->cur_B; b++) {
         HeadShape h = head_shape(m, m->cur_T, &m->args);
-        h.stream = model_head_stream(m, m->args.step, b);
+        h.stream = model_head_stream(m, m->args.step, m->args.first_seq + b);
         lm_head_forward(logits + (size_t)b * m->cur_T * m->cfg.vocab, NULL, m->x1 + b * n,
                         m->x2 + b * n, m->tokens + (size_t)b * m->cur_T, &m->p.head, &h,
                         m->head_work);
@@ -390,37 +390,41 @@ void model_logits_of(Model *m, float *logits, const float *y1, const float *y2) 
     lm_head_forward(logits, NULL, y1, y2, &no_label, &m->p.head, &h, m->head_work);
 }
 
-void model_backward(Model *m) {
+void model_backward(Model *m, long long labels, double *acc) {
     const ReformerConfig *c = &m->cfg;
     const ForwardArgs *a = &m->args;
     int B = m->cur_B, T = m->cur_T;
-    size_t n = (size_t)T * c->d_model;
+    size_t n = (size_t)T * c->d_model, per_seq = (size_t)c->n_heads * c->n_hashes * T;  // bucket order of one sequence
     CHECK(m->tokens != NULL, "backward without forward");
     memset(m->dx1, 0, B * n * sizeof(float));
     memset(m->dx2, 0, B * n * sizeof(float));
-    float scale = m->n_labels ? 1.0f / (float)m->n_labels : 0.0f;
-    double t0 = profile_now();
+    float scale = labels ? 1.0f / (float)labels : 0.0f;
+    // sequence by sequence: each parameter still receives its layer's contributions in
+    // sequence order, so without acc the sums are those of a layer-by-layer walk
     for (int b = 0; b < B; b++) {
+        if (acc) model_zero_grad(m);
+        float *x1 = m->x1 + b * n, *x2 = m->x2 + b * n, *dx1 = m->dx1 + b * n, *dx2 = m->dx2 + b * n;
+        const int *tok = m->tokens + (size_t)b * T;
+        double t0 = profile_now();
         HeadShape h = head_shape(m, T, a);
-        h.stream = model_head_stream(m, a->step, b);
-        lm_head_backward(m->dx1 + b * n, m->dx2 + b * n, &m->g.head, scale, m->x1 + b * n,
-                         m->x2 + b * n, m->tokens + (size_t)b * T, &m->p.head, &h, m->head_work);
-    }
-    profile_add(PROFILE_HEAD, t0);
-    for (int l = c->n_layers - 1; l >= 0; l--) {
-        LayerPass pass = {T, B, a->training, model_layer_stream(m, a->step, l)};
-        LayerWork w = {m->attn_work, m->ffn_work};
-        reversible_backward(m->x1, m->x2, m->dx1, m->dx2, &m->g.layer[l],
-                            m->sorted + l * m->sorted_per_layer, &m->p.layer[l], &m->shape[l],
-                            &pass, &w);
-    }
-    // x1 = x2 = e, so de = dx1 + dx2
-    for (int b = 0; b < B; b++) {
-        float *d = m->dx1 + b * n;
-        for (size_t i = 0; i < n; i++) d[i] += m->dx2[b * n + i];
+        h.stream = model_head_stream(m, a->step, a->first_seq + b);
+        lm_head_backward(dx1, dx2, &m->g.head, scale, x1, x2, tok, &m->p.head, &h, m->head_work);
+        profile_add(PROFILE_HEAD, t0);
+        for (int l = c->n_layers - 1; l >= 0; l--) {
+            LayerPass pass = {T, 1, a->training, model_layer_stream(m, a->step, l), a->first_seq + b};
+            LayerWork w = {m->attn_work, m->ffn_work};
+            reversible_backward(x1, x2, dx1, dx2, &m->g.layer[l], m->sorted + l * m->sorted_per_layer + b * per_seq,
+                                &m->p.layer[l], &m->shape[l], &pass, &w);
+        }
+        // x1 = x2 = e, so de = dx1 + dx2
+        for (size_t i = 0; i < n; i++) dx1[i] += dx2[i];
         EmbedShape e = embed_shape(m, T, a->training);
-        e.stream = model_embed_stream(m, a->step, b);
-        embedding_backward(m->g.wte, m->g.pos0, m->g.pos1, d, m->tokens + (size_t)b * T, &e);
+        e.stream = model_embed_stream(m, a->step, a->first_seq + b);
+        embedding_backward(m->g.wte, m->g.pos0, m->g.pos1, dx1, tok, &e);
+        if (acc) {
+            #pragma omp parallel for schedule(static)
+            for (size_t i = 0; i < m->n_params; i++) acc[i] += m->grads[i];
+        }
     }
     m->tokens = NULL;
 }
@@ -476,23 +480,17 @@ double model_flops_per_token(const ReformerConfig *c, int T, int train) {
     return train ? 4.0 * layers + 3.0 * head : layers + head;
 }
 
-void model_optimizer_init(AdamState *opt, const AdamConfig *c, const Model *m) {
-    if (c->optimizer == OPT_ADAM) {
-        adam_init(opt, m->n_params);
-        return;
+void model_slices(const Model *m, int parts, size_t *at) {
+    CHECK(parts >= 1 && parts <= m->n_entries, "%d slices of %d tensors", parts, m->n_entries);
+    at[0] = 0;
+    at[parts] = m->n_params;
+    int prev = 0;  // the tensor the previous slice starts at
+    for (int r = 1; r < parts; r++) {
+        double target = (double)m->n_params * r / parts;
+        int best = prev + 1, last = m->n_entries - (parts - r);  // leave a tensor for each slice after
+        for (int i = prev + 1; i <= last; i++)
+            if (fabs((double)m->table[i].offset - target) < fabs((double)m->table[best].offset - target)) best = i;
+        at[r] = m->table[best].offset;
+        prev = best;
     }
-    // Adafactor factors each matrix's statistics, so it needs the tensors' shapes
-    size_t *offsets = xmalloc((size_t)m->n_entries * sizeof(size_t)), *numels = xmalloc((size_t)m->n_entries * sizeof(size_t));
-    int *ndims = xmalloc((size_t)m->n_entries * sizeof(int)), (*shapes)[3] = xmalloc((size_t)m->n_entries * sizeof(*shapes));
-    for (int i = 0; i < m->n_entries; i++) {
-        offsets[i] = m->table[i].offset;
-        numels[i] = m->table[i].numel;
-        ndims[i] = m->table[i].ndim;
-        memcpy(shapes[i], m->table[i].shape, sizeof(shapes[i]));
-    }
-    adafactor_init(opt, m->n_params, m->n_entries, offsets, numels, ndims, (const int (*)[3])shapes);
-    xfree(offsets);
-    xfree(numels);
-    xfree(ndims);
-    xfree(shapes);
 }

@@ -10,8 +10,8 @@
 //   model_zero_grad(&m);
 //   ForwardArgs a = {.step = step, .training = 1};
 //   double loss = model_forward(&m, tokens, 1, 4096, &a);  // mean next-token NLL, nats
-//   model_backward(&m);                                    // grads += d loss / d params
-//   adam_update(&opt, &state, m.params, m.grads, m.n_params);
+//   model_backward(&m, m.n_labels, NULL);                  // grads += d loss / d params
+//   optim_update(&opt, &state, m.params, m.grads, m.n_params);   // optim.h
 //   model_free(&m);
 //
 // Data flow: tokens -> embedding e -> (x1, x2) = (e, e) -> NL reversible layers ->
@@ -24,7 +24,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "adam.h"
 #include "embedding.h"
 #include "lm_head.h"
 #include "reversible.h"
@@ -79,9 +78,11 @@ typedef struct {
                                     // cols) to hash with (HF's); NULL entries are drawn
     int loss_from;        // labels before this position are not in the loss (evaluation tails)
     int score_from;       // first label position counted in `correct` and `scored`
+    int first_seq;        // index of tokens' first sequence in the global batch (data-parallel
+                          // ranks): dropout masks are drawn per global sequence
 } ForwardArgs;
 
-typedef struct {
+typedef struct Model {
     ReformerConfig cfg;   // with the bucket count resolved
     int B, T;             // the largest batch the buffers hold
     int threads;          // threads_get() at model_init: per-thread scratch holds this many
@@ -114,17 +115,19 @@ void model_zero_grad(Model *m);
 
 // Mean next-token NLL (nats) over B*(T-1) labels of tokens (B, T); T <= m->T.
 double model_forward(Model *m, const int *tokens, int B, int T, const ForwardArgs *a);
-// grads += d(mean NLL)/d params for the last forward (with its args); x1, x2 are consumed.
-void model_backward(Model *m);
+// grads += d(summed NLL / labels)/d params for the last forward (with its args); x1, x2 are
+// consumed. labels: what the loss averages over: the forward's m->n_labels in one process,
+// the sum over every rank's in data-parallel training. With acc (n_params doubles), each
+// sequence's gradient is formed alone in grads (left holding the last one's) and added to
+// acc in double: the batch's sum then hardly depends on how sequences are grouped (one
+// process, or any number of data-parallel ranks).
+void model_backward(Model *m, long long labels, double *acc);
 // Logits (B, T, V) of the last forward; recomputes the head only.
 void model_logits(Model *m, float *logits);
 // Logits (V), without dropout, of one position whose top-layer halves are y1, y2 (C each).
 void model_logits_of(Model *m, float *logits, const float *y1, const float *y2);
 
-// The optimizer state c asks for, over m's parameters: Adam, or Adafactor over its tensors.
-void model_optimizer_init(AdamState *opt, const AdamConfig *c, const Model *m);
-
-// Bytes of parameters + gradients (optimizer state is adam's), and of activations
+// Bytes of parameters + gradients (optimizer state is optim.h's), and of activations
 // and scratch as allocated for (B, T).
 size_t model_param_bytes(const Model *m);
 size_t model_activation_bytes(const Model *m);
@@ -141,6 +144,11 @@ long long model_chunk_lcm(const ReformerConfig *c);
 // A sequence of T tokens runs when every layer's chunk either covers it or divides it:
 // 0 then, else the first chunk length that does neither.
 int model_length_misfit(const ReformerConfig *c, long long T);
+
+// The parameter block cut into `parts` contiguous slices at tensor boundaries, each as near
+// n_params / parts floats as the tensors allow, for data-parallel ranks: slice r is
+// [at[r], at[r + 1]), at has parts + 1 entries; parts <= n_entries.
+void model_slices(const Model *m, int parts, size_t *at);
 
 // Model FLOPs per token at sequence length T: one forward pass, or a training
 // step (forward, the reversible recompute of every layer, and a backward pass of

@@ -35,12 +35,12 @@ void reversible_forward(float *x1, float *x2, const BucketOrder *buckets, const 
         if (seq.order) seq.order += b * order_per_seq(s);
         double t0 = profile_now(), core = profile_seconds[PROFILE_ATTN_CORE];
         attention_forward(x1 + b * n, &seq, x2 + b * n, &p->attn, &s->attn,
-                          reversible_attn_stream(stream, b), &aw);
+                          reversible_attn_stream(stream, pass->first_seq + b), &aw);
         // the dense part is the attention layer's time less its core's
         profile_add(PROFILE_ATTN_DENSE, t0 + (profile_seconds[PROFILE_ATTN_CORE] - core));
         t0 = profile_now();
         FfnShape f = s->ffn;
-        f.stream = reversible_ffn_stream(stream, b);
+        f.stream = reversible_ffn_stream(stream, pass->first_seq + b);
         ffn_forward(x2 + b * n, x1 + b * n, &p->ffn, s->attn.T, &f, w->ffn);
         profile_add(PROFILE_FFN, t0);
     }
@@ -55,7 +55,7 @@ void reversible_backward(float *y1, float *y2, float *dy1, float *dy2, LayerPara
     AttnWork aw = attention_work_views(w->attn, &s->attn);
     for (int b = 0; b < pass->B; b++) {
         FfnShape f = s->ffn;
-        f.stream = reversible_ffn_stream(stream, b);
+        f.stream = reversible_ffn_stream(stream, pass->first_seq + b);
         // x2 = y2 - G(y1); dy1 += G'(y1)^T dy2
         double t0 = profile_now();
         ffn_backward(dy1 + b * n, &grad->ffn, y2 + b * n, dy2 + b * n, y1 + b * n, &p->ffn,
@@ -66,7 +66,7 @@ void reversible_backward(float *y1, float *y2, float *dy1, float *dy2, LayerPara
         // x1 = y1 - F(x2); dx2 = dy2 + F'(x2)^T dy1
         const int *seq = order ? order + b * order_per_seq(s) : NULL;
         attention_backward(dy2 + b * n, &grad->attn, y1 + b * n, dy1 + b * n, seq, y2 + b * n,
-                           &p->attn, &s->attn, reversible_attn_stream(stream, b), &aw);
+                           &p->attn, &s->attn, reversible_attn_stream(stream, pass->first_seq + b), &aw);
         profile_add(PROFILE_ATTN_DENSE, t0 + (profile_seconds[PROFILE_ATTN_CORE] - core));
     }
 }

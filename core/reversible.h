@@ -28,6 +28,7 @@ typedef struct {
     int T, B;          // this call's sequence length and batch
     int training;      // dropout on
     uint64_t stream;   // the layer's random stream at this step (dropout masks)
+    int first_seq;     // global index of the batch's first sequence (its masks' stream)
 } LayerPass;
 
 // The shapes one call runs with: fixed at pass->T, dropout only when training.

@@ -62,27 +62,32 @@ void dataset_close(Dataset *d) {
     memset(d, 0, sizeof(*d));
 }
 
-int dataset_train_batch(Dataset *d, int *tokens, int B, int T, Rng *rng, char *err, size_t cap) {
-    if (d->kind == DATA_COPY) {
-        copy_batch(tokens, B, T, d->vocab, rng);
+int dataset_train_batch(Dataset *d, int *tokens, int B, int first, int count, int T, Rng *rng, char *err,
+                        size_t cap) {
+    if (d->kind == DATA_COPY) {  // cheap to make: all of them, this share kept
+        int *all = xmalloc((size_t)B * T * sizeof(int));
+        copy_batch(all, B, T, d->vocab, rng);
+        memcpy(tokens, all + (size_t)first * T, (size_t)count * T * sizeof(int));
+        xfree(all);
         return 0;
     }
     if (d->kind == DATA_IMAGENET64) {
         uint8_t img[IMAGE_BYTES];
-        for (int b = 0; b < B; b++) {
-            if (imageset_train_image(&d->images[SPLIT_TRAIN], d->images_read, img, err, cap)) return -1;
-            d->images_read++;
+        for (int b = 0; b < count; b++) {
+            if (imageset_train_image(&d->images[SPLIT_TRAIN], d->images_read + first + b, img, err, cap)) return -1;
             image_to_tokens(img, d->pixel_order, tokens + (size_t)b * T);
             for (int t = 0; t < T; t++) tokens[(size_t)b * T + t] += d->token_offset;
         }
+        d->images_read += B;
         return 0;
     }
     size_t span = d->count[SPLIT_TRAIN] - (size_t)T + 1;
     for (int b = 0; b < B; b++) {
         // two draws: offsets beyond 2^32 for files that large
         uint64_t r = ((uint64_t)rng_below(rng, 1u << 31) << 31) | rng_below(rng, 1u << 31);
+        if (b < first || b >= first + count) continue;
         const uint8_t *src = d->bytes + d->start[SPLIT_TRAIN] + r % span;
-        for (int t = 0; t < T; t++) tokens[(size_t)b * T + t] = src[t] + d->token_offset;
+        for (int t = 0; t < T; t++) tokens[(size_t)(b - first) * T + t] = src[t] + d->token_offset;
     }
     return 0;
 }

@@ -47,9 +47,13 @@ typedef struct {
 int dataset_open(Dataset *d, const DataConfig *dc, int vocab, uint64_t seed, char *err, size_t cap);
 void dataset_close(Dataset *d);
 
-// tokens (B, T): copy sequences, windows at uniform random offsets of the train split
-// (rng), or the next B training images. Returns 0, or -1 with err (a damaged archive).
-int dataset_train_batch(Dataset *d, int *tokens, int B, int T, Rng *rng, char *err, size_t cap);
+// The next batch of B training sequences: copy sequences, windows at uniform random offsets
+// of the train split (rng), or the next B training images. tokens (count, T) receives
+// sequences [first, first + count) of it (a data-parallel rank's share; 0, B in one
+// process): every rank draws the same batch and reads only its share. Returns 0, or -1
+// with err (a damaged archive).
+int dataset_train_batch(Dataset *d, int *tokens, int B, int first, int count, int T, Rng *rng, char *err,
+                        size_t cap);
 // Resuming: `sequences` training sequences were already consumed (images only; text
 // windows come from the rng saved in the checkpoint).
 void dataset_train_seek(Dataset *d, uint64_t sequences);

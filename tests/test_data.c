@@ -173,7 +173,7 @@ void test_text_splits_windows_and_uniform_bits(void) {
     int *bt = malloc(sizeof(int) * 4 * T);
     int ok = 1;
     for (int i = 0; i < 500; i++) {
-        dataset_train_batch(&d, bt, 4, T, &r, err, sizeof(err));
+        dataset_train_batch(&d, bt, 4, 0, 4, T, &r, err, sizeof(err));
         for (int b = 0; b < 4; b++)
             for (int j = 1; j < T; j++) ok &= bt[b * T + j] == (bt[b * T + j - 1] + 1) % 251;
     }

@@ -71,7 +71,7 @@ static void check_case(const char *name) {
     printf("    %s: loss %.7f (HF %.7f), logits max rel diff %.2e\n", name, loss, hf_loss, dl);
     EXPECT(dl < 1e-4, "%s: logits differ by %.2e", name, dl);
     EXPECT(fabs(loss - hf_loss) / fabs(hf_loss) < 1e-5, "%s: loss %.7f vs %.7f", name, loss, hf_loss);
-    model_backward(&m);
+    model_backward(&m, m.n_labels, NULL);
     double worst = 0;
     const char *worst_name = "";
     for (int i = 0; i < m.n_entries; i++) {

@@ -74,7 +74,19 @@
     X(test_bad_input_safetensors_shape)                \
     X(test_tensorboard_crc32c_and_records)             \
     X(test_tensorboard_training_run)                   \
-    X(test_curves_svg)
+    X(test_curves_svg)                                 \
+    MPI_TESTS(X)
+
+// Data-parallel training under mpirun: in a build with make MPI=1.
+#ifdef REFORMER_MPI
+#define MPI_TESTS(X)                                   \
+    X(test_mpi_ranks_match_one_process)                \
+    X(test_mpi_sharded_optimizer_is_exact)             \
+    X(test_mpi_resume)                                 \
+    X(test_mpi_missing_data_names_rank)
+#else
+#define MPI_TESTS(X)
+#endif
 
 #define DECLARE(name) void name(void);
 TEST_LIST(DECLARE)

@@ -63,7 +63,7 @@ static void check_model_grad(int kind, int causal, float dropout, const char *wh
     Ctx c = {&m, tokens_for(2, 32, cfg.vocab, 9), 2, 32, {.step = 3, .training = dropout > 0}};
     model_zero_grad(&m);
     model_forward(&m, c.tok, 2, 32, &c.a);
-    model_backward(&m);
+    model_backward(&m, m.n_labels, NULL);
     c.a.reuse_buckets = 1;  // hashing is piecewise constant: hold the buckets
     double ana, rel = gradcheck(model_loss, &c, m.params, m.grads, m.n_params, 77, &ana);
     EXPECT(rel < 1e-3 && fabs(ana) > 1e-3, "%s: all parameters rel %.2e (g.d %.3e)", what, rel, ana);
@@ -106,7 +106,7 @@ void test_reversibility_12_layers(void) {
     for (int l = 0; l < 12; l++) {
         memcpy(saved + (2 * l) * n, x1, n * 4);
         memcpy(saved + (2 * l + 1) * n, x2, n * 4);
-        LayerPass pass = {32, 1, 0, 0};
+        LayerPass pass = {32, 1, 0, 0, 0};
         LayerWork w = {m.attn_work, m.ffn_work};
         BucketOrder reuse = {m.sorted + l * m.sorted_per_layer, 0, NULL};
         reversible_forward(x1, x2, &reuse, &m.p.layer[l], &m.shape[l], &pass, &w);
@@ -116,7 +116,7 @@ void test_reversibility_12_layers(void) {
     float *d1 = xcalloc(n, 4), *d2 = xcalloc(n, 4);
     double worst = 0;
     for (int l = 11; l >= 0; l--) {
-        LayerPass pass = {32, 1, 0, 0};
+        LayerPass pass = {32, 1, 0, 0, 0};
         LayerWork w = {m.attn_work, m.ffn_work};
         reversible_backward(x1, x2, d1, d2, &m.g.layer[l], m.sorted + l * m.sorted_per_layer,
                             &m.p.layer[l], &m.shape[l], &pass, &w);
@@ -139,7 +139,7 @@ void test_reversible_equals_store_everything(void) {
     // reversible
     model_zero_grad(&m);
     model_forward(&m, tok, 2, 32, &a);
-    model_backward(&m);
+    model_backward(&m, m.n_labels, NULL);
     float *rev = xmalloc(m.n_params * 4);
     memcpy(rev, m.grads, m.n_params * 4);
     // store everything: forward keeping each layer's input, backward from the stored values
@@ -156,7 +156,7 @@ void test_reversible_equals_store_everything(void) {
         }
         memcpy(store + n, store, n * 4);
         for (int l = 0; l < 6; l++) {
-            LayerPass pass = {32, 2, 1, model_layer_stream(&m, 0, l)};
+            LayerPass pass = {32, 2, 1, model_layer_stream(&m, 0, l), 0};
             LayerWork w = {m.attn_work, m.ffn_work};
             float *y1 = store + (2 * l + 2) * n, *y2 = store + (2 * l + 3) * n;
             memcpy(y1, store + 2 * l * n, n * 4);
@@ -176,7 +176,7 @@ void test_reversible_equals_store_everything(void) {
     }
     for (int l = 5; l >= 0; l--) {
         uint64_t st = model_layer_stream(&m, 0, l);
-        LayerShape s = layer_shape_at(&m.shape[l], &(LayerPass){32, 2, 1, st});
+        LayerShape s = layer_shape_at(&m.shape[l], &(LayerPass){32, 2, 1, st, 0});
         AttnWork aw = attention_work_views(m.attn_work, &s.attn);
         const float *in2 = store + (2 * l + 1) * n;
         const float *y1 = store + (2 * l + 2) * n;
@@ -245,7 +245,7 @@ void test_determinism(void) {
         model_init(&m, &cfg, 2, 32, 123);
         model_zero_grad(&m);
         loss[run] = model_forward(&m, tok, 2, 32, &(ForwardArgs){.step = 17, .training = 1});
-        model_backward(&m);
+        model_backward(&m, m.n_labels, NULL);
         grads[run] = xmalloc(m.n_params * 4);
         memcpy(grads[run], m.grads, m.n_params * 4);
         size_t np = m.n_params;
@@ -263,7 +263,7 @@ static size_t peak_scratch(int layers) {
     model_init(&m, &cfg, 1, 64, 1);
     int *tok = tokens_for(1, 64, cfg.vocab, 2);
     model_forward(&m, tok, 1, 64, &(ForwardArgs){0});
-    model_backward(&m);
+    model_backward(&m, m.n_labels, NULL);
     size_t peak = mem_peak_bytes() - before;
     size_t params = m.n_params * sizeof(float) * 2 + m.n_entries * sizeof(ParamEntry);
     size_t records = m.sorted_per_layer * layers * sizeof(int);

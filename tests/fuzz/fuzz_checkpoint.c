@@ -13,12 +13,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (rc || model_bytes_needed(&cfg.model, cfg.train.batch, cfg.data.seq_len, &n_params) > (64u << 20)) return 0;
     Model m;
     model_init(&m, &cfg.model, cfg.train.batch, cfg.data.seq_len, 1);
-    AdamState opt = {0};
-    model_optimizer_init(&opt, &cfg.opt, &m);
+    OptimState opt = {0};
+    optim_init_model(&opt, &cfg.opt, &m, 0, m.n_params);
     TrainState st;
     rc = checkpoint_load(path, &m, &opt, &st, err, sizeof(err));
     fuzz_check_message(rc, err);
-    adam_free(&opt);
+    optim_free(&opt);
     model_free(&m);
     return 0;
 }

@@ -1,26 +1,26 @@
-// test_adam.c: the optimizer against a hand computation, schedules, and the RNG.
+// test_optim.c: the optimizer against a hand computation, schedules, and the RNG.
 #include <math.h>
 #include <string.h>
 
-#include "../core/adam.h"
+#include "../core/optim.h"
 #include "../core/common.h"
 #include "../core/rng.h"
 #include "test.h"
 
 void test_adam_matches_formula(void) {
-    AdamConfig c;
-    adam_config_default(&c);
+    OptimConfig c;
+    optim_config_default(&c);
     c.clip = 0;
     c.warmup = 0;
     c.schedule = SCHEDULE_CONSTANT;
     c.lr = 0.1f;
     c.weight_decay = 0.01f;
-    AdamState s;
-    adam_init(&s, 3);
+    OptimState s;
+    optim_init_adam(&s, 3);
     float p[3] = {1, -2, 0.5f}, g[3] = {0.3f, -0.1f, 2.0f};
     double m[3] = {0}, v[3] = {0}, ref[3] = {1, -2, 0.5};
     for (int t = 1; t <= 3; t++) {
-        adam_update(&c, &s, p, g, 3);
+        optim_update(&c, &s, p, g, 3);
         for (int i = 0; i < 3; i++) {
             m[i] = 0.9 * m[i] + 0.1 * g[i];
             v[i] = 0.98 * v[i] + 0.02 * g[i] * g[i];
@@ -29,34 +29,34 @@ void test_adam_matches_formula(void) {
         }
     }
     for (int i = 0; i < 3; i++) EXPECT(fabs(p[i] - ref[i]) < 1e-5, "param %d: %f vs %f", i, p[i], ref[i]);
-    adam_free(&s);
+    optim_free(&s);
 }
 
 void test_adam_clip_and_schedules(void) {
-    AdamConfig c;
-    adam_config_default(&c);
+    OptimConfig c;
+    optim_config_default(&c);
     float g[2] = {3, 4};
     EXPECT(fabs(grad_norm(g, 2) - 5.0) < 1e-9, "norm");
     c.lr = 1.0f;
     c.warmup = 10;
     c.schedule = SCHEDULE_RSQRT;
-    EXPECT(fabsf(adam_lr(&c, 5) - 0.5f) < 1e-6, "warm-up half way");
-    EXPECT(fabsf(adam_lr(&c, 10) - 1.0f) < 1e-6, "peak at warm-up end");
-    EXPECT(fabsf(adam_lr(&c, 40) - 0.5f) < 1e-6, "rsqrt: 4x steps, half rate");
+    EXPECT(fabsf(optim_lr(&c, 5) - 0.5f) < 1e-6, "warm-up half way");
+    EXPECT(fabsf(optim_lr(&c, 10) - 1.0f) < 1e-6, "peak at warm-up end");
+    EXPECT(fabsf(optim_lr(&c, 40) - 0.5f) < 1e-6, "rsqrt: 4x steps, half rate");
     c.schedule = SCHEDULE_COSINE;
     c.total = 110;
-    EXPECT(fabsf(adam_lr(&c, 60) - 0.5f) < 1e-6, "cosine midpoint");
-    EXPECT(fabsf(adam_lr(&c, 110)) < 1e-6, "cosine end");
+    EXPECT(fabsf(optim_lr(&c, 60) - 0.5f) < 1e-6, "cosine midpoint");
+    EXPECT(fabsf(optim_lr(&c, 110)) < 1e-6, "cosine end");
     // clipping: a huge gradient moves the parameter as much as a clipped one
-    AdamState s1, s2;
-    adam_init(&s1, 2);
-    adam_init(&s2, 2);
+    OptimState s1, s2;
+    optim_init_adam(&s1, 2);
+    optim_init_adam(&s2, 2);
     c.clip = 1.0f;
     c.schedule = SCHEDULE_CONSTANT;
     c.warmup = 0;
     float p1[2] = {0, 0}, p2[2] = {0, 0}, big[2] = {300, 400}, unit[2] = {0.6f, 0.8f};
-    adam_update(&c, &s1, p1, big, 2);
-    adam_update(&c, &s2, p2, unit, 2);
+    optim_update(&c, &s1, p1, big, 2);
+    optim_update(&c, &s2, p2, unit, 2);
     EXPECT(p1[0] == p2[0] && p1[1] == p2[1], "clipped update differs");
 }
 
@@ -90,8 +90,8 @@ static double mean_square(const double *x, int n) {
 // trax's settings (decay 1 - t^-0.8, eps1 1e-30, eps2 1e-3, update clipping at RMS 1, step
 // scaled by the parameter's RMS, no momentum) on a 3x4 matrix (factored) and a 5-vector.
 void test_adafactor_matches_formula(void) {
-    AdamConfig c;
-    adam_config_default(&c);
+    OptimConfig c;
+    optim_config_default(&c);
     c.optimizer = OPT_ADAFACTOR;
     c.clip = 0;
     c.warmup = 0;
@@ -99,15 +99,15 @@ void test_adafactor_matches_formula(void) {
     c.lr = 0.05f;
     size_t offsets[2] = {0, 12}, numels[2] = {12, 5};
     int ndims[2] = {2, 1}, shapes[2][3] = {{3, 4, 0}, {5, 0, 0}};
-    AdamState s;
-    adafactor_init(&s, 17, 2, offsets, numels, ndims, (const int (*)[3])shapes);
+    OptimState s;
+    optim_init_adafactor(&s, 17, 2, offsets, numels, ndims, (const int (*)[3])shapes);
     EXPECT(s.n_v == 3 + 4 + 5, "state of %zu floats, want rows + cols + vector = 12", s.n_v);
     float p[17], g[17];
     double ref[17], vr[3] = {0}, vc[4] = {0}, vv[5] = {0};
     for (int i = 0; i < 17; i++) ref[i] = p[i] = 0.1f * (i - 8) + 0.03f * (i % 3);
     for (int t = 1; t <= 3; t++) {
         for (int i = 0; i < 17; i++) g[i] = (float)(0.2 * sin(1.3 * i + t) + 0.05 * (i % 4 == t));
-        adam_update(&c, &s, p, g, 17);
+        optim_update(&c, &s, p, g, 17);
         double decay = 1 - pow(t, -0.8), u[17];
         // the matrix: row and column means of g^2 + eps1, v_hat = vr vc^T / mean(vr)
         for (int r = 0; r < 3; r++) {
@@ -137,5 +137,5 @@ void test_adafactor_matches_formula(void) {
     double worst = 0;
     for (int i = 0; i < 17; i++) worst = fmax(worst, fabs(p[i] - ref[i]));
     EXPECT(worst < 1e-6, "Adafactor differs from the formula by %.2e", worst);
-    adam_free(&s);
+    optim_free(&s);
 }

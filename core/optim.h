@@ -1,12 +1,12 @@
-// adam.h: the optimizers over the one parameter block: Adam with bias correction (Kingma
+// optim.h: the optimizers over the one parameter block: Adam with bias correction (Kingma
 // and Ba), optional decoupled weight decay (AdamW), or Adafactor (Shazeer and Stern 2018,
 // the paper's optimizer, with trax's defaults: factored second moments, decay 1 - t^-0.8,
 // update clipping at RMS 1, step scaled by the parameter's RMS, no momentum), whose state
 // is rows + columns per matrix instead of two copies of the parameters; global-norm
 // clipping; and the learning-rate schedules of the Reformer configs: linear warm-up, then
 // constant, reciprocal square root, or cosine.
-#ifndef REFORMER_ADAM_H
-#define REFORMER_ADAM_H
+#ifndef REFORMER_OPTIM_H
+#define REFORMER_OPTIM_H
 
 #include <stddef.h>
 
@@ -22,10 +22,10 @@ typedef struct {
     long long total;     // steps of the run (cosine)
     int schedule;
     int optimizer;       // OPT_ADAM or OPT_ADAFACTOR (beta1, beta2, eps unused by Adafactor)
-} AdamConfig;
+} OptimConfig;
 
 // A parameter tensor as Adafactor sees it: rows x cols (leading dimensions merged), with
-// its factored (rows + cols) or full (numel) statistics at `state` in AdamState.v.
+// its factored (rows + cols) or full (numel) statistics at `state` in OptimState.v.
 typedef struct {
     size_t offset, numel, state;
     int rows, cols, factored;
@@ -37,26 +37,41 @@ typedef struct {
     OptTensor *tensors;  // Adafactor only
     int n_tensors;
     long long t;         // updates taken
-} AdamState;
+    // The state may cover one slice of a larger parameter block (ZeRO-1: each rank keeps its
+    // slice's): where this state's m and v sit in the whole block's.
+    size_t whole_n, whole_n_v;  // the whole block's n and n_v (== n, n_v when not a slice)
+    size_t m_at, v_at;          // offsets of this slice's m in the whole m, its v in the whole v
+} OptimState;
 
-void adam_config_default(AdamConfig *c);
-void adam_init(AdamState *s, size_t n);
+void optim_config_default(OptimConfig *c);
+void optim_init_adam(OptimState *s, size_t n);
 // Adafactor over n parameters laid out as n_tensors tensors: offsets, element counts and
 // shapes (ndims[i] dims in shapes[i], at most 3).
-void adafactor_init(AdamState *s, size_t n, int n_tensors, const size_t *offsets, const size_t *numels,
+void optim_init_adafactor(OptimState *s, size_t n, int n_tensors, const size_t *offsets, const size_t *numels,
                     const int *ndims, const int (*shapes)[3]);
-void adam_free(AdamState *s);
+void optim_free(OptimState *s);
 // Floats of optimizer state: Adam's m and v (2n), or Adafactor's statistics (n_v).
-size_t adam_state_floats(const AdamState *s);
+size_t optim_state_floats(const OptimState *s);
 
 // Learning rate for update number `step` (1-based).
-float adam_lr(const AdamConfig *c, long long step);
+float optim_lr(const OptimConfig *c, long long step);
 
-// Global L2 norm of g (n).
+// Global L2 norm of g (n), and its square: fixed blocks summed in a fixed order.
 double grad_norm(const float *g, size_t n);
+double grad_sumsq(const float *g, size_t n);
 
 // One update of params (n) from grads (n): clips, advances t, applies Adam or Adafactor
 // (c->optimizer; the state must have been made for it). Returns the norm before clipping.
-double adam_update(const AdamConfig *c, AdamState *s, float *params, float *grads, size_t n);
+double optim_update(const OptimConfig *c, OptimState *s, float *params, float *grads, size_t n);
+// The same update of a slice, given the global gradient norm (which clipping needs).
+void optim_step(const OptimConfig *c, OptimState *s, float *params, const float *grads, size_t n, double norm);
+
+// Floats of the whole block's optimizer state (what a checkpoint holds).
+size_t optim_whole_floats(const OptimState *s);
+
+// The state c asks for over m's parameters [lo, hi), tensor boundaries (model_slices):
+// Adam, or Adafactor over the tensors there. [0, m->n_params) for one process.
+struct Model;
+void optim_init_model(OptimState *s, const OptimConfig *c, const struct Model *m, size_t lo, size_t hi);
 
 #endif

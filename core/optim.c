@@ -1,12 +1,13 @@
-// adam.c: flat loops over the one parameter block.
-#include "adam.h"
+// optim.c: flat loops over the one parameter block.
+#include "optim.h"
 
 #include <math.h>
 #include <string.h>
 
 #include "common.h"
+#include "model.h"
 
-void adam_config_default(AdamConfig *c) {
+void optim_config_default(OptimConfig *c) {
     c->lr = 1e-3f;
     c->beta1 = 0.9f;
     c->beta2 = 0.98f;  // trax reformer configs
@@ -18,14 +19,27 @@ void adam_config_default(AdamConfig *c) {
     c->schedule = SCHEDULE_RSQRT;
 }
 
-void adam_init(AdamState *s, size_t n) {
+void optim_init_adam(OptimState *s, size_t n) {
     memset(s, 0, sizeof(*s));
     s->m = xcalloc(n, sizeof(float));
     s->v = xcalloc(n, sizeof(float));
     s->n = s->n_v = n;
+    s->whole_n = s->whole_n_v = n;
 }
 
-void adafactor_init(AdamState *s, size_t n, int n_tensors, const size_t *offsets, const size_t *numels,
+// A tensor as Adafactor sees it: rows x cols, the leading dimensions merged.
+static void tensor_layout(OptTensor *t, size_t numel, int ndim, const int *shape) {
+    t->numel = numel;
+    t->cols = ndim >= 2 ? shape[ndim - 1] : (int)numel;
+    t->rows = (int)(numel / (size_t)t->cols);
+    t->factored = t->rows >= 2 && t->cols >= 2;  // a vector keeps full statistics
+}
+
+static size_t tensor_state_floats(const OptTensor *t) {
+    return t->factored ? (size_t)t->rows + t->cols : t->numel;
+}
+
+void optim_init_adafactor(OptimState *s, size_t n, int n_tensors, const size_t *offsets, const size_t *numels,
                     const int *ndims, const int (*shapes)[3]) {
     memset(s, 0, sizeof(*s));
     s->n = n;
@@ -33,27 +47,28 @@ void adafactor_init(AdamState *s, size_t n, int n_tensors, const size_t *offsets
     s->tensors = xcalloc((size_t)n_tensors, sizeof(OptTensor));
     for (int i = 0; i < n_tensors; i++) {
         OptTensor *t = &s->tensors[i];
+        tensor_layout(t, numels[i], ndims[i], shapes[i]);
         t->offset = offsets[i];
-        t->numel = numels[i];
-        t->cols = ndims[i] >= 2 ? shapes[i][ndims[i] - 1] : (int)numels[i];
-        t->rows = (int)(numels[i] / (size_t)t->cols);
-        t->factored = t->rows >= 2 && t->cols >= 2;  // a vector keeps full statistics
         t->state = s->n_v;
-        s->n_v += t->factored ? (size_t)t->rows + t->cols : t->numel;
+        s->n_v += tensor_state_floats(t);
     }
     s->v = xcalloc(s->n_v, sizeof(float));
+    s->whole_n = n;
+    s->whole_n_v = s->n_v;
 }
 
-void adam_free(AdamState *s) {
+void optim_free(OptimState *s) {
     xfree(s->m);
     xfree(s->v);
     xfree(s->tensors);
     memset(s, 0, sizeof(*s));
 }
 
-size_t adam_state_floats(const AdamState *s) { return (s->m ? s->n : 0) + s->n_v; }
+size_t optim_state_floats(const OptimState *s) { return (s->m ? s->n : 0) + s->n_v; }
 
-float adam_lr(const AdamConfig *c, long long step) {
+size_t optim_whole_floats(const OptimState *s) { return (s->m ? s->whole_n : 0) + s->whole_n_v; }
+
+float optim_lr(const OptimConfig *c, long long step) {
     double warm = c->warmup > 0 && step < c->warmup ? (double)step / c->warmup : 1.0;
     double decay = 1.0;
     if (c->schedule == SCHEDULE_RSQRT && c->warmup > 0 && step > c->warmup)
@@ -70,7 +85,9 @@ float adam_lr(const AdamConfig *c, long long step) {
 // Fixed blocks summed in a fixed order: the same bits whatever the threads do.
 #define NORM_BLOCKS 64
 
-double grad_norm(const float *g, size_t n) {
+double grad_norm(const float *g, size_t n) { return sqrt(grad_sumsq(g, n)); }
+
+double grad_sumsq(const float *g, size_t n) {
     double part[NORM_BLOCKS];
     #pragma omp parallel for schedule(static)
     for (int b = 0; b < NORM_BLOCKS; b++) {
@@ -80,7 +97,7 @@ double grad_norm(const float *g, size_t n) {
     }
     double sum = 0.0;
     for (int b = 0; b < NORM_BLOCKS; b++) sum += part[b];
-    return sqrt(sum);
+    return sum;
 }
 
 #define ADAFACTOR_DECAY 0.8      // second moments decay as 1 - t^-0.8
@@ -140,13 +157,18 @@ static void adafactor_tensor(const OptTensor *t, float *v, float *w, const float
         }
 }
 
-double adam_update(const AdamConfig *c, AdamState *s, float *params, float *grads, size_t n) {
-    CHECK(n == s->n, "optimizer sized %zu, model %zu", s->n, n);
-    CHECK((c->optimizer == OPT_ADAFACTOR) == (s->tensors != NULL), "optimizer state made for the other optimizer");
+double optim_update(const OptimConfig *c, OptimState *s, float *params, float *grads, size_t n) {
     double norm = grad_norm(grads, n);
+    optim_step(c, s, params, grads, n, norm);
+    return norm;
+}
+
+void optim_step(const OptimConfig *c, OptimState *s, float *params, const float *grads, size_t n, double norm) {
+    CHECK(n == s->n, "optimizer sized %zu, model %zu", s->n, n);
+    CHECK((c->optimizer == OPT_ADAFACTOR) == (s->m == NULL), "optimizer state made for the other optimizer");
     float scale = c->clip > 0.0f && norm > c->clip ? (float)(c->clip / norm) : 1.0f;
     s->t++;
-    float lr = adam_lr(c, s->t);
+    float lr = optim_lr(c, s->t);
     if (c->optimizer == OPT_ADAFACTOR) {
         double decay = 1.0 - pow((double)s->t, -ADAFACTOR_DECAY);
         // tensors are independent: one per thread, each summed serially (same bits for any split)
@@ -156,7 +178,7 @@ double adam_update(const AdamConfig *c, AdamState *s, float *params, float *grad
             adafactor_tensor(t, s->v + t->state, params + t->offset, grads + t->offset, scale, decay, lr,
                              c->weight_decay);
         }
-        return norm;
+        return;
     }
     float bc1 = 1.0f - powf(c->beta1, (float)s->t), bc2 = 1.0f - powf(c->beta2, (float)s->t);
     #pragma omp parallel for schedule(static)
@@ -167,5 +189,41 @@ double adam_update(const AdamConfig *c, AdamState *s, float *params, float *grad
         float mhat = s->m[i] / bc1, vhat = s->v[i] / bc2;
         params[i] -= lr * (mhat / (sqrtf(vhat) + c->eps) + c->weight_decay * params[i]);
     }
-    return norm;
+}
+
+void optim_init_model(OptimState *opt, const OptimConfig *c, const Model *m, size_t lo, size_t hi) {
+    if (c->optimizer == OPT_ADAM) {
+        optim_init_adam(opt, hi - lo);
+        opt->whole_n = opt->whole_n_v = m->n_params;
+        opt->m_at = opt->v_at = lo;
+        return;
+    }
+    // Adafactor factors each matrix's statistics, so it needs the tensors' shapes: those of
+    // the slice, at offsets from lo; the others count for the slice's place in the whole
+    int n = m->n_entries, k = 0;
+    size_t *offsets = xmalloc((size_t)n * sizeof(size_t)), *numels = xmalloc((size_t)n * sizeof(size_t));
+    int *ndims = xmalloc((size_t)n * sizeof(int)), (*shapes)[3] = xmalloc((size_t)n * sizeof(*shapes));
+    size_t whole_n_v = 0, v_at = 0;
+    for (int i = 0; i < n; i++) {
+        const ParamEntry *e = &m->table[i];
+        OptTensor t;
+        tensor_layout(&t, e->numel, e->ndim, e->shape);
+        size_t floats = tensor_state_floats(&t);
+        whole_n_v += floats;
+        if (e->offset < lo) v_at += floats;
+        if (e->offset < lo || e->offset >= hi) continue;
+        offsets[k] = e->offset - lo;
+        numels[k] = e->numel;
+        ndims[k] = e->ndim;
+        memcpy(shapes[k], e->shape, sizeof(shapes[k]));
+        k++;
+    }
+    optim_init_adafactor(opt, hi - lo, k, offsets, numels, ndims, (const int (*)[3])shapes);
+    opt->whole_n = m->n_params;
+    opt->whole_n_v = whole_n_v;
+    opt->v_at = v_at;
+    xfree(offsets);
+    xfree(numels);
+    xfree(ndims);
+    xfree(shapes);
 }
