@@ -84,9 +84,7 @@ static int put_state(FILE *f, uLong *crc, const OptimState *opt, int bad) {
     len[2 * me] = opt->m ? (double)opt->n : 0;
     len[2 * me + 1] = (double)opt->n_v;
     dist_sum(len, 2 * ranks);
-    size_t most = 0;
-    for (int i = 0; i < 2 * ranks; i++) most = (size_t)len[i] > most ? (size_t)len[i] : most;
-    float *buf = me == 0 ? xmalloc(most * sizeof(float)) : NULL;
+    float *buf = me == 0 ? xmalloc(DIST_PIECE * sizeof(float)) : NULL;  // one piece at a time
     for (int section = opt->m ? 0 : 1; section < 2; section++) {
         const float *own = section ? opt->v : opt->m;
         if (me != 0) {
@@ -95,8 +93,11 @@ static int put_state(FILE *f, uLong *crc, const OptimState *opt, int bad) {
         }
         for (int r = 0; r < ranks; r++) {
             size_t n = (size_t)len[2 * r + section];
-            if (r) dist_recv(buf, n, r);
-            if (!bad) bad = put(f, crc, r ? buf : own, n * sizeof(float));
+            for (size_t at = 0; at < n; at += DIST_PIECE) {
+                size_t part = n - at < DIST_PIECE ? n - at : DIST_PIECE;
+                if (r) dist_recv(buf, part, r);
+                if (!bad) bad = put(f, crc, r ? buf : own + at, part * sizeof(float));
+            }
         }
     }
     xfree(buf);

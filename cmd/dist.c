@@ -81,14 +81,41 @@ int dist_any(int flag) {
     return f > 0;
 }
 
+#ifdef REFORMER_MPI
+// Doubles per reduce-scatter round, all ranks' parts together: MPI's temporary buffers are
+// of this size, not of the whole gradient (which for P12 is 1.2 GB of doubles).
+// REFORMER_DIST_BUCKET (doubles) sets another size: the tests use a small one to run many rounds.
+static size_t bucket_doubles(void) {
+    const char *e = getenv("REFORMER_DIST_BUCKET");
+    long long n = e ? atoll(e) : 0;
+    return n > 0 ? (size_t)n : (size_t)8 << 20;
+}
+#endif
+
 void dist_reduce_scatter(double *x, const size_t *at) {
 #ifdef REFORMER_MPI
     if (size_ == 1) return;
+    size_t n = at[size_], rounds = (n + bucket_doubles() - 1) / bucket_doubles(), most = 0;
+    for (int r = 0; r < size_; r++) most = at[r + 1] - at[r] > most ? at[r + 1] - at[r] : most;
+    // round k takes part k of every rank's slice: the parts side by side in stage, the sum
+    // of this rank's part back into x
+    double *stage = xmalloc((n / rounds + (size_t)size_) * sizeof(double));
+    double *mine = xmalloc((most / rounds + 1) * sizeof(double));
     int *counts = xmalloc((size_t)size_ * sizeof(int));
-    for (int r = 0; r < size_; r++) counts[r] = count_of(at[r + 1] - at[r]);
-    // in place, MPI_Reduce_scatter leaves rank r's sum at the start of x: move it home
-    MPI_Reduce_scatter(MPI_IN_PLACE, x, counts, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
-    memmove(x + at[rank_], x, (at[rank_ + 1] - at[rank_]) * sizeof(double));
+    for (size_t k = 0; k < rounds; k++) {
+        size_t used = 0;
+        for (int r = 0; r < size_; r++) {
+            size_t len = at[r + 1] - at[r], lo = at[r] + len * k / rounds, hi = at[r] + len * (k + 1) / rounds;
+            memcpy(stage + used, x + lo, (hi - lo) * sizeof(double));
+            counts[r] = count_of(hi - lo);
+            used += hi - lo;
+        }
+        MPI_Reduce_scatter(stage, mine, counts, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+        size_t len = at[rank_ + 1] - at[rank_];
+        memcpy(x + at[rank_] + len * k / rounds, mine, (size_t)counts[rank_] * sizeof(double));
+    }
+    xfree(stage);
+    xfree(mine);
     xfree(counts);
 #else
     (void)x;
@@ -115,8 +142,8 @@ void dist_allgather(float *x, const size_t *at) {
 
 void dist_send(const float *x, size_t n, int to) {
 #ifdef REFORMER_MPI
-    for (size_t done = 0; done < n;) {  // pieces of at most 2^30 floats
-        size_t part = n - done < (1u << 30) ? n - done : (1u << 30);
+    for (size_t done = 0; done < n;) {
+        size_t part = n - done < DIST_PIECE ? n - done : DIST_PIECE;
         MPI_Send(x + done, (int)part, MPI_FLOAT, to, 0, MPI_COMM_WORLD);
         done += part;
     }
@@ -130,7 +157,7 @@ void dist_send(const float *x, size_t n, int to) {
 void dist_recv(float *x, size_t n, int from) {
 #ifdef REFORMER_MPI
     for (size_t done = 0; done < n;) {
-        size_t part = n - done < (1u << 30) ? n - done : (1u << 30);
+        size_t part = n - done < DIST_PIECE ? n - done : DIST_PIECE;
         MPI_Recv(x + done, (int)part, MPI_FLOAT, from, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
         done += part;
     }

@@ -31,7 +31,9 @@ int dist_any(int flag);
 void dist_reduce_scatter(double *x, const size_t *at);
 // Every rank's slice of x to every rank.
 void dist_allgather(float *x, const size_t *at);
-// Point to point (checkpoints gather optimizer slices on rank 0).
+// Point to point (checkpoints gather optimizer slices on rank 0), in messages of
+// DIST_PIECE floats: a long send may be taken piece by piece, one dist_recv per piece.
+#define DIST_PIECE ((size_t)1 << 22)
 void dist_send(const float *x, size_t n, int to);
 void dist_recv(float *x, size_t n, int from);
 // "PREFIX: rank R: MESSAGE" on one line, then the whole job ends with status 1 (MPI_Abort):

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -195,7 +196,9 @@ typedef struct {
     Progress prog;
     TrainState st;
     int *tok, lock, B, T;
-    double *acc;                    // (n_params) the batch's gradient, summed in double
+    double *acc;                    // (n_params) the batch's gradient, summed in double; NULL
+                                    // for one sequence in one process (nothing to sum)
+    double step_s, comm_s;          // seconds in steps, and in their collectives (ranks > 1)
     int rank, ranks, first, count;  // this rank's share [first, first + count) of each batch
     size_t at[1025];                // the parameter slices of the ranks (model_slices)
     int sharded;                    // the optimizer state is this rank's slice only
@@ -280,7 +283,7 @@ static int build_model(Run *r, int init_is_hf) {
     const Flags *f = r->flags;
     threads_apply(c->train.threads);
     // per parameter beyond the model's: the gradient sum in double (2 floats) and Adam's state
-    double floats = 2.0 + (c->opt.optimizer == OPT_ADAM ? 2.0 / (r->sharded ? r->ranks : 1) : 0);
+    double floats = (r->ranks > 1 || r->count > 1 ? 2.0 : 0) + (c->opt.optimizer == OPT_ADAM ? 2.0 / (r->sharded ? r->ranks : 1) : 0);
     int rc = source_check_memory(&c->model, r->count, r->T, floats, err, sizeof(err));
     if ((rc = all_ok(r, rc, err))) return rc;
     model_init(&r->m, &c->model, r->count, r->T, (uint64_t)c->train.seed);
@@ -336,10 +339,15 @@ static void apply_update(Run *r) {
     Model *m = &r->m;
     const size_t *at = r->at;
     int me = r->rank, N = r->ranks;
-    dist_reduce_scatter(r->acc, at);
-    #pragma omp parallel for schedule(static)
-    for (size_t i = at[me]; i < at[me + 1]; i++) m->grads[i] = (float)r->acc[i];
+    double t0 = now_seconds();
+    if (r->acc) {
+        dist_reduce_scatter(r->acc, at);
+        #pragma omp parallel for schedule(static)
+        for (size_t i = at[me]; i < at[me + 1]; i++) m->grads[i] = (float)r->acc[i];
+    }
+    r->comm_s += now_seconds() - t0;
     double sq[1024] = {0}, sumsq = 0.0;
+    t0 = now_seconds();
     if (r->sharded) {
         sq[me] = grad_sumsq(m->grads + at[me], at[me + 1] - at[me]);
         dist_sum(sq, N);
@@ -347,10 +355,13 @@ static void apply_update(Run *r) {
         dist_allgather(m->grads, at);
         for (int k = 0; k < N; k++) sq[k] = grad_sumsq(m->grads + at[k], at[k + 1] - at[k]);
     }
+    r->comm_s += now_seconds() - t0;
     for (int k = 0; k < N; k++) sumsq += sq[k];
     if (r->sharded) {
         optim_step(&r->cfg.opt, &r->opt, m->params + at[me], m->grads + at[me], at[me + 1] - at[me], sqrt(sumsq));
+        t0 = now_seconds();
         dist_allgather(m->params, at);
+        r->comm_s += now_seconds() - t0;
     } else {
         optim_step(&r->cfg.opt, &r->opt, m->params, m->grads, m->n_params, sqrt(sumsq));
     }
@@ -360,6 +371,7 @@ static void apply_update(Run *r) {
 // when the loss is not finite (every rank sees it).
 static int train_step(Run *r, double *loss) {
     char err[1024];
+    double t0 = now_seconds();
     if (dataset_train_batch(&r->data, r->tok, r->B, r->first, r->count, r->T, &r->st.data_rng, err, sizeof(err))) {
         size_t n = strlen(err);
         snprintf(err + n, sizeof(err) - n, " (last.ckpt keeps the last saved step)");
@@ -373,10 +385,12 @@ static int train_step(Run *r, double *loss) {
     dist_sum(sums, 2);
     *loss = r->ranks == 1 ? local : sums[1] > 0 ? sums[0] / sums[1] : 0.0;
     if (!isfinite(*loss)) return 2;
-    memset(r->acc, 0, m->n_params * sizeof(double));
+    if (r->acc) memset(r->acc, 0, m->n_params * sizeof(double));
+    else model_zero_grad(m);
     model_backward(m, (long long)sums[1], r->acc);
     apply_update(r);
     r->st.step++;
+    r->step_s += now_seconds() - t0;
     return 0;
 }
 
@@ -405,6 +419,26 @@ static int validate(Run *r, double *vloss, double *vacc) {
             progress_note(&r->prog, "reformer train: note: %s", perr);
     }
     return 0;
+}
+
+// One line on what the run used: the peak memory of the largest process and, with ranks,
+// the share of step time spent in collectives (the slowest rank's).
+static void report_resources(Run *r) {
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    double v[2048] = {0};
+    int N = r->ranks;
+    v[r->rank] = u.ru_maxrss / 1024.0;
+    v[N + r->rank] = r->step_s > 0 ? r->comm_s / r->step_s : 0;
+    dist_sum(v, 2 * N);
+    double rss = 0, comm = 0;
+    for (int k = 0; k < N; k++) {
+        rss = fmax(rss, v[k]);
+        comm = fmax(comm, v[N + k]);
+    }
+    if (N == 1) progress_note(&r->prog, "reformer train: peak memory %.0f MB", rss);
+    else progress_note(&r->prog, "reformer train: peak memory %.0f MB per process (the largest of %d); collectives took "
+                                 "%.1f%% of the step time", rss, N, 100 * comm);
 }
 
 static int train_loop(Run *r) {
@@ -449,6 +483,7 @@ static int train_loop(Run *r) {
     } else {
         progress_note(&r->prog, "reformer train: done, %lld steps; saved %s", r->st.step, r->last);
     }
+    report_resources(r);
     return rc;
 }
 
@@ -491,7 +526,7 @@ int cmd_train(int argc, char **argv) {
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
         r->tok = xmalloc((size_t)r->count * r->T * sizeof(int));
-        r->acc = xmalloc(r->m.n_params * sizeof(double));
+        if (r->ranks > 1 || r->count > 1) r->acc = xmalloc(r->m.n_params * sizeof(double));
         rc = train_loop(r);
     }
     finish(r);
