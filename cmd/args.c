@@ -85,10 +85,12 @@ int arg_threads(const char *flag, const char *text, int allow_zero) {
     return (int)arg_int(flag, text, allow_zero ? 0 : 1, 1024);
 }
 
+int cores_online(void) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores > 0 ? (int)cores : 1;
+}
+
 void threads_apply(int n) {
-    if (n <= 0) {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        n = (int)(cores > 0 ? cores : 1) / dist_local_size();
-    }
+    if (n <= 0) n = cores_online() / dist_local_size();
     threads_set(n > 0 ? n : 1);
 }

@@ -22,6 +22,8 @@ const char *arg_value(int argc, char **argv, int *i);
 int arg_is_help(const char *flag);
 // --threads N: 1 to 1024, or 0 (this process's share of the cores) where allow_zero.
 int arg_threads(const char *flag, const char *text, int allow_zero);
+// Online cores of this machine.
+int cores_online(void);
 // Runs with n threads, or when n is 0 this process's share of the machine: its online cores
 // divided by the processes mpirun started on it, so ranks x threads never oversubscribe.
 void threads_apply(int n);

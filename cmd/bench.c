@@ -253,10 +253,10 @@ int cmd_bench(int argc, char **argv) {
     a.steps = 3;
     a.warmup = 1;
     a.batch = 1;
-    a.threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    a.threads = cores_online();
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
-        if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
+        if (arg_is_help(f)) {
             printf("usage: %s\n\n"
                    "Times training (forward, backward, Adam) or forward steps on random tokens and\n"
                    "prints one row per sequence length. Default model: B6 of BENCH.md (6 LSH layers,\n"
@@ -298,7 +298,7 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(f, "--warmup")) a.warmup = (int)arg_int(f, arg_value(argc, argv, &i), 0, 64);
         else if (!strcmp(f, "--batch")) a.batch = (int)arg_int(f, arg_value(argc, argv, &i), 1, 4096);
         else if (!strcmp(f, "--hashes")) a.hashes = (int)arg_int(f, arg_value(argc, argv, &i), 1, MAX_HASHES);
-        else if (!strcmp(f, "--threads")) a.threads = (int)arg_int(f, arg_value(argc, argv, &i), 1, 1024);
+        else if (!strcmp(f, "--threads")) a.threads = arg_threads(f, arg_value(argc, argv, &i), 0);
         else if (!strcmp(f, "--json")) a.json = 1;
         else if (f[0] == '-') usage_error("bench", USAGE, "unknown option '%s'", f);
         else if (!a.have_config) {

@@ -1,4 +1,4 @@
-// checkpoint.c: save with tmp + fsync + rename (redis rdb.c), load with every length
+// checkpoint.c: save through files_create/files_commit (tmp + fsync + rename, as redis rdb.c), load with every length
 // checked before use (gguf.cpp), integrity by zlib's crc32.
 #include "checkpoint.h"
 
@@ -107,51 +107,25 @@ static int put_state(FILE *f, uLong *crc, const OptimState *opt, int bad) {
 
 int checkpoint_save(const char *path, const Config *cfg, const Model *m, const OptimState *opt,
                     const TrainState *st, char *err, size_t cap) {
-    int me = dist_rank(), bad = 0, e = 0;
-    char tmp[4096];
-    FILE *f = NULL;
+    int me = dist_rank(), bad = 0;
+    AtomicFile a = {0};
     uLong crc = crc32(0L, Z_NULL, 0);
-    if (me == 0) {
-        bad = files_tmp_name(tmp, sizeof(tmp), path, err, cap);
-        if (!bad && !(f = fopen(tmp, "wb"))) bad = set_error(err, cap, "%s: cannot write: %s", tmp, strerror(errno));
-    }
+    if (me == 0) bad = files_create(&a, path, err, cap) ? 2 : 0;  // 2: nothing to commit
     if (me == 0 && !bad) {
         char *header = header_json(cfg, m, opt, st);
         uint32_t version = VERSION, hlen = (uint32_t)strlen(header);
         size_t at = 16 + hlen, pad = (ALIGN - at % ALIGN) % ALIGN;
         static const char zeros[ALIGN];
-        bad = put(f, &crc, MAGIC, 8) || put(f, &crc, &version, 4) || put(f, &crc, &hlen, 4) ||
-              put(f, &crc, header, hlen) || put(f, &crc, zeros, pad) ||
-              put(f, &crc, m->params, m->n_params * sizeof(float));
+        bad = put(a.f, &crc, MAGIC, 8) || put(a.f, &crc, &version, 4) || put(a.f, &crc, &hlen, 4) ||
+              put(a.f, &crc, header, hlen) || put(a.f, &crc, zeros, pad) ||
+              put(a.f, &crc, m->params, m->n_params * sizeof(float));
         free(header);
-        e = bad ? errno : 0;
     }
-    if (opt) bad = put_state(f, &crc, opt, bad);
-    if (me == 0 && f) {
+    if (opt) bad = put_state(a.f, &crc, opt, bad);
+    if (me == 0 && bad != 2) {
         uint32_t c32 = (uint32_t)crc;
-        if (!bad) bad = fwrite(&c32, 4, 1, f) != 1;
-        if (!bad) bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
-        if (!e && bad) e = errno;
-        if (fclose(f) != 0) {
-            if (!bad) e = errno;
-            bad = 1;
-        }
-        if (bad) {
-            unlink(tmp);
-            set_error(err, cap, "%s: write failed: %s", tmp, strerror(e));
-        } else if (rename(tmp, path) != 0) {
-            e = errno;
-            unlink(tmp);
-            bad = set_error(err, cap, "%s: rename failed: %s", path, strerror(e));
-        } else {
-            char dir[4096];
-            snprintf(dir, sizeof(dir), "%s", path);
-            int dfd = open(dirname(dir), O_RDONLY);
-            if (dfd >= 0) {
-                fsync(dfd);
-                close(dfd);
-            }
-        }
+        if (!bad) bad = fwrite(&c32, 4, 1, a.f) != 1;
+        bad = files_commit(&a, bad, err, cap) ? 1 : 0;
     }
     // every rank learns whether rank 0 saved
     if (dist_any(bad != 0) && me != 0) return set_error(err, cap, "rank 0 could not write %s", path);
@@ -270,74 +244,82 @@ int checkpoint_read_config(const char *path, Config *cfg, char *err, size_t cap)
     return rc;
 }
 
-int checkpoint_load(const char *path, Model *m, OptimState *opt, TrainState *st, char *err,
-                    size_t cap) {
-    Opened o;
-    int rc = open_checked(path, &o, err, cap);
-    if (rc) goto done;
-    int ok = 1;
-    double n = o.n_params, t = o.adam_t, opt_floats = o.opt_floats;
-    double step = whole(o.header, "step", 0, 1e15, &ok);
-    const cJSON *bv = cJSON_GetObjectItem(o.header, "best_valid");
-    double best = cJSON_IsNumber(bv) && bv->valuedouble >= 0 ? bv->valuedouble : (ok = 0);
-    const cJSON *tensors = cJSON_GetObjectItem(o.header, "tensors");
-    const cJSON *rng = cJSON_GetObjectItem(o.header, "data_rng");
+// What the header says beyond the sizes open_checked verified.
+typedef struct {
+    double step, best;
     Rng data_rng;
-    for (int i = 0; i < 4; i++) data_rng.s[i] = hex64(cJSON_GetArrayItem(rng, i), &ok);
-    uint64_t model_seed = hex64(cJSON_GetObjectItem(o.header, "model_seed"), &ok);
-    if (!ok || !cJSON_IsArray(tensors) || !cJSON_IsArray(rng) || cJSON_GetArraySize(rng) != 4) {
-        rc = set_error(err, cap, "%s: a header field (step, adam_t, n_params, best_valid, data_rng, model_seed) is missing or malformed", path);
-        goto done;
-    }
-    if (n != (double)m->n_params) {
-        rc = set_error(err, cap, "%s: holds %.0f parameters, the model has %zu", path, n, m->n_params);
-        goto done;
-    }
-    if (cJSON_GetArraySize(tensors) != m->n_entries) {
-        rc = set_error(err, cap, "%s: %d tensors, the model has %d", path, cJSON_GetArraySize(tensors), m->n_entries);
-        goto done;
-    }
+    uint64_t model_seed;
+    int ranks;
+} Fields;
+
+static int read_fields(const Opened *o, Fields *fl, const char *path, char *err, size_t cap) {
+    int ok = 1;
+    fl->step = whole(o->header, "step", 0, 1e15, &ok);
+    const cJSON *bv = cJSON_GetObjectItem(o->header, "best_valid");
+    fl->best = cJSON_IsNumber(bv) && bv->valuedouble >= 0 ? bv->valuedouble : (ok = 0);
+    const cJSON *rng = cJSON_GetObjectItem(o->header, "data_rng");
+    for (int i = 0; i < 4; i++) fl->data_rng.s[i] = hex64(cJSON_GetArrayItem(rng, i), &ok);
+    fl->model_seed = hex64(cJSON_GetObjectItem(o->header, "model_seed"), &ok);
+    const cJSON *ranks = cJSON_GetObjectItem(o->header, "ranks");  // absent before data-parallel runs: 1
+    fl->ranks = cJSON_IsNumber(ranks) && ranks->valuedouble >= 1 && ranks->valuedouble <= 1e6 ? (int)ranks->valuedouble : 1;
+    if (!ok || !cJSON_IsArray(cJSON_GetObjectItem(o->header, "tensors")) || !cJSON_IsArray(rng) || cJSON_GetArraySize(rng) != 4)
+        return set_error(err, cap, "%s: a header field (step, adam_t, n_params, best_valid, data_rng, model_seed) is "
+                                   "missing or malformed", path);
+    return 0;
+}
+
+// The tensor table and the optimizer state's size against the model and opt.
+static int matches_model(const Opened *o, const Model *m, const OptimState *opt, const char *path, char *err, size_t cap) {
+    const cJSON *tensors = cJSON_GetObjectItem(o->header, "tensors");
+    if (o->n_params != (double)m->n_params)
+        return set_error(err, cap, "%s: holds %.0f parameters, the model has %zu", path, o->n_params, m->n_params);
+    if (cJSON_GetArraySize(tensors) != m->n_entries)
+        return set_error(err, cap, "%s: %d tensors, the model has %d", path, cJSON_GetArraySize(tensors), m->n_entries);
     for (int i = 0; i < m->n_entries; i++) {
         const cJSON *e = cJSON_GetArrayItem(tensors, i), *name = cJSON_GetObjectItem(e, "name");
         const cJSON *off = cJSON_GetObjectItem(e, "offset");
         if (!cJSON_IsString(name) || strcmp(name->valuestring, m->table[i].name) ||
-            !cJSON_IsNumber(off) || off->valuedouble != (double)m->table[i].offset) {
-            rc = set_error(err, cap, "%s: tensor %d is not '%s' at offset %zu", path, i, m->table[i].name, m->table[i].offset);
-            goto done;
-        }
+            !cJSON_IsNumber(off) || off->valuedouble != (double)m->table[i].offset)
+            return set_error(err, cap, "%s: tensor %d is not '%s' at offset %zu", path, i, m->table[i].name, m->table[i].offset);
     }
-    int has_opt = t >= 0;
-    if (opt && !has_opt) {
-        rc = set_error(err, cap, "%s: has no optimizer state to resume from", path);
-        goto done;
-    }
-    if (opt && opt_floats != (double)optim_whole_floats(opt)) {
-        rc = set_error(err, cap, "%s: its optimizer state (%.0f floats) is not this run's %s (train.optimizer)", path,
-                       opt_floats, opt->m ? "Adam" : "Adafactor");
-        goto done;
-    }
-    // open_checked matched the sizes with the file and its CRC with its bytes: read the data
-    int bad = fseeko(o.f, (off_t)o.data_at, SEEK_SET) != 0 || fread(m->params, 4, m->n_params, o.f) != m->n_params;
-    if (!bad && opt && opt->m)  // this state's slice of each section (the whole of it in one process)
-        bad = fseeko(o.f, (off_t)(o.data_at + 4 * (m->n_params + opt->m_at)), SEEK_SET) != 0 ||
-              fread(opt->m, 4, opt->n, o.f) != opt->n;
+    if (opt && o->adam_t < 0) return set_error(err, cap, "%s: has no optimizer state to resume from", path);
+    if (opt && o->opt_floats != (double)optim_whole_floats(opt))
+        return set_error(err, cap, "%s: its optimizer state (%.0f floats) is not this run's %s (train.optimizer)", path,
+                         o->opt_floats, opt->m ? "Adam" : "Adafactor");
+    return 0;
+}
+
+// open_checked matched the sizes with the file and its CRC with its bytes: the floats, with
+// this state's slice of each optimizer section (the whole of it in one process).
+static int read_data(const Opened *o, Model *m, OptimState *opt) {
+    FILE *f = o->f;
+    int bad = fseeko(f, (off_t)o->data_at, SEEK_SET) != 0 || fread(m->params, 4, m->n_params, f) != m->n_params;
+    if (!bad && opt && opt->m)
+        bad = fseeko(f, (off_t)(o->data_at + 4 * (m->n_params + opt->m_at)), SEEK_SET) != 0 ||
+              fread(opt->m, 4, opt->n, f) != opt->n;
     if (!bad && opt)
-        bad = fseeko(o.f, (off_t)(o.data_at + 4 * (m->n_params + (opt->m ? opt->whole_n : 0) + opt->v_at)), SEEK_SET) != 0 ||
-              fread(opt->v, 4, opt->n_v, o.f) != opt->n_v;
-    if (bad) {
-        rc = set_error(err, cap, "%s: read error", path);
-        goto done;
+        bad = fseeko(f, (off_t)(o->data_at + 4 * (m->n_params + (opt->m ? opt->whole_n : 0) + opt->v_at)), SEEK_SET) != 0 ||
+              fread(opt->v, 4, opt->n_v, f) != opt->n_v;
+    return bad ? -1 : 0;
+}
+
+int checkpoint_load(const char *path, Model *m, OptimState *opt, TrainState *st, char *err, size_t cap) {
+    Opened o;
+    Fields fl;
+    int rc = open_checked(path, &o, err, cap);
+    if (!rc) rc = read_fields(&o, &fl, path, err, cap);
+    if (!rc) rc = matches_model(&o, m, opt, path, err, cap);
+    if (!rc && read_data(&o, m, opt)) rc = set_error(err, cap, "%s: read error", path);
+    if (!rc) {
+        if (opt) opt->t = (long long)o.adam_t;
+        if (st) {
+            st->step = (long long)fl.step;
+            st->best_valid = fl.best;
+            st->data_rng = fl.data_rng;
+            st->ranks = fl.ranks;
+        }
+        m->seed = fl.model_seed;
     }
-    if (opt) opt->t = (long long)t;
-    if (st) {
-        const cJSON *ranks = cJSON_GetObjectItem(o.header, "ranks");  // absent before data-parallel runs: 1
-        st->ranks = cJSON_IsNumber(ranks) && ranks->valuedouble >= 1 && ranks->valuedouble <= 1e6 ? (int)ranks->valuedouble : 1;
-        st->step = (long long)step;
-        st->best_valid = best;
-        st->data_rng = data_rng;
-    }
-    m->seed = model_seed;
-done:
     close_opened(&o);
     return rc;
 }

@@ -91,21 +91,25 @@ static int eval_hf(const char *dir, const char *file, int offset, const char *ro
 }
 static const char *const SPLITS[] = {"valid", "test", NULL};
 
-int cmd_eval(int argc, char **argv) {
-    const char *config_path = NULL, *ckpt = NULL, *data_file = NULL, *rotations = NULL;
-    int token_offset = -1;
-    int split = 0, json = 0, threads = 0, attn = -1, hashes = 0;
-    long long max_tokens = 0;
+typedef struct {
+    const char *config_path, *ckpt, *data_file, *rotations;
+    int token_offset, split, json, threads, attn, hashes;
+    long long max_tokens;
+} Flags;
+
+// Returns 1 when --help was asked for (and printed).
+static int parse_flags(int argc, char **argv, Flags *f) {
+    *f = (Flags){.token_offset = -1, .attn = -1};
     for (int i = 1; i < argc; i++) {
-        const char *f = argv[i];
-        if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
+        const char *a = argv[i];
+        if (arg_is_help(a)) {
             printf("usage: %s\n\n"
                    "Evaluates a checkpoint: mean loss in nats, bits per token (bits per character\n"
                    "for bytes), tokens evaluated, and for the copy task the accuracy on the copied\n"
                    "half. CONFIG.json, when given, must describe the checkpoint's model.\n\n"
                    "  --ckpt CKPT       checkpoint (required)\n"
                    "  --split S         valid (default) or test\n"
-                   "  --max-tokens N    stop after about N predicted tokens (default: the whole split)\n"
+                   "  --max-tokens N    the first windows that hold N predicted tokens (default: the whole split)\n"
                    "  --attn KIND       evaluate under other attention, parameters unchanged: full, lsh, or\n"
                    "                    local (LSH layers then attend chunks of positions: one bucket)\n"
                    "  --hashes N        LSH hashing rounds (default: the model's)\n"
@@ -116,54 +120,81 @@ int cmd_eval(int argc, char **argv) {
                    "                    else 0; HF's enwik8 models: 2)\n"
                    "  --rotations FILE  LSH rotations (safetensors, rotations.<k> per LSH layer, shaped as HF\n"
                    "                    draws them) instead of our own\n", USAGE);
-            return 0;
-        } else if (!strcmp(f, "--ckpt")) ckpt = arg_value(argc, argv, &i);
-        else if (!strcmp(f, "--split")) split = arg_choice(f, arg_value(argc, argv, &i), SPLITS);
-        else if (!strcmp(f, "--max-tokens")) max_tokens = arg_int(f, arg_value(argc, argv, &i), 1, 1LL << 50);
-        else if (!strcmp(f, "--threads")) threads = (int)arg_int(f, arg_value(argc, argv, &i), 1, 1024);
-        else if (!strcmp(f, "--json")) json = 1;
-        else if (!strcmp(f, "--attn")) attn = arg_choice(f, arg_value(argc, argv, &i), attention_names);
-        else if (!strcmp(f, "--hashes")) hashes = (int)arg_int(f, arg_value(argc, argv, &i), 1, MAX_HASHES);
-        else if (!strcmp(f, "--data")) data_file = arg_value(argc, argv, &i);
-        else if (!strcmp(f, "--rotations")) rotations = arg_value(argc, argv, &i);
-        else if (!strcmp(f, "--token-offset")) token_offset = (int)arg_int(f, arg_value(argc, argv, &i), 0, 1 << 20);
-        else if (f[0] == '-') usage_error("eval", USAGE, "unknown option '%s'", f);
-        else if (!config_path) config_path = f;
-        else usage_error("eval", USAGE, "unexpected argument '%s'", f);
+            return 1;
+        } else if (!strcmp(a, "--ckpt")) f->ckpt = arg_value(argc, argv, &i);
+        else if (!strcmp(a, "--split")) f->split = arg_choice(a, arg_value(argc, argv, &i), SPLITS);
+        else if (!strcmp(a, "--max-tokens")) f->max_tokens = arg_int(a, arg_value(argc, argv, &i), 1, 1LL << 50);
+        else if (!strcmp(a, "--threads")) f->threads = arg_threads(a, arg_value(argc, argv, &i), 0);
+        else if (!strcmp(a, "--json")) f->json = 1;
+        else if (!strcmp(a, "--attn")) f->attn = arg_choice(a, arg_value(argc, argv, &i), attention_names);
+        else if (!strcmp(a, "--hashes")) f->hashes = (int)arg_int(a, arg_value(argc, argv, &i), 1, MAX_HASHES);
+        else if (!strcmp(a, "--data")) f->data_file = arg_value(argc, argv, &i);
+        else if (!strcmp(a, "--rotations")) f->rotations = arg_value(argc, argv, &i);
+        else if (!strcmp(a, "--token-offset")) f->token_offset = (int)arg_int(a, arg_value(argc, argv, &i), 0, 1 << 20);
+        else if (a[0] == '-') usage_error("eval", USAGE, "unknown option '%s'", a);
+        else if (!f->config_path) f->config_path = a;
+        else usage_error("eval", USAGE, "unexpected argument '%s'", a);
     }
-    if (!ckpt) usage_error("eval", USAGE, "missing --ckpt");
-    struct stat sb;
-    if (stat(ckpt, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-        if (!data_file) usage_error("eval", USAGE, "--data FILE is needed with a HuggingFace directory");
-        threads_set(threads ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
-        return eval_hf(ckpt, data_file, token_offset, rotations, attn, hashes, json);
-    }
-    if (data_file) usage_error("eval", USAGE, "--data goes with a HuggingFace directory; for checkpoints use CONFIG.json");
+    if (!f->ckpt) usage_error("eval", USAGE, "missing --ckpt");
+    return 0;
+}
+
+// The checkpoint's config, with CONFIG.json's data section when one is given (its model
+// must be the checkpoint's). Returns 0, or the exit status with the message printed.
+static int read_config(const Flags *f, Config *cfg) {
     char err[1024];
-    Config cfg;
-    if (checkpoint_read_config(ckpt, &cfg, err, sizeof(err))) {
+    if (checkpoint_read_config(f->ckpt, cfg, err, sizeof(err))) {
         fprintf(stderr, "reformer eval: %s\n", err);
         return 1;
     }
-    if (config_path) {
+    if (f->config_path) {
         Config given;
         config_default(&given);
-        if (config_load(config_path, &given, err, sizeof(err))) {
+        if (config_load(f->config_path, &given, err, sizeof(err))) {
             fprintf(stderr, "reformer eval: %s\n", err);
             return 2;
         }
         char key[160];
-        if (config_first_difference(&given, &cfg, "model", key, sizeof(key))) {
-            fprintf(stderr, "reformer eval: %s describes a different model than %s (%s)\n", config_path, ckpt, key);
+        if (config_first_difference(&given, cfg, "model", key, sizeof(key))) {
+            fprintf(stderr, "reformer eval: %s describes a different model than %s (%s)\n", f->config_path, f->ckpt, key);
             return 2;
         }
-        cfg.data = given.data;
+        cfg->data = given.data;
     }
-    threads_set(threads ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
-    if (source_override_attention(&cfg.model, attn, hashes, cfg.data.seq_len, err, sizeof(err))) {
+    if (cfg->data.kind == DATA_IMAGENET64 && f->split == 1) {
+        fprintf(stderr, "reformer eval: imagenet64 has no test split; results are reported on the published "
+                        "validation set: use --split valid\n");
+        return 2;
+    }
+    if (source_override_attention(&cfg->model, f->attn, f->hashes, cfg->data.seq_len, err, sizeof(err))) {
         fprintf(stderr, "reformer eval: %s\n", err);
         return 2;
     }
+    return 0;
+}
+
+static void print_result(const Flags *f, const Config *cfg, const EvalResult *r) {
+    if (f->json) {
+        printf("{\"split\": \"%s\", \"loss_nats\": %.6f, \"bits\": %.6f, \"tokens\": %lld", SPLITS[f->split],
+               r->loss_nats, r->bits, r->tokens);
+        if (r->accuracy >= 0) printf(", \"accuracy\": %.6f", r->accuracy);
+        printf("}\n");
+        return;
+    }
+    int kind = cfg->data.kind;
+    printf("split %s: loss %.4f nats, %.4f bits per %s, %lld tokens", SPLITS[f->split], r->loss_nats, r->bits,
+           kind == DATA_ENWIK8 ? "character" : kind == DATA_IMAGENET64 ? "dim" : "token", r->tokens);
+    if (r->accuracy >= 0) printf(", copied-half accuracy %.2f%%", 100 * r->accuracy);
+    printf("\n");
+}
+
+// Our checkpoint on a split of its data.
+static int eval_checkpoint(const Flags *f) {
+    char err[1024];
+    Config cfg;
+    int rc = read_config(f, &cfg);
+    if (rc) return rc;
+    threads_apply(f->threads);
     if (source_check_memory(&cfg.model, cfg.train.batch, cfg.data.seq_len, 0, err, sizeof(err))) {
         fprintf(stderr, "reformer eval: %s\n", err);
         return 1;
@@ -173,56 +204,41 @@ int cmd_eval(int argc, char **argv) {
     TrainState st;
     float *rot = NULL;
     const float *given[MAX_LAYERS] = {0};
-    if (checkpoint_load(ckpt, &m, NULL, &st, err, sizeof(err)) ||
-        (rotations && hf_load_rotations(rotations, &m, given, &rot, err, sizeof(err)))) {
-        fprintf(stderr, "reformer eval: %s\n", err);
-        model_free(&m);
-        free(rot);
-        return 1;
-    }
     Dataset data;
-    if (cfg.data.kind == DATA_IMAGENET64 && split == 1) {
-        fprintf(stderr, "reformer eval: imagenet64 has no test split; results are reported on the published "
-                        "validation set: use --split valid\n");
-        model_free(&m);
-        free(rot);
-        return 2;
-    }
-    if (dataset_open(&data, &cfg.data, cfg.model.vocab, (uint64_t)cfg.train.seed, err, sizeof(err))) {
-        fprintf(stderr, "reformer eval: %s\n", err);
-        model_free(&m);
-        free(rot);
-        return 1;
-    }
     EvalResult r;
     Progress prog;
-    int rc = progress_open(&prog, NULL, 0, 0, -1, err, sizeof(err));
-    // the rotations of the checkpoint's step, as train's validation drew them
-    if (!rc) rc = evaluate(&m, &cfg, &data, split == 0 ? SPLIT_VALID : SPLIT_TEST, max_tokens, st.step, given, &r,
-                           data.kind == DATA_COPY ? NULL : &prog, err, sizeof(err));
-    progress_close(&prog);
-    dataset_close(&data);
-    if (!rc && !isfinite(r.loss_nats))
-        rc = set_error(err, sizeof(err), "%s: the loss is %g: the weights hold NaN or infinite values", ckpt, r.loss_nats);
-    if (rc) {
-        fprintf(stderr, "reformer eval: %s\n", err);
-        model_free(&m);
-        free(rot);
-        return 1;
-    }
-    if (json) {
-        printf("{\"split\": \"%s\", \"loss_nats\": %.6f, \"bits\": %.6f, \"tokens\": %lld", SPLITS[split],
-               r.loss_nats, r.bits, r.tokens);
-        if (r.accuracy >= 0) printf(", \"accuracy\": %.6f", r.accuracy);
-        printf("}\n");
+    if (checkpoint_load(f->ckpt, &m, NULL, &st, err, sizeof(err)) ||
+        (f->rotations && hf_load_rotations(f->rotations, &m, given, &rot, err, sizeof(err))) ||
+        dataset_open(&data, &cfg.data, cfg.model.vocab, (uint64_t)cfg.train.seed, err, sizeof(err))) {
+        rc = 1;
     } else {
-        printf("split %s: loss %.4f nats, %.4f bits per %s, %lld tokens", SPLITS[split], r.loss_nats,
-               r.bits, cfg.data.kind == DATA_ENWIK8 ? "character" : cfg.data.kind == DATA_IMAGENET64 ? "dim" : "token",
-               r.tokens);
-        if (r.accuracy >= 0) printf(", copied-half accuracy %.2f%%", 100 * r.accuracy);
-        printf("\n");
+        rc = progress_open(&prog, NULL, 0, 0, -1, err, sizeof(err)) ||
+             // the rotations of the checkpoint's step, as train's validation drew them
+             evaluate(&m, &cfg, &data, f->split == 0 ? SPLIT_VALID : SPLIT_TEST, f->max_tokens, st.step, given, &r,
+                      data.kind == DATA_COPY ? NULL : &prog, err, sizeof(err));
+        if (!rc && !isfinite(r.loss_nats))
+            rc = set_error(err, sizeof(err), "%s: the loss is %g: the weights hold NaN or infinite values", f->ckpt,
+                           r.loss_nats);
+        rc = rc ? 1 : 0;
+        progress_close(&prog);
+        dataset_close(&data);
     }
+    if (rc) fprintf(stderr, "reformer eval: %s\n", err);
+    else print_result(f, &cfg, &r);
     model_free(&m);
     free(rot);
-    return 0;
+    return rc;
+}
+
+int cmd_eval(int argc, char **argv) {
+    Flags f;
+    if (parse_flags(argc, argv, &f)) return 0;
+    struct stat sb;
+    if (stat(f.ckpt, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        if (!f.data_file) usage_error("eval", USAGE, "--data FILE is needed with a HuggingFace directory");
+        threads_apply(f.threads);
+        return eval_hf(f.ckpt, f.data_file, f.token_offset, f.rotations, f.attn, f.hashes, f.json);
+    }
+    if (f.data_file) usage_error("eval", USAGE, "--data goes with a HuggingFace directory; for checkpoints use CONFIG.json");
+    return eval_checkpoint(&f);
 }

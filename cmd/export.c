@@ -16,7 +16,7 @@ int cmd_export(int argc, char **argv) {
     const char *ckpt = NULL, *out = NULL;
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
-        if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
+        if (arg_is_help(f)) {
             printf("usage: %s\n\nWrites CKPT's model as DIR/config.json and DIR/model.safetensors, the layout\n"
                    "transformers' ReformerModelWithLMHead.from_pretrained(DIR) loads, plus DIR/reformer.json\n"
                    "with data.token_offset (token = byte + offset), which HF's config cannot hold.\n", USAGE);

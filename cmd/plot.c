@@ -148,9 +148,9 @@ int plot_runs(const char *const *runs, int n, int x_axis, const char *out, char 
     memset(c, 0, sizeof(c));
     int rc = 0, accuracy = 0;
     for (int r = 0; r < n && !rc; r++) rc = read_run(&c[r], runs[r], x_axis, &accuracy, err, cap);
-    char tmp[4096];
-    FILE *f = rc || files_tmp_name(tmp, sizeof(tmp), out, err, cap) ? NULL : fopen(tmp, "w");
-    if (!rc && !f) rc = set_error(err, cap, "%s: cannot write", out);
+    AtomicFile a;
+    if (!rc) rc = files_create(&a, out, err, cap);
+    FILE *f = rc ? NULL : a.f;
     if (!rc) {
         const double W = 960, H = 440 + 18 * n;
         const char *xlabel = x_axis == PLOT_TOKENS ? "tokens" : x_axis == PLOT_TIME ? "seconds" : "step";
@@ -167,11 +167,7 @@ int plot_runs(const char *const *runs, int n, int x_axis, const char *out, char 
             fprintf(f, "</text>\n");
         }
         fprintf(f, "</svg>\n");
-        int bad = ferror(f) != 0;
-        if (fclose(f) != 0 || bad || rename(tmp, out) != 0) {
-            remove(tmp);
-            rc = set_error(err, cap, "%s: write failed", out);
-        }
+        rc = files_commit(&a, 0, err, cap);
     }
     for (int r = 0; r < n; r++)
         for (int k = 0; k < 2; k++) {
@@ -188,7 +184,7 @@ int cmd_plot(int argc, char **argv) {
     int n = 0, x_axis = PLOT_STEP;
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
-        if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
+        if (arg_is_help(f)) {
             printf("usage: %s\n\n"
                    "Draws the curves of training runs (their DIR/metrics.jsonl, or .jsonl files) into one SVG:\n"
                    "training loss on the left, validation on the right (copied-half accuracy for the copy\n"

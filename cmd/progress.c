@@ -31,24 +31,22 @@ int progress_open(Progress *p, const char *metrics_path, long long total, long l
         struct stat sb;
         FILE *in = NULL;
         if (stat(metrics_path, &sb) == 0 && !(in = files_open(metrics_path, NULL, err, cap))) return -1;
-        char tmp[4096];
-        if (files_tmp_name(tmp, sizeof(tmp), metrics_path, err, cap)) {
-            if (in) fclose(in);
-            return -1;
-        }
         if (in) {
-            FILE *out = fopen(tmp, "w");
-            if (!out) { fclose(in); return set_error(err, cap, "%s: cannot rewrite metrics", tmp); }
+            AtomicFile out;
+            if (files_create(&out, metrics_path, err, cap)) {
+                fclose(in);
+                return -1;
+            }
             char line[8192];
             while (fgets(line, sizeof(line), in)) {
                 const char *s = strstr(line, "\"step\":");
                 if (!s || atoll(s + 7) > resume_step) continue;
-                fputs(line, out);
+                fputs(line, out.f);
                 const char *e = strstr(line, "\"elapsed_s\": ");  // elapsed_s continues across the resume
                 if (e) p->elapsed_before = atof(e + 13);
             }
             fclose(in);
-            if (fclose(out) != 0 || rename(tmp, metrics_path) != 0) return set_error(err, cap, "%s: cannot rewrite metrics", metrics_path);
+            if (files_commit(&out, 0, err, cap)) return -1;
         }
     }
     p->metrics = fopen(metrics_path, resume_step >= 0 ? "a" : "w");

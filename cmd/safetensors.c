@@ -175,12 +175,12 @@ int safetensors_write_f32(const char *path, int n, const char *const *names, con
     char *text = cJSON_PrintUnformatted(h);
     cJSON_Delete(h);
     size_t hlen = strlen(text), padded = (hlen + 7) / 8 * 8;  // data starts 8-byte aligned
-    char tmp[2048];
-    FILE *f = files_tmp_name(tmp, sizeof(tmp), path, err, cap) ? NULL : fopen(tmp, "wb");
-    if (!f) {
+    AtomicFile a;
+    if (files_create(&a, path, err, cap)) {
         free(text);
-        return set_error(err, cap, "%s: cannot write: %s", tmp, strerror(errno));
+        return -1;
     }
+    FILE *f = a.f;
     uint8_t len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)padded >> (8 * i));
     int bad = fwrite(len8, 1, 8, f) != 8 || fwrite(text, 1, hlen, f) != hlen;
@@ -191,10 +191,6 @@ int safetensors_write_f32(const char *path, int n, const char *const *names, con
         bad = fwrite(data[i], 4, numel, f) != numel;
     }
     free(text);
-    if (fclose(f) != 0) bad = 1;
-    if (bad || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return set_error(err, cap, "%s: write failed", path);
-    }
+    if (files_commit(&a, bad, err, cap)) return -1;
     return 0;
 }

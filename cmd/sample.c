@@ -97,6 +97,7 @@ typedef struct {
     int align;      // no cache: padded lengths are multiples of this
     float *logits;  // (T, V) without the cache, (V) with it
     const float *const *rotations;  // given LSH rotations per layer (--rotations), else NULL
+    int T;          // positions the model and the cache hold
 } Generator;
 
 // Generates tokens seq[n..total) after the prompt seq[0..n); each new token goes to emit.
@@ -144,15 +145,19 @@ static void emit_pixel(void *ctx, int token, int at) {
     progress_count(&p->prog, p->label, at + 1, IMAGE_BYTES, -1);
 }
 
-int cmd_sample(int argc, char **argv) {
-    const char *ckpt = NULL, *prompt = NULL, *prompt_file = NULL, *prompt_tokens = NULL, *out_path = NULL,
-               *rotations = NULL;
-    int len = 100, threads = 0, samples = 4, no_cache = 0, offset_flag = -1, attn = -1, hashes = 0;
-    long long seed = 1;
-    SamplerConfig sc = {1.0f, 0, 1.0f};
+typedef struct {
+    const char *ckpt, *prompt, *prompt_file, *prompt_tokens, *out_path, *rotations;
+    int len, threads, samples, no_cache, offset, attn, hashes;
+    long long seed;
+    SamplerConfig sc;
+} Flags;
+
+// Returns 1 when --help was asked for (and printed).
+static int parse_flags(int argc, char **argv, Flags *f) {
+    *f = (Flags){.len = 100, .samples = 4, .offset = -1, .attn = -1, .seed = 1, .sc = {1.0f, 0, 1.0f}};
     for (int i = 1; i < argc; i++) {
-        const char *f = argv[i];
-        if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
+        const char *a = argv[i];
+        if (arg_is_help(a)) {
             printf("usage: %s\n\n"
                    "Generates --len tokens after the prompt. Byte models (vocab >= 256 + token offset)\n"
                    "read and write bytes; smaller vocabularies (the copy task) token numbers. Image models\n"
@@ -177,184 +182,200 @@ int cmd_sample(int argc, char **argv) {
                    "  --threads N          threads (default: all cores)\n"
                    "  --out FILE|DIR       text: a file (default standard output); images: a directory\n"
                    "                       (default samples)\n", USAGE);
-            return 0;
-        } else if (!strcmp(f, "--ckpt")) ckpt = arg_value(argc, argv, &i);
-        else if (!strcmp(f, "--prompt")) prompt = arg_value(argc, argv, &i);
-        else if (!strcmp(f, "--prompt-file")) prompt_file = arg_value(argc, argv, &i);
-        else if (!strcmp(f, "--prompt-tokens")) prompt_tokens = arg_value(argc, argv, &i);
-        else if (!strcmp(f, "--len")) len = (int)arg_int(f, arg_value(argc, argv, &i), 1, 1 << 24);
-        else if (!strcmp(f, "--samples")) samples = (int)arg_int(f, arg_value(argc, argv, &i), 1, 4096);
-        else if (!strcmp(f, "--temperature")) sc.temperature = (float)arg_float(f, arg_value(argc, argv, &i), 0, 100);
-        else if (!strcmp(f, "--top-k")) sc.top_k = (int)arg_int(f, arg_value(argc, argv, &i), 0, 1 << 24);
-        else if (!strcmp(f, "--top-p")) sc.top_p = (float)arg_float(f, arg_value(argc, argv, &i), 1e-6, 1);
-        else if (!strcmp(f, "--seed")) seed = arg_int(f, arg_value(argc, argv, &i), 0, 9000000000000000LL);
-        else if (!strcmp(f, "--token-offset")) offset_flag = (int)arg_int(f, arg_value(argc, argv, &i), 0, 65536);
-        else if (!strcmp(f, "--rotations")) rotations = arg_value(argc, argv, &i);
-        else if (!strcmp(f, "--no-cache")) no_cache = 1;
-        else if (!strcmp(f, "--attn")) attn = arg_choice(f, arg_value(argc, argv, &i), attention_names);
-        else if (!strcmp(f, "--hashes")) hashes = (int)arg_int(f, arg_value(argc, argv, &i), 1, MAX_HASHES);
-        else if (!strcmp(f, "--threads")) threads = (int)arg_int(f, arg_value(argc, argv, &i), 1, 1024);
-        else if (!strcmp(f, "--out")) out_path = arg_value(argc, argv, &i);
-        else usage_error("sample", USAGE, "unknown option '%s'", f);
+            return 1;
+        } else if (!strcmp(a, "--ckpt")) f->ckpt = arg_value(argc, argv, &i);
+        else if (!strcmp(a, "--prompt")) f->prompt = arg_value(argc, argv, &i);
+        else if (!strcmp(a, "--prompt-file")) f->prompt_file = arg_value(argc, argv, &i);
+        else if (!strcmp(a, "--prompt-tokens")) f->prompt_tokens = arg_value(argc, argv, &i);
+        else if (!strcmp(a, "--len")) f->len = (int)arg_int(a, arg_value(argc, argv, &i), 1, 1 << 24);
+        else if (!strcmp(a, "--samples")) f->samples = (int)arg_int(a, arg_value(argc, argv, &i), 1, 4096);
+        else if (!strcmp(a, "--temperature")) f->sc.temperature = (float)arg_float(a, arg_value(argc, argv, &i), 0, 100);
+        else if (!strcmp(a, "--top-k")) f->sc.top_k = (int)arg_int(a, arg_value(argc, argv, &i), 0, 1 << 24);
+        else if (!strcmp(a, "--top-p")) f->sc.top_p = (float)arg_float(a, arg_value(argc, argv, &i), 1e-6, 1);
+        else if (!strcmp(a, "--seed")) f->seed = arg_int(a, arg_value(argc, argv, &i), 0, 9000000000000000LL);
+        else if (!strcmp(a, "--token-offset")) f->offset = (int)arg_int(a, arg_value(argc, argv, &i), 0, 65536);
+        else if (!strcmp(a, "--rotations")) f->rotations = arg_value(argc, argv, &i);
+        else if (!strcmp(a, "--no-cache")) f->no_cache = 1;
+        else if (!strcmp(a, "--attn")) f->attn = arg_choice(a, arg_value(argc, argv, &i), attention_names);
+        else if (!strcmp(a, "--hashes")) f->hashes = (int)arg_int(a, arg_value(argc, argv, &i), 1, MAX_HASHES);
+        else if (!strcmp(a, "--threads")) f->threads = arg_threads(a, arg_value(argc, argv, &i), 0);
+        else if (!strcmp(a, "--out")) f->out_path = arg_value(argc, argv, &i);
+        else usage_error("sample", USAGE, "unknown option '%s'", a);
     }
-    if (!ckpt) usage_error("sample", USAGE, "missing --ckpt");
-    if (!!prompt + !!prompt_file + !!prompt_tokens > 1)
+    if (!f->ckpt) usage_error("sample", USAGE, "missing --ckpt");
+    if (!!f->prompt + !!f->prompt_file + !!f->prompt_tokens > 1)
         usage_error("sample", USAGE, "give one of --prompt, --prompt-file, --prompt-tokens");
+    return 0;
+}
+
+// The prompt as tokens (*tok, n; none: NULL, 0), each checked against the vocabulary.
+// Returns 0, or the exit status with the message printed.
+static int read_prompt(const Flags *f, const ReformerConfig *mc, int offset, int **tok, int *n) {
     char err[1024];
-    Config cfg;
-    int is_hf;
-    if (source_read_config(ckpt, &cfg, &is_hf, err, sizeof(err))) {
-        fprintf(stderr, "reformer sample: %s\n", err);
-        return 1;
-    }
-    ReformerConfig mc = cfg.model;
-    int V = mc.vocab, offset = offset_flag >= 0 ? offset_flag : cfg.data.token_offset;
-    int images = cfg.data.kind == DATA_IMAGENET64, bytes = V >= 256 + offset;
-    int *tok = NULL, n = 0;
-    if (prompt_file) {
-        if (read_prompt_file(prompt_file, mc.axial_shape[0] * mc.axial_shape[1], &tok, &n, err, sizeof(err))) {
+    int V = mc->vocab;
+    *tok = NULL;
+    *n = 0;
+    if (f->prompt_file) {
+        if (read_prompt_file(f->prompt_file, mc->axial_shape[0] * mc->axial_shape[1], tok, n, err, sizeof(err))) {
             fprintf(stderr, "reformer sample: --prompt-file %s\n", err);
             return 1;
         }
-        for (int i = 0; i < n; i++) tok[i] += offset;
-    } else if (prompt_tokens) {
-        tok = malloc((strlen(prompt_tokens) + 1) * sizeof(int));
-        char *copy = strdup(prompt_tokens);
-        if (!tok || !copy) {
+        for (int i = 0; i < *n; i++) (*tok)[i] += offset;
+    } else if (f->prompt_tokens) {
+        char *copy = strdup(f->prompt_tokens);
+        *tok = malloc((strlen(f->prompt_tokens) + 1) * sizeof(int));
+        if (!*tok || !copy) {
+            free(copy);
             fprintf(stderr, "reformer sample: out of memory\n");
             return 1;
         }
         for (char *t = strtok(copy, " ,"); t; t = strtok(NULL, " ,"))
-            tok[n++] = (int)arg_int("--prompt-tokens", t, 0, V - 1);
+            (*tok)[(*n)++] = (int)arg_int("--prompt-tokens", t, 0, V - 1);
         free(copy);
-    } else if (prompt) {
-        n = (int)strlen(prompt);
-        tok = malloc((n + 1) * sizeof(int));
-        if (!tok) {
+    } else if (f->prompt) {
+        *n = (int)strlen(f->prompt);
+        if (!(*tok = malloc((*n + 1) * sizeof(int)))) {
             fprintf(stderr, "reformer sample: out of memory\n");
             return 1;
         }
-        for (int i = 0; i < n; i++) tok[i] = (unsigned char)prompt[i] + offset;
+        for (int i = 0; i < *n; i++) (*tok)[i] = (unsigned char)f->prompt[i] + offset;
     }
-    for (int i = 0; i < n; i++)
-        if (tok[i] >= V) {
-            fprintf(stderr, "reformer sample: prompt token %d at %d is outside the model's vocabulary of %d\n", tok[i], i, V);
-            free(tok);
+    for (int i = 0; i < *n; i++)
+        if ((*tok)[i] >= V) {
+            fprintf(stderr, "reformer sample: prompt token %d at %d is outside the model's vocabulary of %d\n", (*tok)[i],
+                    i, V);
             return 2;
         }
-    int max_pos = mc.axial_shape[0] * mc.axial_shape[1];
-    int total = images ? IMAGE_BYTES : imax(n, 1) + len;
-    if (images && n >= IMAGE_BYTES) {
-        fprintf(stderr, "reformer sample: the prompt holds %d subpixels; an image has %d\n", n, IMAGE_BYTES);
-        free(tok);
-        return 2;
+    return 0;
+}
+
+// Text: the prompt (or token 0) and the generated tokens to out_path or standard output.
+static int sample_text(Generator *g, const Flags *f, int *seq, const int *tok, int n, int total, int offset, int bytes,
+                       const float *const *given) {
+    FILE *out = f->out_path ? fopen(f->out_path, "wb") : stdout;
+    if (!out) {
+        fprintf(stderr, "reformer sample: %s: cannot write\n", f->out_path);
+        return 1;
     }
-    int cached = mc.causal && !no_cache;
+    if (n) memcpy(seq, tok, (size_t)n * sizeof(int));
+    else n = 1;  // no prompt: start from token 0 (seq is zeroed)
+    TextSink sink = {out, offset, bytes};
+    for (int i = 0; i < n; i++) emit_text(&sink, seq[i], i);
+    Rng rng;
+    rng_seed(&rng, (uint64_t)f->seed);
+    if (g->cached) decoder_init(&g->d, g->m, g->T, given);
+    generate(g, seq, n, total, &f->sc, &rng, emit_text, &sink);
+    if (g->cached) decoder_free(&g->d);
+    if (!bytes) fprintf(out, "\n");
+    int bad = ferror(out);
+    if (out != stdout && fclose(out) != 0) bad = 1;
+    if (bad) fprintf(stderr, "reformer sample: write error on %s\n", f->out_path ? f->out_path : "standard output");
+    return bad;
+}
+
+// Images: --samples PNGs in dir and a contact sheet, each image from its own seed.
+static int sample_images(Generator *g, const Flags *f, int *seq, const int *tok, int n, int offset, int pixel_order,
+                         const char *dir, const float *const *given) {
+    char err[1024], path[4096];
+    int rc = 0, samples = f->samples;
+    uint8_t *rgb = xmalloc((size_t)samples * IMAGE_BYTES);
+    int *pix = xmalloc(IMAGE_BYTES * sizeof(int));
+    for (int s = 0; s < samples && !rc; s++) {
+        Rng rng;
+        rng_seed(&rng, hash_stream((uint64_t)f->seed, 0x1a9e, (uint64_t)s, 0));
+        memcpy(seq, tok, (size_t)n * sizeof(int));
+        int start = n;
+        if (start == 0) seq[start++] = (int)rng_below(&rng, 256) + offset;  // the unpredicted first subpixel
+        ImageProgress prog;
+        if ((rc = progress_open(&prog.prog, NULL, 0, 0, -1, err, sizeof(err)) ? 1 : 0)) break;
+        snprintf(prog.label, sizeof(prog.label), "image %d/%d", s + 1, samples);
+        if (g->cached) decoder_init(&g->d, g->m, g->T, given);
+        generate(g, seq, start, IMAGE_BYTES, &f->sc, &rng, emit_pixel, &prog);
+        if (g->cached) decoder_free(&g->d);
+        progress_close(&prog.prog);
+        for (int t = 0; t < IMAGE_BYTES; t++) pix[t] = seq[t] - offset;
+        image_from_tokens(pix, pixel_order, rgb + (size_t)s * IMAGE_BYTES);
+        snprintf(path, sizeof(path), "%s/sample-%03d.png", dir, s);
+        if (png_write_rgb(path, rgb + (size_t)s * IMAGE_BYTES, IMAGE_SIDE, IMAGE_SIDE, err, sizeof(err))) rc = 1;
+        else printf("%s\n", path);
+    }
+    if (!rc) {
+        int cols = 1, w, h;
+        while (cols * cols < samples) cols++;
+        png_sheet_size(samples, IMAGE_SIDE, cols, 2, &w, &h);
+        uint8_t *sheet = xmalloc((size_t)w * h * 3);
+        png_sheet(rgb, samples, IMAGE_SIDE, cols, 2, sheet);
+        snprintf(path, sizeof(path), "%s/samples.png", dir);
+        if (png_write_rgb(path, sheet, w, h, err, sizeof(err))) rc = 1;
+        else printf("%s\n", path);
+        xfree(sheet);
+    }
+    if (rc) fprintf(stderr, "reformer sample: %s\n", err);
+    xfree(rgb);
+    xfree(pix);
+    return rc;
+}
+
+int cmd_sample(int argc, char **argv) {
+    Flags f;
+    if (parse_flags(argc, argv, &f)) return 0;
+    char err[1024];
+    Config cfg;
+    int is_hf;
+    if (source_read_config(f.ckpt, &cfg, &is_hf, err, sizeof(err))) {
+        fprintf(stderr, "reformer sample: %s\n", err);
+        return 1;
+    }
+    ReformerConfig mc = cfg.model;
+    int V = mc.vocab, offset = f.offset >= 0 ? f.offset : cfg.data.token_offset;
+    int images = cfg.data.kind == DATA_IMAGENET64, bytes = V >= 256 + offset;
+    int *tok, n, rc = read_prompt(&f, &mc, offset, &tok, &n);
+    // the length: the prompt and --len (an image: its subpixels), padded without the cache
+    int max_pos = mc.axial_shape[0] * mc.axial_shape[1], total = images ? IMAGE_BYTES : imax(n, 1) + f.len;
+    int cached = mc.causal && !f.no_cache;
     long long align = model_chunk_lcm(&mc), padded = cached ? total : (total + align - 1) / align * align;
-    if (padded > max_pos) {
-        fprintf(stderr, "reformer sample: prompt %d + --len %d needs %lld positions%s, the model has %d\n", n, len, padded,
-                cached ? "" : " (padded)", max_pos);
-        free(tok);
-        return 2;
+    if (!rc && images && n >= IMAGE_BYTES) {
+        fprintf(stderr, "reformer sample: the prompt holds %d subpixels; an image has %d\n", n, IMAGE_BYTES);
+        rc = 2;
+    } else if (!rc && padded > max_pos) {
+        fprintf(stderr, "reformer sample: prompt %d + --len %d needs %lld positions%s, the model has %d\n", n, f.len,
+                padded, cached ? "" : " (padded)", max_pos);
+        rc = 2;
+    } else if (!rc && source_override_attention(&mc, f.attn, f.hashes, (int)padded, err, sizeof(err))) {
+        fprintf(stderr, "reformer sample: %s\n", err);
+        rc = 2;
+    }
+    const char *dir = f.out_path ? f.out_path : "samples";
+    if (!rc && images && mkdir(dir, 0755) && errno != EEXIST) {
+        fprintf(stderr, "reformer sample: %s: cannot create the directory: %s\n", dir, strerror(errno));
+        rc = 1;
     }
     int T = (int)padded;
-    if (source_override_attention(&mc, attn, hashes, T, err, sizeof(err))) {
-        fprintf(stderr, "reformer sample: %s\n", err);
-        free(tok);
-        return 2;
-    }
-    if (images) {
-        const char *dir = out_path ? out_path : "samples";
-        if (mkdir(dir, 0755) && errno != EEXIST) {
-            fprintf(stderr, "reformer sample: %s: cannot create the directory: %s\n", dir, strerror(errno));
-            free(tok);
-            return 1;
-        }
-        out_path = dir;
-    }
-    threads_set(threads ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
+    threads_apply(f.threads);
     // an unset bucket count resolves from the length the model was trained at, not this one
     if (mc.n_bucket_factors == 0)
         mc.n_bucket_factors = lsh_default_buckets(mc.buckets, imax(cfg.data.seq_len, mc.lsh_chunk), mc.lsh_chunk, max_pos);
-    if (source_check_memory(&mc, 1, T, 0, err, sizeof(err))) {
+    if (!rc && source_check_memory(&mc, 1, T, 0, err, sizeof(err))) {
         fprintf(stderr, "reformer sample: %s\n", err);
+        rc = 1;
+    }
+    if (rc) {
         free(tok);
-        return 1;
+        return rc;
     }
     Model m;
     model_init(&m, &mc, 1, T, (uint64_t)cfg.train.seed);
     float *rot = NULL;
     const float *given[MAX_LAYERS] = {0};
-    int rc = 0;
-    if (source_load(ckpt, is_hf, &m, NULL, err, sizeof(err)) ||
-        (rotations && hf_load_rotations(rotations, &m, given, &rot, err, sizeof(err)))) {
+    if (source_load(f.ckpt, is_hf, &m, NULL, err, sizeof(err)) ||
+        (f.rotations && hf_load_rotations(f.rotations, &m, given, &rot, err, sizeof(err)))) {
         fprintf(stderr, "reformer sample: %s\n", err);
         rc = 1;
     }
-    FILE *out = rc || images ? NULL : out_path ? fopen(out_path, "wb") : stdout;
-    if (!rc && !images && !out) {
-        fprintf(stderr, "reformer sample: %s: cannot write\n", out_path);
-        rc = 1;
-    }
-    Generator g = {&m, {0}, cached, (int)align, xmalloc((size_t)(cached ? 1 : T) * V * sizeof(float)), given};
+    Generator g = {&m, {0}, cached, (int)align, xmalloc((size_t)(cached ? 1 : T) * V * sizeof(float)), given, T};
     int *seq = xcalloc((size_t)T, sizeof(int));
-    if (!rc && !images) {
-        if (n) memcpy(seq, tok, (size_t)n * sizeof(int));
-        else n = 1;  // no prompt: start from token 0 (seq is zeroed)
-        TextSink sink = {out, offset, bytes};
-        for (int i = 0; i < n; i++) emit_text(&sink, seq[i], i);
-        Rng rng;
-        rng_seed(&rng, (uint64_t)seed);
-        if (cached) decoder_init(&g.d, &m, T, given);
-        generate(&g, seq, n, total, &sc, &rng, emit_text, &sink);
-        if (cached) decoder_free(&g.d);
-        if (!bytes) fprintf(out, "\n");
-        int bad = ferror(out);
-        if (out != stdout && fclose(out) != 0) bad = 1;
-        if (bad) fprintf(stderr, "reformer sample: write error on %s\n", out_path ? out_path : "standard output");
-        rc = bad;
-    } else if (!rc) {
-        uint8_t *rgb = xmalloc((size_t)samples * IMAGE_BYTES);
-        int *pix = xmalloc(IMAGE_BYTES * sizeof(int));
-        for (int s = 0; s < samples && !rc; s++) {
-            Rng rng;
-            rng_seed(&rng, hash_stream((uint64_t)seed, 0x1a9e, (uint64_t)s, 0));
-            memcpy(seq, tok, (size_t)n * sizeof(int));
-            int start = n;
-            if (start == 0) seq[start++] = (int)rng_below(&rng, 256) + offset;  // the unpredicted first subpixel
-            ImageProgress prog;
-            if (progress_open(&prog.prog, NULL, 0, 0, -1, err, sizeof(err))) {
-                rc = 1;
-                break;
-            }
-            snprintf(prog.label, sizeof(prog.label), "image %d/%d", s + 1, samples);
-            if (cached) decoder_init(&g.d, &m, T, given);
-            generate(&g, seq, start, IMAGE_BYTES, &sc, &rng, emit_pixel, &prog);
-            if (cached) decoder_free(&g.d);
-            progress_close(&prog.prog);
-            for (int t = 0; t < IMAGE_BYTES; t++) pix[t] = seq[t] - offset;
-            image_from_tokens(pix, cfg.data.pixel_order, rgb + (size_t)s * IMAGE_BYTES);
-            char path[4096];
-            snprintf(path, sizeof(path), "%s/sample-%03d.png", out_path, s);
-            if (png_write_rgb(path, rgb + (size_t)s * IMAGE_BYTES, IMAGE_SIDE, IMAGE_SIDE, err, sizeof(err))) rc = 1;
-            else printf("%s\n", path);
-        }
-        if (!rc) {
-            int cols = 1, w, h;
-            while (cols * cols < samples) cols++;
-            png_sheet_size(samples, IMAGE_SIDE, cols, 2, &w, &h);
-            uint8_t *sheet = xmalloc((size_t)w * h * 3);
-            png_sheet(rgb, samples, IMAGE_SIDE, cols, 2, sheet);
-            char path[4096];
-            snprintf(path, sizeof(path), "%s/samples.png", out_path);
-            if (png_write_rgb(path, sheet, w, h, err, sizeof(err))) rc = 1;
-            else printf("%s\n", path);
-            xfree(sheet);
-        }
-        if (rc) fprintf(stderr, "reformer sample: %s\n", err);
-        xfree(rgb);
-        xfree(pix);
-    }
+    if (!rc && !images) rc = sample_text(&g, &f, seq, tok, n, total, offset, bytes, given);
+    else if (!rc) rc = sample_images(&g, &f, seq, tok, n, offset, cfg.data.pixel_order, dir, given);
     xfree(seq);
     xfree(g.logits);
     free(tok);

@@ -177,12 +177,6 @@ static int resolve_config(const Flags *f, Config *cfg, int *init_is_hf) {
             return 2;
         }
     }
-    int ranks = dist_size();
-    if (ranks > cfg->train.batch) {
-        fprintf(stderr, "reformer train: train.batch %d cannot be shared by %d processes: each needs a sequence\n",
-                cfg->train.batch, ranks);
-        return 2;
-    }
     return 0;
 }
 
@@ -284,9 +278,10 @@ static int build_model(Run *r, int init_is_hf) {
     threads_apply(c->train.threads);
     // per parameter beyond the model's: the gradient sum in double (2 floats) and Adam's state
     double floats = (r->ranks > 1 || r->count > 1 ? 2.0 : 0) + (c->opt.optimizer == OPT_ADAM ? 2.0 / (r->sharded ? r->ranks : 1) : 0);
-    int rc = source_check_memory(&c->model, r->count, r->T, floats, err, sizeof(err));
+    // a rank without a sequence (more ranks than train.batch) still validates: one sequence
+    int rc = source_check_memory(&c->model, imax(r->count, 1), r->T, floats, err, sizeof(err));
     if ((rc = all_ok(r, rc, err))) return rc;
-    model_init(&r->m, &c->model, r->count, r->T, (uint64_t)c->train.seed);
+    model_init(&r->m, &c->model, imax(r->count, 1), r->T, (uint64_t)c->train.seed);
     if (r->ranks > r->m.n_entries) {
         if (r->rank == 0)
             fprintf(stderr, "reformer train: %d processes for %d parameter tensors: at most one each\n", r->ranks,
@@ -323,6 +318,9 @@ static void print_summary(const Run *r) {
     if (r->ranks > 1)
         snprintf(procs, sizeof(procs), ", %d processes x %d threads%s", r->ranks, threads_get(),
                  r->sharded ? ", optimizer state sharded" : "");
+    if (r->ranks > r->B)
+        fprintf(stderr, "reformer train: note: %d processes for train.batch %d: %d of them compute nothing (they keep "
+                        "their slices of the optimizer state)\n", r->ranks, r->B, r->ranks - r->B);
     fprintf(stderr, "reformer train: %s, %zu parameters (%d layers %s, d_model %d), batch %d x %d tokens, %lld steps of "
                     "%s lr %s%s; config in %s/config.json\n", r->flags->resume ? "resuming" : r->flags->init ? "fine-tuning" : "from scratch",
             r->m.n_params, c->model.n_layers, layers, c->model.d_model, r->B, r->T, c->train.steps,
@@ -380,14 +378,14 @@ static int train_step(Run *r, double *loss) {
     Model *m = &r->m;
     // the step's dropout masks and LSH rotations, drawn per sequence of the global batch
     ForwardArgs a = {.step = r->st.step, .training = 1, .first_seq = r->first};
-    double local = model_forward(m, r->tok, r->count, r->T, &a);
-    double sums[2] = {local * m->n_labels, (double)m->n_labels};
+    double local = r->count ? model_forward(m, r->tok, r->count, r->T, &a) : 0.0;
+    double sums[2] = {r->count ? local * m->n_labels : 0.0, r->count ? (double)m->n_labels : 0.0};
     dist_sum(sums, 2);
     *loss = r->ranks == 1 ? local : sums[1] > 0 ? sums[0] / sums[1] : 0.0;
     if (!isfinite(*loss)) return 2;
     if (r->acc) memset(r->acc, 0, m->n_params * sizeof(double));
     else model_zero_grad(m);
-    model_backward(m, (long long)sums[1], r->acc);
+    if (r->count) model_backward(m, (long long)sums[1], r->acc);
     apply_update(r);
     r->st.step++;
     r->step_s += now_seconds() - t0;
@@ -411,14 +409,17 @@ static int validate(Run *r, double *vloss, double *vacc) {
             return 1;
         }
     }
-    if (r->rank == 0) {  // the curves so far, DIR/curves.svg (reformer plot draws several runs)
-        char svg[4200], perr[512];
-        const char *self[1] = {r->out};
-        snprintf(svg, sizeof(svg), "%s/curves.svg", r->out);
-        if (plot_runs(self, 1, PLOT_STEP, svg, perr, sizeof(perr)))  // a picture is not worth stopping for
-            progress_note(&r->prog, "reformer train: note: %s", perr);
-    }
     return 0;
+}
+
+// The curves so far, DIR/curves.svg (reformer plot draws several runs); rank 0.
+static void plot_curves(Run *r) {
+    if (r->rank != 0) return;
+    char svg[4200], perr[512];
+    const char *self[1] = {r->out};
+    snprintf(svg, sizeof(svg), "%s/curves.svg", r->out);
+    if (plot_runs(self, 1, PLOT_STEP, svg, perr, sizeof(perr)))  // a picture is not worth stopping for
+        progress_note(&r->prog, "reformer train: note: %s", perr);
 }
 
 // One line on what the run used: the peak memory of the largest process and, with ranks,
@@ -464,6 +465,7 @@ static int train_loop(Run *r) {
         double vloss = -1, vacc = -1;
         if (tc->eval_every && (step % tc->eval_every == 0 || step == tc->steps) && validate(r, &vloss, &vacc)) return 1;
         progress_step(&r->prog, step, loss, optim_lr(&r->cfg.opt, r->opt.t), tps, log_line, vloss, vacc);
+        if (vloss >= 0) plot_curves(r);
         if (log_line) {
             t_log = now_seconds();
             tokens_since = 0;
@@ -525,7 +527,7 @@ int cmd_train(int argc, char **argv) {
         sa.sa_handler = on_signal;
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
-        r->tok = xmalloc((size_t)r->count * r->T * sizeof(int));
+        r->tok = xmalloc((size_t)imax(r->count, 1) * r->T * sizeof(int));
         if (r->ranks > 1 || r->count > 1) r->acc = xmalloc(r->m.n_params * sizeof(double));
         rc = train_loop(r);
     }

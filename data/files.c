@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <sys/file.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,9 +60,33 @@ int files_read_all(const char *path, size_t limit, char **text, size_t *len, cha
     return 0;
 }
 
-int files_tmp_name(char *tmp, size_t cap, const char *path, char *err, size_t err_cap) {
-    if (snprintf(tmp, cap, "%s.tmp.%ld", path, (long)getpid()) >= (int)cap)
-        return set_error(err, err_cap, "%s: path too long", path);
+int files_create(AtomicFile *a, const char *path, char *err, size_t cap) {
+    a->f = NULL;
+    if (snprintf(a->path, sizeof(a->path), "%s", path) >= (int)sizeof(a->path) ||
+        snprintf(a->tmp, sizeof(a->tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(a->tmp))
+        return set_error(err, cap, "%s: path too long", path);
+    a->f = fopen(a->tmp, "wb");
+    if (!a->f) return set_error(err, cap, "%s: cannot write: %s", a->tmp, strerror(errno));
+    return 0;
+}
+
+int files_commit(AtomicFile *a, int failed, char *err, size_t cap) {
+    int e = failed ? errno : 0;  // why the caller's last write failed
+    if (!failed && (ferror(a->f) || fflush(a->f) != 0 || fsync(fileno(a->f)) != 0)) failed = 1, e = errno;
+    if (fclose(a->f) != 0 && !failed) failed = 1, e = errno;
+    a->f = NULL;
+    if (!failed && rename(a->tmp, a->path) != 0) failed = 1, e = errno;
+    if (failed) {
+        unlink(a->tmp);
+        return set_error(err, cap, "%s: write failed%s%s", a->path, e ? ": " : "", e ? strerror(e) : "");
+    }
+    char dir[4096];  // the rename itself survives a crash once the directory is on disk
+    snprintf(dir, sizeof(dir), "%s", a->path);
+    int dfd = open(dirname(dir), O_RDONLY);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
     return 0;
 }
 
@@ -92,24 +117,8 @@ int files_lock_dir(const char *dir, char *err, size_t cap) {
 }
 
 int files_write_text(const char *path, const char *text, char *err, size_t cap) {
-    char tmp[4096];
-    if (files_tmp_name(tmp, sizeof(tmp), path, err, cap)) return -1;
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return set_error(err, cap, "%s: cannot write: %s", tmp, strerror(errno));
+    AtomicFile a;
+    if (files_create(&a, path, err, cap)) return -1;
     size_t n = strlen(text);
-    int bad = fwrite(text, 1, n, f) != n || fflush(f) != 0 || fsync(fileno(f)) != 0;
-    int e = errno;
-    if (fclose(f) != 0 && !bad) {
-        bad = 1;
-        e = errno;
-    }
-    if (!bad && rename(tmp, path) != 0) {
-        bad = 1;
-        e = errno;
-    }
-    if (bad) {
-        unlink(tmp);
-        return set_error(err, cap, "%s: write failed: %s", path, strerror(e));
-    }
-    return 0;
+    return files_commit(&a, fwrite(text, 1, n, a.f) != n, err, cap);
 }

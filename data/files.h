@@ -15,13 +15,23 @@ FILE *files_open(const char *path, long long *size, char *err, size_t cap);
 // it). A file longer than limit bytes is refused before anything is allocated.
 int files_read_all(const char *path, size_t limit, char **text, size_t *len, char *err, size_t cap);
 
-// "PATH.tmp.PID": the name an output is written under before it is renamed over PATH.
-// The process id keeps two writers of one path from sharing (and breaking) one file.
-// Returns 0, or -1 with err when the name does not fit in cap.
-int files_tmp_name(char *tmp, size_t cap, const char *path, char *err, size_t err_cap);
+// Every output (checkpoints, configs, metrics, safetensors, PNG, SVG) is replaced whole:
+// written to PATH.tmp.PID (the process id keeps two writers of one path apart), flushed,
+// fsynced, renamed over PATH and the directory fsynced, so readers and a crash see the old
+// file or the whole new one.
+typedef struct {
+    FILE *f;             // write here between files_create and files_commit
+    char path[4096], tmp[4120];
+} AtomicFile;
+// Opens the temporary file. Returns 0, or -1 with err (nothing is left behind).
+int files_create(AtomicFile *a, const char *path, char *err, size_t cap);
+// Ends the write: with failed == 0 (and no error on the stream) the file replaces path;
+// otherwise, or when any step fails, the temporary is removed and path is untouched. The
+// message gives errno's reason, so call it right after the write that failed.
+// Returns 0, or -1 with err naming path.
+int files_commit(AtomicFile *a, int failed, char *err, size_t cap);
 
-// Writes text to path through PATH.tmp.PID, fsync and rename: readers see the old file
-// or the whole new one. Returns 0 or -1 with err.
+// text to path, replaced whole as above. Returns 0 or -1 with err.
 int files_write_text(const char *path, const char *text, char *err, size_t cap);
 
 // Takes DIR/.lock for this process (flock, released when the process ends): two runs

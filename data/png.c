@@ -45,15 +45,13 @@ int png_write_rgb(const char *path, const uint8_t *rgb, int w, int h, char *err,
     }
     int rc = compress2(packed, &packed_len, raw, (uLong)raw_len, 9) == Z_OK ? 0 : -1;
     free(raw);
-    char tmp[4096];
-    if (files_tmp_name(tmp, sizeof(tmp), path, err, cap)) {
+    if (rc) {
         free(packed);
-        return -1;
+        return set_error(err, cap, "%s: compression failed", path);
     }
-    FILE *f = rc ? NULL : fopen(tmp, "wb");
-    if (!f) {
+    AtomicFile a;
+    if (files_create(&a, path, err, cap)) {
         free(packed);
-        set_error(err, cap, "%s: cannot write: %s", tmp, rc ? "compression failed" : strerror(errno));
         return -1;
     }
     uint8_t ihdr[13];
@@ -62,18 +60,12 @@ int png_write_rgb(const char *path, const uint8_t *rgb, int w, int h, char *err,
     ihdr[8] = 8;   // bits per sample
     ihdr[9] = 2;   // colour type: RGB
     ihdr[10] = ihdr[11] = ihdr[12] = 0;  // deflate, adaptive filtering, no interlace
-    rc = fwrite("\x89PNG\r\n\x1a\n", 1, 8, f) == 8 ? 0 : -1;
-    if (!rc) rc = write_chunk(f, "IHDR", ihdr, 13);
-    if (!rc) rc = write_chunk(f, "IDAT", packed, packed_len);
-    if (!rc) rc = write_chunk(f, "IEND", NULL, 0);
+    rc = fwrite("\x89PNG\r\n\x1a\n", 1, 8, a.f) == 8 ? 0 : -1;
+    if (!rc) rc = write_chunk(a.f, "IHDR", ihdr, 13);
+    if (!rc) rc = write_chunk(a.f, "IDAT", packed, packed_len);
+    if (!rc) rc = write_chunk(a.f, "IEND", NULL, 0);
     free(packed);
-    if (fflush(f) || fsync(fileno(f))) rc = -1;
-    if (fclose(f)) rc = -1;
-    if (!rc && rename(tmp, path)) rc = -1;
-    if (rc) {
-        set_error(err, cap, "%s: write failed: %s", path, strerror(errno));
-        unlink(tmp);
-    }
+    rc = files_commit(&a, rc, err, cap);
     return rc;
 }
 

@@ -83,7 +83,8 @@
     X(test_mpi_ranks_match_one_process)                \
     X(test_mpi_sharded_optimizer_is_exact)             \
     X(test_mpi_resume)                                 \
-    X(test_mpi_missing_data_names_rank)
+    X(test_mpi_missing_data_names_rank)                \
+    X(test_mpi_more_ranks_than_sequences)
 #else
 #define MPI_TESTS(X)
 #endif

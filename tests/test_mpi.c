@@ -214,3 +214,22 @@ void test_mpi_missing_data_names_rank(void) {
     EXPECT(took < 30, "took %.0f s", took);
     teardown();
 }
+
+void test_mpi_more_ranks_than_sequences(void) {
+    setup();
+    char path[512], json[4096], out[65536];
+    snprintf(json, sizeof(json), "%s", TEXT);
+    char *b = strstr(json, "\"batch\": 6");
+    b[9] = '2';  // train.batch 2 on 3 ranks: one computes nothing, but keeps its optimizer slice
+    snprintf(path, sizeof(path), "%s/text-b2.json", dir);
+    write_file(path, json);
+    int rc = train("text-b2", "one", 0, "", out, sizeof(out));
+    EXPECT(rc == 0, "one process: %d %s", rc, out);
+    rc = train("text-b2", "three", 3, "", out, sizeof(out));
+    EXPECT(rc == 0 && strstr(out, "1 of them compute nothing"), "3 ranks: %d %s", rc, out);
+    double a[32], c[32];
+    int na = column("one", "loss", a, 32), nc = column("three", "loss", c, 32);
+    EXPECT(na == 20 && nc == 20, "%d and %d losses", na, nc);
+    for (int i = 0; i < na && i < nc; i++) EXPECT(fabs(a[i] - c[i]) < 1e-9 * a[i], "step %d: %.17g vs %.17g", i + 1, a[i], c[i]);
+    teardown();
+}
