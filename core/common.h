@@ -29,6 +29,10 @@
 
 // Every allocation in core goes through these, so tests can count bytes and
 // inject failures. xmalloc aborts on failure; try_malloc returns NULL.
+// The rule in cmd/ and data/: a size that comes from input (a file's length, a header
+// field, a prompt) is allocated with malloc and checked, its failure one error line ("out of
+// memory"); a size the program chose (buffers of a model whose bytes were checked against the
+// machine's memory before it was built) uses xmalloc.
 void *xmalloc(size_t bytes);
 void *xcalloc(size_t count, size_t size);
 void *try_malloc(size_t bytes);
