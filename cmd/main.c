@@ -59,7 +59,7 @@ static int run(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-    blas_choose_core(argv);
+    runtime_choose(argv);
     dist_init(&argc, &argv);  // under mpirun (an MPI build): this process is one rank of the job
     int rc = run(argc, argv);
     dist_finalize();

@@ -98,11 +98,18 @@ const char *blas_better_core(void) {
     return NULL;
 }
 
-void blas_choose_core(char **argv) {
+void runtime_choose(char **argv) {
     const char *better = getenv("OPENBLAS_CORETYPE") ? NULL : blas_better_core();
-    if (!better) return;
-    // OpenBLAS picks its kernel when it is loaded, so the choice needs a fresh start
-    setenv("OPENBLAS_CORETYPE", better, 1);
+    // libgomp's idle threads spin 300,000 times before they sleep. Two busy processes on the
+    // same cores then spend their slices spinning for each other's descheduled threads: two
+    // B6 trainings started together on a 2-core VM kept 32% of their solo tokens/s each, and
+    // 62% with 1,000 spins, which costs a process alone nothing measurable (BENCH.md).
+    int spin = !getenv("GOMP_SPINCOUNT") && !getenv("OMP_WAIT_POLICY");
+    if (!better && !spin) return;
+    // both are read when the libraries load, so the choice needs a fresh start
+    if (better) setenv("OPENBLAS_CORETYPE", better, 1);
+    if (spin) setenv("GOMP_SPINCOUNT", "1000", 1);
     execv("/proc/self/exe", argv);
-    unsetenv("OPENBLAS_CORETYPE");  // exec failed: carry on with the generic kernel
+    if (better) unsetenv("OPENBLAS_CORETYPE");  // exec failed: carry on as we are
+    if (spin) unsetenv("GOMP_SPINCOUNT");
 }

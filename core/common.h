@@ -60,9 +60,13 @@ void one_line(char *s);
 
 // OpenBLAS 0.3.21 does not know every new CPU and falls back to a generic kernel that runs
 // sgemm 5-7x slower (seen: 33 instead of 219 GFLOP/s on a Xeon VM). blas_better_core names
-// the kernel this CPU can run when that happened (NULL otherwise); blas_choose_core re-executes
-// the program once with OPENBLAS_CORETYPE set to it, unless the user set OPENBLAS_CORETYPE.
+// the kernel this CPU can run when that happened (NULL otherwise).
 const char *blas_better_core(void);
-void blas_choose_core(char **argv);
+// Settings the libraries read only when they load; called first in main, it re-executes the
+// program once with them in its environment: OPENBLAS_CORETYPE = blas_better_core() (unless
+// the user set it) and a short OpenMP spin before idle threads sleep (GOMP_SPINCOUNT=1000,
+// unless GOMP_SPINCOUNT or OMP_WAIT_POLICY is set), so that a process sharing its cores with
+// another busy one does not collapse.
+void runtime_choose(char **argv);
 
 #endif

@@ -54,7 +54,7 @@ void decoder_init(Decoder *d, Model *m, int T, const float *const *rotations) {
     d->att = xmalloc((size_t)C * sizeof(float));
     d->q = xmalloc((size_t)NH * HS * sizeof(float));
     d->o = xmalloc((size_t)NH * HS * sizeof(float));
-    d->threads = threads_get();
+    d->threads = d->team = threads_get();
     d->scratch_len = most;
     d->scratch = xmalloc((size_t)d->threads * most * sizeof(float));
 }
@@ -158,11 +158,33 @@ void decoder_prefill(Decoder *d, const int *tokens, int n, float *logits) {
     for (int i = n0; i < n; i++) decoder_step(d, tokens[i], logits);
 }
 
+// A token's work is about a millisecond in many short parallel regions, so when another busy
+// process takes a core, every barrier waits for a descheduled thread: 2 threads next to one
+// busy process decoded at a quarter of their solo rate, 1 thread at 58% of it. So every
+// PROBE_EVERY tokens the step times PROBE_TOKENS tokens with one thread and as many with all,
+// and keeps the faster team until the next probe. The results do not depend on the team.
+#define PROBE_EVERY 256
+#define PROBE_TOKENS 8
+
+static int probe_team(Decoder *d, int t) {
+    int phase = t % PROBE_EVERY;
+    if (d->threads == 1 || phase > 2 * PROBE_TOKENS) return d->team;
+    if (phase == 2 * PROBE_TOKENS) {
+        d->team = d->probe_s[0] < d->probe_s[1] ? 1 : d->threads;
+        d->probe_s[0] = d->probe_s[1] = 0;
+        return d->team;
+    }
+    return phase < PROBE_TOKENS ? 1 : d->threads;
+}
+
 void decoder_step(Decoder *d, int token, float *logits) {
     Model *m = d->m;
     const ReformerConfig *c = &m->cfg;
     int t = d->len, C = c->d_model, NH = c->n_heads, HS = c->d_head;
     CHECK(t < d->T, "the cache holds %d positions", d->T);
+    int team = probe_team(d, t), phase = t % PROBE_EVERY;
+    double t0 = omp_get_wtime();
+    omp_set_num_threads(team);
     model_embed(m, d->x1, &token, 1, t);
     memcpy(d->x2, d->x1, (size_t)C * sizeof(float));
     for (int l = 0; l < c->n_layers; l++) {
@@ -171,7 +193,7 @@ void decoder_step(Decoder *d, int token, float *logits) {
         layernorm_forward(d->h, &mean, &rstd, d->x2, p->ln_w, p->ln_b, 1, C, c->ln_eps);
         cache_projections(d, l, d->h, 1, t);
         if (c->attn[l] == ATTN_LOCAL) linear_forward(d->q, d->h, p->qk, NULL, 1, C, NH * HS, 0.0f);
-        #pragma omp parallel for schedule(static) num_threads(d->threads) if (NH > 1 && d->threads > 1)
+        #pragma omp parallel for schedule(static) num_threads(team) if (NH > 1 && team > 1)
         for (int hd = 0; hd < NH; hd++) {
             float *o = d->o + (size_t)hd * HS, *scratch = d->scratch + omp_get_thread_num() * d->scratch_len;
             if (c->attn[l] == ATTN_LOCAL) {
@@ -191,4 +213,6 @@ void decoder_step(Decoder *d, int token, float *logits) {
     }
     d->len = t + 1;
     model_logits_of(m, logits, d->x1, d->x2);
+    omp_set_num_threads(d->threads);
+    if (d->threads > 1 && phase < 2 * PROBE_TOKENS) d->probe_s[phase >= PROBE_TOKENS] += omp_get_wtime() - t0;
 }

@@ -46,6 +46,8 @@ typedef struct {
     float *x1, *x2, *h, *att;    // (C) the new position's halves, LayerNorm output, F(x2)
     float *q, *o;                // (NH, HS) queries and attention outputs
     int threads;                 // threads the per-thread scratch was sized for (threads_get at init)
+    int team;                    // threads a step uses now: 1 or threads (decoder_step's probes)
+    double probe_s[2];           // seconds of the probe tokens with 1 thread and with all
     size_t scratch_len;          // floats of one head's decoding scratch
     float *scratch;              // (threads, scratch_len)
 } Decoder;

@@ -28,7 +28,7 @@ static int selected(const char *name, int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-    blas_choose_core(argv);
+    runtime_choose(argv);
     int passed = 0, failed = 0;
     for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
         if (!selected(tests[i].name, argc, argv)) continue;
