@@ -16,9 +16,8 @@ static void die(const char *fmt, ...) {
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    set_error_v(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    one_line(msg);
     fprintf(stderr, "reformer: %s\n", msg);
     exit(2);
 }
@@ -59,9 +58,8 @@ void usage_error(const char *cmd, const char *usage, const char *fmt, ...) {
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    set_error_v(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    one_line(msg);
     // a usage of several forms (one per line in --help) is joined with " | "
     char joined[1024];
     size_t o = 0;

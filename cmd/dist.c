@@ -172,9 +172,8 @@ void dist_fail(const char *prefix, const char *fmt, ...) {
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    set_error_v(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    one_line(msg);
     if (size_ > 1) fprintf(stderr, "%s: rank %d: %s\n", prefix, rank_, msg);
     else fprintf(stderr, "%s: %s\n", prefix, msg);
     fflush(stderr);

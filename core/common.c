@@ -73,12 +73,17 @@ void one_line(char *s) {
         if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
 }
 
+int set_error_v(char *err, size_t cap, const char *fmt, va_list ap) {
+    vsnprintf(err, cap, fmt, ap);
+    if (cap) one_line(err);  // names from files and flags may hold newlines or escapes
+    return -1;
+}
+
 int set_error(char *err, size_t cap, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
+    set_error_v(err, cap, fmt, ap);
     va_end(ap);
-    if (cap) one_line(err);  // names from files and flags may hold newlines or escapes
     return -1;
 }
 

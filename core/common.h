@@ -8,6 +8,7 @@
 #ifndef REFORMER_COMMON_H
 #define REFORMER_COMMON_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -56,6 +57,7 @@ static inline int imax(int a, int b) { return a > b ? a : b; }
 // The message is made one line: control characters (a newline in a key or a file name)
 // become '?'.
 int set_error(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int set_error_v(char *err, size_t cap, const char *fmt, va_list ap);
 void one_line(char *s);
 
 // OpenBLAS 0.3.21 does not know every new CPU and falls back to a generic kernel that runs

@@ -35,6 +35,9 @@ typedef double (*LossFn)(void *ctx);
 double gradcheck(LossFn loss, void *ctx, float *x, const float *g, size_t n, uint64_t seed,
                  double *analytic);
 
+// Writes text to path (aborts the test process if it cannot: the test itself is broken).
+void write_text_file(const char *path, const char *text);
+
 // The binary under test (REFORMER_BIN, else ./reformer).
 const char *reformer_bin(void);
 // Runs a shell command, captures stdout and stderr together into out, returns the exit code.

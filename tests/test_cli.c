@@ -13,12 +13,6 @@
 
 static char dir[256];
 
-static void write_file(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    fputs(text, f);
-    fclose(f);
-}
-
 static int lines(const char *s) {
     int n = 0;
     for (; *s; s++) n += *s == '\n';
@@ -38,7 +32,7 @@ static void setup(void) {
     if (!mkdtemp(dir)) abort();
     char path[512];
     snprintf(path, sizeof(path), "%s/tiny.json", dir);
-    write_file(path, TINY);
+    write_text_file(path, TINY);
 }
 
 static void teardown(void) {
@@ -50,7 +44,7 @@ static void teardown(void) {
 static void config_error(const char *json, const char *needle) {
     char path[512], out[8192];
     snprintf(path, sizeof(path), "%s/bad.json", dir);
-    write_file(path, json);
+    write_text_file(path, json);
     int rc = run_cmd(out, sizeof(out), "%s train %s --out %s/bad-run", reformer_bin(), path, dir);
     EXPECT(rc == 2, "%s: exit %d, want 2 (%s)", needle, rc, out);
     EXPECT(strstr(out, needle) != NULL, "message lacks '%s': %s", needle, out);
@@ -132,7 +126,7 @@ void test_cli_train_resume_eval_sample(void) {
     // the resumed checkpoint must not load with a different model
     char other[512];
     snprintf(other, sizeof(other), "%s/other.json", dir);
-    write_file(other, "{\"model\": {\"vocab\": 16, \"d_model\": 64, \"d_ff\": 64, \"n_heads\": 2, \"d_head\": 16,"
+    write_text_file(other, "{\"model\": {\"vocab\": 16, \"d_model\": 64, \"d_ff\": 64, \"n_heads\": 2, \"d_head\": 16,"
                       " \"attn_layers\": [\"local\", \"lsh\"], \"lsh_chunk\": 8, \"local_chunk\": 8,"
                       " \"axial_shape\": [4, 8], \"axial_dims\": [8, 56]}, \"data\": {\"kind\": \"copy\", \"seq_len\": 32}}");
     rc = run_cmd(out, sizeof(out), "%s train %s --resume %s/full/last.ckpt --out %s/x", reformer_bin(), other, dir, dir);
@@ -267,7 +261,7 @@ void test_cli_export_and_eval_hf_dir(void) {
     // fine-tuning from the HF directory or from the checkpoint: the same weights, the same run
     char ft[600];
     snprintf(ft, sizeof(ft), "%s/ft.json", dir);
-    write_file(ft, "{\"model\": {\"hidden_dropout\": 0.1}, \"data\": {\"kind\": \"copy\", \"seq_len\": 32},"
+    write_text_file(ft, "{\"model\": {\"hidden_dropout\": 0.1}, \"data\": {\"kind\": \"copy\", \"seq_len\": 32},"
                    " \"train\": {\"batch\": 2, \"steps\": 3, \"eval_every\": 0, \"log_every\": 1, \"seed\": 5}}");
     rc = run_cmd(out, sizeof(out), "%s train %s --ckpt %s/hf --out %s/ft-hf && %s train %s --ckpt %s/r/last.ckpt --out %s/ft-ckpt",
                  reformer_bin(), ft, dir, dir, reformer_bin(), ft, dir, dir);

@@ -16,13 +16,6 @@
 
 static char dir[256];
 
-static void write_file(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    if (!f) abort();
-    fputs(text, f);
-    fclose(f);
-}
-
 // The copy task, and an enwik8-kind model of this repository's own text (README and core/,
 // about 180 KB: split 90/5/5 by proportion), both with batch 6 so 1, 2 and 3 ranks share it.
 static const char *COPY =
@@ -45,9 +38,9 @@ static void setup(void) {
     if (!mkdtemp(dir)) abort();
     char path[512], out[1024];
     snprintf(path, sizeof(path), "%s/copy.json", dir);
-    write_file(path, COPY);
+    write_text_file(path, COPY);
     snprintf(path, sizeof(path), "%s/text.json", dir);
-    write_file(path, TEXT);
+    write_text_file(path, TEXT);
     // the corpus: this repository's README and core sources, as they are in this commit
     EXPECT(run_cmd(out, sizeof(out), "cat README.md core/*.c core/*.h > %s/text", dir) == 0, "corpus: %s", out);
 }
@@ -152,7 +145,7 @@ void test_mpi_sharded_optimizer_is_exact(void) {
     snprintf(json, sizeof(json), "%s", TEXT);
     char *end = strstr(json, "\"threads\": 1}}");
     snprintf(end, sizeof(json) - (size_t)(end - json), "\"threads\": 1, \"shard_optimizer\": false}}");
-    write_file(path, json);
+    write_text_file(path, json);
     rc = train("text-whole", "whole", 3, "--steps 10", out, sizeof(out));
     EXPECT(rc == 0 && !strstr(out, "optimizer state sharded"), "whole state: %d %s", rc, out);
     size_t la = 0, lb = 0;
@@ -222,7 +215,7 @@ void test_mpi_more_ranks_than_sequences(void) {
     char *b = strstr(json, "\"batch\": 6");
     b[9] = '2';  // train.batch 2 on 3 ranks: one computes nothing, but keeps its optimizer slice
     snprintf(path, sizeof(path), "%s/text-b2.json", dir);
-    write_file(path, json);
+    write_text_file(path, json);
     int rc = train("text-b2", "one", 0, "", out, sizeof(out));
     EXPECT(rc == 0, "one process: %d %s", rc, out);
     rc = train("text-b2", "three", 3, "", out, sizeof(out));
