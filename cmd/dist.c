@@ -31,6 +31,13 @@ void dist_init(int *argc, char ***argv) {
 #else
     (void)argc;
     (void)argv;
+    // N copies of a build without MPI would each train alone, racing for one output directory
+    const char *n = getenv("OMPI_COMM_WORLD_SIZE");
+    if (n && atoi(n) > 1) {
+        fprintf(stderr, "reformer: started by mpirun as one of %s processes, but this build has no MPI: "
+                        "build it with make MPI=1\n", n);
+        exit(2);
+    }
 #endif
 }
 

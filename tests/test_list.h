@@ -84,7 +84,8 @@
     X(test_mpi_sharded_optimizer_is_exact)             \
     X(test_mpi_resume)                                 \
     X(test_mpi_missing_data_names_rank)                \
-    X(test_mpi_more_ranks_than_sequences)
+    X(test_mpi_more_ranks_than_sequences)              \
+    X(test_mpi_images)
 #else
 #define MPI_TESTS(X)
 #endif

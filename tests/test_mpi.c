@@ -226,3 +226,30 @@ void test_mpi_more_ranks_than_sequences(void) {
     for (int i = 0; i < na && i < nc; i++) EXPECT(fabs(a[i] - c[i]) < 1e-9 * a[i], "step %d: %.17g vs %.17g", i + 1, a[i], c[i]);
     teardown();
 }
+
+// ImageNet 64x64 from the archives numpy wrote (tests/data/numpy: 5 training images in a zip
+// of two .npz, 2 validation images): each rank reads only its images of the batch.
+void test_mpi_images(void) {
+    setup();
+    char path[512], json[2048], out[65536];
+    snprintf(json, sizeof(json),
+             "{\"model\": {\"vocab\": 256, \"d_model\": 32, \"d_ff\": 64, \"n_heads\": 2, \"d_head\": 16,"
+             " \"attn_layers\": [\"local\", \"lsh\"], \"n_hashes\": 2, \"n_buckets\": 8, \"lsh_chunk\": 128,"
+             " \"local_chunk\": 128, \"axial_shape\": [96, 128], \"axial_dims\": [8, 24]},"
+             " \"data\": {\"kind\": \"imagenet64\", \"path\": \"tests/data/numpy/outer.zip\","
+             " \"valid_path\": \"tests/data/numpy/plain.npz\", \"seq_len\": 12288, \"shuffle_images\": 2},"
+             " \"train\": {\"batch\": 2, \"steps\": 6, \"eval_every\": 3, \"save_every\": 3, \"log_every\": 1, \"threads\": 1}}");
+    snprintf(path, sizeof(path), "%s/images.json", dir);
+    write_text_file(path, json);
+    int rc = train("images", "one", 0, "", out, sizeof(out));
+    EXPECT(rc == 0, "one process: %d %s", rc, out);
+    rc = train("images", "two", 2, "", out, sizeof(out));
+    EXPECT(rc == 0, "2 ranks: %d %s", rc, out);
+    double a[8], b[8], va[4], vb[4];
+    int na = column("one", "loss", a, 8), nb = column("two", "loss", b, 8);
+    int nva = column("one", "valid_loss", va, 4), nvb = column("two", "valid_loss", vb, 4);
+    EXPECT(na == 6 && nb == 6 && nva == 2 && nvb == 2, "%d/%d losses, %d/%d validations", na, nb, nva, nvb);
+    for (int i = 0; i < na && i < nb; i++) EXPECT(fabs(a[i] - b[i]) < 1e-9 * a[i], "step %d: %.17g vs %.17g", i + 1, a[i], b[i]);
+    for (int i = 0; i < nva && i < nvb; i++) EXPECT(fabs(va[i] - vb[i]) < 1e-9 * va[i], "validation %d: %.17g vs %.17g", i, va[i], vb[i]);
+    teardown();
+}
