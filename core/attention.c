@@ -18,9 +18,12 @@ static size_t head_scratch_floats(const AttnShape *s) {
     return s->kind == ATTN_LOCAL ? local_scratch_floats(&s->local) : lsh_scratch_floats(&s->lsh);
 }
 
+// Per-head (T, HS) buffers: q, v, out, g, dq, dv, and for local attention's separate keys k, dk.
+static size_t head_buffers(const AttnShape *s) { return s->kind == ATTN_LOCAL ? 8 : 6; }
+
 size_t attention_work_floats(const AttnShape *s) {
     size_t T = s->T, tc = T * s->C, th = T * s->HS;
-    return tc * (s->hidden_dropout > 0.0f ? 4 : 2) + 8 * th + 2 * T + head_scratch_floats(s);
+    return tc * (s->hidden_dropout > 0.0f ? 4 : 2) + head_buffers(s) * th + 2 * T + head_scratch_floats(s);
 }
 
 AttnWork attention_work_views(float *base, const AttnShape *s) {
@@ -35,14 +38,15 @@ AttnWork attention_work_views(float *base, const AttnShape *s) {
         w.df = p + tc;
         p += 2 * tc;
     }
+    int local = s->kind == ATTN_LOCAL;
     w.q = p;
-    w.k = w.q + th;
-    w.v = w.k + th;
+    w.k = local ? w.q + th : NULL;
+    w.v = w.q + (local ? 2 : 1) * th;
     w.out = w.v + th;
     w.g = w.out + th;
     w.dq = w.g + th;
-    w.dk = w.dq + th;
-    w.dv = w.dk + th;
+    w.dk = local ? w.dq + th : NULL;
+    w.dv = w.dq + (local ? 2 : 1) * th;
     w.mean = w.dv + th;
     w.rstd = w.mean + T;
     w.head = w.rstd + T;
@@ -133,7 +137,7 @@ void attention_backward(float *dx2, AttnParams *grad, float *y1, const float *dy
         // forward: f += out Wo_hd^T, so g = d(out) = df Wo_hd
         memset(w->g, 0, (size_t)T * HS * sizeof(float));
         linear_backward_ld(w->g, NULL, D, df, NULL, wo, T, HS, C);
-        memset(w->dq, 0, 3 * (size_t)T * HS * sizeof(float));
+        memset(w->dq, 0, (w->dk ? 3 : 2) * (size_t)T * HS * sizeof(float));  // dq, (dk,) dv: adjacent
         // the core's backward recomputes its forward and hands back out
         double t0 = profile_now();
         if (s->kind == ATTN_LOCAL) {
