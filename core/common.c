@@ -32,11 +32,16 @@ void *try_malloc(size_t bytes) {
     return (char *)raw + HEADER;
 }
 
+static int poison;
+
 void *xmalloc(size_t bytes) {
     void *p = try_malloc(bytes);
     CHECK(p != NULL, "out of memory allocating %zu bytes", bytes);
+    if (poison) memset(p, 0xff, bytes);  // every float a NaN
     return p;
 }
+
+void mem_poison(int on) { poison = on; }
 
 void *xcalloc(size_t count, size_t size) {
     CHECK(size == 0 || count <= SIZE_MAX / size, "calloc overflow");

@@ -42,6 +42,7 @@ size_t mem_live_bytes(void);  // bytes currently held through xmalloc/xcalloc
 size_t mem_peak_bytes(void);  // high-water mark of mem_live_bytes
 void mem_reset_peak(void);
 void mem_fail_after(long n);  // make the n-th next allocation fail (-1: never)
+void mem_poison(int on);      // fill new xmalloc blocks with NaN bytes: a read before a write shows
 
 // Threads: one policy for the whole program. BLAS runs single-threaded and our
 // OpenMP regions split the work, so a threaded BLAS never nests inside OpenMP.

@@ -42,7 +42,8 @@ void linear_forward(float *out, const float *inp, const float *weight, const flo
     if (bias) {
         #pragma omp parallel for schedule(static) if (use_threads(N))
         for (size_t n = 0; n < N; n++)
-            for (int c = 0; c < OC; c++) out[n * OC + c] = beta * out[n * OC + c] + bias[c];
+            for (int c = 0; c < OC; c++)  // beta 0 must not read out: 0 * a stale Inf is NaN
+                out[n * OC + c] = (beta == 0.0f ? 0.0f : beta * out[n * OC + c]) + bias[c];
         beta = 1.0f;
     }
     linear_forward_ld(out, inp, weight, IC, N, IC, OC, 1.0f, beta);

@@ -33,6 +33,7 @@
     X(test_reversible_equals_store_everything)         \
     X(test_no_causal_leak)                             \
     X(test_determinism)                                \
+    X(test_no_read_before_write)                       \
     X(test_memory_flat_in_depth)                       \
     X(test_decode_local_and_full_equal_recompute)      \
     X(test_decode_forward_len)                         \

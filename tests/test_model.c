@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../core/common.h"
+#include "../core/decode.h"
 #include "../core/model.h"
 #include "../core/rng.h"
 #include "test.h"
@@ -276,4 +277,41 @@ void test_memory_flat_in_depth(void) {
     size_t a = peak_scratch(2), b = peak_scratch(12);
     printf("    peak bytes less parameters and bucket records: 2 layers %zu, 12 layers %zu\n", a, b);
     EXPECT(a == b, "activation memory grows with depth: %zu vs %zu", a, b);
+}
+
+// Every buffer starts as NaN bytes (mem_poison): a value read before it is written shows up
+// as a NaN in the loss, the gradients, the logits or a decoded step. Found linear_forward's
+// bias path reading its output with beta 0 (0 x a stale Inf is NaN): it depended on what the
+// allocator recycled.
+void test_no_read_before_write(void) {
+    mem_poison(1);
+    for (int kind = -1; kind <= ATTN_FULL; kind++) {
+        ReformerConfig cfg = tiny(kind, 1, 3);
+        cfg.hidden_dropout = cfg.lsh_dropout = cfg.local_dropout = 0.1f;
+        Model m;
+        model_init(&m, &cfg, 2, 32, 3);
+        int *tok = tokens_for(2, 32, cfg.vocab, 4);
+        model_zero_grad(&m);
+        double loss = model_forward(&m, tok, 2, 32, &(ForwardArgs){.step = 1, .training = 1});
+        double *acc = xcalloc(m.n_params, sizeof(double));
+        model_backward(&m, m.n_labels, acc);
+        int bad = !isfinite(loss);
+        for (size_t i = 0; i < m.n_params; i++) bad |= !isfinite(acc[i]);
+        float *logits = xmalloc((size_t)2 * 32 * cfg.vocab * sizeof(float));
+        model_forward(&m, tok, 2, 32, &(ForwardArgs){0});
+        model_logits(&m, logits);
+        for (size_t i = 0; i < (size_t)2 * 32 * cfg.vocab; i++) bad |= !isfinite(logits[i]);
+        Decoder d;
+        decoder_init(&d, &m, 32, NULL);
+        decoder_prefill(&d, tok, 5, logits);
+        for (int t = 5; t < 32; t++) decoder_step(&d, tok[t], logits);
+        for (int v = 0; v < cfg.vocab; v++) bad |= !isfinite(logits[v]);
+        EXPECT(!bad, "kind %d: a NaN from a buffer read before it was written", kind);
+        decoder_free(&d);
+        xfree(acc);
+        xfree(logits);
+        xfree(tok);
+        model_free(&m);
+    }
+    mem_poison(0);
 }
