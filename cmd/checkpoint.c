@@ -110,7 +110,7 @@ int checkpoint_save(const char *path, const Config *cfg, const Model *m, const O
     int me = dist_rank(), bad = 0;
     AtomicFile a = {0};
     uLong crc = crc32(0L, Z_NULL, 0);
-    if (me == 0) bad = files_create(&a, path, err, cap) ? 2 : 0;  // 2: nothing to commit
+    if (me == 0) bad = files_create(&a, path, err, cap) ? 1 : 0;  // a.f stays NULL on failure
     if (me == 0 && !bad) {
         char *header = header_json(cfg, m, opt, st);
         uint32_t version = VERSION, hlen = (uint32_t)strlen(header);
@@ -122,7 +122,7 @@ int checkpoint_save(const char *path, const Config *cfg, const Model *m, const O
         free(header);
     }
     if (opt) bad = put_state(a.f, &crc, opt, bad);
-    if (me == 0 && bad != 2) {
+    if (me == 0 && a.f) {
         uint32_t c32 = (uint32_t)crc;
         if (!bad) bad = fwrite(&c32, 4, 1, a.f) != 1;
         bad = files_commit(&a, bad, err, cap) ? 1 : 0;

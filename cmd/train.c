@@ -199,6 +199,10 @@ typedef struct {
     char out[4096], last[4096], best[4096];
 } Run;
 
+// The batch's gradient is summed in double (Run.acc) whenever there is more than one
+// sequence's to add: over the ranks, or over this rank's sequences.
+static int sums_in_double(const Run *r) { return r->ranks > 1 || r->count > 1; }
+
 // A set-up step every rank took: 0 when it went well everywhere; else the failing ranks
 // say why (rank 0 alone when it failed too: the others failed the same way) and every rank
 // returns the status.
@@ -277,7 +281,7 @@ static int build_model(Run *r, int init_is_hf) {
     const Flags *f = r->flags;
     threads_apply(c->train.threads);
     // per parameter beyond the model's: the gradient sum in double (2 floats) and Adam's state
-    double floats = (r->ranks > 1 || r->count > 1 ? 2.0 : 0) + (c->opt.optimizer == OPT_ADAM ? 2.0 / (r->sharded ? r->ranks : 1) : 0);
+    double floats = (sums_in_double(r) ? 2.0 : 0) + (c->opt.optimizer == OPT_ADAM ? 2.0 / (r->sharded ? r->ranks : 1) : 0);
     // a rank without a sequence (more ranks than train.batch) still validates: one sequence
     int rc = source_check_memory(&c->model, imax(r->count, 1), r->T, floats, err, sizeof(err));
     if ((rc = all_ok(r, rc, err))) return rc;
@@ -293,7 +297,6 @@ static int build_model(Run *r, int init_is_hf) {
     optim_init_model(&r->opt, &c->opt, &r->m, lo, hi);
     rng_seed(&r->st.data_rng, hash_stream((uint64_t)c->train.seed, 0xda7a, 0, 0));
     r->st.best_valid = 1e300;
-    r->st.ranks = r->ranks;
     if ((f->resume && checkpoint_load(f->resume, &r->m, &r->opt, &r->st, err, sizeof(err))) ||
         (f->init && source_load(f->init, init_is_hf, &r->m, NULL, err, sizeof(err))))
         rc = 1;
@@ -528,7 +531,7 @@ int cmd_train(int argc, char **argv) {
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
         r->tok = xmalloc((size_t)imax(r->count, 1) * r->T * sizeof(int));
-        if (r->ranks > 1 || r->count > 1) r->acc = xmalloc(r->m.n_params * sizeof(double));
+        if (sums_in_double(r)) r->acc = xmalloc(r->m.n_params * sizeof(double));
         rc = train_loop(r);
     }
     finish(r);

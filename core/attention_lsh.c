@@ -20,7 +20,7 @@ int lsh_rotation_cols(const LshShape *s) {
     return cols;
 }
 
-static int n_buckets(const LshShape *s) {
+int lsh_n_buckets(const LshShape *s) {
     int nb = 1;
     for (int f = 0; f < s->n_factors; f++) nb *= s->buckets[f];
     return nb;
@@ -72,7 +72,7 @@ size_t lsh_scratch_floats(const LshShape *s) {
     size_t N = lsh_items(s);
     ChunkAttnShape a = kernel_shape(s);
     size_t kernel = chunk_attention_scratch_floats(&a) * threads_get();
-    size_t rotated = (size_t)s->T * s->n_hashes * (lsh_rotation_cols(s) + 1) + n_buckets(s);
+    size_t rotated = (size_t)s->T * s->n_hashes * (lsh_rotation_cols(s) + 1) + lsh_n_buckets(s);
     size_t work = 6 * N * s->HS + 5 * N + kernel;
     return work > rotated ? work : rotated;
 }
@@ -141,7 +141,7 @@ void lsh_sort_round(int *order, const int *bucket, int n, int nb, int *count) {
 
 void lsh_hash(int *sorted, const float *qk, size_t ld, const float *rot, const LshShape *s,
               float *scratch) {
-    int T = s->T, NR = s->n_hashes, cols = lsh_rotation_cols(s), nb = n_buckets(s);
+    int T = s->T, NR = s->n_hashes, cols = lsh_rotation_cols(s), nb = lsh_n_buckets(s);
     int rc = NR * cols;
     if (nb == 1) {  // one bucket (eval --attn local): every round is the positions in order
         for (int i = 0; i < NR * T; i++) sorted[i] = i;
@@ -309,7 +309,7 @@ void lsh_cache_hash(LshHeadCache *c, int L, const float *rot, const LshShape *s,
         for (int r = 0; r < NR; r++) c->bucket[(size_t)r * c->T + t] = b[r];
     }
     for (int r = 0; r < NR; r++)
-        lsh_sort_round(c->order + (size_t)r * c->T, c->bucket + (size_t)r * c->T, L, n_buckets(s), count);
+        lsh_sort_round(c->order + (size_t)r * c->T, c->bucket + (size_t)r * c->T, L, lsh_n_buckets(s), count);
 }
 
 // Score of query q against cached position p as a shared-QK key (length-normalised);

@@ -31,6 +31,8 @@ typedef struct {
 
 // Items in the attention order: NR * T, or T in plain mode.
 int lsh_items(const LshShape *s);
+// Buckets per round NB: the product of the factors.
+int lsh_n_buckets(const LshShape *s);
 // Columns of the rotation matrix per round: sum of factor / 2.
 int lsh_rotation_cols(const LshShape *s);
 // Rotation columns of all rounds together (n_hashes x the columns of one round) that one

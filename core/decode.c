@@ -10,13 +10,6 @@
 #include "layernorm.h"
 #include "linear.h"
 
-// Decoding's forward inputs: no dropout, step 0's rotations.
-static ForwardArgs decode_args(const float *const *rotations) {
-    ForwardArgs a = {0};
-    a.rotations = rotations;
-    return a;
-}
-
 int decoder_forward_len(const ReformerConfig *c, int n) {
     int L = n;
     while (L > 1 && model_length_misfit(c, L)) L--;
@@ -33,7 +26,7 @@ void decoder_init(Decoder *d, Model *m, int T, const float *const *rotations) {
     int NH = c->n_heads, HS = c->d_head, NR = c->n_hashes, C = c->d_model;
     d->m = m;
     d->T = T;
-    ForwardArgs a = decode_args(rotations);
+    ForwardArgs a = {.rotations = rotations};  // decoding's inputs: no dropout, step 0's rotations
     size_t per_head = (size_t)NH * T * HS, most = local_decode_scratch_floats(T);
     for (int l = 0; l < c->n_layers; l++) {
         d->key[l] = xmalloc(per_head * sizeof(float));
@@ -123,9 +116,7 @@ static void cache_projections(Decoder *d, int l, const float *h, int n, int star
 // length reaches the chunk length.
 static void hash_all(Decoder *d, int l, int L) {
     const LshShape *s = lsh_shape(d, l);
-    int nb = 1;
-    for (int f = 0; f < s->n_factors; f++) nb *= s->buckets[f];
-    int *count = xmalloc((size_t)nb * sizeof(int));
+    int *count = xmalloc((size_t)lsh_n_buckets(s) * sizeof(int));
     for (int hd = 0; hd < d->m->cfg.n_heads; hd++) {
         LshHeadCache h = head_cache(d, l, hd);
         lsh_cache_hash(&h, L, head_rotations(d, l, hd), s, count);
