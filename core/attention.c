@@ -18,8 +18,10 @@ static size_t head_scratch_floats(const AttnShape *s) {
     return s->kind == ATTN_LOCAL ? local_scratch_floats(&s->local) : lsh_scratch_floats(&s->lsh);
 }
 
-// Per-head (T, HS) buffers: q, v, out, g, dq, dv, and for local attention's separate keys k, dk.
-static size_t head_buffers(const AttnShape *s) { return s->kind == ATTN_LOCAL ? 8 : 6; }
+// Per-head (T, HS) buffers: q, v, out, g, and for local attention also its separate keys k
+// and the gradients dq, dk, dv. LSH and full attention write their gradients over q and v
+// (lsh_attention_backward reads them first), 512 bytes a token less.
+static size_t head_buffers(const AttnShape *s) { return s->kind == ATTN_LOCAL ? 8 : 4; }
 
 size_t attention_work_floats(const AttnShape *s) {
     size_t T = s->T, tc = T * s->C, th = T * s->HS;
@@ -38,16 +40,21 @@ AttnWork attention_work_views(float *base, const AttnShape *s) {
         w.df = p + tc;
         p += 2 * tc;
     }
-    int local = s->kind == ATTN_LOCAL;
     w.q = p;
-    w.k = local ? w.q + th : NULL;
-    w.v = w.q + (local ? 2 : 1) * th;
+    w.v = w.q + th;
     w.out = w.v + th;
     w.g = w.out + th;
-    w.dq = w.g + th;
-    w.dk = local ? w.dq + th : NULL;
-    w.dv = w.dq + (local ? 2 : 1) * th;
-    w.mean = w.dv + th;
+    if (s->kind == ATTN_LOCAL) {
+        w.k = w.g + th;
+        w.dq = w.k + th;  // dq, dk, dv adjacent: zeroed at once
+        w.dk = w.dq + th;
+        w.dv = w.dk + th;
+    } else {
+        w.k = w.dk = NULL;
+        w.dq = w.q;
+        w.dv = w.v;
+    }
+    w.mean = w.q + head_buffers(s) * th;
     w.rstd = w.mean + T;
     w.head = w.rstd + T;
     return w;
@@ -137,11 +144,11 @@ void attention_backward(float *dx2, AttnParams *grad, float *y1, const float *dy
         // forward: f += out Wo_hd^T, so g = d(out) = df Wo_hd
         memset(w->g, 0, (size_t)T * HS * sizeof(float));
         linear_backward_ld(w->g, NULL, D, df, NULL, wo, T, HS, C);
-        memset(w->dq, 0, (w->dk ? 3 : 2) * (size_t)T * HS * sizeof(float));  // dq, (dk,) dv: adjacent
         // the core's backward recomputes its forward and hands back out
         double t0 = profile_now();
         if (s->kind == ATTN_LOCAL) {
             LocalShape l = local_shape(s, stream, hd);
+            memset(w->dq, 0, 3 * (size_t)T * HS * sizeof(float));  // dq, dk, dv: adjacent
             local_attention_backward(w->dq, w->dk, w->dv, w->out, w->g, w->q, w->k, w->v, HS, &l, w->head);
         } else {
             LshShape l = lsh_shape(s, stream, hd);

@@ -45,7 +45,8 @@ typedef struct {
     float *h, *dh;               // (T, C) LayerNorm output and its gradient
     float *f, *df;               // (T, C) with hidden dropout only: F before the mask, dy1 * mask
     float *q, *k, *v, *out;      // (T, HS) one head; k for local attention only (else NULL)
-    float *g, *dq, *dk, *dv;     // (T, HS) gradients of out, q, k, v (dk: local only)
+    float *g, *dq, *dk, *dv;     // (T, HS) gradients of out, q, k, v (dk: local only; for
+                                 // LSH and full, dq and dv are q and v, written over)
     float *mean, *rstd;          // (T)
     float *head;                 // scratch of one head's attention core
 } AttnWork;

@@ -48,7 +48,21 @@ size_t chunk_attention_scratch_floats(const ChunkAttnShape *a) {
     size_t bq = block_len(a);
     size_t fwd = bq * window(a) * a->chunk + window(a) * blocks_per_chunk(a);
     size_t bwd = 2 * bq * bq;
-    return fwd > bwd ? fwd : bwd;
+    return (fwd > bwd ? fwd : bwd) + bq * a->hs;  // + one key block (key_rows)
+}
+
+// Rows [j0, j1) of the keys: k's own rows, or, for shared query/key (k NULL), q's rows
+// times kscale formed in buf (bl, HS) - the same products a stored key copy would hold,
+// so the scores are bit for bit those of a stored copy, without its n * HS floats.
+static const float *key_rows(float *buf, const float *q, const float *k, const float *kscale,
+                             int j0, int j1, int HS) {
+    if (k) return k + (size_t)j0 * HS;
+    for (int j = j0; j < j1; j++) {
+        const float *x = q + (size_t)j * HS;
+        float *y = buf + (size_t)(j - j0) * HS, r = kscale[j];
+        for (int d = 0; d < HS; d++) y[d] = x[d] * r;
+    }
+    return buf;
 }
 
 // Rows [r0, r1) of the items: block b of chunk c.
@@ -72,8 +86,8 @@ static int pos_min(const int *pos, int r0, int r1) {
 }
 
 void chunk_attention_forward(float *out, float *lse, const float *q, const float *k,
-                             const float *v, const int *pos, const ChunkAttnShape *a,
-                             float *scratch) {
+                             const float *kscale, const float *v, const int *pos,
+                             const ChunkAttnShape *a, float *scratch) {
     int CH = a->chunk, HS = a->hs, W = window(a), NCH = a->n / CH;
     int per = blocks_per_chunk(a), bl = block_len(a), nblk = NCH * per;
     size_t row = (size_t)W * CH;  // score row length
@@ -82,6 +96,7 @@ void chunk_attention_forward(float *out, float *lse, const float *q, const float
     #pragma omp parallel for schedule(dynamic, 1)
     for (int blk = 0; blk < nblk; blk++) {
         float *S = scratch + per_thread * omp_get_thread_num();  // (m, W*CH)
+        float *kbuf = S + per_thread - (size_t)bl * HS;          // (bl, HS) key_rows
         char *live = (char *)(S + (size_t)bl * row);              // (W, per) key blocks used
         int r0, r1;
         block_rows(a, blk, &r0, &r1);
@@ -93,8 +108,8 @@ void chunk_attention_forward(float *out, float *lse, const float *q, const float
                 live[w * per + kb] = !(a->causal && pos_min(pos, j0, j1) > qmax);
                 if (live[w * per + kb])
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, j1 - j0, HS, 1.0f,
-                                q + (size_t)r0 * HS, HS, k + (size_t)j0 * HS, HS, 0.0f,
-                                S + (size_t)w * CH + kb * bl, (int)row);
+                                q + (size_t)r0 * HS, HS, key_rows(kbuf, q, k, kscale, j0, j1, HS), HS,
+                                0.0f, S + (size_t)w * CH + kb * bl, (int)row);
             }
         }
         for (int i = 0; i < m; i++) {
@@ -167,14 +182,15 @@ void chunk_attention_forward(float *out, float *lse, const float *q, const float
 // S = Q K^T, then P = exp(S - lse) (Pd with dropout) into S, and dS into D:
 // forward: o = sum_j Pd_ij v_j and lse_i = logsumexp_j s_ij, so
 // dPd_ij = do_i . v_j and ds_ij = p_ij (drop_ij dPd_ij - delta_i + dlse_i), 0 where masked.
+// kj: the key rows j0..j1 (key_rows).
 static void block_pair(float *S, float *D, int r0, int r1, int j0, int j1, int slot0,
                        const float *dout, const float *dlse, const float *delta, const float *lse,
-                       const float *q, const float *k, const float *v, const int *pos,
+                       const float *q, const float *kj, const float *v, const int *pos,
                        const ChunkAttnShape *a) {
     int HS = a->hs, mq = r1 - r0, mk = j1 - j0;
     size_t row = (size_t)window(a) * a->chunk;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mq, mk, HS, 1.0f, q + (size_t)r0 * HS,
-                HS, k + (size_t)j0 * HS, HS, 0.0f, S, mk);
+                HS, kj, HS, 0.0f, S, mk);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mq, mk, HS, 1.0f, dout + (size_t)r0 * HS,
                 HS, v + (size_t)j0 * HS, HS, 0.0f, D, mk);
     const int *kp = pos + j0;
@@ -207,8 +223,8 @@ static void block_pair(float *S, float *D, int r0, int r1, int j0, int j1, int s
 
 void chunk_attention_backward_kv(float *dk, float *dv, const float *dout, const float *dlse,
                                  const float *delta, const float *lse, const float *q,
-                                 const float *k, const float *v, const int *pos,
-                                 const ChunkAttnShape *a, float *scratch) {
+                                 const float *k, const float *kscale, const float *v,
+                                 const int *pos, const ChunkAttnShape *a, float *scratch) {
     int CH = a->chunk, HS = a->hs, W = window(a), NCH = a->n / CH;
     int per = blocks_per_chunk(a), bl = block_len(a), nblk = NCH * per;
     size_t per_thread = chunk_attention_scratch_floats(a);
@@ -220,6 +236,7 @@ void chunk_attention_backward_kv(float *dk, float *dv, const float *dout, const 
         int j0, j1;
         block_rows(a, kblk, &j0, &j1);
         int ck = kblk / per, kmin = pos_min(pos, j0, j1);
+        const float *kj = key_rows(S + per_thread - (size_t)bl * HS, q, k, kscale, j0, j1, HS);
         for (int w = 0; w < W; w++) {
             int cq = wrap(ck - (w - a->before), NCH);
             int slot0 = w * CH + (j0 - ck * CH);
@@ -227,7 +244,7 @@ void chunk_attention_backward_kv(float *dk, float *dv, const float *dout, const 
                 int r0, r1;
                 block_rows(a, cq * per + qb, &r0, &r1);
                 if (a->causal && kmin > pos_max(pos, r0, r1)) continue;
-                block_pair(S, D, r0, r1, j0, j1, slot0, dout, dlse, delta, lse, q, k, v, pos, a);
+                block_pair(S, D, r0, r1, j0, j1, slot0, dout, dlse, delta, lse, q, kj, v, pos, a);
                 // forward: o = Pd v, so dv += Pd^T do; s = q k^T, so dk += dS^T q
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, j1 - j0, HS, r1 - r0, 1.0f, S,
                             j1 - j0, dout + (size_t)r0 * HS, HS, 1.0f, dv + (size_t)j0 * HS, HS);
@@ -240,8 +257,8 @@ void chunk_attention_backward_kv(float *dk, float *dv, const float *dout, const 
 
 void chunk_attention_backward_q(float *dq, const float *dout, const float *dlse,
                                 const float *delta, const float *lse, const float *q,
-                                const float *k, const float *v, const int *pos,
-                                const ChunkAttnShape *a, float *scratch) {
+                                const float *k, const float *kscale, const float *v,
+                                const int *pos, const ChunkAttnShape *a, float *scratch) {
     int CH = a->chunk, HS = a->hs, W = window(a), NCH = a->n / CH;
     int per = blocks_per_chunk(a), bl = block_len(a), nblk = NCH * per;
     size_t per_thread = chunk_attention_scratch_floats(a);
@@ -249,7 +266,7 @@ void chunk_attention_backward_q(float *dq, const float *dout, const float *dlse,
     #pragma omp parallel for schedule(dynamic, 1)
     for (int blk = 0; blk < nblk; blk++) {
         float *S = scratch + per_thread * omp_get_thread_num();
-        float *D = S + (size_t)bl * bl;
+        float *D = S + (size_t)bl * bl, *kbuf = S + per_thread - (size_t)bl * HS;
         int r0, r1;
         block_rows(a, blk, &r0, &r1);
         int c = blk / per, qmax = pos_max(pos, r0, r1);
@@ -258,10 +275,11 @@ void chunk_attention_backward_q(float *dq, const float *dout, const float *dlse,
             for (int kb = 0; kb < per; kb++) {
                 int j0 = k0 + kb * bl, j1 = imin(j0 + bl, k0 + CH);
                 if (a->causal && pos_min(pos, j0, j1) > qmax) continue;
-                block_pair(S, D, r0, r1, j0, j1, w * CH + kb * bl, dout, dlse, delta, lse, q, k, v,
+                const float *kj = key_rows(kbuf, q, k, kscale, j0, j1, HS);
+                block_pair(S, D, r0, r1, j0, j1, w * CH + kb * bl, dout, dlse, delta, lse, q, kj, v,
                            pos, a);
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, HS, j1 - j0, 1.0f,
-                            D, j1 - j0, k + (size_t)j0 * HS, HS, 1.0f, dq + (size_t)r0 * HS, HS);
+                            D, j1 - j0, kj, HS, 1.0f, dq + (size_t)r0 * HS, HS);
             }
         }
     }

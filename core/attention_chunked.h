@@ -53,11 +53,13 @@ typedef struct {
 // Floats of scratch each thread needs; pass threads_get() times this.
 size_t chunk_attention_scratch_floats(const ChunkAttnShape *a);
 
+// Keys: the rows of k (n, HS), or, when k is NULL (LSH's shared query/key), q's rows each
+// times kscale (n), formed a block at a time so no key copy is stored.
 // out (n, HS) = softmax(masked q k^T) v over each chunk's window; lse (n) = the
 // logsumexp of each query's masked scores (HF `logits`).
 void chunk_attention_forward(float *out, float *lse, const float *q, const float *k,
-                             const float *v, const int *pos, const ChunkAttnShape *a,
-                             float *scratch);
+                             const float *kscale, const float *v, const int *pos,
+                             const ChunkAttnShape *a, float *scratch);
 
 // Backward, in two passes so that no two threads add to the same row: keys are
 // owned by one thread each in the first (dk, dv +=), queries in the second (dq +=).
@@ -65,11 +67,11 @@ void chunk_attention_forward(float *out, float *lse, const float *q, const float
 // delta (n) = rowsum(dout * out), which the caller forms while it has both.
 void chunk_attention_backward_kv(float *dk, float *dv, const float *dout, const float *dlse,
                                  const float *delta, const float *lse, const float *q,
-                                 const float *k, const float *v, const int *pos,
-                                 const ChunkAttnShape *a, float *scratch);
+                                 const float *k, const float *kscale, const float *v,
+                                 const int *pos, const ChunkAttnShape *a, float *scratch);
 void chunk_attention_backward_q(float *dq, const float *dout, const float *dlse,
                                 const float *delta, const float *lse, const float *q,
-                                const float *k, const float *v, const int *pos,
-                                const ChunkAttnShape *a, float *scratch);
+                                const float *k, const float *kscale, const float *v,
+                                const int *pos, const ChunkAttnShape *a, float *scratch);
 
 #endif

@@ -74,7 +74,7 @@ void local_attention_forward(float *out, const float *q, const float *k, const f
     Work w = work_views(scratch, s);
     ChunkAttnShape a = kernel_shape(s);
     gather(&w, q, k, v, ld, s);
-    chunk_attention_forward(w.o, w.lse, w.q, w.k, w.v, w.pos, &a, w.kernel);
+    chunk_attention_forward(w.o, w.lse, w.q, w.k, NULL, w.v, w.pos, &a, w.kernel);
     for (int t = 0; t < s->T; t++)
         memcpy(out + (size_t)t * ld, w.o + (size_t)t * s->HS, s->HS * sizeof(float));
 }
@@ -87,7 +87,7 @@ void local_attention_backward(float *dq, float *dk, float *dv, float *out, const
     int HS = s->HS;
     size_t n = (size_t)s->T * HS;
     gather(&w, q, k, v, ld, s);
-    chunk_attention_forward(w.o, w.lse, w.q, w.k, w.v, w.pos, &a, w.kernel);
+    chunk_attention_forward(w.o, w.lse, w.q, w.k, NULL, w.v, w.pos, &a, w.kernel);
     // delta_t = dout_t . o_t, then dout takes o's place
     #pragma omp parallel for schedule(static)
     for (int t = 0; t < s->T; t++) {
@@ -100,8 +100,8 @@ void local_attention_backward(float *dq, float *dk, float *dv, float *out, const
         memcpy(o, g, HS * sizeof(float));
     }
     memset(w.dq, 0, 3 * n * sizeof(float));
-    chunk_attention_backward_kv(w.dk, w.dv, w.o, NULL, w.delta, w.lse, w.q, w.k, w.v, w.pos, &a, w.kernel);
-    chunk_attention_backward_q(w.dq, w.o, NULL, w.delta, w.lse, w.q, w.k, w.v, w.pos, &a, w.kernel);
+    chunk_attention_backward_kv(w.dk, w.dv, w.o, NULL, w.delta, w.lse, w.q, w.k, NULL, w.v, w.pos, &a, w.kernel);
+    chunk_attention_backward_q(w.dq, w.o, NULL, w.delta, w.lse, w.q, w.k, NULL, w.v, w.pos, &a, w.kernel);
     // scatter back; forward: k_used = k / sqrt(HS), so dk += dk_used / sqrt(HS)
     float scale = 1.0f / sqrtf((float)HS);
     #pragma omp parallel for schedule(static)

@@ -42,9 +42,10 @@ static ChunkAttnShape kernel_shape(const LshShape *s) {
 
 // Scratch layout of one head call; N items of HS floats.
 typedef struct {
-    float *q, *k, *v;     // (N, HS) gathered queries, normalised keys, values
+    float *q, *v;         // (N, HS) gathered queries (= the keys before their scale), values
     float *o;             // (N, HS) sorted outputs; in backward, their gradients
     float *dqk, *dv;      // (N, HS) sorted gradients (dqk: keys' and queries' summed)
+    float *kscale;        // (N) lsh_key_scale of each item: its key is q * kscale
     float *lse, *dlse, *delta;  // (N)
     int *pos, *undo;      // (N) position of each item; item of each (round, position)
     float *kernel;        // threads * chunk_attention_scratch_floats
@@ -54,12 +55,12 @@ static Work work_views(float *scratch, const LshShape *s) {
     size_t N = lsh_items(s), nh = N * s->HS;
     Work w;
     w.q = scratch;
-    w.k = w.q + nh;
-    w.v = w.k + nh;
+    w.v = w.q + nh;
     w.o = w.v + nh;
     w.dqk = w.o + nh;
     w.dv = w.dqk + nh;
-    w.lse = w.dv + nh;
+    w.kscale = w.dv + nh;
+    w.lse = w.kscale + N;
     w.dlse = w.lse + N;
     w.delta = w.dlse + N;
     w.pos = (int *)(w.delta + N);
@@ -73,7 +74,7 @@ size_t lsh_scratch_floats(const LshShape *s) {
     ChunkAttnShape a = kernel_shape(s);
     size_t kernel = chunk_attention_scratch_floats(&a) * threads_get();
     size_t rotated = (size_t)s->T * s->n_hashes * (lsh_rotation_cols(s) + 1) + lsh_n_buckets(s);
-    size_t work = 6 * N * s->HS + 5 * N + kernel;
+    size_t work = 5 * N * s->HS + 6 * N + kernel;
     return work > rotated ? work : rotated;
 }
 
@@ -172,7 +173,7 @@ void lsh_hash(int *sorted, const float *qk, size_t ld, const float *rot, const L
     }
 }
 
-// Gather the head's items into attention order: q, normalised k, v, positions.
+// Gather the head's items into attention order: q, the key scale, v, positions.
 static void gather(Work *w, const int *sorted, const float *qk, const float *v, size_t ld,
                    const LshShape *s) {
     int N = lsh_items(s), HS = s->HS, T = s->T;
@@ -180,11 +181,10 @@ static void gather(Work *w, const int *sorted, const float *qk, const float *v, 
     for (int i = 0; i < N; i++) {
         int p = s->plain ? i : sorted[i] % T;
         const float *x = qk + (size_t)p * ld, *y = v + (size_t)p * ld;
-        float *q = w->q + (size_t)i * HS, *k = w->k + (size_t)i * HS, *vv = w->v + (size_t)i * HS;
-        float rn = lsh_key_scale(x, HS);
+        float *q = w->q + (size_t)i * HS, *vv = w->v + (size_t)i * HS;
+        w->kscale[i] = lsh_key_scale(x, HS);
         for (int d = 0; d < HS; d++) {
             q[d] = x[d];
-            k[d] = x[d] * rn;
             vv[d] = y[d];
         }
         w->pos[i] = p;
@@ -219,7 +219,7 @@ void lsh_attention_forward(float *out, const int *sorted, const float *qk, const
     Work w = work_views(scratch, s);
     ChunkAttnShape a = kernel_shape(s);
     gather(&w, sorted, qk, v, ld, s);
-    chunk_attention_forward(w.o, w.lse, w.q, w.k, w.v, w.pos, &a, w.kernel);
+    chunk_attention_forward(w.o, w.lse, w.q, NULL, w.kscale, w.v, w.pos, &a, w.kernel);
     combine_rounds(out, ld, &w, s);
 }
 
@@ -230,7 +230,7 @@ void lsh_attention_backward(float *dqk, float *dv, float *out, const float *dout
     ChunkAttnShape a = kernel_shape(s);
     int T = s->T, HS = s->HS, N = lsh_items(s), NR = s->plain ? 1 : s->n_hashes;
     gather(&w, sorted, qk, v, ld, s);
-    chunk_attention_forward(w.o, w.lse, w.q, w.k, w.v, w.pos, &a, w.kernel);
+    chunk_attention_forward(w.o, w.lse, w.q, NULL, w.kscale, w.v, w.pos, &a, w.kernel);
     if (out) combine_rounds(out, ld, &w, s);
     // forward: out = sum_r w_r o_r, w = softmax_r(lse_r), so do_r = w_r dout and
     // dlse_r = w_r (dout.o_r - sum_r' w_r' dout.o_r'); the kernel's delta_r = do_r.o_r.
@@ -258,8 +258,8 @@ void lsh_attention_backward(float *dqk, float *dv, float *out, const float *dout
     }
     size_t nh = (size_t)N * HS;
     memset(w.dqk, 0, 2 * nh * sizeof(float));
-    chunk_attention_backward_kv(w.dqk, w.dv, w.o, w.dlse, w.delta, w.lse, w.q, w.k, w.v, w.pos, &a,
-                                w.kernel);
+    chunk_attention_backward_kv(w.dqk, w.dv, w.o, w.dlse, w.delta, w.lse, w.q, NULL, w.kscale, w.v,
+                                w.pos, &a, w.kernel);
     // keys: forward k = x rho c with rho = (mean(x^2) + eps)^-1/2, c = HS^-1/2, so
     // dx = c (rho g - x rho^3 (x.g) / HS); applied per item, then queries add dq
     float c = 1.0f / sqrtf((float)HS);
@@ -276,12 +276,13 @@ void lsh_attention_backward(float *dqk, float *dv, float *out, const float *dout
         float k3 = rho * rho * rho * xg / HS;
         for (int d = 0; d < HS; d++) g[d] = c * (rho * g[d] - x[d] * k3);
     }
-    chunk_attention_backward_q(w.dqk, w.o, w.dlse, w.delta, w.lse, w.q, w.k, w.v, w.pos, &a,
-                               w.kernel);
-    // scatter to positions, summing the rounds
+    chunk_attention_backward_q(w.dqk, w.o, w.dlse, w.delta, w.lse, w.q, NULL, w.kscale, w.v, w.pos,
+                               &a, w.kernel);
+    // scatter to positions, summing the rounds; this overwrites, so dqk and dv may be qk and v
     #pragma omp parallel for schedule(static)
     for (int t = 0; t < T; t++) {
         float *gx = dqk + (size_t)t * ld, *gv = dv + (size_t)t * ld;
+        for (int d = 0; d < HS; d++) gx[d] = gv[d] = 0.0f;
         for (int r = 0; r < NR; r++) {
             int i = w.undo[r * T + t];
             for (int d = 0; d < HS; d++) {

@@ -10,7 +10,6 @@
 // When T <= chunk the head does plain attention (one chunk, one round), as HF does;
 // that plain mode is also our "full" attention.
 //
-// Backward functions add (+=) into gradients; the caller zeroes them.
 #ifndef REFORMER_ATTENTION_LSH_H
 #define REFORMER_ATTENTION_LSH_H
 
@@ -55,9 +54,11 @@ float lsh_key_scale(const float *qk, int HS);
 void lsh_attention_forward(float *out, const int *sorted, const float *qk, const float *v,
                            size_t ld, const LshShape *s, float *scratch);
 
-// dqk, dv (T, HS; stride ld) += gradients given dout (T, HS; stride ld). The
-// backward recomputes the forward; when out is given it receives that output too,
-// so a caller that needs both pays for one forward.
+// dqk, dv (T, HS; stride ld) = gradients given dout (T, HS; stride ld): unlike the other
+// backward functions this one overwrites, read qk and v only before, so dqk may be qk and
+// dv may be v (the attention layer keeps no separate gradient buffers). The backward
+// recomputes the forward; when out is given it receives that output too, so a caller that
+// needs both pays for one forward.
 void lsh_attention_backward(float *dqk, float *dv, float *out, const float *dout,
                             const int *sorted, const float *qk, const float *v, size_t ld,
                             const LshShape *s, float *scratch);

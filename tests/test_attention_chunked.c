@@ -16,7 +16,7 @@ typedef struct {
 
 static double kernel_loss(void *p) {
     Ctx *c = p;
-    chunk_attention_forward(c->out, c->lse, c->q, c->k, c->v, c->pos, &c->a, c->scratch);
+    chunk_attention_forward(c->out, c->lse, c->q, c->k, NULL, c->v, c->pos, &c->a, c->scratch);
     return dot_loss(c->wo, c->out, (size_t)c->a.n * c->a.hs) + dot_loss(c->wl, c->lse, c->a.n);
 }
 
@@ -100,8 +100,8 @@ static void check(ChunkAttnShape a, const char *what) {
            max_rel_diff(c.lse, rl, a.n));
     float *dq = xcalloc(nh, 4), *dk = xcalloc(nh, 4), *dv = xcalloc(nh, 4), *delta = xmalloc(a.n * 4);
     for (int i = 0; i < a.n; i++) delta[i] = (float)dot_loss(c.wo + (size_t)i * a.hs, c.out + (size_t)i * a.hs, a.hs);
-    chunk_attention_backward_kv(dk, dv, c.wo, c.wl, delta, c.lse, c.q, c.k, c.v, c.pos, &c.a, c.scratch);
-    chunk_attention_backward_q(dq, c.wo, c.wl, delta, c.lse, c.q, c.k, c.v, c.pos, &c.a, c.scratch);
+    chunk_attention_backward_kv(dk, dv, c.wo, c.wl, delta, c.lse, c.q, c.k, NULL, c.v, c.pos, &c.a, c.scratch);
+    chunk_attention_backward_q(dq, c.wo, c.wl, delta, c.lse, c.q, c.k, NULL, c.v, c.pos, &c.a, c.scratch);
     float *xs[3] = {c.q, c.k, c.v}, *gs[3] = {dq, dk, dv};
     const char *names[3] = {"dq", "dk", "dv"};
     for (int i = 0; i < 3; i++) {
@@ -118,4 +118,38 @@ void test_chunked_attention_grad(void) {
     check((ChunkAttnShape){40, 6, 10, 2, 0, 1, 1, 0.25f, 4}, "dropout 2 back");
     check((ChunkAttnShape){140, 4, 70, 1, 0, 1, 1, 0.0f, 5}, "chunk of ragged 64-blocks");
     check((ChunkAttnShape){16, 4, 8, 1, 1, 0, 0, 0.0f, 6}, "window wraps onto itself");
+}
+
+// Shared query/key (k NULL, keys = q * kscale formed per block) against the same keys stored:
+// forward and both backward passes must agree bit for bit, so LSH loses nothing by not
+// storing its normalised keys.
+void test_chunked_attention_key_scale_is_a_stored_copy(void) {
+    ChunkAttnShape shapes[] = {{140, 8, 70, 1, 0, 1, 1, 0.0f, 1}, {64, 8, 16, 1, 1, 0, 1, 0.2f, 2},
+                               {24, 5, 24, 0, 0, 1, 1, 0.0f, 3}};
+    for (int sh = 0; sh < 3; sh++) {
+        ChunkAttnShape a = shapes[sh];
+        Ctx c = make(a, 77 + sh);
+        size_t nh = (size_t)a.n * a.hs;
+        float *scale = xmalloc(a.n * 4), *out2 = xmalloc(nh * 4), *lse2 = xmalloc(a.n * 4);
+        fill_normal(scale, a.n, 1.0f, 5);
+        for (int i = 0; i < a.n; i++)
+            for (int d = 0; d < a.hs; d++) c.k[(size_t)i * a.hs + d] = c.q[(size_t)i * a.hs + d] * scale[i];
+        chunk_attention_forward(c.out, c.lse, c.q, c.k, NULL, c.v, c.pos, &a, c.scratch);
+        chunk_attention_forward(out2, lse2, c.q, NULL, scale, c.v, c.pos, &a, c.scratch);
+        EXPECT(!memcmp(c.out, out2, nh * 4) && !memcmp(c.lse, lse2, a.n * 4), "shape %d: forward differs", sh);
+        float *g[2][3];
+        for (int p = 0; p < 2; p++) {
+            for (int i = 0; i < 3; i++) g[p][i] = xcalloc(nh, 4);
+            const float *k = p ? NULL : c.k, *ks = p ? scale : NULL;
+            chunk_attention_backward_kv(g[p][1], g[p][2], c.wo, c.wl, c.wl, c.lse, c.q, k, ks, c.v, c.pos, &a, c.scratch);
+            chunk_attention_backward_q(g[p][0], c.wo, c.wl, c.wl, c.lse, c.q, k, ks, c.v, c.pos, &a, c.scratch);
+        }
+        for (int i = 0; i < 3; i++)
+            EXPECT(!memcmp(g[0][i], g[1][i], nh * 4), "shape %d: gradient %d differs", sh, i);
+        for (int p = 0; p < 2; p++)
+            for (int i = 0; i < 3; i++) xfree(g[p][i]);
+        xfree(scale);
+        xfree(out2);
+        xfree(lse2);
+    }
 }
