@@ -18,7 +18,11 @@ CC ?= gcc
 ARCH ?= -march=native -mprefer-vector-width=512 -Wa,-muse-unaligned-vector-move
 OPT ?= -O3
 # No -ffast-math: the masks use large negative sentinels and NaN checks must work.
-CFLAGS ?= $(OPT) $(ARCH) -g -std=gnu11 -fopenmp -Wall -Wextra -Wno-unused-parameter
+# -fno-trapping-math changes no value (we never read the floating-point exception flags), but
+# without it gcc will not turn the selects of exp_approx / erf_approx and the attention masks
+# into blends where vectors have no masks: with x86-64-v3 (AVX2) the GELU loops stayed scalar
+# and took half of a B6 step on an Intel Xeon VM (0.86 of 1.58 s at 4096 tokens, 2 threads).
+CFLAGS ?= $(OPT) $(ARCH) -fno-trapping-math -g -std=gnu11 -fopenmp -Wall -Wextra -Wno-unused-parameter
 LDLIBS = -lopenblas -lcjson -lz -lm
 BUILD ?= build
 BIN ?= reformer

@@ -201,11 +201,13 @@ static int run_row(const BenchArgs *a, int L, double gemm, int fd) {
                  "\"batch\": %d, \"step_s\": %.4f, \"tokens_per_s\": %.1f, \"peak_rss_mb\": %.1f, "
                  "\"state_mb\": %.1f, \"activation_mb\": %.1f, \"flops_per_token\": %.0f, "
                  "\"gflops\": %.2f, \"sgemm_gflops\": %.2f, \"mfu\": %.4f, \"loss\": %.4f, \"params\": %zu, "
-                 "\"blas_core\": \"%s\", \"time_share\": {%s}}\n",
+                 "\"blas_core\": \"%s\", \"time_share\": {%s}, \"dense_gemm_share\": %.3f, "
+                 "\"dense_gemm_gflops\": %.2f}\n",
                  L, attn < 0 ? "mixed" : attention_names[attn], cfg.n_layers, a->threads,
                  MODE_NAMES[a->mode], a->batch, step, tps, peak_rss_mb(), state,
                  model_activation_bytes(&m) / 1048576.0, fpt, fpt * tps / 1e9, gemm,
-                 fpt * tps / 1e9 / gemm, loss, m.n_params, openblas_get_corename(), phases);
+                 fpt * tps / 1e9 / gemm, loss, m.n_params, openblas_get_corename(), phases,
+                 profile_gemm_seconds / timed, profile_gemm_seconds > 0 ? profile_gemm_flops / profile_gemm_seconds / 1e9 : 0.0);
     else
         snprintf(line, sizeof(line), "%7d %-5s %6d %7d %-7s %9.3f %10.1f %9.1f %8.1f %10.2fM %8.2f %8.2f %6.1f%%\n",
                  L, attn < 0 ? "mixed" : attention_names[attn], cfg.n_layers, a->threads,

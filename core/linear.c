@@ -1,11 +1,12 @@
 // linear.c: sgemm split across our own OpenMP threads. BLAS itself runs on one
 // thread (threads_set), so there is one thread pool and no oversubscription;
-// each split is fixed by the thread count, so results are reproducible.
+// each split is fixed by the shape and the thread count, so results are reproducible.
 #include "linear.h"
 
 #include <cblas.h>
 
 #include "common.h"
+#include "profile.h"
 
 // Below this many rows per thread the split costs more than it gains.
 #define MIN_ROWS_PER_THREAD 32
@@ -14,8 +15,40 @@ static int use_threads(size_t rows) {
     return !omp_in_parallel() && threads_get() > 1 && rows >= (size_t)MIN_ROWS_PER_THREAD * 2;
 }
 
+// The part of an (M, N) product that thread t of nt computes: rows [r0, r1), columns [c0, c1).
+typedef struct {
+    size_t r0, r1;
+    int c0, c1;
+} Tile;
+
+// nt threads tile an (M, N) output as rs row groups x cs column groups (rs cs = nt). Each
+// thread's single-threaded sgemm packs its rows of A and its columns of B, K values each,
+// so the team packs K (cs M + rs N) floats: rows alone (cs = 1) made each of 16 threads pack
+// a whole 1024 x 256 weight for 64 rows, and columns alone a whole input. The cs that packs
+// least wins (fewer column groups on a tie: plain row bands).
+static Tile tile_of(size_t M, int N, int nt, int t) {
+    int cs = 1;
+    double least = 0;
+    for (int c = 1; c <= nt; c++) {
+        if (nt % c || c > N) continue;
+        double packed = (double)c * M + (double)(nt / c) * N;
+        if (c == 1 || packed < least) least = packed, cs = c;
+    }
+    int rs = nt / cs, ri = t / cs, ci = t % cs;
+    Tile k = {M * ri / rs, M * (ri + 1) / rs, (int)((long)N * ci / cs), (int)((long)N * (ci + 1) / cs)};
+    return k;
+}
+
+// The dense layers' sgemm time and FLOPs for `reformer bench`, counted outside parallel regions.
+static void account(double since, double flops) {
+    profile_gemm_seconds += omp_get_wtime() - since;
+    profile_gemm_flops += flops;
+}
+
 void linear_forward_ld(float *out, const float *inp, const float *weight, size_t ldw, size_t N,
                        int IC, int OC, float alpha, float beta) {
+    int outer = !omp_in_parallel();
+    double t0 = omp_get_wtime();
     if (N == 1) {  // one position (cached decoding): sgemv, which does not pack the weight
         #pragma omp parallel if (!omp_in_parallel() && threads_get() > 1 && OC >= 256)
         {
@@ -25,16 +58,18 @@ void linear_forward_ld(float *out, const float *inp, const float *weight, size_t
                 cblas_sgemv(CblasRowMajor, CblasNoTrans, o1 - o0, IC, alpha, weight + (size_t)o0 * ldw, (int)ldw, inp,
                             1, beta, out + o0, 1);
         }
-        return;
+    } else {
+        #pragma omp parallel if (use_threads(N))
+        {
+            // out[r0:r1, c0:c1] = inp[r0:r1] @ W[c0:c1]^T
+            Tile k = tile_of(N, OC, omp_get_num_threads(), omp_get_thread_num());
+            if (k.r1 > k.r0 && k.c1 > k.c0)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(k.r1 - k.r0), k.c1 - k.c0, IC, alpha,
+                            inp + k.r0 * IC, IC, weight + (size_t)k.c0 * ldw, (int)ldw, beta,
+                            out + k.r0 * OC + k.c0, OC);
+        }
     }
-    #pragma omp parallel if (use_threads(N))
-    {
-        int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        size_t n0 = N * t / nt, n1 = N * (t + 1) / nt;
-        if (n1 > n0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(n1 - n0), OC, IC, alpha,
-                        inp + n0 * IC, IC, weight, (int)ldw, beta, out + n0 * OC, OC);
-    }
+    if (outer) account(t0, 2.0 * N * IC * OC);
 }
 
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias,
@@ -51,21 +86,25 @@ void linear_forward(float *out, const float *inp, const float *weight, const flo
 
 void linear_backward_ld(float *dinp, float *dweight, size_t ldw, const float *dout,
                         const float *inp, const float *weight, size_t N, int IC, int OC) {
+    int outer = !omp_in_parallel();
+    double t0 = omp_get_wtime();
     #pragma omp parallel if (use_threads(N))
     {
         int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        if (dinp) {  // rows of dinp are independent: split N
-            size_t n0 = N * t / nt, n1 = N * (t + 1) / nt;
-            if (n1 > n0)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(n1 - n0), IC, OC, 1.0f,
-                            dout + n0 * OC, OC, weight, (int)ldw, 1.0f, dinp + n0 * IC, IC);
+        if (dinp) {  // dinp[r0:r1, c0:c1] += dout[r0:r1] @ W[:, c0:c1]
+            Tile k = tile_of(N, IC, nt, t);
+            if (k.r1 > k.r0 && k.c1 > k.c0)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(k.r1 - k.r0), k.c1 - k.c0, OC, 1.0f,
+                            dout + k.r0 * OC, OC, weight + k.c0, (int)ldw, 1.0f, dinp + k.r0 * IC + k.c0, IC);
         }
-        // dW sums over N: split its rows (OC) so each thread owns its sums
-        int o0 = (int)((long)OC * t / nt), o1 = (int)((long)OC * (t + 1) / nt);
-        if (dweight && o1 > o0)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, IC, (int)N, 1.0f,
-                        dout + o0, OC, inp, IC, 1.0f, dweight + (size_t)o0 * ldw, (int)ldw);
+        // dW[o0:o1, i0:i1] += dout[:, o0:o1]^T @ inp[:, i0:i1]: each sum over N stays whole in
+        // one thread, so no partial sums to combine
+        Tile k = tile_of((size_t)OC, IC, nt, t);
+        if (dweight && k.r1 > k.r0 && k.c1 > k.c0)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(k.r1 - k.r0), k.c1 - k.c0, (int)N, 1.0f,
+                        dout + k.r0, OC, inp + k.c0, IC, 1.0f, dweight + k.r0 * ldw + k.c0, (int)ldw);
     }
+    if (outer) account(t0, 2.0 * N * IC * OC * ((dinp != NULL) + (dweight != NULL)));
 }
 
 void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,

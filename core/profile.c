@@ -2,8 +2,10 @@
 #include "profile.h"
 
 double profile_seconds[PROFILE_PHASES];
+double profile_gemm_seconds, profile_gemm_flops;
 const char *const profile_names[PROFILE_PHASES] = {"attn_core", "attn_dense", "ffn", "head", "other"};
 
 void profile_reset(void) {
     for (int i = 0; i < PROFILE_PHASES; i++) profile_seconds[i] = 0.0;
+    profile_gemm_seconds = profile_gemm_flops = 0.0;
 }

@@ -16,6 +16,9 @@ enum {
 };
 
 extern double profile_seconds[PROFILE_PHASES];
+// The dense layers' sgemm calls (core/linear.c) across all phases: wall seconds and FLOPs,
+// so bench can say how much of a step is dense sgemm and how fast it runs there.
+extern double profile_gemm_seconds, profile_gemm_flops;
 extern const char *const profile_names[PROFILE_PHASES];
 
 static inline double profile_now(void) { return omp_get_wtime(); }

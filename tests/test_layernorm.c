@@ -88,3 +88,52 @@ void test_linear_grad(void) {
     linear_forward(c.out, c.x, c.w, c.b, c.N, c.C, c.OC, 0.0f);
     EXPECT(max_rel_diff(c.out, ref, c.N * c.OC) < 1e-5, "forward differs from reference");
 }
+
+// The 2-D tile split of core/linear.c at team sizes that pick row bands, column groups and
+// both (1, 2, 3, 6, 16 threads; 16 over-subscribes this machine, which only costs time):
+// forward, dinp and dW against sums in double, for a feed-forward-like and a per-head shape.
+void test_linear_tiles_any_team(void) {
+    int shapes[2][3] = {{300, 48, 130}, {520, 70, 12}};  // N, IC, OC
+    int teams[5] = {1, 2, 3, 6, 16};
+    for (int sh = 0; sh < 2; sh++) {
+        size_t N = shapes[sh][0];
+        int IC = shapes[sh][1], OC = shapes[sh][2];
+        float *x = xmalloc(N * IC * 4), *w = xmalloc((size_t)OC * IC * 4), *g = xmalloc(N * OC * 4);
+        float *out = xmalloc(N * OC * 4), *dx = xmalloc(N * IC * 4), *dw = xmalloc((size_t)OC * IC * 4);
+        float *rout = xmalloc(N * OC * 4), *rdx = xmalloc(N * IC * 4), *rdw = xmalloc((size_t)OC * IC * 4);
+        fill_normal(x, N * IC, 1.0f, 11);
+        fill_normal(w, (size_t)OC * IC, 0.3f, 12);
+        fill_normal(g, N * OC, 1.0f, 13);
+        for (size_t n = 0; n < N; n++)
+            for (int o = 0; o < OC; o++) {
+                double s = 0;
+                for (int i = 0; i < IC; i++) s += (double)x[n * IC + i] * w[(size_t)o * IC + i];
+                rout[n * OC + o] = (float)s;
+            }
+        for (size_t n = 0; n < N; n++)
+            for (int i = 0; i < IC; i++) {
+                double s = 0;
+                for (int o = 0; o < OC; o++) s += (double)g[n * OC + o] * w[(size_t)o * IC + i];
+                rdx[n * IC + i] = (float)s;
+            }
+        for (int o = 0; o < OC; o++)
+            for (int i = 0; i < IC; i++) {
+                double s = 0;
+                for (size_t n = 0; n < N; n++) s += (double)g[n * OC + o] * x[n * IC + i];
+                rdw[(size_t)o * IC + i] = (float)s;
+            }
+        for (int t = 0; t < 5; t++) {
+            threads_set(teams[t]);
+            memset(dx, 0, N * IC * 4);
+            memset(dw, 0, (size_t)OC * IC * 4);
+            linear_forward(out, x, w, NULL, N, IC, OC, 0.0f);
+            linear_backward(dx, dw, NULL, g, x, w, N, IC, OC);
+            EXPECT(max_rel_diff(out, rout, N * OC) < 1e-5, "shape %d, %d threads: forward", sh, teams[t]);
+            EXPECT(max_rel_diff(dx, rdx, N * IC) < 1e-5, "shape %d, %d threads: dinp", sh, teams[t]);
+            EXPECT(max_rel_diff(dw, rdw, (size_t)OC * IC) < 1e-4, "shape %d, %d threads: dW", sh, teams[t]);
+        }
+        threads_set(2);
+        float *bufs[] = {x, w, g, out, dx, dw, rout, rdx, rdw};
+        for (int i = 0; i < 9; i++) xfree(bufs[i]);
+    }
+}

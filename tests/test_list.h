@@ -7,6 +7,7 @@
     X(test_adafactor_matches_formula)                  \
     X(test_layernorm_grad)                             \
     X(test_linear_grad)                                \
+    X(test_linear_tiles_any_team)                      \
     X(test_ffn_grad_gelu)                              \
     X(test_ffn_grad_relu)                              \
     X(test_ffn_grad_dropout)                           \
