@@ -11,6 +11,19 @@
 
 #define LEN_NORM_EPS 1e-6f  // HF _len_norm
 #define MAX_ROUNDS 16
+// Items ahead to prefetch in the loops that jump between sorted and position order: at a
+// million positions and more those rows come from memory, not cache.
+#define PREFETCH_AHEAD 8
+
+static inline void prefetch_row(const float *row, int HS) {
+    for (int d = 0; d < HS; d += 16) __builtin_prefetch(row + d);  // 16 floats: one 64-byte line
+}
+
+// Prefetch the sorted rows (base, HS floats each) of every round of position t.
+static inline void prefetch_rounds(const float *base, const int *undo, int t, int T, int NR, int HS) {
+    if (t >= T) return;
+    for (int r = 0; r < NR; r++) prefetch_row(base + (size_t)undo[r * T + t] * HS, HS);
+}
 
 int lsh_items(const LshShape *s) { return s->plain ? s->T : s->n_hashes * s->T; }
 
@@ -99,11 +112,20 @@ static int bucket_of(const float *x, const LshShape *s) {
     for (int f = 0; f < s->n_factors; f++) {
         int half = s->buckets[f] / 2, arg = 0;
         if (half == 0) continue;  // a factor of one bucket (eval --attn local)
-        float best = x[off];
-        for (int j = 1; j < half; j++)
-            if (x[off + j] > best) { best = x[off + j]; arg = j; }
-        for (int j = 0; j < half; j++)
-            if (-x[off + j] > best) { best = -x[off + j]; arg = half + j; }
+        // the largest of x and of -x (min and max reduce exactly, so these vectorise), then the
+        // first index that holds it; x's half comes first, so it wins a tie with -x's
+        const float *y = x + off;
+        float mx = y[0], mn = y[0];
+        #pragma omp simd reduction(max : mx) reduction(min : mn)
+        for (int j = 1; j < half; j++) {
+            mx = y[j] > mx ? y[j] : mx;
+            mn = y[j] < mn ? y[j] : mn;
+        }
+        int negated = !(mx >= -mn);
+        float want = negated ? mn : mx;
+        while (arg < half && y[arg] != want) arg++;
+        if (arg == half) arg = 0;  // NaNs: found nowhere, bucket 0 as the loop before this
+        else if (negated) arg += half;
         b += radix * arg;
         radix *= s->buckets[f];
         off += half;
@@ -150,9 +172,17 @@ void lsh_hash(int *sorted, const float *qk, size_t ld, const float *rot, const L
     }
     float *rotated = scratch;                       // (T, NR*cols)
     int *count = (int *)(rotated + (size_t)T * rc); // (NB), then the buckets (NR, T)
-    // forward: rotated = qk @ rot, rot viewed as (HS, NR*cols) as HF lays it out
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, rc, s->HS, 1.0f, qk, (int)ld, rot, rc,
-                0.0f, rotated, rc);
+    // forward: rotated = qk @ rot, rot viewed as (HS, NR*cols) as HF lays it out; rows split
+    // over the threads (BLAS itself is single-threaded: at 2M positions and 65536 buckets this
+    // product is 3% of a step's FLOPs, and on one thread 7% of its time)
+    #pragma omp parallel if (!omp_in_parallel() && threads_get() > 1 && T >= 1024)
+    {
+        int nt = omp_get_num_threads(), th = omp_get_thread_num();
+        int t0 = (int)((long)T * th / nt), t1 = (int)((long)T * (th + 1) / nt);
+        if (t1 > t0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t1 - t0, rc, s->HS, 1.0f, qk + (size_t)t0 * ld,
+                        (int)ld, rot, rc, 0.0f, rotated + (size_t)t0 * rc, rc);
+    }
     // bucket of (r, t), stored back over the first NR entries of its row
     #pragma omp parallel for schedule(static)
     for (int t = 0; t < T; t++) {
@@ -180,6 +210,11 @@ static void gather(Work *w, const int *sorted, const float *qk, const float *v, 
     #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
         int p = s->plain ? i : sorted[i] % T;
+        if (!s->plain && i + PREFETCH_AHEAD < N) {
+            int ahead = sorted[i + PREFETCH_AHEAD] % T;
+            prefetch_row(qk + (size_t)ahead * ld, HS);
+            prefetch_row(v + (size_t)ahead * ld, HS);
+        }
         const float *x = qk + (size_t)p * ld, *y = v + (size_t)p * ld;
         float *q = w->q + (size_t)i * HS, *vv = w->v + (size_t)i * HS;
         w->kscale[i] = lsh_key_scale(x, HS);
@@ -204,6 +239,7 @@ static void combine_rounds(float *out, size_t ld, const Work *w, const LshShape 
     #pragma omp parallel for schedule(static)
     for (int t = 0; t < T; t++) {
         float wr[MAX_ROUNDS];
+        prefetch_rounds(w->o, w->undo, t + PREFETCH_AHEAD, T, NR, HS);
         round_weights(wr, w, t, T, NR);
         float *o = out + (size_t)t * ld;
         for (int d = 0; d < HS; d++) o[d] = 0.0f;
@@ -238,6 +274,7 @@ void lsh_attention_backward(float *dqk, float *dv, float *out, const float *dout
     #pragma omp parallel for schedule(static)
     for (int t = 0; t < T; t++) {
         float wr[MAX_ROUNDS], dw[MAX_ROUNDS];
+        prefetch_rounds(w.o, w.undo, t + PREFETCH_AHEAD, T, NR, HS);
         round_weights(wr, &w, t, T, NR);
         const float *g = dout + (size_t)t * ld;
         float mean_dw = 0.0f;
@@ -282,6 +319,8 @@ void lsh_attention_backward(float *dqk, float *dv, float *out, const float *dout
     #pragma omp parallel for schedule(static)
     for (int t = 0; t < T; t++) {
         float *gx = dqk + (size_t)t * ld, *gv = dv + (size_t)t * ld;
+        prefetch_rounds(w.dqk, w.undo, t + PREFETCH_AHEAD, T, NR, HS);
+        prefetch_rounds(w.dv, w.undo, t + PREFETCH_AHEAD, T, NR, HS);
         for (int d = 0; d < HS; d++) gx[d] = gv[d] = 0.0f;
         for (int r = 0; r < NR; r++) {
             int i = w.undo[r * T + t];
