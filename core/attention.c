@@ -2,8 +2,6 @@
 // Heads are processed one at a time so per-head buffers are (T, HS), not (T, NH*HS).
 #include "attention.h"
 
-#include <string.h>
-
 #include "common.h"
 #include "layernorm.h"
 #include "linear.h"
@@ -131,24 +129,24 @@ void attention_backward(float *dx2, AttnParams *grad, float *y1, const float *dy
     // forward: F = drop(f), so df = dy1 * mask
     const float *df = dy1;
     if (drop) {
-        memset(w->df, 0, n * sizeof(float));
+        zero_floats(w->df, n);
         add_masked(w->df, dy1, 1.0f, s, stream);
         df = w->df;
-        if (y1) memset(w->f, 0, n * sizeof(float));
+        if (y1) zero_floats(w->f, n);
     }
-    memset(w->dh, 0, n * sizeof(float));
+    zero_floats(w->dh, n);
     for (int hd = 0; hd < s->NH; hd++) {
         size_t rows = (size_t)hd * HS * C;
         const float *wo = wo_head(p->o, s, hd);
         project_head(w, p, s, hd);
         // forward: f += out Wo_hd^T, so g = d(out) = df Wo_hd
-        memset(w->g, 0, (size_t)T * HS * sizeof(float));
+        zero_floats(w->g, (size_t)T * HS);
         linear_backward_ld(w->g, NULL, D, df, NULL, wo, T, HS, C);
         // the core's backward recomputes its forward and hands back out
         double t0 = profile_now();
         if (s->kind == ATTN_LOCAL) {
             LocalShape l = local_shape(s, stream, hd);
-            memset(w->dq, 0, 3 * (size_t)T * HS * sizeof(float));  // dq, dk, dv: adjacent
+            zero_floats(w->dq, 3 * (size_t)T * HS);  // dq, dk, dv: adjacent
             local_attention_backward(w->dq, w->dk, w->dv, w->out, w->g, w->q, w->k, w->v, HS, &l, w->head);
         } else {
             LshShape l = lsh_shape(s, stream, hd);

@@ -294,7 +294,7 @@ void lsh_attention_backward(float *dqk, float *dv, float *out, const float *dout
         }
     }
     size_t nh = (size_t)N * HS;
-    memset(w.dqk, 0, 2 * nh * sizeof(float));
+    zero_floats(w.dqk, 2 * nh);
     chunk_attention_backward_kv(w.dqk, w.dv, w.o, w.dlse, w.delta, w.lse, w.q, NULL, w.kscale, w.v,
                                 w.pos, &a, w.kernel);
     // keys: forward k = x rho c with rho = (mean(x^2) + eps)^-1/2, c = HS^-1/2, so

@@ -123,3 +123,8 @@ void runtime_choose(char **argv) {
     if (better) unsetenv("OPENBLAS_CORETYPE");  // exec failed: carry on as we are
     if (spin) unsetenv("GOMP_SPINCOUNT");
 }
+
+void zero_floats(float *p, size_t n) {
+    #pragma omp parallel for simd schedule(static) if (n > 65536 && !omp_in_parallel())
+    for (size_t i = 0; i < n; i++) p[i] = 0.0f;
+}

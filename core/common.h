@@ -49,6 +49,10 @@ void mem_poison(int on);      // fill new xmalloc blocks with NaN bytes: a read 
 void threads_set(int n);
 int threads_get(void);
 
+// p (n floats) = 0, split over the threads when n is large and no region is open: the
+// per-step buffers run to 64 MB at 65,536 tokens, too much for one thread of sixteen.
+void zero_floats(float *p, size_t n);
+
 static inline size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
 static inline int imin(int a, int b) { return a < b ? a : b; }
 static inline int imax(int a, int b) { return a > b ? a : b; }

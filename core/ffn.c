@@ -3,7 +3,6 @@
 #include "ffn.h"
 
 #include <math.h>
-#include <string.h>
 
 #include "common.h"
 #include "fastmath.h"
@@ -49,6 +48,28 @@ static void act_backward(float *restrict dz, const float *restrict a, size_t n, 
     }
 }
 
+// Element-wise passes over a chunk (a million floats at chunk 1024): split over the threads,
+// which at 16 threads took them from 15% of a B6 step to noise. Each element is computed
+// alone, so the split changes no bit.
+#define PAR_MIN 65536
+
+// y += sign * g over n values.
+static void add_to(float *restrict y, const float *restrict g, float sign, size_t n) {
+    #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) y[i] += sign * g[i];
+}
+
+static void copy(float *restrict y, const float *restrict x, size_t n) {
+    #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) y[i] = x[i];
+}
+
+// x *= the dropout mask of elements first .. first + n - 1 of stream st.
+static void drop(float *x, uint64_t st, size_t first, size_t n, float rate) {
+    #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) x[i] *= dropout_factor(st, first + i, rate);
+}
+
 // Scratch layout for a chunk of m positions.
 typedef struct {
     float *h;      // (m, C) LayerNorm output; later dh
@@ -78,12 +99,10 @@ static void chunk_forward(Chunk *k, const float *inp, const FfnParams *w, size_t
     layernorm_forward(k->h, k->mean, k->rstd, inp + n0 * C, w->ln_w, w->ln_b, m, C, s->eps);
     linear_forward(k->a, k->h, w->w1, w->b1, m, C, F, 0.0f);
     uint64_t st1 = hash_mix(s->stream ^ SITE_DENSE), st2 = hash_mix(s->stream ^ SITE_OUT);
-    if (s->dropout > 0.0f)
-        for (size_t i = 0; i < m * F; i++) k->a[i] *= dropout_factor(st1, n0 * F + i, s->dropout);
+    if (s->dropout > 0.0f) drop(k->a, st1, n0 * F, m * F, s->dropout);
     act_forward(k->z, k->a, m * F, s->act);
     linear_forward(k->g, k->z, w->w2, w->b2, m, F, C, 0.0f);
-    if (s->dropout > 0.0f)
-        for (size_t i = 0; i < m * C; i++) k->g[i] *= dropout_factor(st2, n0 * C + i, s->dropout);
+    if (s->dropout > 0.0f) drop(k->g, st2, n0 * C, m * C, s->dropout);
 }
 
 void ffn_forward(float *out, const float *inp, const FfnParams *w, size_t N,
@@ -92,8 +111,7 @@ void ffn_forward(float *out, const float *inp, const FfnParams *w, size_t N,
     for (size_t n0 = 0; n0 < N; n0 += s->chunk) {
         size_t m = N - n0 < (size_t)s->chunk ? N - n0 : (size_t)s->chunk;
         chunk_forward(&k, inp, w, n0, m, s);
-        float *o = out + n0 * s->C;
-        for (size_t i = 0; i < m * s->C; i++) o[i] += k.g[i];
+        add_to(out + n0 * s->C, k.g, 1.0f, m * s->C);
     }
 }
 
@@ -105,22 +123,19 @@ void ffn_backward(float *dinp, FfnParams *grad, float *y, const float *dout, con
     for (size_t n0 = 0; n0 < N; n0 += s->chunk) {
         size_t m = N - n0 < (size_t)s->chunk ? N - n0 : (size_t)s->chunk;
         chunk_forward(&k, inp, w, n0, m, s);
-        if (y)  // reversible inverse: x2 = y2 - G(y1)
-            for (size_t i = 0; i < m * C; i++) y[n0 * C + i] -= k.g[i];
+        if (y) add_to(y + n0 * C, k.g, -1.0f, m * C);  // reversible inverse: x2 = y2 - G(y1)
         // forward: g = drop2(z W2^T + b2), so dg = dout * mask2; dW2 += dg^T z; dz = dg W2
-        const float *dy = dout + n0 * C;
-        for (size_t i = 0; i < m * C; i++)
-            k.g[i] = s->dropout > 0.0f ? dy[i] * dropout_factor(st2, n0 * C + i, s->dropout) : dy[i];
+        copy(k.g, dout + n0 * C, m * C);
+        if (s->dropout > 0.0f) drop(k.g, st2, n0 * C, m * C, s->dropout);
         linear_backward(NULL, grad->w2, grad->b2, k.g, k.z, w->w2, m, F, C);
-        memset(k.z, 0, m * F * sizeof(float));
+        zero_floats(k.z, m * F);
         linear_backward(k.z, NULL, NULL, k.g, NULL, w->w2, m, F, C);
         // forward: z = act(a), a = drop1(h W1^T + b1), so da = dz * act'(a) * mask1
         act_backward(k.z, k.a, m * F, s->act);
-        if (s->dropout > 0.0f)
-            for (size_t i = 0; i < m * F; i++) k.z[i] *= dropout_factor(st1, n0 * F + i, s->dropout);
+        if (s->dropout > 0.0f) drop(k.z, st1, n0 * F, m * F, s->dropout);
         // forward: a = h W1^T + b1, so dW1 += da^T h; dh = da W1
         linear_backward(NULL, grad->w1, grad->b1, k.z, k.h, w->w1, m, C, F);
-        memset(k.g, 0, m * C * sizeof(float));
+        zero_floats(k.g, m * C);
         linear_backward(k.g, NULL, NULL, k.z, NULL, w->w1, m, C, F);
         // forward: h = LN(inp)
         layernorm_backward(dinp + n0 * C, grad->ln_w, grad->ln_b, k.g, inp + n0 * C, k.mean,

@@ -116,13 +116,13 @@ void lm_head_backward(float *dy1, float *dy2, HeadParams *grad, float scale, con
         }
         // forward: z = h W^T + b, so dW += dz^T h; db += sum dz; dh = dz W
         linear_backward(NULL, grad->w, grad->b, k.logits, k.h, p->w, m, C2, V);
-        memset(k.dh, 0, (size_t)m * C2 * sizeof(float));
+        zero_floats(k.dh, (size_t)m * C2);
         linear_backward(k.dh, NULL, NULL, k.logits, NULL, p->w, m, C2, V);
         if (s->dropout > 0.0f)
             for (size_t i = 0; i < (size_t)m * C2; i++)
                 k.dh[i] *= dropout_factor(s->stream, (size_t)t0 * C2 + i, s->dropout);
         // forward: h = LN(cat); the gradient of cat splits into dy1 and dy2
-        memset(k.h, 0, (size_t)m * C2 * sizeof(float));
+        zero_floats(k.h, (size_t)m * C2);
         layernorm_backward(k.h, grad->ln_w, grad->ln_b, k.dh, k.cat, k.mean, k.rstd, p->ln_w, m, C2);
         for (int i = 0; i < m; i++)
             for (int c = 0; c < C; c++) {

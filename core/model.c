@@ -267,7 +267,7 @@ void model_free(Model *m) {
     memset(m, 0, sizeof(*m));
 }
 
-void model_zero_grad(Model *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
+void model_zero_grad(Model *m) { zero_floats(m->grads, m->n_params); }
 
 size_t model_param_bytes(const Model *m) { return 2 * m->n_params * sizeof(float); }
 
@@ -396,8 +396,8 @@ void model_backward(Model *m, long long labels, double *acc) {
     int B = m->cur_B, T = m->cur_T;
     size_t n = (size_t)T * c->d_model, per_seq = (size_t)c->n_heads * c->n_hashes * T;  // bucket order of one sequence
     CHECK(m->tokens != NULL, "backward without forward");
-    memset(m->dx1, 0, B * n * sizeof(float));
-    memset(m->dx2, 0, B * n * sizeof(float));
+    zero_floats(m->dx1, B * n);
+    zero_floats(m->dx2, B * n);
     float scale = labels ? 1.0f / (float)labels : 0.0f;
     // sequence by sequence: each parameter still receives its layer's contributions in
     // sequence order, so without acc the sums are those of a layer-by-layer walk
