@@ -47,7 +47,7 @@ float attend_one(float *out, float *scores, const int *pos, int n, const float *
 size_t chunk_attention_scratch_floats(const ChunkAttnShape *a) {
     size_t bq = block_len(a);
     size_t fwd = bq * window(a) * a->chunk + window(a) * blocks_per_chunk(a);
-    size_t bwd = 2 * bq * bq;
+    size_t bwd = 2 * bq * bq + bq * a->hs;  // S, D and a key block's gradient (fused pass)
     return (fwd > bwd ? fwd : bwd) + bq * a->hs;  // + one key block (key_rows)
 }
 
@@ -221,52 +221,117 @@ static void block_pair(float *S, float *D, int r0, int r1, int j0, int j1, int s
     }
 }
 
-void chunk_attention_backward_kv(float *dk, float *dv, const float *dout, const float *dlse,
-                                 const float *delta, const float *lse, const float *q,
-                                 const float *k, const float *kscale, const float *v,
-                                 const int *pos, const ChunkAttnShape *a, float *scratch) {
+// Shared query/key: key j is x_j * ks_j with ks = lsh_key_scale(x) = (mean(x^2) + eps)^-1/2
+// HS^-1/2, so d ks / dx = -ks^3 x and a key gradient g reaches x as ks g - ks^3 (x.g) x.
+// Rows [j0, j1): dq += that, from g (rows of gk, HS apart).
+static void key_norm_backward(float *dq, const float *gk, const float *q, const float *kscale, int j0,
+                              int j1, int HS) {
+    for (int j = j0; j < j1; j++) {
+        const float *x = q + (size_t)j * HS, *g = gk + (size_t)(j - j0) * HS;
+        float xg = 0.0f, ks = kscale[j];
+        for (int d = 0; d < HS; d++) xg += x[d] * g[d];
+        float k3 = ks * ks * ks * xg;
+        float *out = dq + (size_t)j * HS;
+        for (int d = 0; d < HS; d++) out[d] += ks * g[d] - k3 * x[d];
+    }
+}
+
+// Key block kblk against every query block whose window holds it: dv and the key gradient
+// (into dk rows, or, with gk, into gk (bl, HS) as it is), and, with dq, the queries' dq.
+static void key_block(float *dk, float *gk, float *dq, float *dv, int kblk, const float *dout,
+                      const float *dlse, const float *delta, const float *lse, const float *q,
+                      const float *k, const float *kscale, const float *v, const int *pos,
+                      const ChunkAttnShape *a, float *S) {
     int CH = a->chunk, HS = a->hs, W = window(a), NCH = a->n / CH;
-    int per = blocks_per_chunk(a), bl = block_len(a), nblk = NCH * per;
-    size_t per_thread = chunk_attention_scratch_floats(a);
-    // each key block gathers from every query block whose window holds it
-    #pragma omp parallel for schedule(dynamic, 1)
-    for (int kblk = 0; kblk < nblk; kblk++) {
-        float *S = scratch + per_thread * omp_get_thread_num();  // (bl, bl)
-        float *D = S + (size_t)bl * bl;                          // (bl, bl)
-        int j0, j1;
-        block_rows(a, kblk, &j0, &j1);
-        int ck = kblk / per, kmin = pos_min(pos, j0, j1);
-        const float *kj = key_rows(S + per_thread - (size_t)bl * HS, q, k, kscale, j0, j1, HS);
-        for (int w = 0; w < W; w++) {
-            int cq = wrap(ck - (w - a->before), NCH);
-            int slot0 = w * CH + (j0 - ck * CH);
-            for (int qb = 0; qb < per; qb++) {
-                int r0, r1;
-                block_rows(a, cq * per + qb, &r0, &r1);
-                if (a->causal && kmin > pos_max(pos, r0, r1)) continue;
-                block_pair(S, D, r0, r1, j0, j1, slot0, dout, dlse, delta, lse, q, kj, v, pos, a);
-                // forward: o = Pd v, so dv += Pd^T do; s = q k^T, so dk += dS^T q
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, j1 - j0, HS, r1 - r0, 1.0f, S,
-                            j1 - j0, dout + (size_t)r0 * HS, HS, 1.0f, dv + (size_t)j0 * HS, HS);
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, j1 - j0, HS, r1 - r0, 1.0f, D,
-                            j1 - j0, q + (size_t)r0 * HS, HS, 1.0f, dk + (size_t)j0 * HS, HS);
-            }
+    int per = blocks_per_chunk(a), bl = block_len(a);
+    float *D = S + (size_t)bl * bl, *kbuf = D + (size_t)bl * bl;
+    int j0, j1;
+    block_rows(a, kblk, &j0, &j1);
+    int ck = kblk / per, kmin = pos_min(pos, j0, j1);
+    const float *kj = key_rows(kbuf, q, k, kscale, j0, j1, HS);
+    float *kg = gk ? gk : dk + (size_t)j0 * HS;
+    for (int w = 0; w < W; w++) {
+        int cq = wrap(ck - (w - a->before), NCH);
+        int slot0 = w * CH + (j0 - ck * CH);
+        for (int qb = 0; qb < per; qb++) {
+            int r0, r1;
+            block_rows(a, cq * per + qb, &r0, &r1);
+            if (a->causal && kmin > pos_max(pos, r0, r1)) continue;
+            block_pair(S, D, r0, r1, j0, j1, slot0, dout, dlse, delta, lse, q, kj, v, pos, a);
+            // forward: o = Pd v, so dv += Pd^T do; s = q k^T, so dk += dS^T q and dq += dS k
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, j1 - j0, HS, r1 - r0, 1.0f, S, j1 - j0,
+                        dout + (size_t)r0 * HS, HS, 1.0f, dv + (size_t)j0 * HS, HS);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, j1 - j0, HS, r1 - r0, 1.0f, D, j1 - j0,
+                        q + (size_t)r0 * HS, HS, 1.0f, kg, HS);
+            if (dq)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, HS, j1 - j0, 1.0f, D,
+                            j1 - j0, kj, HS, 1.0f, dq + (size_t)r0 * HS, HS);
         }
     }
 }
 
-void chunk_attention_backward_q(float *dq, const float *dout, const float *dlse,
-                                const float *delta, const float *lse, const float *q,
-                                const float *k, const float *kscale, const float *v,
-                                const int *pos, const ChunkAttnShape *a, float *scratch) {
+// One pass when a chunk is one block (LSH's chunk of 64): key chunk c writes the dq rows of
+// query chunks c - after .. c + before only, so chunks W apart (cyclically) never write the
+// same rows. Phase p runs chunks p, p + W, ... in parallel; the last NCH mod W chunks, which
+// the wrap brings within W of the first, run after them one by one. S and dP are computed once
+// per block pair instead of once for dk, dv and again for dq, and every dq row is summed in
+// the same order whatever the thread count.
+static void backward_fused(float *dq, float *dk, float *dv, const float *dout, const float *dlse,
+                           const float *delta, const float *lse, const float *q, const float *k,
+                           const float *kscale, const float *v, const int *pos,
+                           const ChunkAttnShape *a, float *scratch) {
+    int CH = a->chunk, HS = a->hs, W = window(a), NCH = a->n / CH, bl = block_len(a);
+    int full = NCH / W * W;
+    size_t per_thread = chunk_attention_scratch_floats(a);
+    for (int phase = 0; phase <= W; phase++) {
+        int first = phase < W ? phase : full, step = phase < W ? W : 1, end = phase < W ? full : NCH;
+        #pragma omp parallel for schedule(dynamic, 1) if (phase < W)
+        for (int c = first; c < end; c += step) {
+            float *S = scratch + per_thread * omp_get_thread_num();
+            float *gk = k ? NULL : S + 2 * (size_t)bl * bl + (size_t)bl * HS;  // (bl, HS)
+            if (gk) memset(gk, 0, (size_t)bl * HS * sizeof(float));
+            key_block(dk, gk, dq, dv, c, dout, dlse, delta, lse, q, k, kscale, v, pos, a, S);
+            if (gk) key_norm_backward(dq, gk, q, kscale, c * CH, c * CH + CH, HS);
+        }
+    }
+}
+
+void chunk_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *dlse,
+                              const float *delta, const float *lse, const float *q, const float *k,
+                              const float *kscale, const float *v, const int *pos,
+                              const ChunkAttnShape *a, float *scratch) {
+    CHECK(!k == !dk, "keys and key gradients go together");
+    if (blocks_per_chunk(a) == 1) {
+        backward_fused(dq, dk, dv, dout, dlse, delta, lse, q, k, kscale, v, pos, a, scratch);
+        return;
+    }
+    // Two passes, so that no two threads add to the same row: key blocks own dk and dv rows,
+    // then query blocks own dq rows. Shared query/key: the key gradient is formed in dq's rows
+    // (zero on entry), turned into the queries' by key_norm_backward, then dq is added.
     int CH = a->chunk, HS = a->hs, W = window(a), NCH = a->n / CH;
     int per = blocks_per_chunk(a), bl = block_len(a), nblk = NCH * per;
     size_t per_thread = chunk_attention_scratch_floats(a);
+    float *kd = k ? dk : dq;
+    #pragma omp parallel for schedule(dynamic, 1)
+    for (int kblk = 0; kblk < nblk; kblk++)
+        key_block(kd, NULL, NULL, dv, kblk, dout, dlse, delta, lse, q, k, kscale, v, pos, a,
+                  scratch + per_thread * omp_get_thread_num());
+    if (!k) {
+        #pragma omp parallel for schedule(static)
+        for (int blk = 0; blk < nblk; blk++) {
+            int j0, j1;
+            block_rows(a, blk, &j0, &j1);
+            float *g = scratch + per_thread * omp_get_thread_num();
+            memcpy(g, dq + (size_t)j0 * HS, (size_t)(j1 - j0) * HS * sizeof(float));
+            memset(dq + (size_t)j0 * HS, 0, (size_t)(j1 - j0) * HS * sizeof(float));
+            key_norm_backward(dq, g, q, kscale, j0, j1, HS);
+        }
+    }
     // each query block over its window; s = q k^T, so dq += dS k
     #pragma omp parallel for schedule(dynamic, 1)
     for (int blk = 0; blk < nblk; blk++) {
         float *S = scratch + per_thread * omp_get_thread_num();
-        float *D = S + (size_t)bl * bl, *kbuf = S + per_thread - (size_t)bl * HS;
+        float *D = S + (size_t)bl * bl, *kbuf = D + (size_t)bl * bl;
         int r0, r1;
         block_rows(a, blk, &r0, &r1);
         int c = blk / per, qmax = pos_max(pos, r0, r1);

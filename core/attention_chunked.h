@@ -61,17 +61,14 @@ void chunk_attention_forward(float *out, float *lse, const float *q, const float
                              const float *kscale, const float *v, const int *pos,
                              const ChunkAttnShape *a, float *scratch);
 
-// Backward, in two passes so that no two threads add to the same row: keys are
-// owned by one thread each in the first (dk, dv +=), queries in the second (dq +=).
-// Given dout (n, HS), dlse (n, may be NULL), lse from the forward, and
-// delta (n) = rowsum(dout * out), which the caller forms while it has both.
-void chunk_attention_backward_kv(float *dk, float *dv, const float *dout, const float *dlse,
-                                 const float *delta, const float *lse, const float *q,
-                                 const float *k, const float *kscale, const float *v,
-                                 const int *pos, const ChunkAttnShape *a, float *scratch);
-void chunk_attention_backward_q(float *dq, const float *dout, const float *dlse,
-                                const float *delta, const float *lse, const float *q,
-                                const float *k, const float *kscale, const float *v,
-                                const int *pos, const ChunkAttnShape *a, float *scratch);
+// Backward: dq, dk, dv (n, HS) += the gradients, given dout (n, HS), dlse (n, may be NULL),
+// lse from the forward and delta (n) = rowsum(dout * out), which the caller forms while it has
+// both. With k NULL (shared query/key, keys q * kscale where kscale is lsh_key_scale of each
+// row) dk must be NULL too: the keys' gradient flows through the scale into dq. No two threads
+// add to one row, and every row is summed in the same order for any thread count.
+void chunk_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *dlse,
+                              const float *delta, const float *lse, const float *q, const float *k,
+                              const float *kscale, const float *v, const int *pos,
+                              const ChunkAttnShape *a, float *scratch);
 
 #endif

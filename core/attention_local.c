@@ -100,8 +100,8 @@ void local_attention_backward(float *dq, float *dk, float *dv, float *out, const
         memcpy(o, g, HS * sizeof(float));
     }
     zero_floats(w.dq, 3 * n);
-    chunk_attention_backward_kv(w.dk, w.dv, w.o, NULL, w.delta, w.lse, w.q, w.k, NULL, w.v, w.pos, &a, w.kernel);
-    chunk_attention_backward_q(w.dq, w.o, NULL, w.delta, w.lse, w.q, w.k, NULL, w.v, w.pos, &a, w.kernel);
+    chunk_attention_backward(w.dq, w.dk, w.dv, w.o, NULL, w.delta, w.lse, w.q, w.k, NULL, w.v, w.pos, &a,
+                             w.kernel);
     // scatter back; forward: k_used = k / sqrt(HS), so dk += dk_used / sqrt(HS)
     float scale = 1.0f / sqrtf((float)HS);
     #pragma omp parallel for schedule(static)

@@ -295,26 +295,9 @@ void lsh_attention_backward(float *dqk, float *dv, float *out, const float *dout
     }
     size_t nh = (size_t)N * HS;
     zero_floats(w.dqk, 2 * nh);
-    chunk_attention_backward_kv(w.dqk, w.dv, w.o, w.dlse, w.delta, w.lse, w.q, NULL, w.kscale, w.v,
-                                w.pos, &a, w.kernel);
-    // keys: forward k = x rho c with rho = (mean(x^2) + eps)^-1/2, c = HS^-1/2, so
-    // dx = c (rho g - x rho^3 (x.g) / HS); applied per item, then queries add dq
-    float c = 1.0f / sqrtf((float)HS);
-    #pragma omp parallel for schedule(static)
-    for (int i = 0; i < N; i++) {
-        const float *x = w.q + (size_t)i * HS;  // the item's qk
-        float *g = w.dqk + (size_t)i * HS;
-        float ss = 0.0f, xg = 0.0f;
-        for (int d = 0; d < HS; d++) {
-            ss += x[d] * x[d];
-            xg += x[d] * g[d];
-        }
-        float rho = 1.0f / sqrtf(ss / HS + LEN_NORM_EPS);
-        float k3 = rho * rho * rho * xg / HS;
-        for (int d = 0; d < HS; d++) g[d] = c * (rho * g[d] - x[d] * k3);
-    }
-    chunk_attention_backward_q(w.dqk, w.o, w.dlse, w.delta, w.lse, w.q, NULL, w.kscale, w.v, w.pos,
-                               &a, w.kernel);
+    // the kernel also carries the keys' gradient through their length normalisation into dqk
+    chunk_attention_backward(w.dqk, NULL, w.dv, w.o, w.dlse, w.delta, w.lse, w.q, NULL, w.kscale, w.v,
+                             w.pos, &a, w.kernel);
     // scatter to positions, summing the rounds; this overwrites, so dqk and dv may be qk and v
     #pragma omp parallel for schedule(static)
     for (int t = 0; t < T; t++) {

@@ -100,8 +100,7 @@ static void check(ChunkAttnShape a, const char *what) {
            max_rel_diff(c.lse, rl, a.n));
     float *dq = xcalloc(nh, 4), *dk = xcalloc(nh, 4), *dv = xcalloc(nh, 4), *delta = xmalloc(a.n * 4);
     for (int i = 0; i < a.n; i++) delta[i] = (float)dot_loss(c.wo + (size_t)i * a.hs, c.out + (size_t)i * a.hs, a.hs);
-    chunk_attention_backward_kv(dk, dv, c.wo, c.wl, delta, c.lse, c.q, c.k, NULL, c.v, c.pos, &c.a, c.scratch);
-    chunk_attention_backward_q(dq, c.wo, c.wl, delta, c.lse, c.q, c.k, NULL, c.v, c.pos, &c.a, c.scratch);
+    chunk_attention_backward(dq, dk, dv, c.wo, c.wl, delta, c.lse, c.q, c.k, NULL, c.v, c.pos, &c.a, c.scratch);
     float *xs[3] = {c.q, c.k, c.v}, *gs[3] = {dq, dk, dv};
     const char *names[3] = {"dq", "dk", "dv"};
     for (int i = 0; i < 3; i++) {
@@ -121,35 +120,65 @@ void test_chunked_attention_grad(void) {
 }
 
 // Shared query/key (k NULL, keys = q * kscale formed per block) against the same keys stored:
-// forward and both backward passes must agree bit for bit, so LSH loses nothing by not
-// storing its normalised keys.
+// the forward must agree bit for bit (LSH loses nothing by not storing its normalised keys), and
+// the backward's dq must equal the stored-key dq plus the key gradient carried through the
+// scale (ks g - ks^3 (x.g) x, checked here with the scale's own formula). Shapes: one block a
+// chunk (the one-pass backward, with dropout and with a window that wraps onto itself) and
+// 70-item chunks (two passes).
 void test_chunked_attention_key_scale_is_a_stored_copy(void) {
     ChunkAttnShape shapes[] = {{140, 8, 70, 1, 0, 1, 1, 0.0f, 1}, {64, 8, 16, 1, 1, 0, 1, 0.2f, 2},
-                               {24, 5, 24, 0, 0, 1, 1, 0.0f, 3}};
-    for (int sh = 0; sh < 3; sh++) {
+                               {24, 5, 24, 0, 0, 1, 1, 0.0f, 3}, {48, 8, 16, 2, 1, 1, 1, 0.0f, 4}};
+    for (int sh = 0; sh < 4; sh++) {
         ChunkAttnShape a = shapes[sh];
         Ctx c = make(a, 77 + sh);
         size_t nh = (size_t)a.n * a.hs;
         float *scale = xmalloc(a.n * 4), *out2 = xmalloc(nh * 4), *lse2 = xmalloc(a.n * 4);
-        fill_normal(scale, a.n, 1.0f, 5);
-        for (int i = 0; i < a.n; i++)
+        for (int i = 0; i < a.n; i++) {  // lsh_key_scale's formula, so the chain rule applies
+            double ss = 0;
+            for (int d = 0; d < a.hs; d++) ss += (double)c.q[(size_t)i * a.hs + d] * c.q[(size_t)i * a.hs + d];
+            scale[i] = 1.0f / sqrtf((float)(ss / a.hs) + 1e-6f) / sqrtf((float)a.hs);
             for (int d = 0; d < a.hs; d++) c.k[(size_t)i * a.hs + d] = c.q[(size_t)i * a.hs + d] * scale[i];
+        }
         chunk_attention_forward(c.out, c.lse, c.q, c.k, NULL, c.v, c.pos, &a, c.scratch);
         chunk_attention_forward(out2, lse2, c.q, NULL, scale, c.v, c.pos, &a, c.scratch);
         EXPECT(!memcmp(c.out, out2, nh * 4) && !memcmp(c.lse, lse2, a.n * 4), "shape %d: forward differs", sh);
-        float *g[2][3];
-        for (int p = 0; p < 2; p++) {
-            for (int i = 0; i < 3; i++) g[p][i] = xcalloc(nh, 4);
-            const float *k = p ? NULL : c.k, *ks = p ? scale : NULL;
-            chunk_attention_backward_kv(g[p][1], g[p][2], c.wo, c.wl, c.wl, c.lse, c.q, k, ks, c.v, c.pos, &a, c.scratch);
-            chunk_attention_backward_q(g[p][0], c.wo, c.wl, c.wl, c.lse, c.q, k, ks, c.v, c.pos, &a, c.scratch);
+        float *dq = xcalloc(nh, 4), *dk = xcalloc(nh, 4), *dv = xcalloc(nh, 4);
+        float *dq2 = xcalloc(nh, 4), *dv2 = xcalloc(nh, 4);
+        chunk_attention_backward(dq, dk, dv, c.wo, c.wl, c.wl, c.lse, c.q, c.k, NULL, c.v, c.pos, &a, c.scratch);
+        chunk_attention_backward(dq2, NULL, dv2, c.wo, c.wl, c.wl, c.lse, c.q, NULL, scale, c.v, c.pos, &a, c.scratch);
+        for (int i = 0; i < a.n; i++) {
+            const float *x = c.q + (size_t)i * a.hs, *g = dk + (size_t)i * a.hs;
+            double xg = 0, ks = scale[i];
+            for (int d = 0; d < a.hs; d++) xg += (double)x[d] * g[d];
+            for (int d = 0; d < a.hs; d++) dq[(size_t)i * a.hs + d] += (float)(ks * g[d] - ks * ks * ks * xg * x[d]);
         }
-        for (int i = 0; i < 3; i++)
-            EXPECT(!memcmp(g[0][i], g[1][i], nh * 4), "shape %d: gradient %d differs", sh, i);
-        for (int p = 0; p < 2; p++)
-            for (int i = 0; i < 3; i++) xfree(g[p][i]);
-        xfree(scale);
-        xfree(out2);
-        xfree(lse2);
+        EXPECT(max_rel_diff(dq2, dq, nh) < 1e-5, "shape %d: dq differs by %.2e", sh, max_rel_diff(dq2, dq, nh));
+        EXPECT(max_rel_diff(dv2, dv, nh) < 1e-6, "shape %d: dv differs by %.2e", sh, max_rel_diff(dv2, dv, nh));
+        float *bufs[] = {scale, out2, lse2, dq, dk, dv, dq2, dv2};
+        for (int i = 0; i < 8; i++) xfree(bufs[i]);
     }
+}
+
+// The one-pass backward sums each dq row in an order fixed by the shape: 1, 2, 3 and 5
+// threads give the same bits.
+void test_chunked_attention_backward_any_team(void) {
+    ChunkAttnShape a = {320, 8, 16, 1, 0, 1, 1, 0.1f, 9};
+    Ctx c = make(a, 5);
+    size_t nh = (size_t)a.n * a.hs;
+    float *ref[3] = {xcalloc(nh, 4), xcalloc(nh, 4), xcalloc(nh, 4)};
+    int teams[4] = {1, 2, 3, 5};
+    kernel_loss(&c);
+    for (int t = 0; t < 4; t++) {
+        threads_set(teams[t]);
+        float *scratch = xmalloc(chunk_attention_scratch_floats(&a) * threads_get() * 4);
+        float *g[3] = {xcalloc(nh, 4), xcalloc(nh, 4), xcalloc(nh, 4)};
+        chunk_attention_backward(g[0], g[1], g[2], c.wo, c.wl, c.wl, c.lse, c.q, c.k, NULL, c.v, c.pos, &a, scratch);
+        for (int i = 0; i < 3; i++) {
+            if (t == 0) memcpy(ref[i], g[i], nh * 4);
+            EXPECT(!memcmp(ref[i], g[i], nh * 4), "%d threads: gradient %d differs from 1 thread", teams[t], i);
+            xfree(g[i]);
+        }
+        xfree(scratch);
+    }
+    threads_set(2);
 }

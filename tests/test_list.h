@@ -16,6 +16,7 @@
     X(test_lm_head_grad)                               \
     X(test_chunked_attention_grad)                     \
     X(test_chunked_attention_key_scale_is_a_stored_copy) \
+    X(test_chunked_attention_backward_any_team)        \
     X(test_exp_approx_accuracy)                        \
     X(test_erf_approx_accuracy)                        \
     X(test_lsh_grad)                                   \
