@@ -1,9 +1,10 @@
 // attention_chunked.c: chunked windowed attention on sgemm blocks of up to 64 rows.
 //
 // Forward: one pass over query blocks; each computes its whole score row over the
-// window, so the logsumexp is exact. Backward (FlashAttention-2 style): pass K walks
-// key blocks and recomputes the probabilities of every query block that sees them
-// (dK, dV); pass Q walks query blocks (dQ). Blocks whose keys all lie in the future
+// window, so the logsumexp is exact. Backward (FlashAttention-2 style): each key block
+// recomputes the probabilities of every query block that sees them (dK, dV, and, when a
+// chunk is one block, dQ in the same pass: see backward_fused); otherwise a second pass
+// walks query blocks for dQ. Blocks whose keys all lie in the future
 // of all their queries are skipped under the causal mask: their probabilities are
 // exactly 0 (exp(-1e9 - lse) underflows), so skipping changes no bit.
 #include "attention_chunked.h"
