@@ -124,7 +124,7 @@ static int bucket_of(const float *x, const LshShape *s) {
         int negated = !(mx >= -mn);
         float want = negated ? mn : mx;
         while (arg < half && y[arg] != want) arg++;
-        if (arg == half) arg = 0;  // NaNs: found nowhere, bucket 0 as the loop before this
+        if (arg == half) arg = 0;  // a row with NaNs: no index holds the maximum; bucket 0
         else if (negated) arg += half;
         b += radix * arg;
         radix *= s->buckets[f];
