@@ -90,7 +90,7 @@ static const float *wo_head(const float *wo, const AttnShape *s, int hd) { retur
 static void add_masked(float *dst, const float *src, float sign, const AttnShape *s, uint64_t stream) {
     size_t n = (size_t)s->T * s->C;
     uint64_t st = hash_mix(stream ^ SITE_HIDDEN);
-    #pragma omp parallel for schedule(static) if (n > 65536)
+    #pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) dst[i] += sign * src[i] * dropout_factor(st, i, s->hidden_dropout);
 }
 

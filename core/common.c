@@ -125,6 +125,6 @@ void runtime_choose(char **argv) {
 }
 
 void zero_floats(float *p, size_t n) {
-    #pragma omp parallel for simd schedule(static) if (n > 65536 && !omp_in_parallel())
+    #pragma omp parallel for simd schedule(static) if (n > PARALLEL_MIN && !omp_in_parallel())
     for (size_t i = 0; i < n; i++) p[i] = 0.0f;
 }

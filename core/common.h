@@ -49,6 +49,9 @@ void mem_poison(int on);      // fill new xmalloc blocks with NaN bytes: a read 
 void threads_set(int n);
 int threads_get(void);
 
+// Element-wise passes over fewer values than this stay on one thread: forking costs more.
+#define PARALLEL_MIN 65536
+
 // p (n floats) = 0, split over the threads when n is large and no region is open: the
 // per-step buffers run to 64 MB at 65,536 tokens, too much for one thread of sixteen.
 void zero_floats(float *p, size_t n);

@@ -29,10 +29,10 @@ static inline float gelu_grad(float x) {
 // vectorises (a per-element switch through the struct kept gcc from it: 12% of a step).
 static void act_forward(float *restrict z, const float *restrict a, size_t n, int act) {
     if (act == ACT_RELU) {
-        #pragma omp parallel for simd schedule(static) if (n > 65536)
+        #pragma omp parallel for simd schedule(static) if (n > PARALLEL_MIN)
         for (size_t i = 0; i < n; i++) z[i] = a[i] > 0.0f ? a[i] : 0.0f;
     } else {
-        #pragma omp parallel for simd schedule(static) if (n > 65536)
+        #pragma omp parallel for simd schedule(static) if (n > PARALLEL_MIN)
         for (size_t i = 0; i < n; i++) z[i] = gelu(a[i]);
     }
 }
@@ -40,10 +40,10 @@ static void act_forward(float *restrict z, const float *restrict a, size_t n, in
 // dz *= act'(a) over n values.
 static void act_backward(float *restrict dz, const float *restrict a, size_t n, int act) {
     if (act == ACT_RELU) {
-        #pragma omp parallel for simd schedule(static) if (n > 65536)
+        #pragma omp parallel for simd schedule(static) if (n > PARALLEL_MIN)
         for (size_t i = 0; i < n; i++) dz[i] *= a[i] > 0.0f ? 1.0f : 0.0f;
     } else {
-        #pragma omp parallel for simd schedule(static) if (n > 65536)
+        #pragma omp parallel for simd schedule(static) if (n > PARALLEL_MIN)
         for (size_t i = 0; i < n; i++) dz[i] *= gelu_grad(a[i]);
     }
 }
@@ -51,22 +51,21 @@ static void act_backward(float *restrict dz, const float *restrict a, size_t n, 
 // Element-wise passes over a chunk (a million floats at chunk 1024): split over the threads,
 // which at 16 threads took them from 15% of a B6 step to noise. Each element is computed
 // alone, so the split changes no bit.
-#define PAR_MIN 65536
 
 // y += sign * g over n values.
 static void add_to(float *restrict y, const float *restrict g, float sign, size_t n) {
-    #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+    #pragma omp parallel for simd schedule(static) if (n > PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) y[i] += sign * g[i];
 }
 
 static void copy(float *restrict y, const float *restrict x, size_t n) {
-    #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+    #pragma omp parallel for simd schedule(static) if (n > PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) y[i] = x[i];
 }
 
 // x *= the dropout mask of elements first .. first + n - 1 of stream st.
 static void drop(float *x, uint64_t st, size_t first, size_t n, float rate) {
-    #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    #pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) x[i] *= dropout_factor(st, first + i, rate);
 }
 

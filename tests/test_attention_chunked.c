@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../core/attention_chunked.h"
+#include "../core/attention_lsh.h"
 #include "../core/common.h"
 #include "../core/rng.h"
 #include "test.h"
@@ -133,10 +134,8 @@ void test_chunked_attention_key_scale_is_a_stored_copy(void) {
         Ctx c = make(a, 77 + sh);
         size_t nh = (size_t)a.n * a.hs;
         float *scale = xmalloc(a.n * 4), *out2 = xmalloc(nh * 4), *lse2 = xmalloc(a.n * 4);
-        for (int i = 0; i < a.n; i++) {  // lsh_key_scale's formula, so the chain rule applies
-            double ss = 0;
-            for (int d = 0; d < a.hs; d++) ss += (double)c.q[(size_t)i * a.hs + d] * c.q[(size_t)i * a.hs + d];
-            scale[i] = 1.0f / sqrtf((float)(ss / a.hs) + 1e-6f) / sqrtf((float)a.hs);
+        for (int i = 0; i < a.n; i++) {  // LSH's own key scale, so the chain rule applies
+            scale[i] = lsh_key_scale(c.q + (size_t)i * a.hs, a.hs);
             for (int d = 0; d < a.hs; d++) c.k[(size_t)i * a.hs + d] = c.q[(size_t)i * a.hs + d] * scale[i];
         }
         chunk_attention_forward(c.out, c.lse, c.q, c.k, NULL, c.v, c.pos, &a, c.scratch);
