@@ -23,7 +23,7 @@
 
 static const char *USAGE =
     "reformer bench [CONFIG.json] [--seq L[,L...]] [--layers N] [--attn lsh|local|full] "
-    "[--mode train|forward|decode] [--optimizer adam|adafactor] [--steps N] [--warmup N] [--batch B] [--hashes N] [--threads N] [--json]";
+    "[--mode train|forward|decode] [--optimizer adam|adafactor] [--steps N] [--warmup N] [--batch B] [--hashes N] [--threads N] [--memory-mb N] [--json]";
 
 static const char *const MODE_NAMES[] = {"train", "forward", "decode", NULL};
 static const char *const OPTIMIZER_NAMES[] = {"adam", "adafactor", NULL};  // OPT_ADAM, OPT_ADAFACTOR
@@ -34,6 +34,7 @@ typedef struct {
     int have_config, layers, attn, hashes;
     int seqs[16], n_seqs;
     int mode, train, optimizer, steps, warmup, batch, threads, json;
+    long long memory_mb;  // train mode: what layers may keep to skip their recompute
 } BenchArgs;
 
 static double now(void) {
@@ -95,6 +96,11 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+// Layers that keep their activations within --memory-mb (training only).
+static int kept_layers(const BenchArgs *a, const ReformerConfig *cfg, int L) {
+    return a->train ? model_keep_within(cfg, a->batch, L, (double)a->memory_mb * 1048576.0) : 0;
+}
+
 // The model of one row: B6 (or the config) with the flags' overrides, checked.
 static int row_config(const BenchArgs *a, int L, ReformerConfig *cfg, char *err, size_t cap) {
     *cfg = a->cfg;
@@ -107,7 +113,8 @@ static int row_config(const BenchArgs *a, int L, ReformerConfig *cfg, char *err,
         return set_error(err, cap, "--seq %d exceeds the config's axial shape %dx%d", L, cfg->axial_shape[0],
                          cfg->axial_shape[1]);
     if (config_validate_model(cfg, L, err, cap)) return -1;
-    return source_check_memory(cfg, a->batch, L, a->train && a->optimizer == OPT_ADAM ? 2 : 0, err, cap);
+    return source_check_memory(cfg, a->batch, L, kept_layers(a, cfg, L), a->train && a->optimizer == OPT_ADAM ? 2 : 0,
+                               err, cap);
 }
 
 // Seconds per token of decoding L tokens: one, then L - 1 greedy tokens through the cache.
@@ -160,6 +167,7 @@ static int run_row(const BenchArgs *a, int L, double gemm, int fd) {
     }
     Model m;
     model_init(&m, &cfg, a->batch, L, 1);
+    model_keep_layers(&m, kept_layers(a, &cfg, L));
     OptimConfig oc;
     optim_config_default(&oc);
     oc.optimizer = a->optimizer;
@@ -189,7 +197,8 @@ static int run_row(const BenchArgs *a, int L, double gemm, int fd) {
     // decode: step_s is seconds per token, and flops/tok counts the dense layers and the head
     // (a one-position forward), not the attention window
     double tps = a->mode == MODE_DECODE ? 1.0 / step : (double)a->batch * L / step;
-    double fpt = a->mode == MODE_DECODE ? model_flops_per_token(&m.cfg, 1, 0) : model_flops_per_token(&m.cfg, L, a->train);
+    double fpt = a->mode == MODE_DECODE ? model_flops_per_token(&m.cfg, 1, 0, 0)
+                                          : model_flops_per_token(&m.cfg, L, a->train, m.n_kept);
     double state = (m.n_params * 2.0 + (a->train ? optim_state_floats(&os) : 0)) * 4 / 1048576.0;
     int attn = cfg.attn[0];
     for (int l = 1; l < cfg.n_layers; l++)
@@ -202,12 +211,12 @@ static int run_row(const BenchArgs *a, int L, double gemm, int fd) {
                  "\"state_mb\": %.1f, \"activation_mb\": %.1f, \"flops_per_token\": %.0f, "
                  "\"gflops\": %.2f, \"sgemm_gflops\": %.2f, \"mfu\": %.4f, \"loss\": %.4f, \"params\": %zu, "
                  "\"blas_core\": \"%s\", \"time_share\": {%s}, \"dense_gemm_share\": %.3f, "
-                 "\"dense_gemm_gflops\": %.2f}\n",
+                 "\"dense_gemm_gflops\": %.2f, \"kept_layers\": %d}\n",
                  L, attn < 0 ? "mixed" : attention_names[attn], cfg.n_layers, a->threads,
                  MODE_NAMES[a->mode], a->batch, step, tps, peak_rss_mb(), state,
                  model_activation_bytes(&m) / 1048576.0, fpt, fpt * tps / 1e9, gemm,
                  fpt * tps / 1e9 / gemm, loss, m.n_params, openblas_get_corename(), phases,
-                 profile_gemm_seconds / timed, profile_gemm_seconds > 0 ? profile_gemm_flops / profile_gemm_seconds / 1e9 : 0.0);
+                 profile_gemm_seconds / timed, profile_gemm_seconds > 0 ? profile_gemm_flops / profile_gemm_seconds / 1e9 : 0.0, m.n_kept);
     else
         snprintf(line, sizeof(line), "%7d %-5s %6d %7d %-7s %9.3f %10.1f %9.1f %8.1f %10.2fM %8.2f %8.2f %6.1f%%\n",
                  L, attn < 0 ? "mixed" : attention_names[attn], cfg.n_layers, a->threads,
@@ -275,6 +284,8 @@ int cmd_bench(int argc, char **argv) {
                    "  --batch B        sequences per step (default 1)\n"
                    "  --hashes N       LSH rounds (default from the model)\n"
                    "  --threads N      OpenMP threads (default: all cores)\n"
+                   "  --memory-mb N    train mode: MiB the top layers may keep of their activations\n"
+                   "                   to skip their backward's recompute (train.memory_mb; default 0)\n"
                    "  --json           one JSON object per row\n", USAGE);
             return 0;
         } else if (!strcmp(f, "--seq")) {
@@ -301,6 +312,7 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(f, "--batch")) a.batch = (int)arg_int(f, arg_value(argc, argv, &i), 1, 4096);
         else if (!strcmp(f, "--hashes")) a.hashes = (int)arg_int(f, arg_value(argc, argv, &i), 1, MAX_HASHES);
         else if (!strcmp(f, "--threads")) a.threads = arg_threads(f, arg_value(argc, argv, &i), 0);
+        else if (!strcmp(f, "--memory-mb")) a.memory_mb = arg_int(f, arg_value(argc, argv, &i), 0, 1LL << 30);
         else if (!strcmp(f, "--json")) a.json = 1;
         else if (f[0] == '-') usage_error("bench", USAGE, "unknown option '%s'", f);
         else if (!a.have_config) {

@@ -62,7 +62,7 @@ static int eval_hf(const char *dir, const char *file, int offset, const char *ro
             rc = 2;
         }
     if (!rc && (source_override_attention(&mc, attn, hashes, T, err, sizeof(err)) ||
-                source_check_memory(&mc, 1, T, 0, err, sizeof(err)))) {
+                source_check_memory(&mc, 1, T, 0, 0, err, sizeof(err)))) {
         fprintf(stderr, "reformer eval: %s\n", err);
         rc = 1;
     }
@@ -195,7 +195,7 @@ static int eval_checkpoint(const Flags *f) {
     int rc = read_config(f, &cfg);
     if (rc) return rc;
     threads_apply(f->threads);
-    if (source_check_memory(&cfg.model, cfg.train.batch, cfg.data.seq_len, 0, err, sizeof(err))) {
+    if (source_check_memory(&cfg.model, cfg.train.batch, cfg.data.seq_len, 0, 0, err, sizeof(err))) {
         fprintf(stderr, "reformer eval: %s\n", err);
         return 1;
     }

@@ -32,7 +32,7 @@ int cmd_export(int argc, char **argv) {
         fprintf(stderr, "reformer export: %s\n", err);
         return 1;
     }
-    if (source_check_memory(&cfg.model, 1, cfg.data.seq_len, 0, err, sizeof(err))) {
+    if (source_check_memory(&cfg.model, 1, cfg.data.seq_len, 0, 0, err, sizeof(err))) {
         fprintf(stderr, "reformer export: %s\n", err);
         return 1;
     }

@@ -25,9 +25,11 @@ int source_load(const char *path, int is_hf, Model *m, TrainState *st, char *err
 // hash: "lsh" on it is refused. Returns 0 or -1 with err.
 int source_override_attention(ReformerConfig *c, int kind, int hashes, int T, char *err, size_t cap);
 
-// Whether a model of c for batches of B x T fits this machine's memory, with
-// opt_floats_per_param floats of optimizer state per parameter (Adam: 2; none: 0).
+// Whether a model of c for batches of B x T fits this machine's memory, with kept_layers
+// layers keeping their activations (model_keep_layers) and opt_floats_per_param floats of
+// optimizer state per parameter (Adam: 2; none: 0).
 // Returns 0, or -1 with a line naming what it needs and what the machine has.
-int source_check_memory(const ReformerConfig *c, int B, int T, double opt_floats_per_param, char *err, size_t cap);
+int source_check_memory(const ReformerConfig *c, int B, int T, int kept_layers, double opt_floats_per_param,
+                        char *err, size_t cap);
 
 #endif

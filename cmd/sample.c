@@ -355,7 +355,7 @@ int cmd_sample(int argc, char **argv) {
     // an unset bucket count resolves from the length the model was trained at, not this one
     if (mc.n_bucket_factors == 0)
         mc.n_bucket_factors = lsh_default_buckets(mc.buckets, imax(cfg.data.seq_len, mc.lsh_chunk), mc.lsh_chunk, max_pos);
-    if (!rc && source_check_memory(&mc, 1, T, 0, err, sizeof(err))) {
+    if (!rc && source_check_memory(&mc, 1, T, 0, 0, err, sizeof(err))) {
         fprintf(stderr, "reformer sample: %s\n", err);
         rc = 1;
     }

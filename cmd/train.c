@@ -283,9 +283,11 @@ static int build_model(Run *r, int init_is_hf) {
     // per parameter beyond the model's: the gradient sum in double (2 floats) and Adam's state
     double floats = (sums_in_double(r) ? 2.0 : 0) + (c->opt.optimizer == OPT_ADAM ? 2.0 / (r->sharded ? r->ranks : 1) : 0);
     // a rank without a sequence (more ranks than train.batch) still validates: one sequence
-    int rc = source_check_memory(&c->model, imax(r->count, 1), r->T, floats, err, sizeof(err));
+    int kept = model_keep_within(&c->model, imax(r->count, 1), r->T, (double)c->train.memory_mb * 1048576.0);
+    int rc = source_check_memory(&c->model, imax(r->count, 1), r->T, kept, floats, err, sizeof(err));
     if ((rc = all_ok(r, rc, err))) return rc;
     model_init(&r->m, &c->model, imax(r->count, 1), r->T, (uint64_t)c->train.seed);
+    model_keep_layers(&r->m, kept);
     if (r->ranks > r->m.n_entries) {
         if (r->rank == 0)
             fprintf(stderr, "reformer train: %d processes for %d parameter tensors: at most one each\n", r->ranks,
@@ -328,6 +330,16 @@ static void print_summary(const Run *r) {
                     "%s lr %s%s; config in %s/config.json\n", r->flags->resume ? "resuming" : r->flags->init ? "fine-tuning" : "from scratch",
             r->m.n_params, c->model.n_layers, layers, c->model.d_model, r->B, r->T, c->train.steps,
             c->opt.optimizer == OPT_ADAM ? "adam" : "adafactor", lr, procs, r->out);
+    if (c->train.memory_mb > 0) {
+        double layer_mb = model_keep_layer_bytes(&c->model, r->m.B, r->T) / 1048576.0;
+        if (r->m.n_kept)
+            fprintf(stderr, "reformer train: the top %d of %d layers keep their activations (%.0f MiB%s): their "
+                            "backward skips the recompute\n", r->m.n_kept, c->model.n_layers, r->m.n_kept * layer_mb,
+                    r->ranks > 1 ? " per process" : "");
+        else
+            fprintf(stderr, "reformer train: note: train.memory_mb %lld is less than one layer's activations "
+                            "(%.0f MiB): every layer recomputes\n", c->train.memory_mb, layer_mb);
+    }
 }
 
 // The optimizer step on acc, this rank's share of the batch's gradient: summed over the

@@ -59,7 +59,7 @@ AttnWork attention_work_views(float *base, const AttnShape *s) {
 }
 
 // Head hd's projections: q (and k for local) and v, each (T, HS) = h (T, C) @ W_hd^T.
-static void project_head(AttnWork *w, const AttnParams *p, const AttnShape *s, int hd) {
+static void project_head(const AttnWork *w, const AttnParams *p, const AttnShape *s, int hd) {
     size_t rows = (size_t)hd * s->HS * s->C;  // head hd's rows of a (NH*HS, C) weight
     linear_forward(w->q, w->h, p->qk + rows, NULL, s->T, s->C, s->HS, 0.0f);
     if (s->kind == ATTN_LOCAL) linear_forward(w->k, w->h, p->k + rows, NULL, s->T, s->C, s->HS, 0.0f);
@@ -94,76 +94,129 @@ static void add_masked(float *dst, const float *src, float sign, const AttnShape
     for (size_t i = 0; i < n; i++) dst[i] += sign * src[i] * dropout_factor(st, i, s->hidden_dropout);
 }
 
+// ---- kept activations ----
+// A layer that keeps its activations (train.memory_mb) stores, per sequence, what its
+// backward would otherwise recompute: the LayerNorm output and statistics, each head's
+// projections and its core's kept state. Layout: h (T, C), mean (T), rstd (T), then per
+// head q, [k], v (T, HS) and the core's floats.
+
+static size_t core_keep_floats(const AttnShape *s) {
+    return s->kind == ATTN_LOCAL ? local_keep_floats(&s->local) : lsh_keep_floats(&s->lsh);
+}
+
+static size_t head_keep_floats(const AttnShape *s) {
+    return (s->kind == ATTN_LOCAL ? 3 : 2) * (size_t)s->T * s->HS + core_keep_floats(s);
+}
+
+size_t attention_keep_floats(const AttnShape *s) {
+    return (size_t)s->T * (s->C + 2) + s->NH * head_keep_floats(s);
+}
+
+// The work views with the LayerNorm output and statistics in keep (no change without it).
+static AttnWork keep_views(const AttnWork *work, float *keep, const AttnShape *s) {
+    AttnWork w = *work;
+    if (keep) {
+        w.h = keep;
+        w.mean = keep + (size_t)s->T * s->C;
+        w.rstd = w.mean + s->T;
+    }
+    return w;
+}
+
+// Points head hd's projections at their place in keep and returns its core's kept floats;
+// without keep, the shared per-head buffers stay and the core keeps nothing (NULL).
+static float *keep_head(AttnWork *w, float *keep, const AttnShape *s, int hd) {
+    if (!keep) return NULL;
+    size_t th = (size_t)s->T * s->HS;
+    float *p = keep + (size_t)s->T * (s->C + 2) + hd * head_keep_floats(s);
+    w->q = p;
+    p += th;
+    if (s->kind == ATTN_LOCAL) {
+        w->k = p;
+        p += th;
+    } else {
+        w->dq = w->q;  // LSH and full attention write their gradients over q and v
+    }
+    w->v = p;
+    if (s->kind != ATTN_LOCAL) w->dv = w->v;
+    return p + th;
+}
+
 void attention_forward(float *y1, const BucketOrder *buckets, const float *x2,
-                       const AttnParams *p, const AttnShape *s, uint64_t stream, AttnWork *w) {
+                       const AttnParams *p, const AttnShape *s, uint64_t stream, AttnWork *work,
+                       float *keep) {
     int D = s->NH * s->HS, drop = s->hidden_dropout > 0.0f;
-    layernorm_forward(w->h, w->mean, w->rstd, x2, p->ln_w, p->ln_b, s->T, s->C, s->eps);
+    AttnWork w = keep_views(work, keep, s);
+    layernorm_forward(w.h, w.mean, w.rstd, x2, p->ln_w, p->ln_b, s->T, s->C, s->eps);
     for (int hd = 0; hd < s->NH; hd++) {
-        project_head(w, p, s, hd);
+        float *core = keep_head(&w, keep, s, hd);
+        project_head(&w, p, s, hd);
         double t0 = profile_now();
         if (s->kind == ATTN_LOCAL) {
             LocalShape l = local_shape(s, stream, hd);
-            local_attention_forward(w->out, w->q, w->k, w->v, s->HS, &l, w->head);
+            local_attention_forward(w.out, w.q, w.k, w.v, s->HS, &l, w.head, core);
         } else {
             LshShape l = lsh_shape(s, stream, hd);
             int *order = head_order(buckets->order, s, hd);
             if (order && buckets->hash)
-                lsh_hash(order, w->q, s->HS, buckets->rot + (size_t)hd * s->HS * l.n_hashes * lsh_rotation_cols(&l),
-                         &l, w->head);
-            lsh_attention_forward(w->out, order, w->q, w->v, s->HS, &l, w->head);
+                lsh_hash(order, w.q, s->HS, buckets->rot + (size_t)hd * s->HS * l.n_hashes * lsh_rotation_cols(&l),
+                         &l, w.head);
+            lsh_attention_forward(w.out, order, w.q, w.v, s->HS, &l, w.head, core);
         }
         profile_add(PROFILE_ATTN_CORE, t0);
         // forward: F = drop(sum_hd out_hd Wo_hd^T); without dropout it lands in y1 directly
-        linear_forward_ld(drop ? w->f : y1, w->out, wo_head(p->o, s, hd), D, s->T, s->HS, s->C, 1.0f,
+        linear_forward_ld(drop ? w.f : y1, w.out, wo_head(p->o, s, hd), D, s->T, s->HS, s->C, 1.0f,
                           drop && hd == 0 ? 0.0f : 1.0f);
     }
-    if (drop) add_masked(y1, w->f, 1.0f, s, stream);
+    if (drop) add_masked(y1, w.f, 1.0f, s, stream);
 }
 
 void attention_backward(float *dx2, AttnParams *grad, float *y1, const float *dy1,
                         const int *sorted, const float *x2, const AttnParams *p,
-                        const AttnShape *s, uint64_t stream, AttnWork *w) {
+                        const AttnShape *s, uint64_t stream, AttnWork *work, float *kept) {
     int T = s->T, C = s->C, HS = s->HS, D = s->NH * s->HS, drop = s->hidden_dropout > 0.0f;
     size_t n = (size_t)T * C;
-    layernorm_forward(w->h, w->mean, w->rstd, x2, p->ln_w, p->ln_b, T, C, s->eps);
+    AttnWork w = keep_views(work, kept, s);
+    if (!kept) layernorm_forward(w.h, w.mean, w.rstd, x2, p->ln_w, p->ln_b, T, C, s->eps);
     // forward: F = drop(f), so df = dy1 * mask
     const float *df = dy1;
     if (drop) {
-        zero_floats(w->df, n);
-        add_masked(w->df, dy1, 1.0f, s, stream);
-        df = w->df;
-        if (y1) zero_floats(w->f, n);
+        zero_floats(w.df, n);
+        add_masked(w.df, dy1, 1.0f, s, stream);
+        df = w.df;
+        if (y1) zero_floats(w.f, n);
     }
-    zero_floats(w->dh, n);
+    zero_floats(w.dh, n);
     for (int hd = 0; hd < s->NH; hd++) {
         size_t rows = (size_t)hd * HS * C;
         const float *wo = wo_head(p->o, s, hd);
-        project_head(w, p, s, hd);
+        float *core = keep_head(&w, kept, s, hd);
+        if (!kept) project_head(&w, p, s, hd);
         // forward: f += out Wo_hd^T, so g = d(out) = df Wo_hd
-        zero_floats(w->g, (size_t)T * HS);
-        linear_backward_ld(w->g, NULL, D, df, NULL, wo, T, HS, C);
-        // the core's backward recomputes its forward and hands back out
+        zero_floats(w.g, (size_t)T * HS);
+        linear_backward_ld(w.g, NULL, D, df, NULL, wo, T, HS, C);
+        // the core's backward recomputes its forward (or reads what it kept) and hands back out
         double t0 = profile_now();
         if (s->kind == ATTN_LOCAL) {
             LocalShape l = local_shape(s, stream, hd);
-            zero_floats(w->dq, 3 * (size_t)T * HS);  // dq, dk, dv: adjacent
-            local_attention_backward(w->dq, w->dk, w->dv, w->out, w->g, w->q, w->k, w->v, HS, &l, w->head);
+            zero_floats(w.dq, 3 * (size_t)T * HS);  // dq, dk, dv: adjacent
+            local_attention_backward(w.dq, w.dk, w.dv, w.out, w.g, w.q, w.k, w.v, HS, &l, w.head, core);
         } else {
             LshShape l = lsh_shape(s, stream, hd);
-            lsh_attention_backward(w->dq, w->dv, w->out, w->g, head_order((int *)sorted, s, hd), w->q,
-                                   w->v, HS, &l, w->head);
+            lsh_attention_backward(w.dq, w.dv, w.out, w.g, head_order((int *)sorted, s, hd), w.q,
+                                   w.v, HS, &l, w.head, core);
         }
         profile_add(PROFILE_ATTN_CORE, t0);
         // dWo_hd += df^T out
-        linear_backward_ld(NULL, grad->o + (size_t)hd * HS, D, df, w->out, wo, T, HS, C);
+        linear_backward_ld(NULL, grad->o + (size_t)hd * HS, D, df, w.out, wo, T, HS, C);
         // reversible inverse, accumulated head by head: x1 = y1 - F(x2)
-        if (y1) linear_forward_ld(drop ? w->f : y1, w->out, wo, D, T, HS, C, drop ? 1.0f : -1.0f, 1.0f);
+        if (y1) linear_forward_ld(drop ? w.f : y1, w.out, wo, D, T, HS, C, drop ? 1.0f : -1.0f, 1.0f);
         // forward: q = h Wq_hd^T (and k, v alike), so dW_hd += dq^T h; dh += dq W_hd
-        linear_backward(w->dh, grad->qk + rows, NULL, w->dq, w->h, p->qk + rows, T, C, HS);
-        if (s->kind == ATTN_LOCAL) linear_backward(w->dh, grad->k + rows, NULL, w->dk, w->h, p->k + rows, T, C, HS);
-        linear_backward(w->dh, grad->v + rows, NULL, w->dv, w->h, p->v + rows, T, C, HS);
+        linear_backward(w.dh, grad->qk + rows, NULL, w.dq, w.h, p->qk + rows, T, C, HS);
+        if (s->kind == ATTN_LOCAL) linear_backward(w.dh, grad->k + rows, NULL, w.dk, w.h, p->k + rows, T, C, HS);
+        linear_backward(w.dh, grad->v + rows, NULL, w.dv, w.h, p->v + rows, T, C, HS);
     }
-    if (drop && y1) add_masked(y1, w->f, -1.0f, s, stream);
+    if (drop && y1) add_masked(y1, w.f, -1.0f, s, stream);
     // forward: h = LN(x2)
-    layernorm_backward(dx2, grad->ln_w, grad->ln_b, w->dh, x2, w->mean, w->rstd, p->ln_w, T, C);
+    layernorm_backward(dx2, grad->ln_w, grad->ln_b, w.dh, x2, w.mean, w.rstd, p->ln_w, T, C);
 }

@@ -55,16 +55,23 @@ typedef struct {
 size_t attention_work_floats(const AttnShape *s);
 AttnWork attention_work_views(float *base, const AttnShape *s);
 
-// y1 (T, C) += F(x2 (T, C)); an LSH layer hashes or reuses its bucket order as `buckets`
-// says. stream seeds this call's dropout masks.
-void attention_forward(float *y1, const BucketOrder *buckets, const float *x2,
-                       const AttnParams *p, const AttnShape *s, uint64_t stream, AttnWork *w);
+// Floats one sequence's forward keeps so that its backward recomputes nothing: the
+// LayerNorm output and statistics, each head's projections and its core's kept state.
+size_t attention_keep_floats(const AttnShape *s);
 
-// Recomputes F(x2) with the bucket order the forward used and backpropagates dy1 through it: dx2 += dF^T dy1,
+// y1 (T, C) += F(x2 (T, C)); an LSH layer hashes or reuses its bucket order as `buckets`
+// says. stream seeds this call's dropout masks. keep: NULL, or attention_keep_floats(s)
+// floats that receive what the backward would recompute.
+void attention_forward(float *y1, const BucketOrder *buckets, const float *x2,
+                       const AttnParams *p, const AttnShape *s, uint64_t stream, AttnWork *w,
+                       float *keep);
+
+// Recomputes F(x2) with the bucket order the forward used (or, given kept, reads what that
+// forward kept, and consumes it) and backpropagates dy1 through it: dx2 += dF^T dy1,
 // parameter gradients +=. If y1 is given, also y1 -= F(x2): the reversible
 // inverse x1 = y1 - F(x2).
 void attention_backward(float *dx2, AttnParams *grad, float *y1, const float *dy1,
                         const int *sorted, const float *x2, const AttnParams *p,
-                        const AttnShape *s, uint64_t stream, AttnWork *w);
+                        const AttnShape *s, uint64_t stream, AttnWork *w, float *kept);
 
 #endif

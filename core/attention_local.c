@@ -53,6 +53,15 @@ size_t local_scratch_floats(const LocalShape *s) {
            chunk_attention_scratch_floats(&a) * threads_get();
 }
 
+size_t local_keep_floats(const LocalShape *s) { return (size_t)s->T * (s->HS + 1); }
+
+// The outputs and their logsumexps live in keep when the caller keeps them.
+static void keep_views(Work *w, float *keep, const LocalShape *s) {
+    if (!keep) return;
+    w->o = keep;
+    w->lse = keep + (size_t)s->T * s->HS;
+}
+
 // forward: keys are k / sqrt(HS) (HF scales the keys, not the scores)
 static void gather(Work *w, const float *q, const float *k, const float *v, size_t ld,
                    const LocalShape *s) {
@@ -70,9 +79,10 @@ static void gather(Work *w, const float *q, const float *k, const float *v, size
 }
 
 void local_attention_forward(float *out, const float *q, const float *k, const float *v,
-                             size_t ld, const LocalShape *s, float *scratch) {
+                             size_t ld, const LocalShape *s, float *scratch, float *keep) {
     Work w = work_views(scratch, s);
     ChunkAttnShape a = kernel_shape(s);
+    keep_views(&w, keep, s);
     gather(&w, q, k, v, ld, s);
     chunk_attention_forward(w.o, w.lse, w.q, w.k, NULL, w.v, w.pos, &a, w.kernel);
     for (int t = 0; t < s->T; t++)
@@ -81,13 +91,14 @@ void local_attention_forward(float *out, const float *q, const float *k, const f
 
 void local_attention_backward(float *dq, float *dk, float *dv, float *out, const float *dout,
                               const float *q, const float *k, const float *v, size_t ld,
-                              const LocalShape *s, float *scratch) {
+                              const LocalShape *s, float *scratch, float *kept) {
     Work w = work_views(scratch, s);
     ChunkAttnShape a = kernel_shape(s);
     int HS = s->HS;
     size_t n = (size_t)s->T * HS;
+    keep_views(&w, kept, s);
     gather(&w, q, k, v, ld, s);
-    chunk_attention_forward(w.o, w.lse, w.q, w.k, NULL, w.v, w.pos, &a, w.kernel);
+    if (!kept) chunk_attention_forward(w.o, w.lse, w.q, w.k, NULL, w.v, w.pos, &a, w.kernel);
     // delta_t = dout_t . o_t, then dout takes o's place
     #pragma omp parallel for schedule(static)
     for (int t = 0; t < s->T; t++) {

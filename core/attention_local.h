@@ -16,15 +16,20 @@ typedef struct {
 
 size_t local_scratch_floats(const LocalShape *s);
 
-// out (T, HS; stride ld) from q, k, v (T, HS; stride ld).
-void local_attention_forward(float *out, const float *q, const float *k, const float *v,
-                             size_t ld, const LocalShape *s, float *scratch);
+// Floats a head keeps for a backward without recompute: outputs and logsumexps, (T, HS), (T).
+size_t local_keep_floats(const LocalShape *s);
 
-// dq, dk, dv (T, HS; stride ld) += gradients given dout; out, when given,
-// receives the forward output the backward recomputes anyway.
+// out (T, HS; stride ld) from q, k, v (T, HS; stride ld). keep: NULL, or local_keep_floats(s)
+// floats that receive what the backward would recompute.
+void local_attention_forward(float *out, const float *q, const float *k, const float *v,
+                             size_t ld, const LocalShape *s, float *scratch, float *keep);
+
+// dq, dk, dv (T, HS; stride ld) += gradients given dout; out, when given, receives the
+// forward output. The forward is recomputed unless kept holds what local_attention_forward
+// kept for these inputs (then consumed: overwritten).
 void local_attention_backward(float *dq, float *dk, float *dv, float *out, const float *dout,
                               const float *q, const float *k, const float *v, size_t ld,
-                              const LocalShape *s, float *scratch);
+                              const LocalShape *s, float *scratch, float *kept);
 
 // Cached decoding (core/decode.h) of the newest position t: out (HS) = attention of its
 // query q over the cached keys and values (rows HS apart) of positions

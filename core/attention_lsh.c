@@ -91,6 +91,8 @@ size_t lsh_scratch_floats(const LshShape *s) {
     return work > rotated ? work : rotated;
 }
 
+size_t lsh_keep_floats(const LshShape *s) { return (size_t)lsh_items(s) * (s->HS + 1); }
+
 int lsh_default_buckets(int buckets[2], int T, int chunk, int max_pos) {
     int x = 2 * (T / chunk), p = 0;
     while ((x >> p) > 1) p++;  // p = bit_length(x) - 1
@@ -250,10 +252,18 @@ static void combine_rounds(float *out, size_t ld, const Work *w, const LshShape 
     }
 }
 
+// The sorted outputs and their logsumexps live in keep when the caller keeps them.
+static void keep_views(Work *w, float *keep, const LshShape *s) {
+    if (!keep) return;
+    w->o = keep;
+    w->lse = keep + (size_t)lsh_items(s) * s->HS;
+}
+
 void lsh_attention_forward(float *out, const int *sorted, const float *qk, const float *v,
-                           size_t ld, const LshShape *s, float *scratch) {
+                           size_t ld, const LshShape *s, float *scratch, float *keep) {
     Work w = work_views(scratch, s);
     ChunkAttnShape a = kernel_shape(s);
+    keep_views(&w, keep, s);
     gather(&w, sorted, qk, v, ld, s);
     chunk_attention_forward(w.o, w.lse, w.q, NULL, w.kscale, w.v, w.pos, &a, w.kernel);
     combine_rounds(out, ld, &w, s);
@@ -261,12 +271,13 @@ void lsh_attention_forward(float *out, const int *sorted, const float *qk, const
 
 void lsh_attention_backward(float *dqk, float *dv, float *out, const float *dout,
                             const int *sorted, const float *qk, const float *v, size_t ld,
-                            const LshShape *s, float *scratch) {
+                            const LshShape *s, float *scratch, float *kept) {
     Work w = work_views(scratch, s);
     ChunkAttnShape a = kernel_shape(s);
     int T = s->T, HS = s->HS, N = lsh_items(s), NR = s->plain ? 1 : s->n_hashes;
+    keep_views(&w, kept, s);
     gather(&w, sorted, qk, v, ld, s);
-    chunk_attention_forward(w.o, w.lse, w.q, NULL, w.kscale, w.v, w.pos, &a, w.kernel);
+    if (!kept) chunk_attention_forward(w.o, w.lse, w.q, NULL, w.kscale, w.v, w.pos, &a, w.kernel);
     if (out) combine_rounds(out, ld, &w, s);
     // forward: out = sum_r w_r o_r, w = softmax_r(lse_r), so do_r = w_r dout and
     // dlse_r = w_r (dout.o_r - sum_r' w_r' dout.o_r'); the kernel's delta_r = do_r.o_r.

@@ -50,18 +50,23 @@ void lsh_hash(int *sorted, const float *qk, size_t ld, const float *rot, const L
 void lsh_buckets_of(int *bucket, const float *qk, const float *rot, const LshShape *s);
 // The factor that makes qk (HS) a key: 1 / sqrt(mean(qk^2) + 1e-6) / sqrt(HS) (HF _len_and_dim_norm).
 float lsh_key_scale(const float *qk, int HS);
+// Floats a head keeps for a backward without recompute: its sorted outputs and their
+// logsumexps, (N, HS) and (N).
+size_t lsh_keep_floats(const LshShape *s);
 // out (T, HS; stride ld) = LSH attention of qk, v (T, HS; stride ld) given the order.
+// keep: NULL, or lsh_keep_floats(s) floats that receive what the backward would recompute.
 void lsh_attention_forward(float *out, const int *sorted, const float *qk, const float *v,
-                           size_t ld, const LshShape *s, float *scratch);
+                           size_t ld, const LshShape *s, float *scratch, float *keep);
 
 // dqk, dv (T, HS; stride ld) = gradients given dout (T, HS; stride ld): unlike the other
 // backward functions this one overwrites, read qk and v only before, so dqk may be qk and
 // dv may be v (the attention layer keeps no separate gradient buffers). The backward
-// recomputes the forward; when out is given it receives that output too, so a caller that
-// needs both pays for one forward.
+// recomputes the forward, unless kept holds what lsh_attention_forward kept for these inputs
+// (then consumed: overwritten); when out is given it receives the forward's output too, so a
+// caller that needs both pays for one forward (or none).
 void lsh_attention_backward(float *dqk, float *dv, float *out, const float *dout,
                             const int *sorted, const float *qk, const float *v, size_t ld,
-                            const LshShape *s, float *scratch);
+                            const LshShape *s, float *scratch, float *kept);
 
 // Stable counting sort of one round: order (n) = positions 0..n-1 by bucket (n, each < nb);
 // count (nb) is scratch. lsh_hash and cached decoding sort with it.

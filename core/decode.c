@@ -141,7 +141,7 @@ void decoder_prefill(Decoder *d, const int *tokens, int n, float *logits) {
         LayerPass pass = {n0, 1, 0, 0, 0};
         LayerWork w = {m->attn_work, m->ffn_work};
         BucketOrder order = {m->sorted + l * m->sorted_per_layer, c->attn[l] == ATTN_LSH && n0 > c->lsh_chunk, d->rot[l]};
-        reversible_forward(m->x1, m->x2, &order, &m->p.layer[l], &m->shape[l], &pass, &w);
+        reversible_forward(m->x1, m->x2, &order, &m->p.layer[l], &m->shape[l], &pass, &w, NULL);
         if (c->attn[l] == ATTN_LSH && n0 >= c->lsh_chunk) hash_all(d, l, n0);
     }
     d->len = n0;
@@ -199,7 +199,7 @@ void decoder_step(Decoder *d, int token, float *logits) {
         linear_forward(d->att, d->o, p->o, NULL, 1, NH * HS, C, 0.0f);
         for (int i = 0; i < C; i++) d->x1[i] += d->att[i];  // y1 = x1 + F(x2)
         LayerShape s = layer_shape_at(&m->shape[l], &(LayerPass){1, 1, 0, 0, 0});
-        ffn_forward(d->x2, d->x1, &m->p.layer[l].ffn, 1, &s.ffn, m->ffn_work);  // y2 = x2 + G(y1)
+        ffn_forward(d->x2, d->x1, &m->p.layer[l].ffn, 1, &s.ffn, m->ffn_work, NULL);  // y2 = x2 + G(y1)
         if (c->attn[l] == ATTN_LSH && !d->hashed[l] && t + 1 >= c->lsh_chunk) hash_all(d, l, t + 1);
     }
     d->len = t + 1;

@@ -91,6 +91,19 @@ static Chunk chunk_views(float *scratch, const FfnShape *s) {
     return k;
 }
 
+size_t ffn_keep_floats(const FfnShape *s, size_t N) { return N * (s->C + s->F + 2); }
+
+// With keep (N positions: h (N, C), a (N, F), mean (N), rstd (N)), the chunk at n0 keeps its
+// LayerNorm output and statistics and its pre-activation there instead of in scratch.
+static Chunk keep_views(Chunk k, float *keep, size_t N, size_t n0, const FfnShape *s) {
+    if (!keep) return k;
+    k.h = keep + n0 * s->C;
+    k.a = keep + N * s->C + n0 * s->F;
+    k.mean = keep + N * (s->C + s->F) + n0;
+    k.rstd = k.mean + N;
+    return k;
+}
+
 // g = G(inp[n0 : n0+m]) into k->g, keeping what backward needs in k.
 static void chunk_forward(Chunk *k, const float *inp, const FfnParams *w, size_t n0, size_t m,
                           const FfnShape *s) {
@@ -105,23 +118,28 @@ static void chunk_forward(Chunk *k, const float *inp, const FfnParams *w, size_t
 }
 
 void ffn_forward(float *out, const float *inp, const FfnParams *w, size_t N,
-                 const FfnShape *s, float *scratch) {
-    Chunk k = chunk_views(scratch, s);
+                 const FfnShape *s, float *scratch, float *keep) {
+    Chunk scr = chunk_views(scratch, s);
     for (size_t n0 = 0; n0 < N; n0 += s->chunk) {
         size_t m = N - n0 < (size_t)s->chunk ? N - n0 : (size_t)s->chunk;
+        Chunk k = keep_views(scr, keep, N, n0, s);
         chunk_forward(&k, inp, w, n0, m, s);
         add_to(out + n0 * s->C, k.g, 1.0f, m * s->C);
     }
 }
 
 void ffn_backward(float *dinp, FfnParams *grad, float *y, const float *dout, const float *inp,
-                  const FfnParams *w, size_t N, const FfnShape *s, float *scratch) {
+                  const FfnParams *w, size_t N, const FfnShape *s, float *scratch, const float *kept) {
     int C = s->C, F = s->F;
-    Chunk k = chunk_views(scratch, s);
+    CHECK(!(y && kept), "the reversible inverse needs the recompute");
+    Chunk scr = chunk_views(scratch, s);
     uint64_t st1 = hash_mix(s->stream ^ SITE_DENSE), st2 = hash_mix(s->stream ^ SITE_OUT);
     for (size_t n0 = 0; n0 < N; n0 += s->chunk) {
         size_t m = N - n0 < (size_t)s->chunk ? N - n0 : (size_t)s->chunk;
-        chunk_forward(&k, inp, w, n0, m, s);
+        // kept is read only: the gradients below go to scratch
+        Chunk k = keep_views(scr, (float *)kept, N, n0, s);
+        if (kept) act_forward(k.z, k.a, m * F, s->act);  // z = act(a): element-wise, not kept
+        else chunk_forward(&k, inp, w, n0, m, s);
         if (y) add_to(y + n0 * C, k.g, -1.0f, m * C);  // reversible inverse: x2 = y2 - G(y1)
         // forward: g = drop2(z W2^T + b2), so dg = dout * mask2; dW2 += dg^T z; dz = dg W2
         copy(k.g, dout + n0 * C, m * C);

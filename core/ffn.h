@@ -26,14 +26,20 @@ typedef struct {
 
 size_t ffn_scratch_floats(const FfnShape *s);
 
-// out (N, C) += G(inp (N, C)).
-void ffn_forward(float *out, const float *inp, const FfnParams *w, size_t N,
-                 const FfnShape *s, float *scratch);
+// Floats a forward over N positions keeps so that its backward recomputes no product: the
+// LayerNorm output and statistics and the pre-activation (the activation is recomputed).
+size_t ffn_keep_floats(const FfnShape *s, size_t N);
 
-// Recomputes G chunk by chunk and backpropagates dout (N, C) through it:
-// dinp += dG^T dout, parameter gradients += . If y (N, C) is given, also
-// y -= G(inp): the reversible inverse x2 = y2 - G(y1) in the same pass.
+// out (N, C) += G(inp (N, C)). keep: NULL, or ffn_keep_floats(s, N) floats that receive
+// what the backward would recompute.
+void ffn_forward(float *out, const float *inp, const FfnParams *w, size_t N,
+                 const FfnShape *s, float *scratch, float *keep);
+
+// Recomputes G chunk by chunk (or, given kept, reads what the forward kept) and
+// backpropagates dout (N, C) through it: dinp += dG^T dout, parameter gradients += . If y
+// (N, C) is given, also y -= G(inp): the reversible inverse x2 = y2 - G(y1) in the same pass
+// (only with the recompute).
 void ffn_backward(float *dinp, FfnParams *grad, float *y, const float *dout, const float *inp,
-                  const FfnParams *w, size_t N, const FfnShape *s, float *scratch);
+                  const FfnParams *w, size_t N, const FfnShape *s, float *scratch, const float *kept);
 
 #endif

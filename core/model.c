@@ -218,6 +218,43 @@ static void model_plan(Model *m, const ReformerConfig *c, int B, int T, uint64_t
     m->sorted_per_layer = (size_t)B * c->n_heads * c->n_hashes * T;
 }
 
+// Floats one layer keeps for B sequences when it keeps its activations: the layers differ
+// only in attention kind, so this is the largest of them.
+static size_t keep_floats_per_layer(const Model *m) {
+    size_t most = 0;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        size_t n = reversible_keep_floats(&m->shape[l]);
+        if (n > most) most = n;
+    }
+    return most * m->B;
+}
+
+size_t model_keep_layer_bytes(const ReformerConfig *c, int B, int T) {
+    Model m;
+    model_plan(&m, c, B, T, 0);
+    return keep_floats_per_layer(&m) * sizeof(float);
+}
+
+int model_keep_within(const ReformerConfig *c, int B, int T, double budget_bytes) {
+    double n = floor(budget_bytes / (double)model_keep_layer_bytes(c, B, T));
+    return n < c->n_layers ? (int)n : c->n_layers;
+}
+
+void model_keep_layers(Model *m, int n) {
+    CHECK(n >= 0 && n <= m->cfg.n_layers, "%d kept layers of %d", n, m->cfg.n_layers);
+    xfree(m->kept);
+    m->n_kept = n;
+    m->kept_per_layer = keep_floats_per_layer(m);
+    m->kept = n ? xmalloc((size_t)n * m->kept_per_layer * sizeof(float)) : NULL;
+}
+
+// The keep of layer l, or NULL when it recomputes: the top n_kept layers keep theirs (their
+// inputs are then exact, and the inverse below starts from exact values).
+static float *layer_keep(const Model *m, int l) {
+    int first = m->cfg.n_layers - m->n_kept;
+    return l >= first ? m->kept + (size_t)(l - first) * m->kept_per_layer : NULL;
+}
+
 size_t model_bytes_needed(const ReformerConfig *c, int B, int T, size_t *n_params) {
     Model m;
     model_plan(&m, c, B, T, 0);
@@ -264,6 +301,7 @@ void model_free(Model *m) {
     xfree(m->attn_work);
     xfree(m->ffn_work);
     xfree(m->head_work);
+    xfree(m->kept);
     memset(m, 0, sizeof(*m));
 }
 
@@ -276,8 +314,8 @@ size_t model_activation_bytes(const Model *m) {
     HeadShape h = head_shape(m, m->T, &(ForwardArgs){0});
     size_t act = (size_t)m->B * m->T * m->cfg.d_model;
     return 4 * act * sizeof(float) + m->sorted_per_layer * m->cfg.n_layers * sizeof(int) +
-           (attn_work_max(m) + ffn_scratch_floats(&s0->ffn) + lm_head_scratch_floats(&h)) *
-               sizeof(float);
+           (attn_work_max(m) + ffn_scratch_floats(&s0->ffn) + lm_head_scratch_floats(&h) +
+            (size_t)m->n_kept * m->kept_per_layer) * sizeof(float);
 }
 
 // ---- forward and backward --------------------------------------------------
@@ -350,7 +388,7 @@ double model_forward(Model *m, const int *tokens, int B, int T, const ForwardArg
         // the order is laid out for the call's (B, T): NH*NR*T per sequence
         BucketOrder order = {m->sorted + l * m->sorted_per_layer, hashes && !a->reuse_buckets, NULL};
         if (order.hash) order.rot = model_layer_rotations(m, a, l);
-        reversible_forward(m->x1, m->x2, &order, &m->p.layer[l], &m->shape[l], &pass, &w);
+        reversible_forward(m->x1, m->x2, &order, &m->p.layer[l], &m->shape[l], &pass, &w, layer_keep(m, l));
     }
     double nll = 0.0, t0 = profile_now();
     m->correct = 0;
@@ -413,8 +451,10 @@ void model_backward(Model *m, long long labels, double *acc) {
         for (int l = c->n_layers - 1; l >= 0; l--) {
             LayerPass pass = {T, 1, a->training, model_layer_stream(m, a->step, l), a->first_seq + b};
             LayerWork w = {m->attn_work, m->ffn_work};
+            float *kept = layer_keep(m, l);
+            if (kept) kept += b * reversible_keep_floats(&m->shape[l]);
             reversible_backward(x1, x2, dx1, dx2, &m->g.layer[l], m->sorted + l * m->sorted_per_layer + b * per_seq,
-                                &m->p.layer[l], &m->shape[l], &pass, &w);
+                                &m->p.layer[l], &m->shape[l], &pass, &w, kept);
         }
         // x1 = x2 = e, so de = dx1 + dx2
         for (size_t i = 0; i < n; i++) dx1[i] += dx2[i];
@@ -455,7 +495,7 @@ int model_length_misfit(const ReformerConfig *c, long long T) {
     return 0;
 }
 
-double model_flops_per_token(const ReformerConfig *c, int T, int train) {
+double model_flops_per_token(const ReformerConfig *c, int T, int train, int kept_layers) {
     double C = c->d_model, D = (double)c->n_heads * c->d_head, HS = c->d_head, layers = 0.0;
     for (int l = 0; l < c->n_layers; l++) {
         double f = 4.0 * C * c->d_ff;  // two dense layers
@@ -474,10 +514,12 @@ double model_flops_per_token(const ReformerConfig *c, int T, int train) {
         } else {  // plain attention over the sequence; causal sees half on average
             f += c->n_heads * 4.0 * HS * (c->causal ? (T + 1) / 2.0 : T);
         }
-        layers += f;
+        // training: forward, backward (twice the forward) and, unless the layer keeps its
+        // activations, the recompute (once more)
+        layers += train ? (l < c->n_layers - kept_layers ? 4.0 : 3.0) * f : f;
     }
     double head = 2.0 * 2 * C * c->vocab;
-    return train ? 4.0 * layers + 3.0 * head : layers + head;
+    return layers + (train ? 3.0 : 1.0) * head;
 }
 
 void model_slices(const Model *m, int parts, size_t *at) {

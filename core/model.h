@@ -17,7 +17,8 @@
 // Data flow: tokens -> embedding e -> (x1, x2) = (e, e) -> NL reversible layers ->
 // LayerNorm(concat(y1, y2)) -> dense to V -> cross-entropy. Only (y1, y2) at the top
 // survive the forward pass, plus each LSH layer's bucket order (NH * NR * T ints per
-// sequence); the backward pass recomputes every layer's input from its output.
+// sequence); the backward pass recomputes every layer's input from its output (unless
+// model_keep_layers traded memory for that recompute).
 #ifndef REFORMER_MODEL_H
 #define REFORMER_MODEL_H
 
@@ -96,6 +97,9 @@ typedef struct Model {
     size_t sorted_per_layer;
     float *rot;           // (NH, HS, NR, cols) rotations of the layer being hashed
     float *attn_work, *ffn_work, *head_work;  // scratch shared by every layer
+    int n_kept;           // the top n_kept layers keep their activations (model_keep_layers)
+    size_t kept_per_layer;  // floats: B sequences of reversible_keep_floats
+    float *kept;          // (n_kept, kept_per_layer)
     LayerShape shape[MAX_LAYERS];  // each layer's fixed description (from cfg, at T)
     uint64_t seed;        // dropout masks and drawn rotations derive from (seed, step)
     // the last forward: its inputs, which backward and model_logits replay, and its counts
@@ -110,6 +114,14 @@ typedef struct Model {
 // Sizes the buffers for batches of up to B sequences of up to T tokens.
 // The config must be valid (config_validate at the edge).
 void model_init(Model *m, const ReformerConfig *c, int B, int T, uint64_t seed);
+// Memory for speed: the top n layers keep their forward's activations and their backward
+// skips the recompute (a quarter of each one's training FLOPs); 0, the default, keeps none.
+// Results equal the recompute path's up to the rounding of the reversible inverse.
+void model_keep_layers(Model *m, int n);
+// Bytes one layer keeps for batches of B sequences of T tokens, and how many layers' keeps
+// fit in budget_bytes (at most all).
+size_t model_keep_layer_bytes(const ReformerConfig *c, int B, int T);
+int model_keep_within(const ReformerConfig *c, int B, int T, double budget_bytes);
 void model_free(Model *m);
 void model_zero_grad(Model *m);
 
@@ -151,9 +163,10 @@ int model_length_misfit(const ReformerConfig *c, long long T);
 void model_slices(const Model *m, int parts, size_t *at);
 
 // Model FLOPs per token at sequence length T: one forward pass, or a training
-// step (forward, the reversible recompute of every layer, and a backward pass of
-// twice the forward). Attention counts every window slot (masked ones too).
-double model_flops_per_token(const ReformerConfig *c, int T, int train);
+// step (forward, the reversible recompute of every layer but the top kept_layers (see
+// model_keep_layers), and a backward pass of twice the forward): the FLOPs a step runs.
+// Attention counts every window slot (masked ones too).
+double model_flops_per_token(const ReformerConfig *c, int T, int train, int kept_layers);
 
 // ---- for cached decoding (core/decode.c) and for tests that replay the layers ----
 // The rotations LSH layer `layer` hashes with under a: a->rotations[layer] when given,

@@ -1,6 +1,8 @@
 // reversible.c: the RevNet wiring of attention and feed-forward for a batch.
 #include "reversible.h"
 
+#include <string.h>
+
 #include "common.h"
 #include "profile.h"
 #include "rng.h"
@@ -24,8 +26,32 @@ static size_t order_per_seq(const LayerShape *s) {
     return (size_t)s->attn.NH * s->attn.lsh.n_hashes * s->attn.T;
 }
 
+// ---- kept activations ----
+// One sequence's keep: the layer's inputs x1, x2 (T, C) each, then the attention half's and
+// the feed-forward half's kept floats. Sequences are reversible_keep_floats(fixed) apart.
+
+size_t reversible_keep_floats(const LayerShape *s) {
+    size_t T = s->attn.T;
+    return 2 * T * s->attn.C + attention_keep_floats(&s->attn) + ffn_keep_floats(&s->ffn, T);
+}
+
+typedef struct {
+    float *x1, *x2, *attn, *ffn;
+} SeqKeep;
+
+static SeqKeep seq_keep(float *keep, int b, const LayerShape *fixed, const LayerShape *s) {
+    SeqKeep k = {0};
+    if (!keep) return k;
+    size_t n = (size_t)s->attn.T * s->attn.C;
+    k.x1 = keep + b * reversible_keep_floats(fixed);
+    k.x2 = k.x1 + n;
+    k.attn = k.x2 + n;
+    k.ffn = k.attn + attention_keep_floats(&s->attn);
+    return k;
+}
+
 void reversible_forward(float *x1, float *x2, const BucketOrder *buckets, const LayerParams *p,
-                        const LayerShape *fixed, const LayerPass *pass, LayerWork *w) {
+                        const LayerShape *fixed, const LayerPass *pass, LayerWork *w, float *keep) {
     LayerShape shape = layer_shape_at(fixed, pass), *s = &shape;
     uint64_t stream = pass->stream;
     size_t n = (size_t)s->attn.T * s->attn.C;
@@ -33,22 +59,27 @@ void reversible_forward(float *x1, float *x2, const BucketOrder *buckets, const 
     for (int b = 0; b < pass->B; b++) {
         BucketOrder seq = *buckets;
         if (seq.order) seq.order += b * order_per_seq(s);
+        SeqKeep k = seq_keep(keep, b, fixed, s);
+        if (keep) {  // the exact inputs: the backward then needs no inverse
+            memcpy(k.x1, x1 + b * n, n * sizeof(float));
+            memcpy(k.x2, x2 + b * n, n * sizeof(float));
+        }
         double t0 = profile_now(), core = profile_seconds[PROFILE_ATTN_CORE];
         attention_forward(x1 + b * n, &seq, x2 + b * n, &p->attn, &s->attn,
-                          reversible_attn_stream(stream, pass->first_seq + b), &aw);
+                          reversible_attn_stream(stream, pass->first_seq + b), &aw, k.attn);
         // the dense part is the attention layer's time less its core's
         profile_add(PROFILE_ATTN_DENSE, t0 + (profile_seconds[PROFILE_ATTN_CORE] - core));
         t0 = profile_now();
         FfnShape f = s->ffn;
         f.stream = reversible_ffn_stream(stream, pass->first_seq + b);
-        ffn_forward(x2 + b * n, x1 + b * n, &p->ffn, s->attn.T, &f, w->ffn);
+        ffn_forward(x2 + b * n, x1 + b * n, &p->ffn, s->attn.T, &f, w->ffn, k.ffn);
         profile_add(PROFILE_FFN, t0);
     }
 }
 
 void reversible_backward(float *y1, float *y2, float *dy1, float *dy2, LayerParams *grad,
                          const int *order, const LayerParams *p, const LayerShape *fixed,
-                         const LayerPass *pass, LayerWork *w) {
+                         const LayerPass *pass, LayerWork *w, float *kept) {
     LayerShape shape = layer_shape_at(fixed, pass), *s = &shape;
     uint64_t stream = pass->stream;
     size_t n = (size_t)s->attn.T * s->attn.C;
@@ -56,17 +87,20 @@ void reversible_backward(float *y1, float *y2, float *dy1, float *dy2, LayerPara
     for (int b = 0; b < pass->B; b++) {
         FfnShape f = s->ffn;
         f.stream = reversible_ffn_stream(stream, pass->first_seq + b);
-        // x2 = y2 - G(y1); dy1 += G'(y1)^T dy2
+        SeqKeep k = seq_keep(kept, b, fixed, s);
+        // x2 = y2 - G(y1) (or kept); dy1 += G'(y1)^T dy2
         double t0 = profile_now();
-        ffn_backward(dy1 + b * n, &grad->ffn, y2 + b * n, dy2 + b * n, y1 + b * n, &p->ffn,
-                     s->attn.T, &f, w->ffn);
+        ffn_backward(dy1 + b * n, &grad->ffn, kept ? NULL : y2 + b * n, dy2 + b * n, y1 + b * n, &p->ffn,
+                     s->attn.T, &f, w->ffn, k.ffn);
+        if (kept) memcpy(y2 + b * n, k.x2, n * sizeof(float));
         profile_add(PROFILE_FFN, t0);
         t0 = profile_now();
         double core = profile_seconds[PROFILE_ATTN_CORE];
-        // x1 = y1 - F(x2); dx2 = dy2 + F'(x2)^T dy1
+        // x1 = y1 - F(x2) (or kept); dx2 = dy2 + F'(x2)^T dy1
         const int *seq = order ? order + b * order_per_seq(s) : NULL;
-        attention_backward(dy2 + b * n, &grad->attn, y1 + b * n, dy1 + b * n, seq, y2 + b * n,
-                           &p->attn, &s->attn, reversible_attn_stream(stream, pass->first_seq + b), &aw);
+        attention_backward(dy2 + b * n, &grad->attn, kept ? NULL : y1 + b * n, dy1 + b * n, seq, y2 + b * n,
+                           &p->attn, &s->attn, reversible_attn_stream(stream, pass->first_seq + b), &aw, k.attn);
+        if (kept) memcpy(y1 + b * n, k.x1, n * sizeof(float));
         profile_add(PROFILE_ATTN_DENSE, t0 + (profile_seconds[PROFILE_ATTN_CORE] - core));
     }
 }

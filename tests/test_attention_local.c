@@ -13,7 +13,7 @@ typedef struct {
 
 static double local_loss(void *p) {
     Ctx *c = p;
-    local_attention_forward(c->out, c->q, c->k, c->v, c->s.HS, &c->s, c->scratch);
+    local_attention_forward(c->out, c->q, c->k, c->v, c->s.HS, &c->s, c->scratch, NULL);
     return dot_loss(c->w, c->out, (size_t)c->s.T * c->s.HS);
 }
 
@@ -32,7 +32,7 @@ static void check(LocalShape s, const char *what) {
     fill_normal(c.v, n, 1, 3);
     fill_normal(c.w, n, 1, 4);
     float *dq = xcalloc(n, 4), *dk = xcalloc(n, 4), *dv = xcalloc(n, 4);
-    local_attention_backward(dq, dk, dv, NULL, c.w, c.q, c.k, c.v, s.HS, &s, c.scratch);
+    local_attention_backward(dq, dk, dv, NULL, c.w, c.q, c.k, c.v, s.HS, &s, c.scratch, NULL);
     float *x[3] = {c.q, c.k, c.v}, *g[3] = {dq, dk, dv};
     for (int i = 0; i < 3; i++) {
         double ana, rel = gradcheck(local_loss, &c, x[i], g[i], n, 10 + i, &ana);

@@ -35,7 +35,7 @@ static Ctx make(LshShape s, uint64_t seed) {
 
 static double head_loss(void *p) {
     Ctx *c = p;
-    lsh_attention_forward(c->out, c->sorted, c->qk, c->v, c->s.HS, &c->s, c->scratch);
+    lsh_attention_forward(c->out, c->sorted, c->qk, c->v, c->s.HS, &c->s, c->scratch, NULL);
     return dot_loss(c->w, c->out, (size_t)c->s.T * c->s.HS);
 }
 
@@ -43,7 +43,7 @@ static void check_grad(LshShape s, const char *what) {
     Ctx c = make(s, 7 + s.n_hashes + 10 * s.causal);
     size_t n = (size_t)s.T * s.HS;
     float *dqk = xcalloc(n, 4), *dv = xcalloc(n, 4);
-    lsh_attention_backward(dqk, dv, NULL, c.w, c.sorted, c.qk, c.v, s.HS, &s, c.scratch);
+    lsh_attention_backward(dqk, dv, NULL, c.w, c.sorted, c.qk, c.v, s.HS, &s, c.scratch, NULL);
     double ana, rel = gradcheck(head_loss, &c, c.qk, dqk, n, 1, &ana);
     EXPECT(rel < 1e-3 && fabs(ana) > 1e-3, "%s: dqk rel %.2e (g.d %.2e)", what, rel, ana);
     rel = gradcheck(head_loss, &c, c.v, dv, n, 2, &ana);
@@ -101,15 +101,15 @@ void test_lsh_equals_full_when_window_covers_sequence(void) {
         f.plain = 1;
         float *full = xmalloc((size_t)s.T * s.HS * 4);
         float *fscratch = xmalloc(lsh_scratch_floats(&f) * 4);
-        lsh_attention_forward(c.out, c.sorted, c.qk, c.v, s.HS, &s, c.scratch);
-        lsh_attention_forward(full, NULL, c.qk, c.v, s.HS, &f, fscratch);
+        lsh_attention_forward(c.out, c.sorted, c.qk, c.v, s.HS, &s, c.scratch, NULL);
+        lsh_attention_forward(full, NULL, c.qk, c.v, s.HS, &f, fscratch, NULL);
         double d = max_rel_diff(c.out, full, (size_t)s.T * s.HS);
         EXPECT(d < 1e-5, "causal %d: LSH vs full %.2e", causal, d);
         // and one chunk holding the whole sequence is the plain path itself
         LshShape one = s;
         one.chunk = 64;
         one.plain = 1;
-        lsh_attention_forward(c.out, NULL, c.qk, c.v, s.HS, &one, fscratch);
+        lsh_attention_forward(c.out, NULL, c.qk, c.v, s.HS, &one, fscratch, NULL);
         EXPECT(max_rel_diff(c.out, full, (size_t)s.T * s.HS) == 0.0, "one chunk differs");
     }
 }
@@ -129,8 +129,8 @@ void test_lsh_approaches_full_with_more_hashes(void) {
             f.plain = 1;
             float *full = xmalloc((size_t)s.T * s.HS * 4);
             float *fs = xmalloc(lsh_scratch_floats(&f) * 4);
-            lsh_attention_forward(full, NULL, c.qk, c.v, s.HS, &f, fs);
-            lsh_attention_forward(c.out, c.sorted, c.qk, c.v, s.HS, &s, c.scratch);
+            lsh_attention_forward(full, NULL, c.qk, c.v, s.HS, &f, fs, NULL);
+            lsh_attention_forward(c.out, c.sorted, c.qk, c.v, s.HS, &s, c.scratch, NULL);
             double num = 0, den = 0;
             for (size_t i = 0; i < (size_t)s.T * s.HS; i++) {
                 num += (c.out[i] - full[i]) * (double)(c.out[i] - full[i]);

@@ -1,5 +1,6 @@
 // test_cli.c: the reformer binary end to end: config errors, train, resume bit for
 // bit, eval, sample, damaged checkpoints, Ctrl-C. REFORMER_BIN names the binary.
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -69,6 +70,7 @@ void test_cli_config_errors(void) {
     config_error("{\"data\": {\"seq_len\": 100000}}", "model.axial_shape");
     config_error("{\"data\": {\"seq_len\": 4000}}", "data.seq_len: 4000 is not a multiple of model.lsh_chunk");
     config_error("{\"train\": {\"lr\": -1}}", "train.lr");
+    config_error("{\"train\": {\"memory_mb\": -1}}", "train.memory_mb: -1 is out of range");
     config_error("{\"tran\": {}}", "unknown section 'tran'");
     config_error("{\"model\": {\"d_model\": 64,}}", "invalid JSON near line 1");
     teardown();
@@ -148,6 +150,32 @@ void test_cli_train_resume_eval_sample(void) {
     EXPECT(rc == 2 && lines(out) == 1, "out-of-vocabulary prompt: %d %s", rc, out);
     rc = run_cmd(out, sizeof(out), "%s sample --ckpt %s/full/last.ckpt --len 100000", reformer_bin(), dir);
     EXPECT(rc == 2 && strstr(out, "positions"), "too long: %d %s", rc, out);
+    teardown();
+}
+
+// train.memory_mb: the layers keep their activations and the run learns the same curve,
+// up to the rounding of the reversible inverse it skips.
+void test_cli_memory_mb(void) {
+    setup();
+    char out[65536], a[16][40], b[16][40], path[512];
+    int rc = run_cmd(out, sizeof(out), "%s train %s/tiny.json --out %s/recompute", reformer_bin(), dir, dir);
+    EXPECT(rc == 0 && !strstr(out, "keep their activations"), "train: %d %s", rc, out);
+    snprintf(path, sizeof(path), "%s/keep.json", dir);
+    char json[2048];
+    snprintf(json, sizeof(json), "%.*s, \"memory_mb\": 64}}", (int)strlen(TINY) - 2, TINY);
+    write_text_file(path, json);
+    rc = run_cmd(out, sizeof(out), "%s train %s --out %s/keep", reformer_bin(), path, dir);
+    EXPECT(rc == 0 && strstr(out, "the top 2 of 2 layers keep their activations"), "train keep: %d %s", rc, out);
+    char pa[512], pb[512];
+    snprintf(pa, sizeof(pa), "%s/recompute/metrics.jsonl", dir);
+    snprintf(pb, sizeof(pb), "%s/keep/metrics.jsonl", dir);
+    int na = losses(pa, a, 16), nb = losses(pb, b, 16);
+    EXPECT(na == 6 && nb == 6, "metrics lines %d and %d, want 6", na, nb);
+    for (int i = 0; i < na && i < nb; i++)
+        EXPECT(fabs(atof(a[i]) - atof(b[i])) <= 1e-6 * fabs(atof(a[i])), "step %d: %s vs %s", i + 1, a[i], b[i]);
+    rc = run_cmd(out, sizeof(out), "%s bench --seq 256 --layers 2 --steps 1 --warmup 0 --memory-mb 1000 --json",
+                 reformer_bin());
+    EXPECT(rc == 0 && strstr(out, "\"kept_layers\": 2"), "bench --memory-mb: %d %s", rc, out);
     teardown();
 }
 

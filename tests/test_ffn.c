@@ -16,7 +16,7 @@ typedef struct {
 static double ffn_loss(void *p) {
     Ctx *c = p;
     memset(c->out, 0, c->N * c->s.C * 4);
-    ffn_forward(c->out, c->x, &c->w, c->N, &c->s, c->scratch);
+    ffn_forward(c->out, c->x, &c->w, c->N, &c->s, c->scratch, NULL);
     return dot_loss(c->proj, c->out, c->N * c->s.C);
 }
 
@@ -47,8 +47,8 @@ static void check_ffn(int act, float dropout, int chunk) {
     // y = x_other + G(x); backward must also give x_other back from y
     float *y = param(c.N * C, 1.0f, 9), *y0 = xmalloc(c.N * C * 4);
     memcpy(y0, y, c.N * C * 4);
-    ffn_forward(y, c.x, &c.w, c.N, &c.s, c.scratch);
-    ffn_backward(dx, &g, y, c.proj, c.x, &c.w, c.N, &c.s, c.scratch);
+    ffn_forward(y, c.x, &c.w, c.N, &c.s, c.scratch, NULL);
+    ffn_backward(dx, &g, y, c.proj, c.x, &c.w, c.N, &c.s, c.scratch, NULL);
     EXPECT(max_rel_diff(y, y0, c.N * C) < 1e-5, "inverse y - G(x) differs by %.2e",
            max_rel_diff(y, y0, c.N * C));
     struct { float *x, *g; size_t n; const char *name; } t[] = {
@@ -76,7 +76,7 @@ void test_ffn_chunking_invariant(void) {
     FfnShape s1 = {C, F, ACT_GELU, 37, 1e-12f, 0.2f, 5}, s2 = s1;
     s2.chunk = 4;
     float *k1 = xmalloc(ffn_scratch_floats(&s1) * 4), *k2 = xmalloc(ffn_scratch_floats(&s2) * 4);
-    ffn_forward(a, x, &w, N, &s1, k1);
-    ffn_forward(b, x, &w, N, &s2, k2);
+    ffn_forward(a, x, &w, N, &s1, k1, NULL);
+    ffn_forward(b, x, &w, N, &s2, k2, NULL);
     EXPECT(max_rel_diff(a, b, N * C) < 1e-6, "chunk 37 vs 4 differ by %.2e", max_rel_diff(a, b, N * C));
 }

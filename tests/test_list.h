@@ -32,6 +32,7 @@
     X(test_model_grad_full)                            \
     X(test_model_grad_full_bidirectional)              \
     X(test_model_grad_dropout)                         \
+    X(test_kept_activations_match_recompute)           \
     X(test_reversibility_12_layers)                    \
     X(test_reversible_equals_store_everything)         \
     X(test_no_causal_leak)                             \
@@ -65,6 +66,7 @@
     X(test_cli_flags)                                  \
     X(test_cli_config_errors)                          \
     X(test_cli_train_resume_eval_sample)               \
+    X(test_cli_memory_mb)                              \
     X(test_cli_damaged_checkpoints)                    \
     X(test_cli_failed_save_keeps_last_checkpoint)      \
     X(test_cli_disk_full_keeps_last_checkpoint)        \

@@ -110,7 +110,7 @@ void test_reversibility_12_layers(void) {
         LayerPass pass = {32, 1, 0, 0, 0};
         LayerWork w = {m.attn_work, m.ffn_work};
         BucketOrder reuse = {m.sorted + l * m.sorted_per_layer, 0, NULL};
-        reversible_forward(x1, x2, &reuse, &m.p.layer[l], &m.shape[l], &pass, &w);
+        reversible_forward(x1, x2, &reuse, &m.p.layer[l], &m.shape[l], &pass, &w, NULL);
     }
     EXPECT(max_rel_diff(x1, m.x1, n) == 0.0 && max_rel_diff(x2, m.x2, n) == 0.0, "replay differs");
     // walk down: each inverse must give the saved input
@@ -120,7 +120,7 @@ void test_reversibility_12_layers(void) {
         LayerPass pass = {32, 1, 0, 0, 0};
         LayerWork w = {m.attn_work, m.ffn_work};
         reversible_backward(x1, x2, d1, d2, &m.g.layer[l], m.sorted + l * m.sorted_per_layer,
-                            &m.p.layer[l], &m.shape[l], &pass, &w);
+                            &m.p.layer[l], &m.shape[l], &pass, &w, NULL);
         worst = fmax(worst, max_rel_diff(x1, saved + (2 * l) * n, n));
         worst = fmax(worst, max_rel_diff(x2, saved + (2 * l + 1) * n, n));
     }
@@ -163,7 +163,7 @@ void test_reversible_equals_store_everything(void) {
             memcpy(y1, store + 2 * l * n, n * 4);
             memcpy(y2, store + (2 * l + 1) * n, n * 4);
             BucketOrder reuse = {m.sorted + l * m.sorted_per_layer, 0, NULL};
-            reversible_forward(y1, y2, &reuse, &m.p.layer[l], &m.shape[l], &pass, &w);
+            reversible_forward(y1, y2, &reuse, &m.p.layer[l], &m.shape[l], &pass, &w, NULL);
         }
     }
     EXPECT(max_rel_diff(x1, m.x1, n) == 0.0, "stored forward differs from model forward");
@@ -186,11 +186,11 @@ void test_reversible_equals_store_everything(void) {
             FfnShape f = s.ffn;
             f.stream = reversible_ffn_stream(st, b);
             // y2 = x2 + G(y1): dy1 += G'(y1)^T dy2
-            ffn_backward(d1 + o, &m.g.layer[l].ffn, NULL, d2 + o, y1 + o, &m.p.layer[l].ffn, 32, &f, m.ffn_work);
+            ffn_backward(d1 + o, &m.g.layer[l].ffn, NULL, d2 + o, y1 + o, &m.p.layer[l].ffn, 32, &f, m.ffn_work, NULL);
             // y1 = x1 + F(x2): dx2 = dy2 + F'(x2)^T dy1
             attention_backward(d2 + o, &m.g.layer[l].attn, NULL, d1 + o,
                                m.sorted + l * m.sorted_per_layer + b * (m.sorted_per_layer / 2), in2 + o,
-                               &m.p.layer[l].attn, &s.attn, reversible_attn_stream(st, b), &aw);
+                               &m.p.layer[l].attn, &s.attn, reversible_attn_stream(st, b), &aw, NULL);
         }
     }
     for (size_t i = 0; i < n; i++) d1[i] += d2[i];
@@ -202,7 +202,58 @@ void test_reversible_equals_store_everything(void) {
     double d = max_rel_diff(m.grads, rev, m.n_params);
     printf("    reversible vs store-everything gradients: max relative difference %.2e\n", d);
     EXPECT(d < 1e-4, "gradients differ by %.2e", d);
+    // every layer keeping its activations is store-everything exactly: the same inputs, the
+    // same internals, only read instead of recomputed
+    Model k;
+    model_init(&k, &cfg, 2, 32, 8);
+    model_keep_layers(&k, 6);
+    model_zero_grad(&k);
+    model_forward(&k, tok, 2, 32, &(ForwardArgs){.training = 1});
+    model_backward(&k, k.n_labels, NULL);
+    EXPECT(memcmp(k.grads, m.grads, m.n_params * 4) == 0, "kept activations differ from store-everything by %.2e",
+           max_rel_diff(k.grads, m.grads, m.n_params));
+    model_free(&k);
     model_free(&m);
+}
+
+// Loss and gradients of one training step with the top `kept` layers keeping activations.
+static double kept_step(const ReformerConfig *cfg, int kept, int T, float *grads) {
+    Model m;
+    model_init(&m, cfg, 2, 32, 9);
+    model_keep_layers(&m, kept);
+    int *tok = tokens_for(2, T, cfg->vocab, 10);
+    model_zero_grad(&m);
+    double loss = model_forward(&m, tok, 2, T, &(ForwardArgs){.training = 1, .step = 3});
+    model_backward(&m, m.n_labels, NULL);
+    memcpy(grads, m.grads, m.n_params * 4);
+    model_free(&m);
+    xfree(tok);
+    return loss;
+}
+
+void test_kept_activations_match_recompute(void) {
+    int kinds[2] = {-1, ATTN_LSH}, lens[2] = {32, 24}, kept[3] = {1, 3, 6};
+    double worst = 0;
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < 2; i++) {
+            ReformerConfig cfg = tiny(kinds[k], 1, 6);
+            cfg.hidden_dropout = cfg.lsh_dropout = cfg.local_dropout = 0.1f;
+            cfg.init_std = 0.02f;
+            size_t n;
+            model_bytes_needed(&cfg, 2, 32, &n);
+            float *base = xmalloc(n * 4), *g = xmalloc(n * 4);
+            double loss0 = kept_step(&cfg, 0, lens[i], base);
+            for (int j = 0; j < 3; j++) {
+                double loss = kept_step(&cfg, kept[j], lens[i], g);
+                EXPECT(loss == loss0, "kind %d, T %d, %d kept: the forward changed", kinds[k], lens[i], kept[j]);
+                double d = max_rel_diff(g, base, n);
+                EXPECT(d < 1e-6, "kind %d, T %d, %d kept: gradients differ by %.2e", kinds[k], lens[i], kept[j], d);
+                worst = fmax(worst, d);
+            }
+            xfree(base);
+            xfree(g);
+        }
+    printf("    kept activations vs recompute: gradients within %.2e (max relative)\n", worst);
 }
 
 static void check_causal(int kind) {
