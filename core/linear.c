@@ -39,15 +39,15 @@ static Tile tile_of(size_t M, int N, int nt, int t) {
     return k;
 }
 
-// The dense layers' sgemm time and FLOPs for `reformer bench`, counted outside parallel regions.
+// The dense layers' sgemm time and FLOPs for `reformer bench` (one thread's, see profile_counting).
 static void account(double since, double flops) {
+    if (!profile_counting()) return;
     profile_gemm_seconds += omp_get_wtime() - since;
     profile_gemm_flops += flops;
 }
 
 void linear_forward_ld(float *out, const float *inp, const float *weight, size_t ldw, size_t N,
                        int IC, int OC, float alpha, float beta) {
-    int outer = !omp_in_parallel();
     double t0 = omp_get_wtime();
     if (N == 1) {  // one position (cached decoding): sgemv, which does not pack the weight
         #pragma omp parallel if (!omp_in_parallel() && threads_get() > 1 && OC >= 256)
@@ -69,7 +69,7 @@ void linear_forward_ld(float *out, const float *inp, const float *weight, size_t
                             out + k.r0 * OC + k.c0, OC);
         }
     }
-    if (outer) account(t0, 2.0 * N * IC * OC);
+    account(t0, 2.0 * N * IC * OC);
 }
 
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias,
@@ -86,7 +86,6 @@ void linear_forward(float *out, const float *inp, const float *weight, const flo
 
 void linear_backward_ld(float *dinp, float *dweight, size_t ldw, const float *dout,
                         const float *inp, const float *weight, size_t N, int IC, int OC) {
-    int outer = !omp_in_parallel();
     double t0 = omp_get_wtime();
     #pragma omp parallel if (use_threads(N))
     {
@@ -104,7 +103,7 @@ void linear_backward_ld(float *dinp, float *dweight, size_t ldw, const float *do
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(k.r1 - k.r0), k.c1 - k.c0, (int)N, 1.0f,
                         dout + k.r0, OC, inp + k.c0, IC, 1.0f, dweight + k.r0 * ldw + k.c0, (int)ldw);
     }
-    if (outer) account(t0, 2.0 * N * IC * OC * ((dinp != NULL) + (dweight != NULL)));
+    account(t0, 2.0 * N * IC * OC * ((dinp != NULL) + (dweight != NULL)));
 }
 
 void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,

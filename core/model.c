@@ -197,6 +197,31 @@ static size_t attn_work_max(const Model *m) {
     return most;
 }
 
+// ---- one sequence per thread ----
+// Short sequences give a team of threads too little work per kernel (the copy task's regions
+// last microseconds), and such regions collapse when another process shares the cores. A
+// batch with at least as many sequences as threads therefore runs whole sequences on
+// separate threads, each with its own scratch (nested regions run on one thread) and, in the
+// backward pass, its own gradient, added to the batch's sum in sequence order.
+
+typedef struct {
+    LayerWork layer;
+    float *head;
+} Scratch;
+
+static size_t scratch_floats(const Model *m) {
+    HeadShape h = head_shape(m, m->T, &(ForwardArgs){0});
+    return attn_work_max(m) + ffn_scratch_floats(&m->shape[0].ffn) + lm_head_scratch_floats(&h);
+}
+
+// Thread t's scratch, or with t < 0 the one the kernels share when they split each sequence.
+static Scratch scratch_of(const Model *m, int t) {
+    if (t < 0) return (Scratch){{m->attn_work, m->ffn_work}, m->head_work};
+    float *p = m->team_work + (size_t)t * scratch_floats(m);
+    float *ffn = p + attn_work_max(m);
+    return (Scratch){{p, ffn}, ffn + ffn_scratch_floats(&m->shape[0].ffn)};
+}
+
 // The sizes of a model for (B, T), nothing allocated: the bucket count resolved, the
 // parameter count, the bucket-order records.
 static void model_plan(Model *m, const ReformerConfig *c, int B, int T, uint64_t seed) {
@@ -216,6 +241,9 @@ static void model_plan(Model *m, const ReformerConfig *c, int B, int T, uint64_t
     m->n_entries = L.n;
     m->n_params = L.offset;
     m->sorted_per_layer = (size_t)B * c->n_heads * c->n_hashes * T;
+    // short sequences may run one per thread (model_forward): a scratch and gradient each
+    m->threads = threads_get();
+    m->team = T <= MODEL_BY_SEQUENCE_T && B >= m->threads ? m->threads : 0;
 }
 
 // Floats one layer keeps for B sequences when it keeps its activations: the layers differ
@@ -264,7 +292,6 @@ size_t model_bytes_needed(const ReformerConfig *c, int B, int T, size_t *n_param
 
 void model_init(Model *m, const ReformerConfig *c, int B, int T, uint64_t seed) {
     model_plan(m, c, B, T, seed);
-    m->threads = threads_get();
     m->table = xcalloc((size_t)m->n_entries, sizeof(ParamEntry));
     m->params = xmalloc(m->n_params * sizeof(float));
     m->grads = xcalloc(m->n_params, sizeof(float));
@@ -286,6 +313,17 @@ void model_init(Model *m, const ReformerConfig *c, int B, int T, uint64_t seed) 
     m->ffn_work = xmalloc(ffn_scratch_floats(&s0->ffn) * sizeof(float));
     HeadShape h = head_shape(m, T, &(ForwardArgs){0});
     m->head_work = xmalloc(lm_head_scratch_floats(&h) * sizeof(float));
+    m->seq_nll = xmalloc((size_t)B * sizeof(double));
+    m->seq_correct = xmalloc((size_t)B * sizeof(long));
+    if (m->team) {
+        m->team_work = xmalloc((size_t)m->team * scratch_floats(m) * sizeof(float));
+        m->team_grads = xmalloc((size_t)m->team * m->n_params * sizeof(float));
+        m->team_g = xcalloc((size_t)m->team, sizeof(ModelViews));
+        for (int t = 0; t < m->team; t++) {
+            Layout L = {NULL, 0, 0, m->team_grads + (size_t)t * m->n_params};
+            layout(&m->cfg, &L, &m->team_g[t]);
+        }
+    }
 }
 
 void model_free(Model *m) {
@@ -302,6 +340,11 @@ void model_free(Model *m) {
     xfree(m->ffn_work);
     xfree(m->head_work);
     xfree(m->kept);
+    xfree(m->seq_nll);
+    xfree(m->seq_correct);
+    xfree(m->team_work);
+    xfree(m->team_grads);
+    xfree(m->team_g);
     memset(m, 0, sizeof(*m));
 }
 
@@ -315,7 +358,8 @@ size_t model_activation_bytes(const Model *m) {
     size_t act = (size_t)m->B * m->T * m->cfg.d_model;
     return 4 * act * sizeof(float) + m->sorted_per_layer * m->cfg.n_layers * sizeof(int) +
            (attn_work_max(m) + ffn_scratch_floats(&s0->ffn) + lm_head_scratch_floats(&h) +
-            (size_t)m->n_kept * m->kept_per_layer) * sizeof(float);
+            (size_t)m->n_kept * m->kept_per_layer + (size_t)m->team * (scratch_floats(m) + m->n_params)) *
+               sizeof(float);
 }
 
 // ---- forward and backward --------------------------------------------------
@@ -364,17 +408,23 @@ void model_embed(Model *m, float *out, const int *tokens, int T, int start) {
     embedding_forward(out, tokens, m->p.wte, m->p.pos0, m->p.pos1, &e);
 }
 
+static int by_sequence(const Model *m, int B, int T) {
+    return m->team >= threads_get() && B >= threads_get() && T <= MODEL_BY_SEQUENCE_T;
+}
+
 double model_forward(Model *m, const int *tokens, int B, int T, const ForwardArgs *a) {
     CHECK(B <= m->B && T <= m->T && T >= 1, "batch %dx%d exceeds buffers %dx%d", B, T, m->B, m->T);
     CHECK(threads_get() <= m->threads, "%d threads; the scratch was sized for %d at model_init", threads_get(), m->threads);
     CHECK(!a->reuse_buckets || (m->args.step == a->step && m->cur_B == B && m->cur_T == T),
           "reusing the bucket order of a different forward");
     const ReformerConfig *c = &m->cfg;
-    size_t n = (size_t)T * c->d_model;
+    size_t n = (size_t)T * c->d_model, per_seq = (size_t)c->n_heads * c->n_hashes * T;  // bucket order of one sequence
+    int seqs = by_sequence(m, B, T);
     m->args = *a;
     m->tokens = tokens;
     m->cur_B = B;
     m->cur_T = T;
+    #pragma omp parallel for schedule(static) if (seqs)
     for (int b = 0; b < B; b++) {
         EmbedShape e = embed_shape(m, T, a->training);
         e.stream = model_embed_stream(m, a->step, a->first_seq + b);
@@ -382,25 +432,44 @@ double model_forward(Model *m, const int *tokens, int B, int T, const ForwardArg
         memcpy(m->x2 + b * n, m->x1 + b * n, n * sizeof(float));
     }
     for (int l = 0; l < c->n_layers; l++) {
-        LayerPass pass = {T, B, a->training, model_layer_stream(m, a->step, l), a->first_seq};
-        LayerWork w = {m->attn_work, m->ffn_work};
         int hashes = c->attn[l] == ATTN_LSH && T > c->lsh_chunk;
         // the order is laid out for the call's (B, T): NH*NR*T per sequence
         BucketOrder order = {m->sorted + l * m->sorted_per_layer, hashes && !a->reuse_buckets, NULL};
         if (order.hash) order.rot = model_layer_rotations(m, a, l);
-        reversible_forward(m->x1, m->x2, &order, &m->p.layer[l], &m->shape[l], &pass, &w, layer_keep(m, l));
+        uint64_t stream = model_layer_stream(m, a->step, l);
+        float *keep = layer_keep(m, l);
+        if (!seqs) {
+            LayerPass pass = {T, B, a->training, stream, a->first_seq};
+            Scratch w = scratch_of(m, -1);
+            reversible_forward(m->x1, m->x2, &order, &m->p.layer[l], &m->shape[l], &pass, &w.layer, keep);
+            continue;
+        }
+        #pragma omp parallel for schedule(static)
+        for (int b = 0; b < B; b++) {
+            LayerPass pass = {T, 1, a->training, stream, a->first_seq + b};
+            Scratch w = scratch_of(m, omp_get_thread_num());
+            BucketOrder seq = order;
+            if (seq.order) seq.order += b * per_seq;
+            reversible_forward(m->x1 + b * n, m->x2 + b * n, &seq, &m->p.layer[l], &m->shape[l], &pass, &w.layer,
+                               keep ? keep + b * reversible_keep_floats(&m->shape[l]) : NULL);
+        }
     }
-    double nll = 0.0, t0 = profile_now();
-    m->correct = 0;
+    double t0 = profile_now();
+    #pragma omp parallel for schedule(static) if (seqs)
     for (int b = 0; b < B; b++) {
         HeadShape h = head_shape(m, T, a);
         h.stream = model_head_stream(m, a->step, a->first_seq + b);
-        long corr = 0;
-        nll += lm_head_forward(NULL, &corr, m->x1 + b * n, m->x2 + b * n, tokens + (size_t)b * T,
-                               &m->p.head, &h, m->head_work);
-        m->correct += corr;
+        m->seq_correct[b] = 0;  // lm_head_forward adds to it
+        m->seq_nll[b] = lm_head_forward(NULL, &m->seq_correct[b], m->x1 + b * n, m->x2 + b * n, tokens + (size_t)b * T,
+                                        &m->p.head, &h, scratch_of(m, seqs ? omp_get_thread_num() : -1).head);
     }
     profile_add(PROFILE_HEAD, t0);
+    double nll = 0.0;
+    m->correct = 0;
+    for (int b = 0; b < B; b++) {
+        nll += m->seq_nll[b];
+        m->correct += m->seq_correct[b];
+    }
     long long labels = 0;
     for (int b = 0; b < B; b++)
         for (int t = imax(1, a->loss_from); t < T; t++) labels += tokens[(size_t)b * T + t] >= 0;
@@ -428,39 +497,73 @@ void model_logits_of(Model *m, float *logits, const float *y1, const float *y2) 
     lm_head_forward(logits, NULL, y1, y2, &no_label, &m->p.head, &h, m->head_work);
 }
 
-void model_backward(Model *m, long long labels, double *acc) {
+// Sequence b's backward pass: its gradient += into g, with scratch w.
+static void sequence_backward(Model *m, int b, float scale, ModelViews *g, const Scratch *w) {
     const ReformerConfig *c = &m->cfg;
     const ForwardArgs *a = &m->args;
-    int B = m->cur_B, T = m->cur_T;
+    int T = m->cur_T;
     size_t n = (size_t)T * c->d_model, per_seq = (size_t)c->n_heads * c->n_hashes * T;  // bucket order of one sequence
+    float *x1 = m->x1 + b * n, *x2 = m->x2 + b * n, *dx1 = m->dx1 + b * n, *dx2 = m->dx2 + b * n;
+    const int *tok = m->tokens + (size_t)b * T;
+    zero_floats(dx1, n);
+    zero_floats(dx2, n);
+    double t0 = profile_now();
+    HeadShape h = head_shape(m, T, a);
+    h.stream = model_head_stream(m, a->step, a->first_seq + b);
+    lm_head_backward(dx1, dx2, &g->head, scale, x1, x2, tok, &m->p.head, &h, w->head);
+    profile_add(PROFILE_HEAD, t0);
+    for (int l = c->n_layers - 1; l >= 0; l--) {
+        LayerPass pass = {T, 1, a->training, model_layer_stream(m, a->step, l), a->first_seq + b};
+        LayerWork lw = w->layer;
+        float *kept = layer_keep(m, l);
+        if (kept) kept += b * reversible_keep_floats(&m->shape[l]);
+        reversible_backward(x1, x2, dx1, dx2, &g->layer[l], m->sorted + l * m->sorted_per_layer + b * per_seq,
+                            &m->p.layer[l], &m->shape[l], &pass, &lw, kept);
+    }
+    // x1 = x2 = e, so de = dx1 + dx2
+    for (size_t i = 0; i < n; i++) dx1[i] += dx2[i];
+    EmbedShape e = embed_shape(m, T, a->training);
+    e.stream = model_embed_stream(m, a->step, a->first_seq + b);
+    embedding_backward(g->wte, g->pos0, g->pos1, dx1, tok, &e);
+}
+
+// Threads take a sequence each, forming its gradient alone in their own block; then every
+// block joins the sum (grads, or acc in double) in sequence order, as the path with acc adds.
+static void backward_by_sequence(Model *m, float scale, double *acc) {
+    int B = m->cur_B, team = threads_get();
+    for (int first = 0; first < B; first += team) {
+        int count = imin(team, B - first);
+        #pragma omp parallel for schedule(static, 1)
+        for (int t = 0; t < count; t++) {
+            zero_floats(m->team_grads + (size_t)t * m->n_params, m->n_params);
+            Scratch w = scratch_of(m, t);
+            sequence_backward(m, first + t, scale, &m->team_g[t], &w);
+        }
+        #pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < m->n_params; i++) {
+            if (acc) {
+                for (int t = 0; t < count; t++) acc[i] += m->team_grads[(size_t)t * m->n_params + i];
+            } else {
+                for (int t = 0; t < count; t++) m->grads[i] += m->team_grads[(size_t)t * m->n_params + i];
+            }
+        }
+    }
+}
+
+void model_backward(Model *m, long long labels, double *acc) {
     CHECK(m->tokens != NULL, "backward without forward");
-    zero_floats(m->dx1, B * n);
-    zero_floats(m->dx2, B * n);
     float scale = labels ? 1.0f / (float)labels : 0.0f;
+    if (by_sequence(m, m->cur_B, m->cur_T)) {
+        backward_by_sequence(m, scale, acc);
+        m->tokens = NULL;
+        return;
+    }
     // sequence by sequence: each parameter still receives its layer's contributions in
     // sequence order, so without acc the sums are those of a layer-by-layer walk
-    for (int b = 0; b < B; b++) {
+    Scratch w = scratch_of(m, -1);
+    for (int b = 0; b < m->cur_B; b++) {
         if (acc) model_zero_grad(m);
-        float *x1 = m->x1 + b * n, *x2 = m->x2 + b * n, *dx1 = m->dx1 + b * n, *dx2 = m->dx2 + b * n;
-        const int *tok = m->tokens + (size_t)b * T;
-        double t0 = profile_now();
-        HeadShape h = head_shape(m, T, a);
-        h.stream = model_head_stream(m, a->step, a->first_seq + b);
-        lm_head_backward(dx1, dx2, &m->g.head, scale, x1, x2, tok, &m->p.head, &h, m->head_work);
-        profile_add(PROFILE_HEAD, t0);
-        for (int l = c->n_layers - 1; l >= 0; l--) {
-            LayerPass pass = {T, 1, a->training, model_layer_stream(m, a->step, l), a->first_seq + b};
-            LayerWork w = {m->attn_work, m->ffn_work};
-            float *kept = layer_keep(m, l);
-            if (kept) kept += b * reversible_keep_floats(&m->shape[l]);
-            reversible_backward(x1, x2, dx1, dx2, &m->g.layer[l], m->sorted + l * m->sorted_per_layer + b * per_seq,
-                                &m->p.layer[l], &m->shape[l], &pass, &w, kept);
-        }
-        // x1 = x2 = e, so de = dx1 + dx2
-        for (size_t i = 0; i < n; i++) dx1[i] += dx2[i];
-        EmbedShape e = embed_shape(m, T, a->training);
-        e.stream = model_embed_stream(m, a->step, a->first_seq + b);
-        embedding_backward(m->g.wte, m->g.pos0, m->g.pos1, dx1, tok, &e);
+        sequence_backward(m, b, scale, &m->g, &w);
         if (acc) {
             #pragma omp parallel for schedule(static)
             for (size_t i = 0; i < m->n_params; i++) acc[i] += m->grads[i];

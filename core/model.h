@@ -97,6 +97,15 @@ typedef struct Model {
     size_t sorted_per_layer;
     float *rot;           // (NH, HS, NR, cols) rotations of the layer being hashed
     float *attn_work, *ffn_work, *head_work;  // scratch shared by every layer
+    // batches of short sequences run one sequence per thread (model_forward), each thread
+    // with its own scratch and gradient: team copies of them (0: this model never does; tests
+    // set it to 0 after model_init to take the path that splits each sequence's kernels)
+    int team;
+    float *team_work;     // (team, attention + feed-forward + head scratch)
+    float *team_grads;    // (team, n_params)
+    ModelViews *team_g;   // (team) views into team_grads
+    double *seq_nll;      // (B) each sequence's summed NLL and right guesses in the last forward
+    long *seq_correct;
     int n_kept;           // the top n_kept layers keep their activations (model_keep_layers)
     size_t kept_per_layer;  // floats: B sequences of reversible_keep_floats
     float *kept;          // (n_kept, kept_per_layer)
@@ -126,13 +135,20 @@ void model_free(Model *m);
 void model_zero_grad(Model *m);
 
 // Mean next-token NLL (nats) over B*(T-1) labels of tokens (B, T); T <= m->T.
+// A batch of at least as many sequences as threads, each of at most MODEL_BY_SEQUENCE_T
+// tokens, runs one sequence per thread with single-threaded kernels (short sequences give a
+// team too little work per kernel, and many small regions collapse when another process
+// shares the cores); its results then do not depend on the thread count.
+#define MODEL_BY_SEQUENCE_T 1024
 double model_forward(Model *m, const int *tokens, int B, int T, const ForwardArgs *a);
 // grads += d(summed NLL / labels)/d params for the last forward (with its args); x1, x2 are
 // consumed. labels: what the loss averages over: the forward's m->n_labels in one process,
 // the sum over every rank's in data-parallel training. With acc (n_params doubles), each
-// sequence's gradient is formed alone in grads (left holding the last one's) and added to
-// acc in double: the batch's sum then hardly depends on how sequences are grouped (one
-// process, or any number of data-parallel ranks).
+// sequence's gradient is formed alone and added to acc in double, in sequence order: the
+// batch's sum then hardly depends on how sequences are grouped (one process, or any number
+// of data-parallel ranks); grads is then scratch. A batch that runs by sequence (see
+// model_forward) forms each sequence's gradient alone too and adds it to grads (or acc) in
+// sequence order.
 void model_backward(Model *m, long long labels, double *acc);
 // Logits (B, T, V) of the last forward; recomputes the head only.
 void model_logits(Model *m, float *logits);

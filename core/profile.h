@@ -1,6 +1,6 @@
 // profile.h: wall time per phase of a step, summed since the last profile_reset, so
-// `reformer bench` can say where a step's time goes. The timed calls sit outside
-// OpenMP regions and number a few hundred per step, so the cost is negligible.
+// `reformer bench` can say where a step's time goes. The timed calls sit outside the
+// kernels' OpenMP regions and number a few hundred per step, so the cost is negligible.
 #ifndef REFORMER_PROFILE_H
 #define REFORMER_PROFILE_H
 
@@ -21,8 +21,13 @@ extern double profile_seconds[PROFILE_PHASES];
 extern double profile_gemm_seconds, profile_gemm_flops;
 extern const char *const profile_names[PROFILE_PHASES];
 
+// When a batch's sequences run on separate threads (core/model.c), only the first thread's
+// calls count: its sequences are a fair sample of the step, and one writer races with none.
+static inline int profile_counting(void) { return omp_get_active_level() == 0 || omp_get_ancestor_thread_num(1) == 0; }
 static inline double profile_now(void) { return omp_get_wtime(); }
-static inline void profile_add(int phase, double since) { profile_seconds[phase] += omp_get_wtime() - since; }
+static inline void profile_add(int phase, double since) {
+    if (profile_counting()) profile_seconds[phase] += omp_get_wtime() - since;
+}
 void profile_reset(void);
 
 #endif

@@ -33,6 +33,7 @@
     X(test_model_grad_full_bidirectional)              \
     X(test_model_grad_dropout)                         \
     X(test_kept_activations_match_recompute)           \
+    X(test_model_by_sequence_any_team)                 \
     X(test_reversibility_12_layers)                    \
     X(test_reversible_equals_store_everything)         \
     X(test_no_causal_leak)                             \

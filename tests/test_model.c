@@ -134,6 +134,7 @@ void test_reversible_equals_store_everything(void) {
     cfg.hidden_dropout = cfg.lsh_dropout = cfg.local_dropout = 0.1f;
     Model m;
     model_init(&m, &cfg, 2, 32, 8);
+    m.team = 0;  // the sums below are taken kernel by kernel, as the split path does
     ForwardArgs a = {.training = 1};
     int *tok = tokens_for(2, 32, cfg.vocab, 4);
     size_t n = 2 * 32 * (size_t)cfg.d_model;
@@ -206,6 +207,7 @@ void test_reversible_equals_store_everything(void) {
     // same internals, only read instead of recomputed
     Model k;
     model_init(&k, &cfg, 2, 32, 8);
+    k.team = 0;
     model_keep_layers(&k, 6);
     model_zero_grad(&k);
     model_forward(&k, tok, 2, 32, &(ForwardArgs){.training = 1});
@@ -284,6 +286,52 @@ void test_no_causal_leak(void) {
     check_causal(ATTN_LOCAL);
     check_causal(ATTN_FULL);
     check_causal(-1);
+}
+
+// A batch that runs one sequence per thread gives the same bits with any team; with acc its
+// gradient is the single-threaded split path's exactly (each sequence formed alone, added in
+// order), and without acc within float rounding of it.
+void test_model_by_sequence_any_team(void) {
+    ReformerConfig cfg = tiny(-1, 1, 4);
+    cfg.hidden_dropout = cfg.lsh_dropout = cfg.local_dropout = 0.1f;
+    cfg.init_std = 0.02f;
+    enum { B = 6, T = 32, RUNS = 4 };
+    int *tok = tokens_for(B, T, cfg.vocab, 21);
+    size_t n;
+    model_bytes_needed(&cfg, B, T, &n);
+    int teams[RUNS] = {1, 2, 3, 0};  // 0: the split path on one thread
+    float *g[RUNS];
+    double *acc[RUNS], loss[RUNS];
+    for (int i = 0; i < RUNS; i++) {
+        threads_set(teams[i] ? teams[i] : 1);
+        Model m;
+        model_init(&m, &cfg, B, T, 5);
+        if (!teams[i]) m.team = 0;
+        ForwardArgs a = {.step = 2, .training = 1};
+        model_zero_grad(&m);
+        loss[i] = model_forward(&m, tok, B, T, &a);
+        model_backward(&m, m.n_labels, NULL);
+        g[i] = xmalloc(n * 4);
+        memcpy(g[i], m.grads, n * 4);
+        acc[i] = xcalloc(n, sizeof(double));
+        model_forward(&m, tok, B, T, &a);
+        model_backward(&m, m.n_labels, acc[i]);
+        model_free(&m);
+    }
+    threads_set(2);
+    for (int i = 1; i < RUNS; i++) {
+        EXPECT(loss[i] == loss[0], "run %d: loss %.17g vs %.17g", i, loss[i], loss[0]);
+        EXPECT(memcmp(acc[i], acc[0], n * sizeof(double)) == 0, "run %d: the summed gradient differs", i);
+    }
+    for (int i = 1; i < 3; i++) EXPECT(memcmp(g[i], g[0], n * 4) == 0, "team %d: gradients differ", teams[i]);
+    double d = max_rel_diff(g[3], g[0], n);
+    printf("    one sequence per thread vs split kernels: gradients within %.2e (max relative)\n", d);
+    EXPECT(d < 1e-6, "split path differs by %.2e", d);
+    for (int i = 0; i < RUNS; i++) {
+        xfree(g[i]);
+        xfree(acc[i]);
+    }
+    xfree(tok);
 }
 
 void test_determinism(void) {
