@@ -4,7 +4,8 @@
 Reads rows of `reformer bench --json` (keys seq, attn, mode, tokens_per_s) and of
 scripts/hf_reformer_bench.py (keys impl, L, mode, tokens_per_s) from the files given, and
 draws one line per implementation: ours with LSH attention, ours with full attention, and
-HuggingFace's Reformer. Both axes logarithmic.
+HuggingFace's Reformer. Both axes logarithmic. Rows with a "tag" (scripts/bench_alternate.sh)
+are skipped.
 
   scripts/plot_lengths.py bench-results/lengths-*.jsonl --out docs/tokens-per-second.svg
 """
@@ -23,7 +24,8 @@ for name in a.files:
         if not raw.startswith("{"):
             continue
         r = json.loads(raw)
-        if "tokens_per_s" not in r or r.get("mode", "train") != "train":
+        # rows tagged by scripts/bench_alternate.sh compare settings at one length: not sweep points
+        if "tokens_per_s" not in r or r.get("mode", "train") != "train" or "tag" in r:
             continue
         if "seq" in r:
             key = "ours, LSH" if r["attn"] == "lsh" else "ours, full attention" if r["attn"] == "full" else None
