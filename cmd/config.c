@@ -16,7 +16,8 @@
 #include "../core/common.h"
 #include "../core/ffn.h"
 
-typedef enum { T_INT, T_I64, T_FLOAT, T_BOOL, T_ENUM, T_STR, T_ATTN, T_PAIR, T_BUCKETS } Type;
+// T_MIB: a count of MiB, or the string "auto" (stored as CONFIG_MIB_AUTO)
+typedef enum { T_INT, T_I64, T_FLOAT, T_BOOL, T_ENUM, T_STR, T_ATTN, T_PAIR, T_BUCKETS, T_MIB } Type;
 
 static const char *const ACTS[] = {"gelu", "relu", NULL};
 static const char *const SCHEDULES[] = {"constant", "rsqrt", "cosine", NULL};
@@ -90,7 +91,7 @@ static const Key KEYS[] = {
     {"train.threads", T_INT, R(threads), 0, 1024, 0, "threads per process; 0: this machine's cores / the processes mpirun started on it"},
     {"train.shard_optimizer", T_BOOL, R(shard_optimizer), 0, 1, 0, "under mpirun, each rank keeps 1/N of the optimizer state (ZeRO-1); false: every rank all of it"},
     {"train.eval_tokens", T_I64, R(eval_tokens), 0, 1e15, 0, "tokens per validation during training; 0: the whole split"},
-    {"train.memory_mb", T_I64, R(memory_mb), 0, 1e9, 0, "MiB the top layers may keep of their forward's activations so that their backward skips the recompute (a quarter of their FLOPs; about 12 KB a token and layer for B6); 0: every layer recomputes (reversible: least memory)"},
+    {"train.memory_mb", T_MIB, R(memory_mb), 0, 1e9, 0, "MiB the top layers may keep of their forward's activations so that their backward skips the recompute (a quarter of their FLOPs; about 12 KB a token and layer for B6); \"auto\": half of the memory free at the start, shared by this machine's processes; 0: every layer recomputes (reversible: least memory)"},
 };
 #define N_KEYS (sizeof(KEYS) / sizeof(KEYS[0]))
 _Static_assert(N_KEYS <= CONFIG_MAX_KEYS, "Config.given is too small for the key table");
@@ -172,6 +173,15 @@ static int set_value(Config *c, const Key *k, const char *name, const cJSON *v, 
         *(int *)field = (int)x;
         return 0;
     case T_I64:
+        if (read_int_in(v, k, name, &x, err, cap)) return -1;
+        *(long long *)field = (long long)x;
+        return 0;
+    case T_MIB:
+        if (cJSON_IsString(v) && !strcmp(v->valuestring, "auto")) {
+            *(long long *)field = CONFIG_MIB_AUTO;
+            return 0;
+        }
+        if (!whole_number(v)) return set_error(err, cap, "%s: expected an integer (MiB) or \"auto\"", name);
         if (read_int_in(v, k, name, &x, err, cap)) return -1;
         *(long long *)field = (long long)x;
         return 0;
@@ -473,6 +483,10 @@ char *config_to_json(const Config *c) {
         switch (k->type) {
         case T_INT: cJSON_AddNumberToObject(s, name, *(const int *)field); break;
         case T_I64: cJSON_AddNumberToObject(s, name, (double)*(const long long *)field); break;
+        case T_MIB:
+            if (*(const long long *)field == CONFIG_MIB_AUTO) cJSON_AddStringToObject(s, name, "auto");
+            else cJSON_AddNumberToObject(s, name, (double)*(const long long *)field);
+            break;
         case T_FLOAT: {
             char text[32];
             config_float_text(*(const float *)field, text, sizeof(text));

@@ -26,8 +26,11 @@ typedef struct {
     int threads;  // per process; 0: this machine's cores / the job's processes on it
     int shard_optimizer;    // data-parallel ranks keep a slice of the optimizer state each (ZeRO-1)
     long long eval_tokens;  // validation during training: at most this many tokens; 0: all
-    long long memory_mb;    // MiB for kept activations (model_keep_layers); 0: recompute every layer
+    long long memory_mb;    // MiB for kept activations (model_keep_layers); 0: recompute every
+                            // layer; CONFIG_MIB_AUTO: from the memory free at the start
 } TrainConfig;
+
+#define CONFIG_MIB_AUTO (-1LL)
 
 #define CONFIG_MAX_KEYS 128
 

@@ -1,6 +1,7 @@
 // model_source.c: one way for every command to open --ckpt.
 #include "model_source.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -40,6 +41,17 @@ int source_check_memory(const ReformerConfig *c, int B, int T, int kept_layers, 
         return set_error(err, cap, "the model (%zu parameters) needs %.1f GB for batches of %d x %d tokens; this machine "
                                    "has %.1f GB", n_params, need / 1e9, B, T, have / 1e9);
     return 0;
+}
+
+double source_available_memory(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    long long kb = -1;
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1) break;
+    if (f) fclose(f);
+    if (kb >= 0) return (double)kb * 1024.0;
+    return (double)sysconf(_SC_AVPHYS_PAGES) * (double)sysconf(_SC_PAGE_SIZE);
 }
 
 int source_override_attention(ReformerConfig *c, int kind, int hashes, int T, char *err, size_t cap) {

@@ -273,6 +273,17 @@ static int open_output(Run *r) {
     return all_ok(r, rc, err);
 }
 
+// Bytes that layers may keep of their activations: train.memory_mb, or for "auto" half of the
+// memory available now, shared by this machine's ranks, less what the run needs besides. (A
+// resumed "auto" run may so keep another number of layers: the same results up to rounding.)
+static double keep_budget(const Config *c, int B, int T, double opt_floats_per_param) {
+    if (c->train.memory_mb != CONFIG_MIB_AUTO) return (double)c->train.memory_mb * 1048576.0;
+    size_t n_params;
+    double needs = (double)model_bytes_needed(&c->model, B, T, &n_params) + (double)n_params * 4.0 * opt_floats_per_param;
+    double budget = source_available_memory() / 2.0 / dist_local_size() - needs;
+    return budget > 0 ? budget : 0.0;
+}
+
 // The model, the optimizer state (this rank's slice when sharded), and the starting point:
 // a checkpoint to resume, weights to fine-tune from, or a fresh initialisation.
 static int build_model(Run *r, int init_is_hf) {
@@ -283,7 +294,7 @@ static int build_model(Run *r, int init_is_hf) {
     // per parameter beyond the model's: the gradient sum in double (2 floats) and Adam's state
     double floats = (sums_in_double(r) ? 2.0 : 0) + (c->opt.optimizer == OPT_ADAM ? 2.0 / (r->sharded ? r->ranks : 1) : 0);
     // a rank without a sequence (more ranks than train.batch) still validates: one sequence
-    int kept = model_keep_within(&c->model, imax(r->count, 1), r->T, (double)c->train.memory_mb * 1048576.0);
+    int kept = model_keep_within(&c->model, imax(r->count, 1), r->T, keep_budget(c, imax(r->count, 1), r->T, floats));
     int rc = source_check_memory(&c->model, imax(r->count, 1), r->T, kept, floats, err, sizeof(err));
     if ((rc = all_ok(r, rc, err))) return rc;
     model_init(&r->m, &c->model, imax(r->count, 1), r->T, (uint64_t)c->train.seed);
@@ -330,15 +341,18 @@ static void print_summary(const Run *r) {
                     "%s lr %s%s; config in %s/config.json\n", r->flags->resume ? "resuming" : r->flags->init ? "fine-tuning" : "from scratch",
             r->m.n_params, c->model.n_layers, layers, c->model.d_model, r->B, r->T, c->train.steps,
             c->opt.optimizer == OPT_ADAM ? "adam" : "adafactor", lr, procs, r->out);
-    if (c->train.memory_mb > 0) {
+    if (c->train.memory_mb != 0) {
         double layer_mb = model_keep_layer_bytes(&c->model, r->m.B, r->T) / 1048576.0;
+        char budget[64];
+        if (c->train.memory_mb == CONFIG_MIB_AUTO) snprintf(budget, sizeof(budget), "auto");
+        else snprintf(budget, sizeof(budget), "%lld", c->train.memory_mb);
         if (r->m.n_kept)
-            fprintf(stderr, "reformer train: the top %d of %d layers keep their activations (%.0f MiB%s): their "
-                            "backward skips the recompute\n", r->m.n_kept, c->model.n_layers, r->m.n_kept * layer_mb,
-                    r->ranks > 1 ? " per process" : "");
+            fprintf(stderr, "reformer train: the top %d of %d layers keep their activations (%.0f MiB%s, "
+                            "train.memory_mb %s): their backward skips the recompute\n", r->m.n_kept, c->model.n_layers,
+                    r->m.n_kept * layer_mb, r->ranks > 1 ? " per process" : "", budget);
         else
-            fprintf(stderr, "reformer train: note: train.memory_mb %lld is less than one layer's activations "
-                            "(%.0f MiB): every layer recomputes\n", c->train.memory_mb, layer_mb);
+            fprintf(stderr, "reformer train: note: train.memory_mb %s leaves less than one layer's activations "
+                            "(%.0f MiB): every layer recomputes\n", budget, layer_mb);
     }
 }
 

@@ -222,6 +222,9 @@ static Scratch scratch_of(const Model *m, int t) {
     return (Scratch){{p, ffn}, ffn + ffn_scratch_floats(&m->shape[0].ffn)};
 }
 
+// Ints of one sequence's bucket order in each layer's record, (NH, NR*T).
+static size_t order_per_seq(const ReformerConfig *c, int T) { return (size_t)c->n_heads * c->n_hashes * T; }
+
 // The sizes of a model for (B, T), nothing allocated: the bucket count resolved, the
 // parameter count, the bucket-order records.
 static void model_plan(Model *m, const ReformerConfig *c, int B, int T, uint64_t seed) {
@@ -240,7 +243,7 @@ static void model_plan(Model *m, const ReformerConfig *c, int B, int T, uint64_t
     layout(&m->cfg, &L, &tmp);
     m->n_entries = L.n;
     m->n_params = L.offset;
-    m->sorted_per_layer = (size_t)B * c->n_heads * c->n_hashes * T;
+    m->sorted_per_layer = B * order_per_seq(c, T);
     // short sequences may run one per thread (model_forward): a scratch and gradient each
     m->threads = threads_get();
     m->team = T <= MODEL_BY_SEQUENCE_T && B >= m->threads ? m->threads : 0;
@@ -418,7 +421,7 @@ double model_forward(Model *m, const int *tokens, int B, int T, const ForwardArg
     CHECK(!a->reuse_buckets || (m->args.step == a->step && m->cur_B == B && m->cur_T == T),
           "reusing the bucket order of a different forward");
     const ReformerConfig *c = &m->cfg;
-    size_t n = (size_t)T * c->d_model, per_seq = (size_t)c->n_heads * c->n_hashes * T;  // bucket order of one sequence
+    size_t n = (size_t)T * c->d_model, per_seq = order_per_seq(c, T);
     int seqs = by_sequence(m, B, T);
     m->args = *a;
     m->tokens = tokens;
@@ -502,7 +505,7 @@ static void sequence_backward(Model *m, int b, float scale, ModelViews *g, const
     const ReformerConfig *c = &m->cfg;
     const ForwardArgs *a = &m->args;
     int T = m->cur_T;
-    size_t n = (size_t)T * c->d_model, per_seq = (size_t)c->n_heads * c->n_hashes * T;  // bucket order of one sequence
+    size_t n = (size_t)T * c->d_model, per_seq = order_per_seq(c, T);
     float *x1 = m->x1 + b * n, *x2 = m->x2 + b * n, *dx1 = m->dx1 + b * n, *dx2 = m->dx2 + b * n;
     const int *tok = m->tokens + (size_t)b * T;
     zero_floats(dx1, n);

@@ -71,6 +71,7 @@ void test_cli_config_errors(void) {
     config_error("{\"data\": {\"seq_len\": 4000}}", "data.seq_len: 4000 is not a multiple of model.lsh_chunk");
     config_error("{\"train\": {\"lr\": -1}}", "train.lr");
     config_error("{\"train\": {\"memory_mb\": -1}}", "train.memory_mb: -1 is out of range");
+    config_error("{\"train\": {\"memory_mb\": \"lots\"}}", "train.memory_mb: expected an integer (MiB) or \"auto\"");
     config_error("{\"tran\": {}}", "unknown section 'tran'");
     config_error("{\"model\": {\"d_model\": 64,}}", "invalid JSON near line 1");
     teardown();
@@ -173,6 +174,12 @@ void test_cli_memory_mb(void) {
     EXPECT(na == 6 && nb == 6, "metrics lines %d and %d, want 6", na, nb);
     for (int i = 0; i < na && i < nb; i++)
         EXPECT(fabs(atof(a[i]) - atof(b[i])) <= 1e-6 * fabs(atof(a[i])), "step %d: %s vs %s", i + 1, a[i], b[i]);
+    // "auto": half of the free memory, which holds this tiny model's two layers anywhere
+    snprintf(json, sizeof(json), "%.*s, \"memory_mb\": \"auto\"}}", (int)strlen(TINY) - 2, TINY);
+    write_text_file(path, json);
+    rc = run_cmd(out, sizeof(out), "%s train %s --steps 2 --out %s/auto", reformer_bin(), path, dir);
+    EXPECT(rc == 0 && strstr(out, "the top 2 of 2 layers keep their activations") && strstr(out, "train.memory_mb auto"),
+           "train auto: %d %s", rc, out);
     rc = run_cmd(out, sizeof(out), "%s bench --seq 256 --layers 2 --steps 1 --warmup 0 --memory-mb 1000 --json",
                  reformer_bin());
     EXPECT(rc == 0 && strstr(out, "\"kept_layers\": 2"), "bench --memory-mb: %d %s", rc, out);
