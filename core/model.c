@@ -246,7 +246,7 @@ static void model_plan(Model *m, const ReformerConfig *c, int B, int T, uint64_t
     m->sorted_per_layer = B * order_per_seq(c, T);
     // short sequences may run one per thread (model_forward): a scratch and gradient each
     m->threads = threads_get();
-    m->team = T <= MODEL_BY_SEQUENCE_T && B >= m->threads ? m->threads : 0;
+    m->team = T <= MODEL_BY_SEQUENCE_T && B >= 2 && B >= m->threads ? m->threads : 0;
 }
 
 // Floats one layer keeps for B sequences when it keeps its activations: the layers differ
@@ -318,14 +318,18 @@ void model_init(Model *m, const ReformerConfig *c, int B, int T, uint64_t seed) 
     m->head_work = xmalloc(lm_head_scratch_floats(&h) * sizeof(float));
     m->seq_nll = xmalloc((size_t)B * sizeof(double));
     m->seq_correct = xmalloc((size_t)B * sizeof(long));
-    if (m->team) {
-        m->team_work = xmalloc((size_t)m->team * scratch_floats(m) * sizeof(float));
-        m->team_grads = xmalloc((size_t)m->team * m->n_params * sizeof(float));
-        m->team_g = xcalloc((size_t)m->team, sizeof(ModelViews));
-        for (int t = 0; t < m->team; t++) {
-            Layout L = {NULL, 0, 0, m->team_grads + (size_t)t * m->n_params};
-            layout(&m->cfg, &L, &m->team_g[t]);
-        }
+    if (m->team) m->team_work = xmalloc((size_t)m->team * scratch_floats(m) * sizeof(float));
+}
+
+// The team's gradient blocks, made at the first backward pass that runs by sequence: a model
+// that only evaluates never holds them (n_params floats a thread).
+static void team_grads_alloc(Model *m) {
+    if (m->team_grads) return;
+    m->team_grads = xmalloc((size_t)m->team * m->n_params * sizeof(float));
+    m->team_g = xcalloc((size_t)m->team, sizeof(ModelViews));
+    for (int t = 0; t < m->team; t++) {
+        Layout L = {NULL, 0, 0, m->team_grads + (size_t)t * m->n_params};
+        layout(&m->cfg, &L, &m->team_g[t]);
     }
 }
 
@@ -412,7 +416,7 @@ void model_embed(Model *m, float *out, const int *tokens, int T, int start) {
 }
 
 static int by_sequence(const Model *m, int B, int T) {
-    return m->team >= threads_get() && B >= threads_get() && T <= MODEL_BY_SEQUENCE_T;
+    return m->team >= threads_get() && B >= 2 && B >= threads_get() && T <= MODEL_BY_SEQUENCE_T;
 }
 
 double model_forward(Model *m, const int *tokens, int B, int T, const ForwardArgs *a) {
@@ -534,6 +538,7 @@ static void sequence_backward(Model *m, int b, float scale, ModelViews *g, const
 // block joins the sum (grads, or acc in double) in sequence order, as the path with acc adds.
 static void backward_by_sequence(Model *m, float scale, double *acc) {
     int B = m->cur_B, team = threads_get();
+    team_grads_alloc(m);
     for (int first = 0; first < B; first += team) {
         int count = imin(team, B - first);
         #pragma omp parallel for schedule(static, 1)

@@ -102,7 +102,7 @@ typedef struct Model {
     // set it to 0 after model_init to take the path that splits each sequence's kernels)
     int team;
     float *team_work;     // (team, attention + feed-forward + head scratch)
-    float *team_grads;    // (team, n_params)
+    float *team_grads;    // (team, n_params), made at the first backward pass by sequence
     ModelViews *team_g;   // (team) views into team_grads
     double *seq_nll;      // (B) each sequence's summed NLL and right guesses in the last forward
     long *seq_correct;
@@ -135,8 +135,8 @@ void model_free(Model *m);
 void model_zero_grad(Model *m);
 
 // Mean next-token NLL (nats) over B*(T-1) labels of tokens (B, T); T <= m->T.
-// A batch of at least as many sequences as threads, each of at most MODEL_BY_SEQUENCE_T
-// tokens, runs one sequence per thread with single-threaded kernels (short sequences give a
+// A batch of at least two sequences and as many as threads, each of at most
+// MODEL_BY_SEQUENCE_T tokens, runs one sequence per thread with single-threaded kernels (short sequences give a
 // team too little work per kernel, and many small regions collapse when another process
 // shares the cores); its results then do not depend on the thread count.
 #define MODEL_BY_SEQUENCE_T 1024
