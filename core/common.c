@@ -68,6 +68,9 @@ static int n_threads = 1;
 void threads_set(int n) {
     n_threads = n < 1 ? 1 : n;
     omp_set_num_threads(n_threads);
+    // one level of threads: a region opened inside another (core/model.c runs a batch's
+    // sequences on separate threads, each calling the kernels) runs on its caller's thread
+    omp_set_max_active_levels(1);
     openblas_set_num_threads(1);
 }
 

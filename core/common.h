@@ -45,7 +45,8 @@ void mem_fail_after(long n);  // make the n-th next allocation fail (-1: never)
 void mem_poison(int on);      // fill new xmalloc blocks with NaN bytes: a read before a write shows
 
 // Threads: one policy for the whole program. BLAS runs single-threaded and our
-// OpenMP regions split the work, so a threaded BLAS never nests inside OpenMP.
+// OpenMP regions split the work, so a threaded BLAS never nests inside OpenMP, and a region
+// opened inside another runs on one thread (omp_set_max_active_levels(1)).
 void threads_set(int n);
 int threads_get(void);
 

@@ -360,13 +360,11 @@ void model_zero_grad(Model *m) { zero_floats(m->grads, m->n_params); }
 size_t model_param_bytes(const Model *m) { return 2 * m->n_params * sizeof(float); }
 
 size_t model_activation_bytes(const Model *m) {
-    const LayerShape *s0 = &m->shape[0];
-    HeadShape h = head_shape(m, m->T, &(ForwardArgs){0});
     size_t act = (size_t)m->B * m->T * m->cfg.d_model;
+    // the shared scratch, a copy per thread of the team with its gradient block, kept layers
     return 4 * act * sizeof(float) + m->sorted_per_layer * m->cfg.n_layers * sizeof(int) +
-           (attn_work_max(m) + ffn_scratch_floats(&s0->ffn) + lm_head_scratch_floats(&h) +
-            (size_t)m->n_kept * m->kept_per_layer + (size_t)m->team * (scratch_floats(m) + m->n_params)) *
-               sizeof(float);
+           ((1 + (size_t)m->team) * scratch_floats(m) + (size_t)m->team * m->n_params +
+            (size_t)m->n_kept * m->kept_per_layer) * sizeof(float);
 }
 
 // ---- forward and backward --------------------------------------------------
