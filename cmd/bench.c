@@ -156,6 +156,31 @@ static double time_steps(const BenchArgs *a, Model *m, const OptimConfig *oc, Op
     return loss;
 }
 
+// Where the step falls short of the sgemm rate: for each part of the step, its seconds less
+// the seconds its FLOPs would take at the same run's sgemm rate, as a share of the timed steps'
+// wall time. The parts sum to one less the MFU of the timed steps' mean (the row's MFU takes
+// their median): dense_gemm (the dense layers' sgemm calls), layernorm (every LayerNorm),
+// activation (the feed-forward's GELU and its gradient), dense_rest (the rest of the dense
+// phases: bias, residual and dropout passes, copies, the loss's softmax), attn_kernel (chunked
+// attention's score and value products with their masks and softmax), attn_hash (LSH
+// rotations, argmax, sort), attn_moves (rows between position and sorted order, round
+// weights) and other (embedding, optimizer). Only sgemm, the attention kernels and hashing
+// have FLOPs counted; a part below zero ran faster than the 2048^3 reference.
+static void lost_shares(char *out, size_t cap, const double *share, const double *part, double tokens,
+                        double timed, double gemm_gflops) {
+    double rate = gemm_gflops * 1e9 * timed / tokens;  // FLOPs a token the reference runs in `timed`
+    double dense = share[PROFILE_ATTN_DENSE] + share[PROFILE_FFN] + share[PROFILE_HEAD];
+    double gemm = profile_gemm_seconds / timed, kernel = profile_kernel_seconds / timed;
+    double hash = profile_hash_seconds / timed, norm = profile_norm_seconds / timed;
+    double act = profile_act_seconds / timed;
+    snprintf(out, cap,
+             "\"dense_gemm\": %.3f, \"layernorm\": %.3f, \"activation\": %.3f, \"dense_rest\": %.3f, "
+             "\"attn_kernel\": %.3f, \"attn_hash\": %.3f, \"attn_moves\": %.3f, \"other\": %.3f",
+             gemm - part[FLOPS_DENSE] / rate, norm, act, dense - gemm - norm - act,
+             kernel - part[FLOPS_ATTN_KERNEL] / rate,
+             hash - part[FLOPS_HASH] / rate, share[PROFILE_ATTN_CORE] - kernel - hash, share[PROFILE_OTHER]);
+}
+
 // One row, run in a child: writes its line to fd. Returns the child's exit status.
 static int run_row(const BenchArgs *a, int L, double gemm, int fd) {
     threads_set(a->threads);
@@ -197,13 +222,16 @@ static int run_row(const BenchArgs *a, int L, double gemm, int fd) {
     // decode: step_s is seconds per token, and flops/tok counts the dense layers and the head
     // (a one-position forward), not the attention window
     double tps = a->mode == MODE_DECODE ? 1.0 / step : (double)a->batch * L / step;
-    double fpt = a->mode == MODE_DECODE ? model_flops_per_token(&m.cfg, 1, 0, 0)
-                                          : model_flops_per_token(&m.cfg, L, a->train, m.n_kept);
+    double part[FLOPS_PARTS];
+    double fpt = a->mode == MODE_DECODE ? model_flops_split(&m.cfg, 1, 0, 0, part)
+                                          : model_flops_split(&m.cfg, L, a->train, m.n_kept, part);
+    char lost[512];
+    lost_shares(lost, sizeof(lost), share, part, (double)a->batch * L * timed_steps, timed, gemm);
     double state = (m.n_params * 2.0 + (a->train ? optim_state_floats(&os) : 0)) * 4 / 1048576.0;
     int attn = cfg.attn[0];
     for (int l = 1; l < cfg.n_layers; l++)
         if (cfg.attn[l] != attn) attn = -1;
-    char line[1024];
+    char line[2048];
     if (a->json)
         snprintf(line, sizeof(line),
                  "{\"seq\": %d, \"attn\": \"%s\", \"layers\": %d, \"threads\": %d, \"mode\": \"%s\", "
@@ -211,12 +239,13 @@ static int run_row(const BenchArgs *a, int L, double gemm, int fd) {
                  "\"state_mb\": %.1f, \"activation_mb\": %.1f, \"flops_per_token\": %.0f, "
                  "\"gflops\": %.2f, \"sgemm_gflops\": %.2f, \"mfu\": %.4f, \"loss\": %.4f, \"params\": %zu, "
                  "\"blas_core\": \"%s\", \"time_share\": {%s}, \"dense_gemm_share\": %.3f, "
-                 "\"dense_gemm_gflops\": %.2f, \"kept_layers\": %d}\n",
+                 "\"dense_gemm_gflops\": %.2f, \"kept_layers\": %d, \"lost\": {%s}}\n",
                  L, attn < 0 ? "mixed" : attention_names[attn], cfg.n_layers, a->threads,
                  MODE_NAMES[a->mode], a->batch, step, tps, peak_rss_mb(), state,
                  model_activation_bytes(&m) / 1048576.0, fpt, fpt * tps / 1e9, gemm,
                  fpt * tps / 1e9 / gemm, loss, m.n_params, openblas_get_corename(), phases,
-                 profile_gemm_seconds / timed, profile_gemm_seconds > 0 ? profile_gemm_flops / profile_gemm_seconds / 1e9 : 0.0, m.n_kept);
+                 profile_gemm_seconds / timed, profile_gemm_seconds > 0 ? profile_gemm_flops / profile_gemm_seconds / 1e9 : 0.0, m.n_kept,
+                 lost);
     else
         snprintf(line, sizeof(line), "%7d %-5s %6d %7d %-7s %9.3f %10.1f %9.1f %8.1f %10.2fM %8.2f %8.2f %6.1f%%\n",
                  L, attn < 0 ? "mixed" : attention_names[attn], cfg.n_layers, a->threads,

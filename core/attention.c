@@ -158,9 +158,12 @@ void attention_forward(float *y1, const BucketOrder *buckets, const float *x2,
         } else {
             LshShape l = lsh_shape(s, stream, hd);
             int *order = head_order(buckets->order, s, hd);
-            if (order && buckets->hash)
+            if (order && buckets->hash) {
+                double th = profile_now();
                 lsh_hash(order, w.q, s->HS, buckets->rot + (size_t)hd * s->HS * l.n_hashes * lsh_rotation_cols(&l),
                          &l, w.head);
+                profile_add_to(&profile_hash_seconds, th);
+            }
             lsh_attention_forward(w.out, order, w.q, w.v, s->HS, &l, w.head, core);
         }
         profile_add(PROFILE_ATTN_CORE, t0);
@@ -193,8 +196,7 @@ void attention_backward(float *dx2, AttnParams *grad, float *y1, const float *dy
         float *core = keep_head(&w, kept, s, hd);
         if (!kept) project_head(&w, p, s, hd);
         // forward: f += out Wo_hd^T, so g = d(out) = df Wo_hd
-        zero_floats(w.g, (size_t)T * HS);
-        linear_backward_ld(w.g, NULL, D, df, NULL, wo, T, HS, C);
+        linear_input_grad(w.g, df, wo, D, T, HS, C);
         // the core's backward recomputes its forward (or reads what it kept) and hands back out
         double t0 = profile_now();
         if (s->kind == ATTN_LOCAL) {

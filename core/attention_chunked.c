@@ -15,6 +15,7 @@
 
 #include "common.h"
 #include "fastmath.h"
+#include "profile.h"
 #include "rng.h"
 
 #define BLOCK 64
@@ -93,6 +94,7 @@ void chunk_attention_forward(float *out, float *lse, const float *q, const float
     int per = blocks_per_chunk(a), bl = block_len(a), nblk = NCH * per;
     size_t row = (size_t)W * CH;  // score row length
     size_t per_thread = chunk_attention_scratch_floats(a);
+    double t0 = profile_now();
     CHECK(a->n % CH == 0, "n %d not a multiple of chunk %d", a->n, CH);
     #pragma omp parallel for schedule(dynamic, 1)
     for (int blk = 0; blk < nblk; blk++) {
@@ -177,6 +179,7 @@ void chunk_attention_forward(float *out, float *lse, const float *q, const float
             }
         }
     }
+    profile_add_to(&profile_kernel_seconds, t0);
 }
 
 // One (query block, key block) pair of the backward pass. Recomputes the scores
@@ -297,17 +300,12 @@ static void backward_fused(float *dq, float *dk, float *dv, const float *dout, c
     }
 }
 
-void chunk_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *dlse,
+// A chunk of several blocks: two passes, so that no two threads add to the same row.
+static void backward_two_pass(float *dq, float *dk, float *dv, const float *dout, const float *dlse,
                               const float *delta, const float *lse, const float *q, const float *k,
                               const float *kscale, const float *v, const int *pos,
                               const ChunkAttnShape *a, float *scratch) {
-    CHECK(!k == !dk, "keys and key gradients go together");
-    if (blocks_per_chunk(a) == 1) {
-        backward_fused(dq, dk, dv, dout, dlse, delta, lse, q, k, kscale, v, pos, a, scratch);
-        return;
-    }
-    // Two passes, so that no two threads add to the same row: key blocks own dk and dv rows,
-    // then query blocks own dq rows. Shared query/key: the key gradient is formed in dq's rows
+    // Key blocks own dk and dv rows, then query blocks own dq rows. Shared query/key: the key gradient is formed in dq's rows
     // (zero on entry), turned into the queries' by key_norm_backward, then dq is added.
     int CH = a->chunk, HS = a->hs, W = window(a), NCH = a->n / CH;
     int per = blocks_per_chunk(a), bl = block_len(a), nblk = NCH * per;
@@ -349,4 +347,17 @@ void chunk_attention_backward(float *dq, float *dk, float *dv, const float *dout
             }
         }
     }
+}
+
+void chunk_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *dlse,
+                              const float *delta, const float *lse, const float *q, const float *k,
+                              const float *kscale, const float *v, const int *pos,
+                              const ChunkAttnShape *a, float *scratch) {
+    CHECK(!k == !dk, "keys and key gradients go together");
+    double t0 = profile_now();
+    if (blocks_per_chunk(a) == 1)
+        backward_fused(dq, dk, dv, dout, dlse, delta, lse, q, k, kscale, v, pos, a, scratch);
+    else
+        backward_two_pass(dq, dk, dv, dout, dlse, delta, lse, q, k, kscale, v, pos, a, scratch);
+    profile_add_to(&profile_kernel_seconds, t0);
 }

@@ -4,25 +4,56 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
+#ifdef __SSE__
+#include <xmmintrin.h>
+#endif
 
 #include "attention_chunked.h"
 #include "common.h"
 
 #define LEN_NORM_EPS 1e-6f  // HF _len_norm
 #define MAX_ROUNDS 16
-// Items ahead to prefetch in the loops that jump between sorted and position order: at a
-// million positions and more those rows come from memory, not cache.
-#define PREFETCH_AHEAD 8
+// Positions hashed at a time: their rotations (at most LSH_MAX_ROTATION_COLS each) stay in cache
+// until their argmax is taken.
+#define HASH_ROWS 64
+// Above this many bytes per (items, HS) array, rows are moved with streaming stores (see put_row).
+#define STREAM_BYTES (64u << 20)
 
-static inline void prefetch_row(const float *row, int HS) {
-    for (int d = 0; d < HS; d += 16) __builtin_prefetch(row + d);  // 16 floats: one 64-byte line
+// Rows move between position order and sorted order in every pass around the kernel. At a
+// million positions and more a row at a sorted place is never in cache, and reading rows in one
+// order to write them in the other stalls on every read; so every pass reads its rows in the
+// order they lie and writes each to its place, and when the arrays are larger than a cache, with
+// streaming stores, which neither read the line first nor evict what is in cache (measured on a
+// 2-core EPYC at 2,097,152 positions: 0.17 s a gather, against 0.36-0.45 s reading in sorted
+// order with prefetching). The stores need 16-byte alignment, which malloc gives and rows of a
+// multiple of 4 floats keep; each row's values are copied, so the bits are the same either way.
+static int streaming(const float *base, size_t rows, int HS) {
+#ifdef __SSE__
+    return (size_t)rows * HS * sizeof(float) > STREAM_BYTES && HS % 4 == 0 && ((uintptr_t)base & 15) == 0;
+#else
+    (void)base, (void)rows, (void)HS;
+    return 0;
+#endif
 }
 
-// Prefetch the sorted rows (base, HS floats each) of every round of position t.
-static inline void prefetch_rounds(const float *base, const int *undo, int t, int T, int NR, int HS) {
-    if (t >= T) return;
-    for (int r = 0; r < NR; r++) prefetch_row(base + (size_t)undo[r * T + t] * HS, HS);
+static inline void put_row(float *dst, const float *src, int HS, int stream) {
+#ifdef __SSE__
+    if (stream) {
+        for (int d = 0; d < HS; d += 4) _mm_stream_ps(dst + d, _mm_loadu_ps(src + d));
+        return;
+    }
+#endif
+    (void)stream;
+    memcpy(dst, src, (size_t)HS * sizeof(float));
+}
+
+static void stream_done(int stream) {
+#ifdef __SSE__
+    if (stream) _mm_sfence();  // streaming stores are weakly ordered: drain them before others read
+#endif
+    (void)stream;
 }
 
 int lsh_items(const LshShape *s) { return s->plain ? s->T : s->n_hashes * s->T; }
@@ -86,7 +117,8 @@ size_t lsh_scratch_floats(const LshShape *s) {
     size_t N = lsh_items(s);
     ChunkAttnShape a = kernel_shape(s);
     size_t kernel = chunk_attention_scratch_floats(&a) * threads_get();
-    size_t rotated = (size_t)s->T * s->n_hashes * (lsh_rotation_cols(s) + 1) + lsh_n_buckets(s);
+    size_t rotated = (size_t)s->T * s->n_hashes + lsh_n_buckets(s) +
+                     (size_t)threads_get() * HASH_ROWS * s->n_hashes * lsh_rotation_cols(s);
     size_t work = 5 * N * s->HS + 6 * N + kernel;
     return work > rotated ? work : rotated;
 }
@@ -172,32 +204,23 @@ void lsh_hash(int *sorted, const float *qk, size_t ld, const float *rot, const L
         for (int i = 0; i < NR * T; i++) sorted[i] = i;
         return;
     }
-    float *rotated = scratch;                       // (T, NR*cols)
-    int *count = (int *)(rotated + (size_t)T * rc); // (NB), then the buckets (NR, T)
-    // forward: rotated = qk @ rot, rot viewed as (HS, NR*cols) as HF lays it out; rows split
-    // over the threads (BLAS itself is single-threaded: at 2M positions and 65536 buckets this
-    // product is 3% of a step's FLOPs, and on one thread 7% of its time)
-    #pragma omp parallel if (!omp_in_parallel() && threads_get() > 1 && T >= 1024)
-    {
-        int nt = omp_get_num_threads(), th = omp_get_thread_num();
-        int t0 = (int)((long)T * th / nt), t1 = (int)((long)T * (th + 1) / nt);
-        if (t1 > t0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t1 - t0, rc, s->HS, 1.0f, qk + (size_t)t0 * ld,
-                        (int)ld, rot, rc, 0.0f, rotated + (size_t)t0 * rc, rc);
+    int *bucket = (int *)scratch, *count = bucket + (size_t)NR * T;  // (NR, T), then (nb)
+    float *rotated = (float *)(count + nb);                         // (HASH_ROWS, rc) a thread
+    // rotated = qk @ rot (rot viewed as (HS, NR*cols) as HF lays it out), a block of rows at a
+    // time in each thread's own buffer, whose argmax is taken while it is in cache: at two
+    // million positions and 512 columns the whole product would be 4 GB written and read back
+    // per head. BLAS itself is single-threaded; the blocks are split over our threads.
+    int blocks = (T + HASH_ROWS - 1) / HASH_ROWS;
+    #pragma omp parallel for schedule(static) if (!omp_in_parallel() && threads_get() > 1 && T >= 1024)
+    for (int blk = 0; blk < blocks; blk++) {
+        int t0 = blk * HASH_ROWS, t1 = imin(t0 + HASH_ROWS, T);
+        float *x = rotated + (size_t)omp_get_thread_num() * HASH_ROWS * rc;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t1 - t0, rc, s->HS, 1.0f, qk + (size_t)t0 * ld,
+                    (int)ld, rot, rc, 0.0f, x, rc);
+        for (int t = t0; t < t1; t++)
+            for (int r = 0; r < NR; r++) bucket[(size_t)r * T + t] = bucket_of(x + (size_t)(t - t0) * rc + r * cols, s);
     }
-    // bucket of (r, t), stored back over the first NR entries of its row
-    #pragma omp parallel for schedule(static)
-    for (int t = 0; t < T; t++) {
-        float *x = rotated + (size_t)t * rc;
-        int bucket[MAX_ROUNDS];
-        for (int r = 0; r < NR; r++) bucket[r] = bucket_of(x + r * cols, s);
-        int *out = (int *)x;
-        for (int r = 0; r < NR; r++) out[r] = bucket[r];
-    }
-    // the buckets as (NR, T), then each round's stable order, offset into the round's items
-    int *bucket = count + nb;
-    for (int t = 0; t < T; t++)
-        for (int r = 0; r < NR; r++) bucket[(size_t)r * T + t] = ((int *)(rotated + (size_t)t * rc))[r];
+    // each round's stable order, offset into the round's items
     for (int r = 0; r < NR; r++) {
         int *order = sorted + (size_t)r * T;
         lsh_sort_round(order, bucket + (size_t)r * T, T, nb, count);
@@ -205,28 +228,57 @@ void lsh_hash(int *sorted, const float *qk, size_t ld, const float *rot, const L
     }
 }
 
+static int rounds(const LshShape *s) { return s->plain ? 1 : s->n_hashes; }
+
+// The item of each (round, position) and the position of each item, from the bucket order
+// (items of round r are r * T + position, in sorted order).
+static void index_items(Work *w, const int *sorted, const LshShape *s) {
+    int N = lsh_items(s), T = s->T;
+    #pragma omp parallel for schedule(static)
+    for (int i = 0; i < N; i++) {
+        int j = s->plain ? i : sorted[i];
+        w->pos[i] = j % T;
+        w->undo[j] = i;
+    }
+}
+
 // Gather the head's items into attention order: q, the key scale, v, positions.
 static void gather(Work *w, const int *sorted, const float *qk, const float *v, size_t ld,
                    const LshShape *s) {
-    int N = lsh_items(s), HS = s->HS, T = s->T;
-    #pragma omp parallel for schedule(static)
-    for (int i = 0; i < N; i++) {
-        int p = s->plain ? i : sorted[i] % T;
-        if (!s->plain && i + PREFETCH_AHEAD < N) {
-            int ahead = sorted[i + PREFETCH_AHEAD] % T;
-            prefetch_row(qk + (size_t)ahead * ld, HS);
-            prefetch_row(v + (size_t)ahead * ld, HS);
+    int T = s->T, HS = s->HS, NR = rounds(s), N = lsh_items(s);
+    int stream = streaming(w->q, N, HS) && streaming(w->v, N, HS);
+    index_items(w, sorted, s);
+    #pragma omp parallel
+    {
+        #pragma omp for schedule(static)
+        for (int t = 0; t < T; t++) {
+            const float *x = qk + (size_t)t * ld, *y = v + (size_t)t * ld;
+            float ks = lsh_key_scale(x, HS);
+            for (int r = 0; r < NR; r++) {
+                int i = w->undo[r * T + t];
+                w->kscale[i] = ks;
+                put_row(w->q + (size_t)i * HS, x, HS, stream);
+                put_row(w->v + (size_t)i * HS, y, HS, stream);
+            }
         }
-        const float *x = qk + (size_t)p * ld, *y = v + (size_t)p * ld;
-        float *q = w->q + (size_t)i * HS, *vv = w->v + (size_t)i * HS;
-        w->kscale[i] = lsh_key_scale(x, HS);
-        for (int d = 0; d < HS; d++) {
-            q[d] = x[d];
-            vv[d] = y[d];
-        }
-        w->pos[i] = p;
-        w->undo[s->plain ? i : sorted[i]] = i;
+        stream_done(stream);
     }
+}
+
+// Sorted rows src (N, HS) in position order: row r * T + t of the result is the row of item
+// (round r, position t). Hashed: written to buf (N, HS), reading src in order; plain: src itself.
+static const float *positions_of(float *buf, const float *src, const Work *w, const LshShape *s) {
+    if (s->plain) return src;
+    int N = lsh_items(s), T = s->T, HS = s->HS;
+    int stream = streaming(buf, N, HS);
+    #pragma omp parallel
+    {
+        #pragma omp for schedule(static)
+        for (int i = 0; i < N; i++)
+            put_row(buf + ((size_t)(i - i % T) + w->pos[i]) * HS, src + (size_t)i * HS, HS, stream);
+        stream_done(stream);
+    }
+    return buf;
 }
 
 // Round weights of position t: w_r = softmax_r(lse of (r, t)), into wr (NR).
@@ -235,20 +287,23 @@ static void round_weights(float *wr, const Work *w, int t, int T, int NR) {
     softmax_hf(wr, wr, NR);
 }
 
-// Unsort and combine rounds: out_t = sum_r w_r o_(r, t).
-static void combine_rounds(float *out, size_t ld, const Work *w, const LshShape *s) {
-    int T = s->T, HS = s->HS, NR = s->plain ? 1 : s->n_hashes;
+// out (row t) = sum_r wr_r u_(r, t): the rounds of position t combined, from u in position order.
+static void combine_position(float *out, const float *wr, const float *u, int t, int T, int NR, int HS) {
+    for (int d = 0; d < HS; d++) out[d] = 0.0f;
+    for (int r = 0; r < NR; r++) {
+        const float *ur = u + ((size_t)r * T + t) * HS;
+        for (int d = 0; d < HS; d++) out[d] += wr[r] * ur[d];
+    }
+}
+
+// Unsort and combine rounds: out_t = sum_r w_r o_(r, t), with u the outputs in position order.
+static void combine_rounds(float *out, size_t ld, const float *u, const Work *w, const LshShape *s) {
+    int T = s->T, HS = s->HS, NR = rounds(s);
     #pragma omp parallel for schedule(static)
     for (int t = 0; t < T; t++) {
         float wr[MAX_ROUNDS];
-        prefetch_rounds(w->o, w->undo, t + PREFETCH_AHEAD, T, NR, HS);
         round_weights(wr, w, t, T, NR);
-        float *o = out + (size_t)t * ld;
-        for (int d = 0; d < HS; d++) o[d] = 0.0f;
-        for (int r = 0; r < NR; r++) {
-            const float *or = w->o + (size_t)w->undo[r * T + t] * HS;
-            for (int d = 0; d < HS; d++) o[d] += wr[r] * or[d];
-        }
+        combine_position(out + (size_t)t * ld, wr, u, t, T, NR, HS);
     }
 }
 
@@ -266,7 +321,7 @@ void lsh_attention_forward(float *out, const int *sorted, const float *qk, const
     keep_views(&w, keep, s);
     gather(&w, sorted, qk, v, ld, s);
     chunk_attention_forward(w.o, w.lse, w.q, NULL, w.kscale, w.v, w.pos, &a, w.kernel);
-    combine_rounds(out, ld, &w, s);
+    combine_rounds(out, ld, positions_of(w.q, w.o, &w, s), &w, s);  // q is free once the kernel ran
 }
 
 void lsh_attention_backward(float *dqk, float *dv, float *out, const float *dout,
@@ -274,53 +329,60 @@ void lsh_attention_backward(float *dqk, float *dv, float *out, const float *dout
                             const LshShape *s, float *scratch, float *kept) {
     Work w = work_views(scratch, s);
     ChunkAttnShape a = kernel_shape(s);
-    int T = s->T, HS = s->HS, N = lsh_items(s), NR = s->plain ? 1 : s->n_hashes;
+    int T = s->T, HS = s->HS, N = lsh_items(s), NR = rounds(s);
+    CHECK(HS <= LSH_MAX_HEAD, "head size %d", HS);
     keep_views(&w, kept, s);
     gather(&w, sorted, qk, v, ld, s);
     if (!kept) chunk_attention_forward(w.o, w.lse, w.q, NULL, w.kscale, w.v, w.pos, &a, w.kernel);
-    if (out) combine_rounds(out, ld, &w, s);
+    // the outputs in position order, in dqk (free until the kernel's backward)
+    const float *u = positions_of(w.dqk, w.o, &w, s);
     // forward: out = sum_r w_r o_r, w = softmax_r(lse_r), so do_r = w_r dout and
     // dlse_r = w_r (dout.o_r - sum_r' w_r' dout.o_r'); the kernel's delta_r = do_r.o_r.
-    // do_r replaces o_r in place once its dot product is taken.
-    #pragma omp parallel for schedule(static)
-    for (int t = 0; t < T; t++) {
-        float wr[MAX_ROUNDS], dw[MAX_ROUNDS];
-        prefetch_rounds(w.o, w.undo, t + PREFETCH_AHEAD, T, NR, HS);
-        round_weights(wr, &w, t, T, NR);
-        const float *g = dout + (size_t)t * ld;
-        float mean_dw = 0.0f;
-        for (int r = 0; r < NR; r++) {
-            const float *or = w.o + (size_t)w.undo[r * T + t] * HS;
-            float dot = 0.0f;
-            for (int d = 0; d < HS; d++) dot += g[d] * or[d];
-            dw[r] = dot;
-            mean_dw += wr[r] * dot;
+    // do_r is written over o_r, whose copy u is read.
+    int stream = streaming(w.o, N, HS);
+    #pragma omp parallel
+    {
+        #pragma omp for schedule(static)
+        for (int t = 0; t < T; t++) {
+            float wr[MAX_ROUNDS], dw[MAX_ROUNDS], row[LSH_MAX_HEAD];
+            round_weights(wr, &w, t, T, NR);
+            if (out) combine_position(out + (size_t)t * ld, wr, u, t, T, NR, HS);
+            const float *g = dout + (size_t)t * ld;
+            float mean_dw = 0.0f;
+            for (int r = 0; r < NR; r++) {
+                const float *ur = u + ((size_t)r * T + t) * HS;
+                float dot = 0.0f;
+                for (int d = 0; d < HS; d++) dot += g[d] * ur[d];
+                dw[r] = dot;
+                mean_dw += wr[r] * dot;
+            }
+            for (int r = 0; r < NR; r++) {
+                int i = w.undo[r * T + t];
+                for (int d = 0; d < HS; d++) row[d] = wr[r] * g[d];
+                put_row(w.o + (size_t)i * HS, row, HS, stream);
+                w.delta[i] = wr[r] * dw[r];
+                w.dlse[i] = NR > 1 ? wr[r] * (dw[r] - mean_dw) : 0.0f;
+            }
         }
-        for (int r = 0; r < NR; r++) {
-            int i = w.undo[r * T + t];
-            float *or = w.o + (size_t)i * HS;
-            for (int d = 0; d < HS; d++) or[d] = wr[r] * g[d];
-            w.delta[i] = wr[r] * dw[r];
-            w.dlse[i] = NR > 1 ? wr[r] * (dw[r] - mean_dw) : 0.0f;
-        }
+        stream_done(stream);
     }
     size_t nh = (size_t)N * HS;
     zero_floats(w.dqk, 2 * nh);
     // the kernel also carries the keys' gradient through their length normalisation into dqk
     chunk_attention_backward(w.dqk, NULL, w.dv, w.o, w.dlse, w.delta, w.lse, w.q, NULL, w.kscale, w.v,
                              w.pos, &a, w.kernel);
-    // scatter to positions, summing the rounds; this overwrites, so dqk and dv may be qk and v
+    // to positions, summing the rounds; this overwrites, so dqk and dv may be qk and v (the
+    // gathered q and v are free now)
+    const float *uq = positions_of(w.q, w.dqk, &w, s), *uv = positions_of(w.v, w.dv, &w, s);
     #pragma omp parallel for schedule(static)
     for (int t = 0; t < T; t++) {
         float *gx = dqk + (size_t)t * ld, *gv = dv + (size_t)t * ld;
-        prefetch_rounds(w.dqk, w.undo, t + PREFETCH_AHEAD, T, NR, HS);
-        prefetch_rounds(w.dv, w.undo, t + PREFETCH_AHEAD, T, NR, HS);
         for (int d = 0; d < HS; d++) gx[d] = gv[d] = 0.0f;
         for (int r = 0; r < NR; r++) {
-            int i = w.undo[r * T + t];
+            const float *xr = uq + ((size_t)r * T + t) * HS, *vr = uv + ((size_t)r * T + t) * HS;
             for (int d = 0; d < HS; d++) {
-                gx[d] += w.dqk[(size_t)i * HS + d];
-                gv[d] += w.dv[(size_t)i * HS + d];
+                gx[d] += xr[d];
+                gv[d] += vr[d];
             }
         }
     }

@@ -37,6 +37,8 @@ int lsh_rotation_cols(const LshShape *s);
 // Rotation columns of all rounds together (n_hashes x the columns of one round) that one
 // position is hashed with; the config refuses more (cmd/config.c).
 #define LSH_MAX_ROTATION_COLS 4096
+// The largest head size (model.d_head allows up to 512): one row of it is a stack buffer.
+#define LSH_MAX_HEAD 512
 // Floats of scratch per head call (forward and backward); threads_get() is read.
 size_t lsh_scratch_floats(const LshShape *s);
 

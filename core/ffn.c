@@ -8,6 +8,7 @@
 #include "fastmath.h"
 #include "layernorm.h"
 #include "linear.h"
+#include "profile.h"
 #include "rng.h"
 
 // Dropout sites inside the block, mixed into the stream.
@@ -28,6 +29,7 @@ static inline float gelu_grad(float x) {
 // z = act(a) over n values. One loop per activation, on restrict pointers, so each
 // vectorises (a per-element switch through the struct kept gcc from it: 12% of a step).
 static void act_forward(float *restrict z, const float *restrict a, size_t n, int act) {
+    double t0 = profile_now();
     if (act == ACT_RELU) {
         #pragma omp parallel for simd schedule(static) if (n > PARALLEL_MIN)
         for (size_t i = 0; i < n; i++) z[i] = a[i] > 0.0f ? a[i] : 0.0f;
@@ -35,10 +37,12 @@ static void act_forward(float *restrict z, const float *restrict a, size_t n, in
         #pragma omp parallel for simd schedule(static) if (n > PARALLEL_MIN)
         for (size_t i = 0; i < n; i++) z[i] = gelu(a[i]);
     }
+    profile_add_to(&profile_act_seconds, t0);
 }
 
 // dz *= act'(a) over n values.
 static void act_backward(float *restrict dz, const float *restrict a, size_t n, int act) {
+    double t0 = profile_now();
     if (act == ACT_RELU) {
         #pragma omp parallel for simd schedule(static) if (n > PARALLEL_MIN)
         for (size_t i = 0; i < n; i++) dz[i] *= a[i] > 0.0f ? 1.0f : 0.0f;
@@ -46,6 +50,7 @@ static void act_backward(float *restrict dz, const float *restrict a, size_t n, 
         #pragma omp parallel for simd schedule(static) if (n > PARALLEL_MIN)
         for (size_t i = 0; i < n; i++) dz[i] *= gelu_grad(a[i]);
     }
+    profile_add_to(&profile_act_seconds, t0);
 }
 
 // Element-wise passes over a chunk (a million floats at chunk 1024): split over the threads,
@@ -145,15 +150,13 @@ void ffn_backward(float *dinp, FfnParams *grad, float *y, const float *dout, con
         copy(k.g, dout + n0 * C, m * C);
         if (s->dropout > 0.0f) drop(k.g, st2, n0 * C, m * C, s->dropout);
         linear_backward(NULL, grad->w2, grad->b2, k.g, k.z, w->w2, m, F, C);
-        zero_floats(k.z, m * F);
-        linear_backward(k.z, NULL, NULL, k.g, NULL, w->w2, m, F, C);
+        linear_input_grad(k.z, k.g, w->w2, F, m, F, C);
         // forward: z = act(a), a = drop1(h W1^T + b1), so da = dz * act'(a) * mask1
         act_backward(k.z, k.a, m * F, s->act);
         if (s->dropout > 0.0f) drop(k.z, st1, n0 * F, m * F, s->dropout);
         // forward: a = h W1^T + b1, so dW1 += da^T h; dh = da W1
         linear_backward(NULL, grad->w1, grad->b1, k.z, k.h, w->w1, m, C, F);
-        zero_floats(k.g, m * C);
-        linear_backward(k.g, NULL, NULL, k.z, NULL, w->w1, m, C, F);
+        linear_input_grad(k.g, k.z, w->w1, C, m, C, F);
         // forward: h = LN(inp)
         layernorm_backward(dinp + n0 * C, grad->ln_w, grad->ln_b, k.g, inp + n0 * C, k.mean,
                            k.rstd, w->ln_w, m, C);

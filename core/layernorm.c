@@ -4,9 +4,11 @@
 #include <math.h>
 
 #include "common.h"
+#include "profile.h"
 
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                        const float *weight, const float *bias, size_t N, int C, float eps) {
+    double t0 = profile_now();
     #pragma omp parallel for schedule(static) if (N > 64)
     for (size_t n = 0; n < N; n++) {
         const float *x = inp + n * C;  // (C)
@@ -23,11 +25,13 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
         if (mean) mean[n] = m;
         if (rstd) rstd[n] = s;
     }
+    profile_add_to(&profile_norm_seconds, t0);
 }
 
 void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                         const float *inp, const float *mean, const float *rstd,
                         const float *weight, size_t N, int C) {
+    double t0 = profile_now();
     if (dinp) {
         #pragma omp parallel for schedule(static) if (N > 64)
         for (size_t n = 0; n < N; n++) {
@@ -65,4 +69,5 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
             }
         }
     }
+    profile_add_to(&profile_norm_seconds, t0);
 }

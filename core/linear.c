@@ -84,8 +84,9 @@ void linear_forward(float *out, const float *inp, const float *weight, const flo
     linear_forward_ld(out, inp, weight, IC, N, IC, OC, 1.0f, beta);
 }
 
-void linear_backward_ld(float *dinp, float *dweight, size_t ldw, const float *dout,
-                        const float *inp, const float *weight, size_t N, int IC, int OC) {
+// dinp = dinp_beta * dinp + dout @ W (beta 0: no zeroing pass first); dW += dout^T @ inp.
+static void backward(float *dinp, float dinp_beta, float *dweight, size_t ldw, const float *dout,
+                     const float *inp, const float *weight, size_t N, int IC, int OC) {
     double t0 = omp_get_wtime();
     #pragma omp parallel if (use_threads(N))
     {
@@ -94,7 +95,7 @@ void linear_backward_ld(float *dinp, float *dweight, size_t ldw, const float *do
             Tile k = tile_of(N, IC, nt, t);
             if (k.r1 > k.r0 && k.c1 > k.c0)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(k.r1 - k.r0), k.c1 - k.c0, OC, 1.0f,
-                            dout + k.r0 * OC, OC, weight + k.c0, (int)ldw, 1.0f, dinp + k.r0 * IC + k.c0, IC);
+                            dout + k.r0 * OC, OC, weight + k.c0, (int)ldw, dinp_beta, dinp + k.r0 * IC + k.c0, IC);
         }
         // dW[o0:o1, i0:i1] += dout[:, o0:o1]^T @ inp[:, i0:i1]: each sum over N stays whole in
         // one thread, so no partial sums to combine
@@ -104,6 +105,16 @@ void linear_backward_ld(float *dinp, float *dweight, size_t ldw, const float *do
                         dout + k.r0, OC, inp + k.c0, IC, 1.0f, dweight + k.r0 * ldw + k.c0, (int)ldw);
     }
     account(t0, 2.0 * N * IC * OC * ((dinp != NULL) + (dweight != NULL)));
+}
+
+void linear_backward_ld(float *dinp, float *dweight, size_t ldw, const float *dout,
+                        const float *inp, const float *weight, size_t N, int IC, int OC) {
+    backward(dinp, 1.0f, dweight, ldw, dout, inp, weight, N, IC, OC);
+}
+
+void linear_input_grad(float *dinp, const float *dout, const float *weight, size_t ldw, size_t N, int IC,
+                       int OC) {
+    backward(dinp, 0.0f, NULL, ldw, dout, NULL, weight, N, IC, OC);
 }
 
 void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,

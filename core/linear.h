@@ -16,6 +16,10 @@ void linear_forward(float *out, const float *inp, const float *weight, const flo
 void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                      const float *inp, const float *weight, size_t N, int IC, int OC);
 
+// dinp = dout @ W, overwriting dinp (no zeroing pass before it); W's rows ldw floats apart.
+void linear_input_grad(float *dinp, const float *dout, const float *weight, size_t ldw, size_t N, int IC,
+                       int OC);
+
 // The same on a block of a larger weight: weight rows are ldw floats apart (a
 // head's columns of the attention output projection), no bias, and
 // out = alpha * inp @ W^T + beta * out.

@@ -41,14 +41,17 @@ static Chunk chunk_views(float *scratch, const HeadShape *s) {
 static void chunk_forward(Chunk *k, const float *y1, const float *y2, const HeadParams *p,
                           int t0, int m, const HeadShape *s) {
     int C = s->C, C2 = 2 * C;
+    #pragma omp parallel for schedule(static) if (m > 64)
     for (int i = 0; i < m; i++) {
         memcpy(k->cat + (size_t)i * C2, y1 + (size_t)(t0 + i) * C, C * sizeof(float));
         memcpy(k->cat + (size_t)i * C2 + C, y2 + (size_t)(t0 + i) * C, C * sizeof(float));
     }
     layernorm_forward(k->h, k->mean, k->rstd, k->cat, p->ln_w, p->ln_b, m, C2, s->eps);
-    if (s->dropout > 0.0f)
+    if (s->dropout > 0.0f) {
+        #pragma omp parallel for schedule(static) if (m > 64)
         for (size_t i = 0; i < (size_t)m * C2; i++)
             k->h[i] *= dropout_factor(s->stream, (size_t)t0 * C2 + i, s->dropout);
+    }
     linear_forward(k->logits, k->h, p->w, p->b, m, C2, s->V, 0.0f);
 }
 
@@ -116,14 +119,16 @@ void lm_head_backward(float *dy1, float *dy2, HeadParams *grad, float scale, con
         }
         // forward: z = h W^T + b, so dW += dz^T h; db += sum dz; dh = dz W
         linear_backward(NULL, grad->w, grad->b, k.logits, k.h, p->w, m, C2, V);
-        zero_floats(k.dh, (size_t)m * C2);
-        linear_backward(k.dh, NULL, NULL, k.logits, NULL, p->w, m, C2, V);
-        if (s->dropout > 0.0f)
+        linear_input_grad(k.dh, k.logits, p->w, C2, m, C2, V);
+        if (s->dropout > 0.0f) {
+            #pragma omp parallel for schedule(static) if (m > 64)
             for (size_t i = 0; i < (size_t)m * C2; i++)
                 k.dh[i] *= dropout_factor(s->stream, (size_t)t0 * C2 + i, s->dropout);
+        }
         // forward: h = LN(cat); the gradient of cat splits into dy1 and dy2
         zero_floats(k.h, (size_t)m * C2);
         layernorm_backward(k.h, grad->ln_w, grad->ln_b, k.dh, k.cat, k.mean, k.rstd, p->ln_w, m, C2);
+        #pragma omp parallel for schedule(static) if (m > 64)
         for (int i = 0; i < m; i++)
             for (int c = 0; c < C; c++) {
                 dy1[(size_t)(t0 + i) * C + c] += k.h[(size_t)i * C2 + c];

@@ -604,12 +604,14 @@ int model_length_misfit(const ReformerConfig *c, long long T) {
     return 0;
 }
 
-double model_flops_per_token(const ReformerConfig *c, int T, int train, int kept_layers) {
-    double C = c->d_model, D = (double)c->n_heads * c->d_head, HS = c->d_head, layers = 0.0;
+double model_flops_split(const ReformerConfig *c, int T, int train, int kept_layers, double part[FLOPS_PARTS]) {
+    double C = c->d_model, D = (double)c->n_heads * c->d_head, HS = c->d_head;
+    for (int i = 0; i < FLOPS_PARTS; i++) part[i] = 0.0;
     for (int l = 0; l < c->n_layers; l++) {
-        double f = 4.0 * C * c->d_ff;  // two dense layers
+        double dense = 4.0 * C * c->d_ff;  // two dense layers
+        double kernel, hash = 0.0;
         int kind = c->attn[l];
-        f += 2.0 * C * D * (kind == ATTN_LOCAL ? 3 : 2) + 2.0 * D * C;  // projections, output
+        dense += 2.0 * C * D * (kind == ATTN_LOCAL ? 3 : 2) + 2.0 * D * C;  // projections, output
         if (kind == ATTN_LSH && T > c->lsh_chunk) {
             int b[2], nf = c->n_bucket_factors ? c->n_bucket_factors : 0;
             if (nf) { b[0] = c->buckets[0]; b[1] = c->buckets[1]; }
@@ -617,18 +619,28 @@ double model_flops_per_token(const ReformerConfig *c, int T, int train, int kept
             double cols = 0;
             for (int i = 0; i < nf; i++) cols += b[i] / 2;
             double keys = (double)(c->lsh_before + c->lsh_after + 1) * c->lsh_chunk;
-            f += c->n_heads * c->n_hashes * (4.0 * HS * keys + 2.0 * HS * cols);
+            kernel = c->n_heads * c->n_hashes * 4.0 * HS * keys;
+            hash = c->n_heads * c->n_hashes * 2.0 * HS * cols;
         } else if (kind == ATTN_LOCAL && T > c->local_chunk) {
-            f += c->n_heads * 4.0 * HS * (c->local_before + c->local_after + 1) * c->local_chunk;
+            kernel = c->n_heads * 4.0 * HS * (c->local_before + c->local_after + 1) * c->local_chunk;
         } else {  // plain attention over the sequence; causal sees half on average
-            f += c->n_heads * 4.0 * HS * (c->causal ? (T + 1) / 2.0 : T);
+            kernel = c->n_heads * 4.0 * HS * (c->causal ? (T + 1) / 2.0 : T);
         }
         // training: forward, backward (twice the forward) and, unless the layer keeps its
         // activations, the recompute (once more)
-        layers += train ? (l < c->n_layers - kept_layers ? 4.0 : 3.0) * f : f;
+        double passes = train ? (l < c->n_layers - kept_layers ? 4.0 : 3.0) : 1.0;
+        part[FLOPS_DENSE] += passes * dense;
+        part[FLOPS_ATTN_KERNEL] += passes * kernel;
+        part[FLOPS_HASH] += hash;
     }
-    double head = 2.0 * 2 * C * c->vocab;
-    return layers + (train ? 3.0 : 1.0) * head;
+    // LM head on [x1, x2]; its backward recomputes the logits chunk by chunk (none are kept)
+    part[FLOPS_DENSE] += (train ? 4.0 : 1.0) * 2.0 * 2 * C * c->vocab;
+    return part[FLOPS_DENSE] + part[FLOPS_ATTN_KERNEL] + part[FLOPS_HASH];
+}
+
+double model_flops_per_token(const ReformerConfig *c, int T, int train, int kept_layers) {
+    double part[FLOPS_PARTS];
+    return model_flops_split(c, T, train, kept_layers, part);
 }
 
 void model_slices(const Model *m, int parts, size_t *at) {

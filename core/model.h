@@ -180,8 +180,14 @@ void model_slices(const Model *m, int parts, size_t *at);
 
 // Model FLOPs per token at sequence length T: one forward pass, or a training
 // step (forward, the reversible recompute of every layer but the top kept_layers (see
-// model_keep_layers), and a backward pass of twice the forward): the FLOPs a step runs.
-// Attention counts every window slot (masked ones too).
+// model_keep_layers), the LM head's recompute, and a backward pass of twice the forward):
+// the FLOPs a step runs.
+// Attention counts every window slot (masked ones too). LSH hashing runs in the forward
+// pass only (the recompute and backward read the stored bucket orders), so it counts once.
+// model_flops_split also gives the parts (per token): the dense layers' products (projections,
+// feed-forward, LM head), the attention kernels' score and value products, and hashing.
+enum { FLOPS_DENSE, FLOPS_ATTN_KERNEL, FLOPS_HASH, FLOPS_PARTS };
+double model_flops_split(const ReformerConfig *c, int T, int train, int kept_layers, double part[FLOPS_PARTS]);
 double model_flops_per_token(const ReformerConfig *c, int T, int train, int kept_layers);
 
 // ---- for cached decoding (core/decode.c) and for tests that replay the layers ----

@@ -19,6 +19,12 @@ extern double profile_seconds[PROFILE_PHASES];
 // The dense layers' sgemm calls (core/linear.c) across all phases: wall seconds and FLOPs,
 // so bench can say how much of a step is dense sgemm and how fast it runs there.
 extern double profile_gemm_seconds, profile_gemm_flops;
+// Within attn_core: LSH hashing (rotations, argmax, sort) and the chunked attention kernels
+// (core/attention_chunked.c); the rest of attn_core moves rows between position and sorted order.
+extern double profile_hash_seconds, profile_kernel_seconds;
+// Within the dense phases: every LayerNorm (forward and backward) and the feed-forward's
+// activation and its gradient: the element-wise passes that are not sgemm.
+extern double profile_norm_seconds, profile_act_seconds;
 extern const char *const profile_names[PROFILE_PHASES];
 
 // When a batch's sequences run on separate threads (core/model.c), only the first thread's
@@ -27,6 +33,9 @@ static inline int profile_counting(void) { return omp_get_active_level() == 0 ||
 static inline double profile_now(void) { return omp_get_wtime(); }
 static inline void profile_add(int phase, double since) {
     if (profile_counting()) profile_seconds[phase] += omp_get_wtime() - since;
+}
+static inline void profile_add_to(double *seconds, double since) {
+    if (profile_counting()) *seconds += omp_get_wtime() - since;
 }
 void profile_reset(void);
 

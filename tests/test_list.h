@@ -36,6 +36,7 @@
     X(test_model_by_sequence_any_team)                 \
     X(test_reversibility_12_layers)                    \
     X(test_reversible_equals_store_everything)         \
+    X(test_flop_count_matches_products)                \
     X(test_no_causal_leak)                             \
     X(test_determinism)                                \
     X(test_no_read_before_write)                       \

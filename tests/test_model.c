@@ -6,6 +6,7 @@
 #include "../core/common.h"
 #include "../core/decode.h"
 #include "../core/model.h"
+#include "../core/profile.h"
 #include "../core/rng.h"
 #include "test.h"
 
@@ -256,6 +257,32 @@ void test_kept_activations_match_recompute(void) {
             xfree(g);
         }
     printf("    kept activations vs recompute: gradients within %.2e (max relative)\n", worst);
+}
+
+// The dense part of model_flops_split is what the dense layers' sgemm calls run: a training
+// step's products counted by core/linear.c equal it exactly, with and without kept layers, so
+// bench's MFU and its "lost" shares stand on counted FLOPs, not on a formula alone.
+void test_flop_count_matches_products(void) {
+    int kinds[3] = {-1, ATTN_LSH, ATTN_FULL}, kept[2] = {0, 2};
+    for (int k = 0; k < 3; k++)
+        for (int j = 0; j < 2; j++) {
+            ReformerConfig cfg = tiny(kinds[k], 1, 4);
+            Model m;
+            model_init(&m, &cfg, 2, 32, 9);
+            m.team = 0;  // one thread's calls are all the calls
+            model_keep_layers(&m, kept[j]);
+            int *tok = tokens_for(2, 32, cfg.vocab, 10);
+            model_zero_grad(&m);
+            profile_reset();
+            model_forward(&m, tok, 2, 32, &(ForwardArgs){.training = 1});
+            model_backward(&m, m.n_labels, NULL);
+            double part[FLOPS_PARTS];
+            model_flops_split(&cfg, 32, 1, kept[j], part);
+            EXPECT(profile_gemm_flops == part[FLOPS_DENSE] * 2 * 32, "kind %d, %d kept: sgemm ran %.0f FLOPs, counted %.0f",
+                   kinds[k], kept[j], profile_gemm_flops, part[FLOPS_DENSE] * 2 * 32);
+            model_free(&m);
+            xfree(tok);
+        }
 }
 
 static void check_causal(int kind) {
