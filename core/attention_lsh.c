@@ -18,20 +18,21 @@
 // Positions hashed at a time: their rotations (at most LSH_MAX_ROTATION_COLS each) stay in cache
 // until their argmax is taken.
 #define HASH_ROWS 64
-// Above this many bytes per (items, HS) array, rows are moved with streaming stores (see put_row).
-#define STREAM_BYTES (64u << 20)
+// B6 at 65,536 positions (32 MB arrays) on a 2-core EPYC with 32 MB of L3: moves 3.4% of the
+// step streaming, 3.8% reading in place; on a 16-core Xeon VM 4.9% against 7.1%.
+size_t lsh_stream_bytes = (size_t)16 << 20;
 
 // Rows move between position order and sorted order in every pass around the kernel. At a
 // million positions and more a row at a sorted place is never in cache, and reading rows in one
-// order to write them in the other stalls on every read; so every pass reads its rows in the
-// order they lie and writes each to its place, and when the arrays are larger than a cache, with
-// streaming stores, which neither read the line first nor evict what is in cache (measured on a
-// 2-core EPYC at 2,097,152 positions: 0.17 s a gather, against 0.36-0.45 s reading in sorted
+// order to write them in the other stalls on every read; so once the arrays outgrow the cache
+// (lsh_stream_bytes) every pass reads its rows in the order they lie and writes each to its place
+// with streaming stores, which neither read the line first nor evict what is in cache (measured
+// on a 2-core EPYC at 2,097,152 positions: 0.17 s a gather, against 0.36-0.45 s reading in sorted
 // order with prefetching). The stores need 16-byte alignment, which malloc gives and rows of a
 // multiple of 4 floats keep; each row's values are copied, so the bits are the same either way.
 static int streaming(const float *base, size_t rows, int HS) {
 #ifdef __SSE__
-    return (size_t)rows * HS * sizeof(float) > STREAM_BYTES && HS % 4 == 0 && ((uintptr_t)base & 15) == 0;
+    return (size_t)rows * HS * sizeof(float) > lsh_stream_bytes && HS % 4 == 0 && ((uintptr_t)base & 15) == 0;
 #else
     (void)base, (void)rows, (void)HS;
     return 0;
@@ -205,7 +206,7 @@ void lsh_hash(int *sorted, const float *qk, size_t ld, const float *rot, const L
         return;
     }
     int *bucket = (int *)scratch, *count = bucket + (size_t)NR * T;  // (NR, T), then (nb)
-    float *rotated = (float *)(count + nb);                         // (HASH_ROWS, rc) a thread
+    float *rotated = (float *)(count + nb);                         // (HASH_ROWS, rc) per thread
     // rotated = qk @ rot (rot viewed as (HS, NR*cols) as HF lays it out), a block of rows at a
     // time in each thread's own buffer, whose argmax is taken while it is in cache: at two
     // million positions and 512 columns the whole product would be 4 GB written and read back
@@ -265,12 +266,26 @@ static void gather(Work *w, const int *sorted, const float *qk, const float *v, 
     }
 }
 
-// Sorted rows src (N, HS) in position order: row r * T + t of the result is the row of item
-// (round r, position t). Hashed: written to buf (N, HS), reading src in order; plain: src itself.
-static const float *positions_of(float *buf, const float *src, const Work *w, const LshShape *s) {
-    if (s->plain) return src;
+// Rows in (round, position) order: row r * T + t is at index[r * T + t] (the item of that
+// round and position) or, with index NULL, at r * T + t itself.
+typedef struct {
+    const float *rows;
+    const int *index;
+} Rows;
+
+static inline const float *row_at(Rows u, int r, int t, int T, int HS) {
+    size_t j = (size_t)r * T + t;
+    return u.rows + (u.index ? (size_t)u.index[j] : j) * HS;
+}
+
+// Sorted rows src (N, HS) seen in position order. When they fit in cache, or the head is plain,
+// src itself through the item index; otherwise copied in position order to buf (N, HS), reading
+// src in order, so the passes after it read in order too.
+static Rows positions_of(float *buf, const float *src, const Work *w, const LshShape *s) {
     int N = lsh_items(s), T = s->T, HS = s->HS;
+    Rows u = {src, s->plain ? NULL : w->undo};
     int stream = streaming(buf, N, HS);
+    if (s->plain || !stream) return u;
     #pragma omp parallel
     {
         #pragma omp for schedule(static)
@@ -278,7 +293,9 @@ static const float *positions_of(float *buf, const float *src, const Work *w, co
             put_row(buf + ((size_t)(i - i % T) + w->pos[i]) * HS, src + (size_t)i * HS, HS, stream);
         stream_done(stream);
     }
-    return buf;
+    u.rows = buf;
+    u.index = NULL;
+    return u;
 }
 
 // Round weights of position t: w_r = softmax_r(lse of (r, t)), into wr (NR).
@@ -287,17 +304,17 @@ static void round_weights(float *wr, const Work *w, int t, int T, int NR) {
     softmax_hf(wr, wr, NR);
 }
 
-// out (row t) = sum_r wr_r u_(r, t): the rounds of position t combined, from u in position order.
-static void combine_position(float *out, const float *wr, const float *u, int t, int T, int NR, int HS) {
+// out (row t) = sum_r wr_r u_(r, t): the rounds of position t combined.
+static void combine_position(float *out, const float *wr, Rows u, int t, int T, int NR, int HS) {
     for (int d = 0; d < HS; d++) out[d] = 0.0f;
     for (int r = 0; r < NR; r++) {
-        const float *ur = u + ((size_t)r * T + t) * HS;
+        const float *ur = row_at(u, r, t, T, HS);
         for (int d = 0; d < HS; d++) out[d] += wr[r] * ur[d];
     }
 }
 
-// Unsort and combine rounds: out_t = sum_r w_r o_(r, t), with u the outputs in position order.
-static void combine_rounds(float *out, size_t ld, const float *u, const Work *w, const LshShape *s) {
+// Unsort and combine rounds: out_t = sum_r w_r o_(r, t), with u the outputs (positions_of).
+static void combine_rounds(float *out, size_t ld, Rows u, const Work *w, const LshShape *s) {
     int T = s->T, HS = s->HS, NR = rounds(s);
     #pragma omp parallel for schedule(static)
     for (int t = 0; t < T; t++) {
@@ -334,11 +351,11 @@ void lsh_attention_backward(float *dqk, float *dv, float *out, const float *dout
     keep_views(&w, kept, s);
     gather(&w, sorted, qk, v, ld, s);
     if (!kept) chunk_attention_forward(w.o, w.lse, w.q, NULL, w.kscale, w.v, w.pos, &a, w.kernel);
-    // the outputs in position order, in dqk (free until the kernel's backward)
-    const float *u = positions_of(w.dqk, w.o, &w, s);
+    // the outputs seen in position order (a copy, if any, in dqk: free until the kernel's backward)
+    Rows u = positions_of(w.dqk, w.o, &w, s);
     // forward: out = sum_r w_r o_r, w = softmax_r(lse_r), so do_r = w_r dout and
     // dlse_r = w_r (dout.o_r - sum_r' w_r' dout.o_r'); the kernel's delta_r = do_r.o_r.
-    // do_r is written over o_r, whose copy u is read.
+    // do_r is written over o_r once position t has read its rounds' rows (u may be o itself).
     int stream = streaming(w.o, N, HS);
     #pragma omp parallel
     {
@@ -350,7 +367,7 @@ void lsh_attention_backward(float *dqk, float *dv, float *out, const float *dout
             const float *g = dout + (size_t)t * ld;
             float mean_dw = 0.0f;
             for (int r = 0; r < NR; r++) {
-                const float *ur = u + ((size_t)r * T + t) * HS;
+                const float *ur = row_at(u, r, t, T, HS);
                 float dot = 0.0f;
                 for (int d = 0; d < HS; d++) dot += g[d] * ur[d];
                 dw[r] = dot;
@@ -373,13 +390,13 @@ void lsh_attention_backward(float *dqk, float *dv, float *out, const float *dout
                              w.pos, &a, w.kernel);
     // to positions, summing the rounds; this overwrites, so dqk and dv may be qk and v (the
     // gathered q and v are free now)
-    const float *uq = positions_of(w.q, w.dqk, &w, s), *uv = positions_of(w.v, w.dv, &w, s);
+    Rows uq = positions_of(w.q, w.dqk, &w, s), uv = positions_of(w.v, w.dv, &w, s);
     #pragma omp parallel for schedule(static)
     for (int t = 0; t < T; t++) {
         float *gx = dqk + (size_t)t * ld, *gv = dv + (size_t)t * ld;
         for (int d = 0; d < HS; d++) gx[d] = gv[d] = 0.0f;
         for (int r = 0; r < NR; r++) {
-            const float *xr = uq + ((size_t)r * T + t) * HS, *vr = uv + ((size_t)r * T + t) * HS;
+            const float *xr = row_at(uq, r, t, T, HS), *vr = row_at(uv, r, t, T, HS);
             for (int d = 0; d < HS; d++) {
                 gx[d] += xr[d];
                 gv[d] += vr[d];

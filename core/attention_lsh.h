@@ -39,6 +39,10 @@ int lsh_rotation_cols(const LshShape *s);
 #define LSH_MAX_ROTATION_COLS 4096
 // The largest head size (model.d_head allows up to 512): one row of it is a stack buffer.
 #define LSH_MAX_HEAD 512
+// Above this many bytes per (items, HS) array, the passes around the kernel move rows in the
+// order they lie with streaming stores; below it the arrays stay in cache and sorted rows are
+// read where they lie. The same bits either way (tests set it to 0 to check).
+extern size_t lsh_stream_bytes;
 // Floats of scratch per head call (forward and backward); threads_get() is read.
 size_t lsh_scratch_floats(const LshShape *s);
 

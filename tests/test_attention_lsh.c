@@ -59,8 +59,9 @@ void test_lsh_grad(void) {
     check_grad((LshShape){16, 8, 2, 1, {4, 0}, 32, 1, 0, 1, 1, 0.0f, 5}, "plain (T <= chunk)");
 }
 
-void test_lsh_sort_is_stable_bucket_order(void) {
-    LshShape s = {64, 8, 3, 2, {4, 6}, 8, 1, 0, 1, 0, 0.0f, 0};
+// Lengths of one hashing block, several with a short last one, and enough for threads to split.
+static void check_sort(int T) {
+    LshShape s = {T, 8, 3, 2, {4, 6}, 8, 1, 0, 1, 0, 0.0f, 0};
     Ctx c = make(s, 99);
     // recompute buckets independently and check the order sorts (round, bucket, position)
     int cols = lsh_rotation_cols(&s), NB = 24;
@@ -86,9 +87,41 @@ void test_lsh_sort_is_stable_bucket_order(void) {
             off += half;
         }
         long key = ((long)(r * NB + b)) * s.T + t;
-        EXPECT(key > prev, "order broken at %d", i);
+        EXPECT(key > prev, "T %d: order broken at %d", T, i);
         prev = key;
     }
+}
+
+void test_lsh_sort_is_stable_bucket_order(void) {
+    check_sort(64);
+    check_sort(200);
+    check_sort(1104);
+}
+
+// Past lsh_stream_bytes the passes around the kernel move rows in position order with streaming
+// stores; below it they read sorted rows where they lie. Both give the same bits.
+void test_lsh_streaming_moves_same_bits(void) {
+    LshShape shapes[3] = {{64, 8, 2, 1, {8, 0}, 8, 1, 0, 1, 0, 0.0f, 1},
+                          {96, 12, 3, 2, {2, 4}, 12, 1, 1, 0, 0, 0.2f, 2},
+                          {16, 8, 2, 1, {4, 0}, 32, 1, 0, 1, 1, 0.0f, 3}};
+    size_t saved = lsh_stream_bytes;
+    for (int k = 0; k < 3; k++) {
+        LshShape s = shapes[k];
+        Ctx c = make(s, 40 + k);
+        size_t n = (size_t)s.T * s.HS;
+        float *res[2];
+        for (int st = 0; st < 2; st++) {
+            lsh_stream_bytes = st ? 0 : saved;
+            float *r = res[st] = xcalloc(4 * n, 4);  // out, dqk, dv, out from the backward
+            lsh_attention_forward(r, c.sorted, c.qk, c.v, s.HS, &s, c.scratch, NULL);
+            lsh_attention_backward(r + n, r + 2 * n, r + 3 * n, c.w, c.sorted, c.qk, c.v, s.HS, &s, c.scratch, NULL);
+        }
+        EXPECT(memcmp(res[0], res[1], 4 * n * 4) == 0, "shape %d: streaming moves changed the result", k);
+        EXPECT(memcmp(res[0], res[0] + 3 * n, n * 4) == 0, "shape %d: backward's out differs from forward's", k);
+        xfree(res[0]);
+        xfree(res[1]);
+    }
+    lsh_stream_bytes = saved;
 }
 
 void test_lsh_equals_full_when_window_covers_sequence(void) {
