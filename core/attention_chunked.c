@@ -305,8 +305,9 @@ static void backward_two_pass(float *dq, float *dk, float *dv, const float *dout
                               const float *delta, const float *lse, const float *q, const float *k,
                               const float *kscale, const float *v, const int *pos,
                               const ChunkAttnShape *a, float *scratch) {
-    // Key blocks own dk and dv rows, then query blocks own dq rows. Shared query/key: the key gradient is formed in dq's rows
-    // (zero on entry), turned into the queries' by key_norm_backward, then dq is added.
+    // Key blocks own dk and dv rows, then query blocks own dq rows. Shared query/key: the key
+    // gradient is formed in dq's rows (zero on entry), turned into the queries' by
+    // key_norm_backward, then dq is added.
     int CH = a->chunk, HS = a->hs, W = window(a), NCH = a->n / CH;
     int per = blocks_per_chunk(a), bl = block_len(a), nblk = NCH * per;
     size_t per_thread = chunk_attention_scratch_floats(a);

@@ -219,7 +219,8 @@ void lsh_hash(int *sorted, const float *qk, size_t ld, const float *rot, const L
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t1 - t0, rc, s->HS, 1.0f, qk + (size_t)t0 * ld,
                     (int)ld, rot, rc, 0.0f, x, rc);
         for (int t = t0; t < t1; t++)
-            for (int r = 0; r < NR; r++) bucket[(size_t)r * T + t] = bucket_of(x + (size_t)(t - t0) * rc + r * cols, s);
+            for (int r = 0; r < NR; r++)
+                bucket[(size_t)r * T + t] = bucket_of(x + (size_t)(t - t0) * rc + r * cols, s);
     }
     // each round's stable order, offset into the round's items
     for (int r = 0; r < NR; r++) {
