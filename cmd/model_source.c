@@ -31,11 +31,16 @@ int source_load(const char *path, int is_hf, Model *m, TrainState *st, char *err
     return checkpoint_load(path, m, NULL, st ? st : &ignored, err, cap);
 }
 
+double source_run_bytes(const ReformerConfig *c, int B, int T, int kept_layers, double opt_floats_per_param,
+                        size_t *n_params) {
+    return (double)model_bytes_needed(c, B, T, n_params) + (double)*n_params * 4.0 * opt_floats_per_param +
+           (kept_layers ? (double)kept_layers * model_keep_layer_bytes(c, B, T) : 0.0);
+}
+
 int source_check_memory(const ReformerConfig *c, int B, int T, int kept_layers, double opt_floats_per_param,
                         char *err, size_t cap) {
     size_t n_params;
-    double need = (double)model_bytes_needed(c, B, T, &n_params) + (double)n_params * 4.0 * opt_floats_per_param +
-                  (kept_layers ? (double)kept_layers * model_keep_layer_bytes(c, B, T) : 0.0);
+    double need = source_run_bytes(c, B, T, kept_layers, opt_floats_per_param, &n_params);
     double have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGE_SIZE);
     if (have > 0 && need > have)
         return set_error(err, cap, "the model (%zu parameters) needs %.1f GB for batches of %d x %d tokens; this machine "

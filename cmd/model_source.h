@@ -31,6 +31,10 @@ int source_override_attention(ReformerConfig *c, int kind, int hashes, int T, ch
 // Returns 0, or -1 with a line naming what it needs and what the machine has.
 int source_check_memory(const ReformerConfig *c, int B, int T, int kept_layers, double opt_floats_per_param,
                         char *err, size_t cap);
+// The bytes source_check_memory weighs: the model's buffers, the optimizer state and the kept
+// layers' activations; n_params receives the parameter count.
+double source_run_bytes(const ReformerConfig *c, int B, int T, int kept_layers, double opt_floats_per_param,
+                        size_t *n_params);
 // Bytes of memory this machine has available now (MemAvailable; free pages without /proc).
 double source_available_memory(void);
 

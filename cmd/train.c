@@ -279,7 +279,7 @@ static int open_output(Run *r) {
 static double keep_budget(const Config *c, int B, int T, double opt_floats_per_param) {
     if (c->train.memory_mb != CONFIG_MIB_AUTO) return (double)c->train.memory_mb * 1048576.0;
     size_t n_params;
-    double needs = (double)model_bytes_needed(&c->model, B, T, &n_params) + (double)n_params * 4.0 * opt_floats_per_param;
+    double needs = source_run_bytes(&c->model, B, T, 0, opt_floats_per_param, &n_params);
     double budget = source_available_memory() / 2.0 / dist_local_size() - needs;
     return budget > 0 ? budget : 0.0;
 }
