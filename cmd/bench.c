@@ -98,7 +98,7 @@ static int cmp_double(const void *a, const void *b) {
 
 // Layers that keep their activations within --memory-mb (training only).
 static int kept_layers(const BenchArgs *a, const ReformerConfig *cfg, int L) {
-    return a->train ? model_keep_within(cfg, a->batch, L, (double)a->memory_mb * 1048576.0) : 0;
+    return a->train ? plan_keep_within(cfg, a->batch, L, (double)a->memory_mb * 1048576.0) : 0;
 }
 
 // The model of one row: B6 (or the config) with the flags' overrides, checked.
@@ -121,12 +121,12 @@ static int row_config(const BenchArgs *a, int L, ReformerConfig *cfg, char *err,
 static double time_decode(Model *m, const int *tok, int L) {
     Decoder d;
     decoder_init(&d, m, L, NULL);
-    float *logits = xmalloc((size_t)m->cfg.vocab * sizeof(float));
+    float *logits = xmalloc((size_t)m->spec.cfg.vocab * sizeof(float));
     double t0 = now();
     decoder_prefill(&d, tok, 1, logits);
     for (int t = 1; t < L; t++) {
         int best = 0;
-        for (int v = 1; v < m->cfg.vocab; v++) best = logits[v] > logits[best] ? v : best;
+        for (int v = 1; v < m->spec.cfg.vocab; v++) best = logits[v] > logits[best] ? v : best;
         if (isatty(2) && t % 256 == 0) fprintf(stderr, "\rbench L=%d decode %d/%d ", L, t, L);
         decoder_step(&d, best, logits);
     }
@@ -147,8 +147,8 @@ static double time_steps(const BenchArgs *a, Model *m, const OptimConfig *oc, Op
         if (a->train) model_zero_grad(m);
         loss = model_forward(m, tok, a->batch, L, &fa);
         if (a->train) {
-            model_backward(m, m->n_labels, NULL);
-            optim_update(oc, os, m->params, m->grads, m->n_params);
+            model_backward(m, m->act.n_labels, NULL);
+            optim_update(oc, os, m->w.params, m->w.grads, m->spec.n_params);
         }
         if (s >= a->warmup) times[s - a->warmup] = now() - t0;
         else profile_reset();
@@ -197,7 +197,7 @@ static int run_row(const BenchArgs *a, int L, double gemm, int fd) {
     optim_config_default(&oc);
     oc.optimizer = a->optimizer;
     OptimState os = {0};
-    if (a->train) optim_init_model(&os, &oc, &m, 0, m.n_params);
+    if (a->train) optim_init_model(&os, &oc, &m, 0, m.spec.n_params);
     int *tok = xmalloc((size_t)a->batch * L * sizeof(int));
     Rng r;
     rng_seed(&r, 7);
@@ -223,11 +223,11 @@ static int run_row(const BenchArgs *a, int L, double gemm, int fd) {
     // (a one-position forward), not the attention window
     double tps = a->mode == MODE_DECODE ? 1.0 / step : (double)a->batch * L / step;
     double part[FLOPS_PARTS];
-    double fpt = a->mode == MODE_DECODE ? model_flops_split(&m.cfg, 1, 0, 0, part)
-                                          : model_flops_split(&m.cfg, L, a->train, m.n_kept, part);
+    double fpt = a->mode == MODE_DECODE ? plan_flops_split(&m.spec.cfg, 1, 0, 0, part)
+                                          : plan_flops_split(&m.spec.cfg, L, a->train, m.act.n_kept, part);
     char lost[512];
     lost_shares(lost, sizeof(lost), share, part, (double)a->batch * L * timed_steps, timed, gemm);
-    double state = (m.n_params * 2.0 + (a->train ? optim_state_floats(&os) : 0)) * 4 / 1048576.0;
+    double state = (m.spec.n_params * 2.0 + (a->train ? optim_state_floats(&os) : 0)) * 4 / 1048576.0;
     int attn = cfg.attn[0];
     for (int l = 1; l < cfg.n_layers; l++)
         if (cfg.attn[l] != attn) attn = -1;
@@ -243,8 +243,8 @@ static int run_row(const BenchArgs *a, int L, double gemm, int fd) {
                  L, attn < 0 ? "mixed" : attention_names[attn], cfg.n_layers, a->threads,
                  MODE_NAMES[a->mode], a->batch, step, tps, peak_rss_mb(), state,
                  model_activation_bytes(&m) / 1048576.0, fpt, fpt * tps / 1e9, gemm,
-                 fpt * tps / 1e9 / gemm, loss, m.n_params, openblas_get_corename(), phases,
-                 profile_gemm_seconds / timed, profile_gemm_seconds > 0 ? profile_gemm_flops / profile_gemm_seconds / 1e9 : 0.0, m.n_kept,
+                 fpt * tps / 1e9 / gemm, loss, m.spec.n_params, openblas_get_corename(), phases,
+                 profile_gemm_seconds / timed, profile_gemm_seconds > 0 ? profile_gemm_flops / profile_gemm_seconds / 1e9 : 0.0, m.act.n_kept,
                  lost);
     else
         snprintf(line, sizeof(line), "%7d %-5s %6d %7d %-7s %9.3f %10.1f %9.1f %8.1f %10.2fM %8.2f %8.2f %6.1f%%\n",
@@ -355,7 +355,7 @@ int cmd_bench(int argc, char **argv) {
     }
     if (a.n_seqs == 0) a.seqs[a.n_seqs++] = 4096;
     for (int i = 0; i < a.n_seqs; i++) {
-        int L = a.seqs[i], bad = model_length_misfit(&a.cfg, L);
+        int L = a.seqs[i], bad = plan_length_misfit(&a.cfg, L);
         if (bad) usage_error("bench", USAGE, "--seq %d is longer than the chunk length %d and not a multiple of it", L, bad);
     }
     warn_slow_blas();

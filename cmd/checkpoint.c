@@ -36,8 +36,8 @@ static char *header_json(const Config *cfg, const Model *m, const OptimState *op
     free(cj);
     char b[24];
     cJSON_AddNumberToObject(h, "step", (double)st->step);
-    cJSON_AddStringToObject(h, "model_seed", u64_text(b, m->seed));
-    cJSON_AddNumberToObject(h, "n_params", (double)m->n_params);
+    cJSON_AddStringToObject(h, "model_seed", u64_text(b, m->spec.seed));
+    cJSON_AddNumberToObject(h, "n_params", (double)m->spec.n_params);
     cJSON_AddNumberToObject(h, "adam_t", opt ? (double)opt->t : -1);
     // floats of optimizer state after the parameters: Adam m and v (2n), or Adafactor's
     // factored statistics (n_v); absent in older checkpoints, which held Adam's 2n
@@ -47,8 +47,8 @@ static char *header_json(const Config *cfg, const Model *m, const OptimState *op
     cJSON *rng = cJSON_AddArrayToObject(h, "data_rng");
     for (int i = 0; i < 4; i++) cJSON_AddItemToArray(rng, cJSON_CreateString(u64_text(b, st->data_rng.s[i])));
     cJSON *tensors = cJSON_AddArrayToObject(h, "tensors");
-    for (int i = 0; i < m->n_entries; i++) {
-        const ParamEntry *e = &m->table[i];
+    for (int i = 0; i < m->spec.n_entries; i++) {
+        const ParamEntry *e = &m->w.table[i];
         cJSON *t = cJSON_CreateObject();
         cJSON_AddStringToObject(t, "name", e->name);
         cJSON_AddNumberToObject(t, "offset", (double)e->offset);
@@ -118,7 +118,7 @@ int checkpoint_save(const char *path, const Config *cfg, const Model *m, const O
         static const char zeros[ALIGN];
         bad = put(a.f, &crc, MAGIC, 8) || put(a.f, &crc, &version, 4) || put(a.f, &crc, &hlen, 4) ||
               put(a.f, &crc, header, hlen) || put(a.f, &crc, zeros, pad) ||
-              put(a.f, &crc, m->params, m->n_params * sizeof(float));
+              put(a.f, &crc, m->w.params, m->spec.n_params * sizeof(float));
         free(header);
     }
     if (opt) bad = put_state(a.f, &crc, opt, bad);
@@ -271,16 +271,16 @@ static int read_fields(const Opened *o, Fields *fl, const char *path, char *err,
 // The tensor table and the optimizer state's size against the model and opt.
 static int matches_model(const Opened *o, const Model *m, const OptimState *opt, const char *path, char *err, size_t cap) {
     const cJSON *tensors = cJSON_GetObjectItem(o->header, "tensors");
-    if (o->n_params != (double)m->n_params)
-        return set_error(err, cap, "%s: holds %.0f parameters, the model has %zu", path, o->n_params, m->n_params);
-    if (cJSON_GetArraySize(tensors) != m->n_entries)
-        return set_error(err, cap, "%s: %d tensors, the model has %d", path, cJSON_GetArraySize(tensors), m->n_entries);
-    for (int i = 0; i < m->n_entries; i++) {
+    if (o->n_params != (double)m->spec.n_params)
+        return set_error(err, cap, "%s: holds %.0f parameters, the model has %zu", path, o->n_params, m->spec.n_params);
+    if (cJSON_GetArraySize(tensors) != m->spec.n_entries)
+        return set_error(err, cap, "%s: %d tensors, the model has %d", path, cJSON_GetArraySize(tensors), m->spec.n_entries);
+    for (int i = 0; i < m->spec.n_entries; i++) {
         const cJSON *e = cJSON_GetArrayItem(tensors, i), *name = cJSON_GetObjectItem(e, "name");
         const cJSON *off = cJSON_GetObjectItem(e, "offset");
-        if (!cJSON_IsString(name) || strcmp(name->valuestring, m->table[i].name) ||
-            !cJSON_IsNumber(off) || off->valuedouble != (double)m->table[i].offset)
-            return set_error(err, cap, "%s: tensor %d is not '%s' at offset %zu", path, i, m->table[i].name, m->table[i].offset);
+        if (!cJSON_IsString(name) || strcmp(name->valuestring, m->w.table[i].name) ||
+            !cJSON_IsNumber(off) || off->valuedouble != (double)m->w.table[i].offset)
+            return set_error(err, cap, "%s: tensor %d is not '%s' at offset %zu", path, i, m->w.table[i].name, m->w.table[i].offset);
     }
     if (opt && o->adam_t < 0) return set_error(err, cap, "%s: has no optimizer state to resume from", path);
     if (opt && o->opt_floats != (double)optim_whole_floats(opt))
@@ -293,12 +293,12 @@ static int matches_model(const Opened *o, const Model *m, const OptimState *opt,
 // this state's slice of each optimizer section (the whole of it in one process).
 static int read_data(const Opened *o, Model *m, OptimState *opt) {
     FILE *f = o->f;
-    int bad = fseeko(f, (off_t)o->data_at, SEEK_SET) != 0 || fread(m->params, 4, m->n_params, f) != m->n_params;
+    int bad = fseeko(f, (off_t)o->data_at, SEEK_SET) != 0 || fread(m->w.params, 4, m->spec.n_params, f) != m->spec.n_params;
     if (!bad && opt && opt->m)
-        bad = fseeko(f, (off_t)(o->data_at + 4 * (m->n_params + opt->m_at)), SEEK_SET) != 0 ||
+        bad = fseeko(f, (off_t)(o->data_at + 4 * (m->spec.n_params + opt->m_at)), SEEK_SET) != 0 ||
               fread(opt->m, 4, opt->n, f) != opt->n;
     if (!bad && opt)
-        bad = fseeko(f, (off_t)(o->data_at + 4 * (m->n_params + (opt->m ? opt->whole_n : 0) + opt->v_at)), SEEK_SET) != 0 ||
+        bad = fseeko(f, (off_t)(o->data_at + 4 * (m->spec.n_params + (opt->m ? opt->whole_n : 0) + opt->v_at)), SEEK_SET) != 0 ||
               fread(opt->v, 4, opt->n_v, f) != opt->n_v;
     return bad ? -1 : 0;
 }
@@ -318,7 +318,7 @@ int checkpoint_load(const char *path, Model *m, OptimState *opt, TrainState *st,
             st->data_rng = fl.data_rng;
             st->ranks = fl.ranks;
         }
-        m->seed = fl.model_seed;
+        m->spec.seed = fl.model_seed;
     }
     close_opened(&o);
     return rc;

@@ -234,11 +234,11 @@ static int set_value(Config *c, const Key *k, const char *name, const cJSON *v, 
         for (int i = 0; i < n; i++) {
             const cJSON *e = cJSON_IsArray(v) ? cJSON_GetArrayItem(v, i) : v;
             if (read_int_in(e, k, name, &x, err, cap)) return -1;
-            if (x == 0 && n == 1) { c->model.n_bucket_factors = 0; return 0; }
+            if (x == 0 && n == 1) { c->model.buckets.n_factors = 0; return 0; }
             if ((int)x < 2 || (int)x % 2) return set_error(err, cap, "%s: %d buckets; each factor must be even and >= 2", name, (int)x);
-            c->model.buckets[i] = (int)x;
+            c->model.buckets.factor[i] = (int)x;
         }
-        c->model.n_bucket_factors = n;
+        c->model.buckets.n_factors = n;
         return 0;
     }
     }
@@ -262,13 +262,9 @@ int config_validate_model(const ReformerConfig *m, int seq_len, char *err, size_
     if (has_lsh) {
         // the bucket count in use (HF's default resolves from the length) fixes how many
         // rotation columns each position is hashed with
-        int buckets[2] = {m->buckets[0], m->buckets[1]}, n = m->n_bucket_factors;
-        if (n == 0) n = lsh_default_buckets(buckets, imax(seq_len, m->lsh_chunk), m->lsh_chunk, (int)positions);
-        long long cols = 0, nb = 1;
-        for (int i = 0; i < n; i++) {
-            cols += buckets[i] / 2;
-            nb *= buckets[i];
-        }
+        LshBuckets b = plan_buckets(m, seq_len);
+        long long nb = 1, cols = plan_rotation_cols(m, seq_len) / m->n_hashes;
+        for (int i = 0; i < b.n_factors; i++) nb *= b.factor[i];
         if (nb > (1 << 24)) return set_error(err, cap, "model.n_buckets: %lld buckets is too many", nb);
         if (cols * m->n_hashes > LSH_MAX_ROTATION_COLS)
             return set_error(err, cap, "model.n_buckets: %lld rotation columns per hash x model.n_hashes %d is more than %d",
@@ -285,7 +281,7 @@ int config_validate_model(const ReformerConfig *m, int seq_len, char *err, size_
 int config_validate(const Config *c, char *err, size_t cap) {
     const ReformerConfig *m = &c->model;
     if (config_validate_model(m, c->data.seq_len, err, cap)) return -1;
-    int L = c->data.seq_len, bad = model_length_misfit(m, L);
+    int L = c->data.seq_len, bad = plan_length_misfit(m, L);
     if (bad)
         return set_error(err, cap, "data.seq_len: %d is not a multiple of model.%s %d", L,
                          bad == m->lsh_chunk && L % m->lsh_chunk ? "lsh_chunk" : "local_chunk", bad);
@@ -507,11 +503,11 @@ char *config_to_json(const Config *c) {
             break;
         }
         case T_BUCKETS:
-            if (c->model.n_bucket_factors == 0) cJSON_AddNumberToObject(s, name, 0);
-            else if (c->model.n_bucket_factors == 1) cJSON_AddNumberToObject(s, name, c->model.buckets[0]);
+            if (c->model.buckets.n_factors == 0) cJSON_AddNumberToObject(s, name, 0);
+            else if (c->model.buckets.n_factors == 1) cJSON_AddNumberToObject(s, name, c->model.buckets.factor[0]);
             else {
                 cJSON *a = cJSON_AddArrayToObject(s, name);
-                for (int j = 0; j < 2; j++) cJSON_AddItemToArray(a, cJSON_CreateNumber(c->model.buckets[j]));
+                for (int j = 0; j < 2; j++) cJSON_AddItemToArray(a, cJSON_CreateNumber(c->model.buckets.factor[j]));
             }
             break;
         }

@@ -47,7 +47,7 @@ static int eval_hf(const char *dir, const char *file, int offset, const char *ro
     while (T <= max_len && T <= size && (c = fgetc(f)) != EOF) tok[T++] = c + offset;
     fclose(f);
     int rc = 0;
-    int misfit = model_length_misfit(&mc, T);
+    int misfit = plan_length_misfit(&mc, T);
     if (T < 2 || T > max_len) {
         fprintf(stderr, "reformer eval: %s: %d bytes; the model takes 2 to %d\n", file, T, max_len);
         rc = 2;
@@ -80,8 +80,8 @@ static int eval_hf(const char *dir, const char *file, int offset, const char *ro
             if (!isfinite(loss)) {
                 fprintf(stderr, "reformer eval: %s: the loss is %g: the weights hold NaN or infinite values\n", dir, loss);
                 rc = 1;
-            } else if (json) printf("{\"loss_nats\": %.7f, \"bits\": %.7f, \"tokens\": %lld}\n", loss, loss / log(2.0), m.n_labels);
-            else printf("%s on %s: loss %.6f nats, %.6f bits per token, %lld tokens\n", dir, file, loss, loss / log(2.0), m.n_labels);
+            } else if (json) printf("{\"loss_nats\": %.7f, \"bits\": %.7f, \"tokens\": %lld}\n", loss, loss / log(2.0), m.act.n_labels);
+            else printf("%s on %s: loss %.6f nats, %.6f bits per token, %lld tokens\n", dir, file, loss, loss / log(2.0), m.act.n_labels);
         }
         free(rot);
         model_free(&m);

@@ -28,7 +28,7 @@ static void my_share(size_t n, long long max_tokens, int T, size_t *lo, size_t *
 
 int evaluate(Model *m, const Config *cfg, Dataset *d, int split, long long max_tokens, long long step,
              const float *const *rotations, EvalResult *r, Progress *prog, char *err, size_t cap) {
-    int B = m->B, T = cfg->data.seq_len, rc = 0;
+    int B = m->spec.B, T = cfg->data.seq_len, rc = 0;
     int *tok = xmalloc((size_t)B * T * sizeof(int));
     double sums[4] = {0};  // nll, labels, correct, scored
     ForwardArgs a = {.step = step, .rotations = rotations};  // no dropout
@@ -43,10 +43,10 @@ int evaluate(Model *m, const Config *cfg, Dataset *d, int split, long long max_t
         for (size_t done = lo; done < hi; done += B) {
             int b = (int)(hi - done < (size_t)B ? hi - done : (size_t)B);
             memcpy(tok, all + done * T, (size_t)b * T * sizeof(int));
-            sums[0] += model_forward(m, tok, b, T, &a) * m->n_labels;
-            sums[1] += m->n_labels;
-            sums[2] += m->correct;
-            sums[3] += m->scored;
+            sums[0] += model_forward(m, tok, b, T, &a) * m->act.n_labels;
+            sums[1] += m->act.n_labels;
+            sums[2] += m->act.correct;
+            sums[3] += m->act.scored;
         }
         xfree(all);
     } else {
@@ -71,8 +71,8 @@ int evaluate(Model *m, const Config *cfg, Dataset *d, int split, long long max_t
             }
             if (rc) break;
             a.loss_from = skip + 1;
-            sums[0] += model_forward(m, tok, b, T, &a) * m->n_labels;
-            sums[1] += m->n_labels;
+            sums[0] += model_forward(m, tok, b, T, &a) * m->act.n_labels;
+            sums[1] += m->act.n_labels;
             long long done = (long long)sums[1];
             if (prog) progress_count(prog, "eval", done < total && k < hi ? done : total, total, sums[0] / sums[1]);
         }

@@ -82,8 +82,8 @@ typedef struct {
 static void check_known(void *ctx, const char *name) {
     NameCheck *k = ctx;
     if (k->bad || !strcmp(name, "lm_head.bias")) return;
-    for (int i = 0; i < k->m->n_entries; i++)
-        if (!strcmp(k->m->table[i].name, name)) return;
+    for (int i = 0; i < k->m->spec.n_entries; i++)
+        if (!strcmp(k->m->w.table[i].name, name)) return;
     set_error(k->err, k->cap, "model.safetensors: unknown tensor '%s'", name);
     k->bad = 1;
 }
@@ -96,8 +96,8 @@ int hf_load_weights(const char *dir, Model *m, char *err, size_t cap) {
     NameCheck k = {m, err, cap, 0};
     safetensors_names(&st, check_known, &k);
     int rc = k.bad ? -1 : 0;
-    for (int i = 0; !rc && i < m->n_entries; i++) {
-        const ParamEntry *e = &m->table[i];
+    for (int i = 0; !rc && i < m->spec.n_entries; i++) {
+        const ParamEntry *e = &m->w.table[i];
         const char *name = e->name;
         int nd;
         long long shape[8];
@@ -116,7 +116,7 @@ int hf_load_weights(const char *dir, Model *m, char *err, size_t cap) {
             for (int d = 0; d < nd && d < 4; d++) snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%lld", d ? ", " : "", shape[d]);
             rc = set_error(err, cap, "%s: tensor '%s' is shaped (%s); the model's is (%s)", path, name, got, want);
         }
-        if (!rc) rc = safetensors_read_f32(&st, name, m->params + e->offset, e->numel, err, cap);
+        if (!rc) rc = safetensors_read_f32(&st, name, m->w.params + e->offset, e->numel, err, cap);
     }
     safetensors_close(&st);
     return rc;
@@ -139,7 +139,7 @@ static void add_float(cJSON *r, const char *key, float v) {
 }
 
 int hf_export(const char *dir, const Model *m, char *err, size_t cap) {
-    const ReformerConfig *c = &m->cfg;
+    const ReformerConfig *c = &m->spec.cfg;
     for (int l = 0; l < c->n_layers; l++)
         if (c->attn[l] == ATTN_FULL) return set_error(err, cap, "layer %d uses full attention, which HuggingFace's Reformer lacks", l);
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) return set_error(err, cap, "%s: cannot create: %s", dir, strerror(errno));
@@ -156,8 +156,8 @@ int hf_export(const char *dir, const Model *m, char *err, size_t cap) {
     cJSON_AddNumberToObject(r, "num_attention_heads", c->n_heads);
     cJSON_AddNumberToObject(r, "attention_head_size", c->d_head);
     cJSON_AddNumberToObject(r, "num_hashes", c->n_hashes);
-    if (c->n_bucket_factors == 2) cJSON_AddItemToObject(r, "num_buckets", int_pair(c->buckets[0], c->buckets[1]));
-    else if (c->n_bucket_factors == 1) cJSON_AddNumberToObject(r, "num_buckets", c->buckets[0]);
+    if (c->buckets.n_factors == 2) cJSON_AddItemToObject(r, "num_buckets", int_pair(c->buckets.factor[0], c->buckets.factor[1]));
+    else if (c->buckets.n_factors == 1) cJSON_AddNumberToObject(r, "num_buckets", c->buckets.factor[0]);
     else cJSON_AddNullToObject(r, "num_buckets");
     cJSON_AddNumberToObject(r, "lsh_attn_chunk_length", c->lsh_chunk);
     cJSON_AddNumberToObject(r, "lsh_num_chunks_before", c->lsh_before);
@@ -190,18 +190,18 @@ int hf_export(const char *dir, const Model *m, char *err, size_t cap) {
     free(text);
     if (bad) return -1;
     // tensors under HF's names; the decoder bias is saved as lm_head.bias, as HF saves it
-    int n = m->n_entries;
+    int n = m->spec.n_entries;
     const char **names = malloc(n * sizeof(char *));
     int *ndims = malloc(n * sizeof(int));
     int (*shapes)[3] = malloc(n * sizeof(*shapes));
     const float **data = malloc(n * sizeof(float *));
     int rc = !names || !ndims || !shapes || !data ? set_error(err, cap, "%s: out of memory", dir) : 0;
     for (int i = 0; !rc && i < n; i++) {
-        const ParamEntry *e = &m->table[i];
+        const ParamEntry *e = &m->w.table[i];
         names[i] = strcmp(e->name, "lm_head.decoder.bias") ? e->name : "lm_head.bias";
         ndims[i] = e->ndim;
         for (int d = 0; d < 3; d++) shapes[i][d] = e->shape[d];
-        data[i] = m->params + e->offset;
+        data[i] = m->w.params + e->offset;
     }
     snprintf(path, sizeof(path), "%s/model.safetensors", dir);
     if (!rc) rc = safetensors_write_f32(path, n, names, ndims, (const int (*)[3])shapes, data, err, cap);
@@ -214,12 +214,12 @@ int hf_export(const char *dir, const Model *m, char *err, size_t cap) {
 
 int hf_load_rotations(const char *path, const Model *m, const float **rotations, float **block, char *err,
                       size_t cap) {
-    const ReformerConfig *c = &m->cfg;
+    const ReformerConfig *c = &m->spec.cfg;
     *block = NULL;
     for (int l = 0; l < MAX_LAYERS; l++) rotations[l] = NULL;
     Safetensors st;
     if (safetensors_open(&st, path, err, cap)) return -1;
-    long long want[4] = {c->n_heads, c->d_head, c->n_hashes, lsh_rotation_cols(&m->shape[0].attn.lsh)};
+    long long want[4] = {c->n_heads, c->d_head, c->n_hashes, lsh_rotation_cols(&m->spec.cfg.buckets)};
     size_t per = (size_t)(want[0] * want[1] * want[2] * want[3]);
     int n_lsh = 0;
     for (int l = 0; l < c->n_layers; l++) n_lsh += c->attn[l] == ATTN_LSH;

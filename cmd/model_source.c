@@ -33,8 +33,8 @@ int source_load(const char *path, int is_hf, Model *m, TrainState *st, char *err
 
 double source_run_bytes(const ReformerConfig *c, int B, int T, int kept_layers, double opt_floats_per_param,
                         size_t *n_params) {
-    return (double)model_bytes_needed(c, B, T, n_params) + (double)*n_params * 4.0 * opt_floats_per_param +
-           (kept_layers ? (double)kept_layers * model_keep_layer_bytes(c, B, T) : 0.0);
+    return (double)plan_bytes_needed(c, B, T, n_params) + (double)*n_params * 4.0 * opt_floats_per_param +
+           (kept_layers ? (double)kept_layers * plan_keep_layer_bytes(c, B, T) : 0.0);
 }
 
 int source_check_memory(const ReformerConfig *c, int B, int T, int kept_layers, double opt_floats_per_param,
@@ -69,8 +69,8 @@ int source_override_attention(ReformerConfig *c, int kind, int hashes, int T, ch
         if (c->attn[l] != ATTN_LOCAL) c->attn[l] = kind == ATTN_FULL ? ATTN_FULL : ATTN_LSH;
     }
     if (kind == ATTN_LOCAL) {  // one bucket, one round: chunks of positions in order
-        c->n_bucket_factors = 1;
-        c->buckets[0] = 1;
+        c->buckets.n_factors = 1;
+        c->buckets.factor[0] = 1;
         c->n_hashes = 1;
     }
     // --hashes 16 may be more rotation columns than the config allows

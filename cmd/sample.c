@@ -103,7 +103,7 @@ typedef struct {
 // Generates tokens seq[n..total) after the prompt seq[0..n); each new token goes to emit.
 static void generate(Generator *g, int *seq, int n, int total, const SamplerConfig *sc, Rng *rng,
                      void (*emit)(void *ctx, int token, int at), void *ctx) {
-    int V = g->m->cfg.vocab, *idx = xmalloc((size_t)V * sizeof(int));
+    int V = g->m->spec.cfg.vocab, *idx = xmalloc((size_t)V * sizeof(int));
     double *p = xmalloc((size_t)V * sizeof(double));
     if (g->cached) decoder_prefill(&g->d, seq, n, g->logits);
     for (int cur = n; cur < total; cur++) {
@@ -333,7 +333,7 @@ int cmd_sample(int argc, char **argv) {
     // the length: the prompt and --len (an image: its subpixels), padded without the cache
     int max_pos = mc.axial_shape[0] * mc.axial_shape[1], total = images ? IMAGE_BYTES : imax(n, 1) + f.len;
     int cached = mc.causal && !f.no_cache;
-    long long align = model_chunk_lcm(&mc), padded = cached ? total : (total + align - 1) / align * align;
+    long long align = plan_chunk_lcm(&mc), padded = cached ? total : (total + align - 1) / align * align;
     if (!rc && images && n >= IMAGE_BYTES) {
         fprintf(stderr, "reformer sample: the prompt holds %d subpixels; an image has %d\n", n, IMAGE_BYTES);
         rc = 2;
@@ -353,8 +353,7 @@ int cmd_sample(int argc, char **argv) {
     int T = (int)padded;
     threads_apply(f.threads);
     // an unset bucket count resolves from the length the model was trained at, not this one
-    if (mc.n_bucket_factors == 0)
-        mc.n_bucket_factors = lsh_default_buckets(mc.buckets, imax(cfg.data.seq_len, mc.lsh_chunk), mc.lsh_chunk, max_pos);
+    plan_resolve_buckets(&mc, cfg.data.seq_len);
     if (!rc && source_check_memory(&mc, 1, T, 0, 0, err, sizeof(err))) {
         fprintf(stderr, "reformer sample: %s\n", err);
         rc = 1;

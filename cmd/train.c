@@ -294,19 +294,19 @@ static int build_model(Run *r, int init_is_hf) {
     // per parameter beyond the model's: the gradient sum in double (2 floats) and Adam's state
     double floats = (sums_in_double(r) ? 2.0 : 0) + (c->opt.optimizer == OPT_ADAM ? 2.0 / (r->sharded ? r->ranks : 1) : 0);
     // a rank without a sequence (more ranks than train.batch) still validates: one sequence
-    int kept = model_keep_within(&c->model, imax(r->count, 1), r->T, keep_budget(c, imax(r->count, 1), r->T, floats));
+    int kept = plan_keep_within(&c->model, imax(r->count, 1), r->T, keep_budget(c, imax(r->count, 1), r->T, floats));
     int rc = source_check_memory(&c->model, imax(r->count, 1), r->T, kept, floats, err, sizeof(err));
     if ((rc = all_ok(r, rc, err))) return rc;
     model_init(&r->m, &c->model, imax(r->count, 1), r->T, (uint64_t)c->train.seed);
     model_keep_layers(&r->m, kept);
-    if (r->ranks > r->m.n_entries) {
+    if (r->ranks > r->m.spec.n_entries) {
         if (r->rank == 0)
             fprintf(stderr, "reformer train: %d processes for %d parameter tensors: at most one each\n", r->ranks,
-                    r->m.n_entries);
+                    r->m.spec.n_entries);
         return 2;
     }
     model_slices(&r->m, r->ranks, r->at);
-    size_t lo = r->sharded ? r->at[r->rank] : 0, hi = r->sharded ? r->at[r->rank + 1] : r->m.n_params;
+    size_t lo = r->sharded ? r->at[r->rank] : 0, hi = r->sharded ? r->at[r->rank + 1] : r->m.spec.n_params;
     optim_init_model(&r->opt, &c->opt, &r->m, lo, hi);
     rng_seed(&r->st.data_rng, hash_stream((uint64_t)c->train.seed, 0xda7a, 0, 0));
     r->st.best_valid = 1e300;
@@ -339,17 +339,17 @@ static void print_summary(const Run *r) {
                         "their slices of the optimizer state)\n", r->ranks, r->B, r->ranks - r->B);
     fprintf(stderr, "reformer train: %s, %zu parameters (%d layers %s, d_model %d), batch %d x %d tokens, %lld steps of "
                     "%s lr %s%s; config in %s/config.json\n", r->flags->resume ? "resuming" : r->flags->init ? "fine-tuning" : "from scratch",
-            r->m.n_params, c->model.n_layers, layers, c->model.d_model, r->B, r->T, c->train.steps,
+            r->m.spec.n_params, c->model.n_layers, layers, c->model.d_model, r->B, r->T, c->train.steps,
             c->opt.optimizer == OPT_ADAM ? "adam" : "adafactor", lr, procs, r->out);
     if (c->train.memory_mb != 0) {
-        double layer_mb = model_keep_layer_bytes(&c->model, r->m.B, r->T) / 1048576.0;
+        double layer_mb = plan_keep_layer_bytes(&c->model, r->m.spec.B, r->T) / 1048576.0;
         char budget[64];
         if (c->train.memory_mb == CONFIG_MIB_AUTO) snprintf(budget, sizeof(budget), "auto");
         else snprintf(budget, sizeof(budget), "%lld", c->train.memory_mb);
-        if (r->m.n_kept)
+        if (r->m.act.n_kept)
             fprintf(stderr, "reformer train: the top %d of %d layers keep their activations (%.0f MiB%s, "
-                            "train.memory_mb %s): their backward skips the recompute\n", r->m.n_kept, c->model.n_layers,
-                    r->m.n_kept * layer_mb, r->ranks > 1 ? " per process" : "", budget);
+                            "train.memory_mb %s): their backward skips the recompute\n", r->m.act.n_kept, c->model.n_layers,
+                    r->m.act.n_kept * layer_mb, r->ranks > 1 ? " per process" : "", budget);
         else
             fprintf(stderr, "reformer train: note: train.memory_mb %s leaves less than one layer's activations "
                             "(%.0f MiB): every layer recomputes\n", budget, layer_mb);
@@ -370,27 +370,27 @@ static void apply_update(Run *r) {
     if (r->acc) {
         dist_reduce_scatter(r->acc, at);
         #pragma omp parallel for schedule(static)
-        for (size_t i = at[me]; i < at[me + 1]; i++) m->grads[i] = (float)r->acc[i];
+        for (size_t i = at[me]; i < at[me + 1]; i++) m->w.grads[i] = (float)r->acc[i];
     }
     r->comm_s += now_seconds() - t0;
     double sq[1024] = {0}, sumsq = 0.0;
     t0 = now_seconds();
     if (r->sharded) {
-        sq[me] = grad_sumsq(m->grads + at[me], at[me + 1] - at[me]);
+        sq[me] = grad_sumsq(m->w.grads + at[me], at[me + 1] - at[me]);
         dist_sum(sq, N);
     } else {
-        dist_allgather(m->grads, at);
-        for (int k = 0; k < N; k++) sq[k] = grad_sumsq(m->grads + at[k], at[k + 1] - at[k]);
+        dist_allgather(m->w.grads, at);
+        for (int k = 0; k < N; k++) sq[k] = grad_sumsq(m->w.grads + at[k], at[k + 1] - at[k]);
     }
     r->comm_s += now_seconds() - t0;
     for (int k = 0; k < N; k++) sumsq += sq[k];
     if (r->sharded) {
-        optim_step(&r->cfg.opt, &r->opt, m->params + at[me], m->grads + at[me], at[me + 1] - at[me], sqrt(sumsq));
+        optim_step(&r->cfg.opt, &r->opt, m->w.params + at[me], m->w.grads + at[me], at[me + 1] - at[me], sqrt(sumsq));
         t0 = now_seconds();
-        dist_allgather(m->params, at);
+        dist_allgather(m->w.params, at);
         r->comm_s += now_seconds() - t0;
     } else {
-        optim_step(&r->cfg.opt, &r->opt, m->params, m->grads, m->n_params, sqrt(sumsq));
+        optim_step(&r->cfg.opt, &r->opt, m->w.params, m->w.grads, m->spec.n_params, sqrt(sumsq));
     }
 }
 
@@ -408,11 +408,11 @@ static int train_step(Run *r, double *loss) {
     // the step's dropout masks and LSH rotations, drawn per sequence of the global batch
     ForwardArgs a = {.step = r->st.step, .training = 1, .first_seq = r->first};
     double local = r->count ? model_forward(m, r->tok, r->count, r->T, &a) : 0.0;
-    double sums[2] = {r->count ? local * m->n_labels : 0.0, r->count ? (double)m->n_labels : 0.0};
+    double sums[2] = {r->count ? local * m->act.n_labels : 0.0, r->count ? (double)m->act.n_labels : 0.0};
     dist_sum(sums, 2);
     *loss = r->ranks == 1 ? local : sums[1] > 0 ? sums[0] / sums[1] : 0.0;
     if (!isfinite(*loss)) return 2;
-    if (r->acc) memset(r->acc, 0, m->n_params * sizeof(double));
+    if (r->acc) memset(r->acc, 0, m->spec.n_params * sizeof(double));
     else model_zero_grad(m);
     if (r->count) model_backward(m, (long long)sums[1], r->acc);
     apply_update(r);
@@ -557,7 +557,7 @@ int cmd_train(int argc, char **argv) {
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
         r->tok = xmalloc((size_t)imax(r->count, 1) * r->T * sizeof(int));
-        if (sums_in_double(r)) r->acc = xmalloc(r->m.n_params * sizeof(double));
+        if (sums_in_double(r)) r->acc = xmalloc(r->m.spec.n_params * sizeof(double));
         rc = train_loop(r);
     }
     finish(r);

@@ -21,6 +21,8 @@ static size_t head_scratch_floats(const AttnShape *s) {
 // (lsh_attention_backward reads them first), 512 bytes a token less.
 static size_t head_buffers(const AttnShape *s) { return s->kind == ATTN_LOCAL ? 8 : 4; }
 
+size_t attention_order_ints(const AttnShape *s) { return (size_t)s->NH * s->lsh.n_hashes * s->T; }
+
 size_t attention_work_floats(const AttnShape *s) {
     size_t T = s->T, tc = T * s->C, th = T * s->HS;
     return tc * (s->hidden_dropout > 0.0f ? 4 : 2) + head_buffers(s) * th + 2 * T + head_scratch_floats(s);
@@ -160,7 +162,7 @@ void attention_forward(float *y1, const BucketOrder *buckets, const float *x2,
             int *order = head_order(buckets->order, s, hd);
             if (order && buckets->hash) {
                 double th = profile_now();
-                lsh_hash(order, w.q, s->HS, buckets->rot + (size_t)hd * s->HS * l.n_hashes * lsh_rotation_cols(&l),
+                lsh_hash(order, w.q, s->HS, buckets->rot + (size_t)hd * s->HS * l.n_hashes * lsh_rotation_cols(&l.buckets),
                          &l, w.head);
                 profile_add_to(&profile_hash_seconds, th);
             }

@@ -39,6 +39,10 @@ typedef struct {
     const float *rot;   // with hash: rotations (NH, HS, NR, cols)
 } BucketOrder;
 
+// Ints of one sequence's bucket order, (NH, NR*T): every layer's record has this length, so
+// that a model's records do not depend on which layers hash.
+size_t attention_order_ints(const AttnShape *s);
+
 // Buffers for one sequence, allocated once and shared by every layer. The output
 // projection runs head by head, so no (T, NH*HS) buffer exists.
 typedef struct {

@@ -20,11 +20,11 @@
 
 #define BLOCK 64
 
-static int block_len(const ChunkAttnShape *a) { return imin(BLOCK, a->chunk); }
+static int block_len(const ChunkAttnShape *a) { return imin(BLOCK, a->win.chunk); }
 static int blocks_per_chunk(const ChunkAttnShape *a) {
-    return (a->chunk + block_len(a) - 1) / block_len(a);
+    return (a->win.chunk + block_len(a) - 1) / block_len(a);
 }
-static int window(const ChunkAttnShape *a) { return a->before + a->after + 1; }
+static int window(const ChunkAttnShape *a) { return a->win.before + a->win.after + 1; }
 static int wrap(int c, int nch) { return ((c % nch) + nch) % nch; }
 
 float softmax_hf(float *p, const float *s, int n) {
@@ -48,7 +48,7 @@ float attend_one(float *out, float *scores, const int *pos, int n, const float *
 
 size_t chunk_attention_scratch_floats(const ChunkAttnShape *a) {
     size_t bq = block_len(a);
-    size_t fwd = bq * window(a) * a->chunk + window(a) * blocks_per_chunk(a);
+    size_t fwd = bq * window(a) * a->win.chunk + window(a) * blocks_per_chunk(a);
     size_t bwd = 2 * bq * bq + bq * a->hs;  // S, D and a key block's gradient (fused pass)
     return (fwd > bwd ? fwd : bwd) + bq * a->hs;  // + one key block (key_rows)
 }
@@ -56,12 +56,11 @@ size_t chunk_attention_scratch_floats(const ChunkAttnShape *a) {
 // Rows [j0, j1) of the keys: k's own rows, or, for shared query/key (k NULL), q's rows
 // times kscale formed in buf (bl, HS) - the same products a stored key copy would hold,
 // so the scores are bit for bit those of a stored copy, without its n * HS floats.
-static const float *key_rows(float *buf, const float *q, const float *k, const float *kscale,
-                             int j0, int j1, int HS) {
-    if (k) return k + (size_t)j0 * HS;
+static const float *key_rows(float *buf, const ChunkInputs *in, int j0, int j1, int HS) {
+    if (in->k) return in->k + (size_t)j0 * HS;
     for (int j = j0; j < j1; j++) {
-        const float *x = q + (size_t)j * HS;
-        float *y = buf + (size_t)(j - j0) * HS, r = kscale[j];
+        const float *x = in->q + (size_t)j * HS;
+        float *y = buf + (size_t)(j - j0) * HS, r = in->kscale[j];
         for (int d = 0; d < HS; d++) y[d] = x[d] * r;
     }
     return buf;
@@ -71,8 +70,8 @@ static const float *key_rows(float *buf, const float *q, const float *k, const f
 static void block_rows(const ChunkAttnShape *a, int blk, int *r0, int *r1) {
     int per = blocks_per_chunk(a), bl = block_len(a);
     int c = blk / per;
-    *r0 = c * a->chunk + (blk % per) * bl;
-    *r1 = imin(*r0 + bl, (c + 1) * a->chunk);
+    *r0 = c * a->win.chunk + (blk % per) * bl;
+    *r1 = imin(*r0 + bl, (c + 1) * a->win.chunk);
 }
 
 static int pos_max(const int *pos, int r0, int r1) {
@@ -87,10 +86,11 @@ static int pos_min(const int *pos, int r0, int r1) {
     return m;
 }
 
-void chunk_attention_forward(float *out, float *lse, const float *q, const float *k,
-                             const float *kscale, const float *v, const int *pos,
-                             const ChunkAttnShape *a, float *scratch) {
-    int CH = a->chunk, HS = a->hs, W = window(a), NCH = a->n / CH;
+void chunk_attention_forward(float *out, float *lse, const ChunkInputs *in, const ChunkAttnShape *a,
+                             float *scratch) {
+    const float *q = in->q, *v = in->v;
+    const int *pos = in->pos;
+    int CH = a->win.chunk, HS = a->hs, W = window(a), NCH = a->n / CH;
     int per = blocks_per_chunk(a), bl = block_len(a), nblk = NCH * per;
     size_t row = (size_t)W * CH;  // score row length
     size_t per_thread = chunk_attention_scratch_floats(a);
@@ -105,13 +105,13 @@ void chunk_attention_forward(float *out, float *lse, const float *q, const float
         block_rows(a, blk, &r0, &r1);
         int m = r1 - r0, c = blk / per, qmax = pos_max(pos, r0, r1);
         for (int w = 0; w < W; w++) {
-            int k0 = wrap(c + w - a->before, NCH) * CH;
+            int k0 = wrap(c + w - a->win.before, NCH) * CH;
             for (int kb = 0; kb < per; kb++) {
                 int j0 = k0 + kb * bl, j1 = imin(j0 + bl, k0 + CH);
-                live[w * per + kb] = !(a->causal && pos_min(pos, j0, j1) > qmax);
+                live[w * per + kb] = !(a->win.causal && pos_min(pos, j0, j1) > qmax);
                 if (live[w * per + kb])
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, j1 - j0, HS, 1.0f,
-                                q + (size_t)r0 * HS, HS, key_rows(kbuf, q, k, kscale, j0, j1, HS), HS,
+                                q + (size_t)r0 * HS, HS, key_rows(kbuf, in, j0, j1, HS), HS,
                                 0.0f, S + (size_t)w * CH + kb * bl, (int)row);
             }
         }
@@ -120,13 +120,13 @@ void chunk_attention_forward(float *out, float *lse, const float *q, const float
             int qp = pos[r0 + i];
             float mx = -INFINITY;
             for (int w = 0; w < W; w++) {
-                int k0 = wrap(c + w - a->before, NCH) * CH;
+                int k0 = wrap(c + w - a->win.before, NCH) * CH;
                 for (int kb = 0; kb < per; kb++) {
                     if (!live[w * per + kb]) continue;
                     int j0 = kb * bl, j1 = imin(j0 + bl, CH);
                     const int *kp = pos + k0;
                     float *x = s + w * CH;
-                    int causal = a->causal, self = a->self_mask;
+                    int causal = a->win.causal, self = a->self_mask;
                     #pragma omp simd reduction(max : mx)
                     for (int j = j0; j < j1; j++) {
                         // HF's masks replace the score: causal first, self last
@@ -169,7 +169,7 @@ void chunk_attention_forward(float *out, float *lse, const float *q, const float
         float *o = out + (size_t)r0 * HS;
         memset(o, 0, (size_t)m * HS * sizeof(float));
         for (int w = 0; w < W; w++) {
-            int k0 = wrap(c + w - a->before, NCH) * CH;
+            int k0 = wrap(c + w - a->win.before, NCH) * CH;
             for (int kb = 0; kb < per; kb++) {
                 if (!live[w * per + kb]) continue;
                 int j0 = k0 + kb * bl, j1 = imin(j0 + bl, k0 + CH);
@@ -187,21 +187,20 @@ void chunk_attention_forward(float *out, float *lse, const float *q, const float
 // forward: o = sum_j Pd_ij v_j and lse_i = logsumexp_j s_ij, so
 // dPd_ij = do_i . v_j and ds_ij = p_ij (drop_ij dPd_ij - delta_i + dlse_i), 0 where masked.
 // kj: the key rows j0..j1 (key_rows).
-static void block_pair(float *S, float *D, int r0, int r1, int j0, int j1, int slot0,
-                       const float *dout, const float *dlse, const float *delta, const float *lse,
-                       const float *q, const float *kj, const float *v, const int *pos,
-                       const ChunkAttnShape *a) {
+static void block_pair(float *S, float *D, int r0, int r1, int j0, int j1, int slot0, const ChunkOutGrads *go,
+                       const ChunkInputs *in, const float *kj, const ChunkAttnShape *a) {
     int HS = a->hs, mq = r1 - r0, mk = j1 - j0;
-    size_t row = (size_t)window(a) * a->chunk;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mq, mk, HS, 1.0f, q + (size_t)r0 * HS,
+    size_t row = (size_t)window(a) * a->win.chunk;
+    const int *pos = in->pos;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mq, mk, HS, 1.0f, in->q + (size_t)r0 * HS,
                 HS, kj, HS, 0.0f, S, mk);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mq, mk, HS, 1.0f, dout + (size_t)r0 * HS,
-                HS, v + (size_t)j0 * HS, HS, 0.0f, D, mk);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mq, mk, HS, 1.0f, go->dout + (size_t)r0 * HS,
+                HS, in->v + (size_t)j0 * HS, HS, 0.0f, D, mk);
     const int *kp = pos + j0;
-    int causal = a->causal, self = a->self_mask;
+    int causal = a->win.causal, self = a->self_mask;
     for (int i = 0; i < mq; i++) {
         int qp = pos[r0 + i];
-        float l = lse[r0 + i], dl = (dlse ? dlse[r0 + i] : 0.0f) - delta[r0 + i];
+        float l = go->lse[r0 + i], dl = (go->dlse ? go->dlse[r0 + i] : 0.0f) - go->delta[r0 + i];
         float *si = S + i * mk, *di = D + i * mk;
         if (a->dropout > 0.0f) {
             uint64_t item = (uint64_t)(r0 + i) * row + slot0;
@@ -228,11 +227,10 @@ static void block_pair(float *S, float *D, int r0, int r1, int j0, int j1, int s
 // Shared query/key: key j is x_j * ks_j with ks = lsh_key_scale(x) = (mean(x^2) + eps)^-1/2
 // HS^-1/2, so d ks / dx = -ks^3 x and a key gradient g reaches x as ks g - ks^3 (x.g) x.
 // Rows [j0, j1): dq += that, from g (rows of gk, HS apart).
-static void key_norm_backward(float *dq, const float *gk, const float *q, const float *kscale, int j0,
-                              int j1, int HS) {
+static void key_norm_backward(float *dq, const float *gk, const ChunkInputs *in, int j0, int j1, int HS) {
     for (int j = j0; j < j1; j++) {
-        const float *x = q + (size_t)j * HS, *g = gk + (size_t)(j - j0) * HS;
-        float xg = 0.0f, ks = kscale[j];
+        const float *x = in->q + (size_t)j * HS, *g = gk + (size_t)(j - j0) * HS;
+        float xg = 0.0f, ks = in->kscale[j];
         for (int d = 0; d < HS; d++) xg += x[d] * g[d];
         float k3 = ks * ks * ks * xg;
         float *out = dq + (size_t)j * HS;
@@ -240,36 +238,34 @@ static void key_norm_backward(float *dq, const float *gk, const float *q, const 
     }
 }
 
-// Key block kblk against every query block whose window holds it: dv and the key gradient
-// (into dk rows, or, with gk, into gk (bl, HS) as it is), and, with dq, the queries' dq.
-static void key_block(float *dk, float *gk, float *dq, float *dv, int kblk, const float *dout,
-                      const float *dlse, const float *delta, const float *lse, const float *q,
-                      const float *k, const float *kscale, const float *v, const int *pos,
+// Key block kblk against every query block whose window holds it: g->dv and the key gradient
+// (into g->dk rows, or, with gk, into gk (bl, HS) as it is), and, with g->dq, the queries' dq.
+static void key_block(const ChunkGrads *g, float *gk, int kblk, const ChunkOutGrads *go, const ChunkInputs *in,
                       const ChunkAttnShape *a, float *S) {
-    int CH = a->chunk, HS = a->hs, W = window(a), NCH = a->n / CH;
+    int CH = a->win.chunk, HS = a->hs, W = window(a), NCH = a->n / CH;
     int per = blocks_per_chunk(a), bl = block_len(a);
     float *D = S + (size_t)bl * bl, *kbuf = D + (size_t)bl * bl;
     int j0, j1;
     block_rows(a, kblk, &j0, &j1);
-    int ck = kblk / per, kmin = pos_min(pos, j0, j1);
-    const float *kj = key_rows(kbuf, q, k, kscale, j0, j1, HS);
-    float *kg = gk ? gk : dk + (size_t)j0 * HS;
+    int ck = kblk / per, kmin = pos_min(in->pos, j0, j1);
+    const float *kj = key_rows(kbuf, in, j0, j1, HS);
+    float *kg = gk ? gk : g->dk + (size_t)j0 * HS;
     for (int w = 0; w < W; w++) {
-        int cq = wrap(ck - (w - a->before), NCH);
+        int cq = wrap(ck - (w - a->win.before), NCH);
         int slot0 = w * CH + (j0 - ck * CH);
         for (int qb = 0; qb < per; qb++) {
             int r0, r1;
             block_rows(a, cq * per + qb, &r0, &r1);
-            if (a->causal && kmin > pos_max(pos, r0, r1)) continue;
-            block_pair(S, D, r0, r1, j0, j1, slot0, dout, dlse, delta, lse, q, kj, v, pos, a);
+            if (a->win.causal && kmin > pos_max(in->pos, r0, r1)) continue;
+            block_pair(S, D, r0, r1, j0, j1, slot0, go, in, kj, a);
             // forward: o = Pd v, so dv += Pd^T do; s = q k^T, so dk += dS^T q and dq += dS k
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, j1 - j0, HS, r1 - r0, 1.0f, S, j1 - j0,
-                        dout + (size_t)r0 * HS, HS, 1.0f, dv + (size_t)j0 * HS, HS);
+                        go->dout + (size_t)r0 * HS, HS, 1.0f, g->dv + (size_t)j0 * HS, HS);
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, j1 - j0, HS, r1 - r0, 1.0f, D, j1 - j0,
-                        q + (size_t)r0 * HS, HS, 1.0f, kg, HS);
-            if (dq)
+                        in->q + (size_t)r0 * HS, HS, 1.0f, kg, HS);
+            if (g->dq)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, HS, j1 - j0, 1.0f, D,
-                            j1 - j0, kj, HS, 1.0f, dq + (size_t)r0 * HS, HS);
+                            j1 - j0, kj, HS, 1.0f, g->dq + (size_t)r0 * HS, HS);
         }
     }
 }
@@ -280,11 +276,9 @@ static void key_block(float *dk, float *gk, float *dq, float *dv, int kblk, cons
 // the wrap brings within W of the first, run after them one by one. S and dP are computed once
 // per block pair instead of once for dk, dv and again for dq, and every dq row is summed in
 // the same order whatever the thread count.
-static void backward_fused(float *dq, float *dk, float *dv, const float *dout, const float *dlse,
-                           const float *delta, const float *lse, const float *q, const float *k,
-                           const float *kscale, const float *v, const int *pos,
+static void backward_fused(const ChunkGrads *g, const ChunkOutGrads *go, const ChunkInputs *in,
                            const ChunkAttnShape *a, float *scratch) {
-    int CH = a->chunk, HS = a->hs, W = window(a), NCH = a->n / CH, bl = block_len(a);
+    int CH = a->win.chunk, HS = a->hs, W = window(a), NCH = a->n / CH, bl = block_len(a);
     int full = NCH / W * W;
     size_t per_thread = chunk_attention_scratch_floats(a);
     for (int phase = 0; phase <= W; phase++) {
@@ -292,39 +286,37 @@ static void backward_fused(float *dq, float *dk, float *dv, const float *dout, c
         #pragma omp parallel for schedule(dynamic, 1) if (phase < W)
         for (int c = first; c < end; c += step) {
             float *S = scratch + per_thread * omp_get_thread_num();
-            float *gk = k ? NULL : S + 2 * (size_t)bl * bl + (size_t)bl * HS;  // (bl, HS)
+            float *gk = in->k ? NULL : S + 2 * (size_t)bl * bl + (size_t)bl * HS;  // (bl, HS)
             if (gk) memset(gk, 0, (size_t)bl * HS * sizeof(float));
-            key_block(dk, gk, dq, dv, c, dout, dlse, delta, lse, q, k, kscale, v, pos, a, S);
-            if (gk) key_norm_backward(dq, gk, q, kscale, c * CH, c * CH + CH, HS);
+            key_block(g, gk, c, go, in, a, S);
+            if (gk) key_norm_backward(g->dq, gk, in, c * CH, c * CH + CH, HS);
         }
     }
 }
 
 // A chunk of several blocks: two passes, so that no two threads add to the same row.
-static void backward_two_pass(float *dq, float *dk, float *dv, const float *dout, const float *dlse,
-                              const float *delta, const float *lse, const float *q, const float *k,
-                              const float *kscale, const float *v, const int *pos,
+static void backward_two_pass(const ChunkGrads *g, const ChunkOutGrads *go, const ChunkInputs *in,
                               const ChunkAttnShape *a, float *scratch) {
     // Key blocks own dk and dv rows, then query blocks own dq rows. Shared query/key: the key
     // gradient is formed in dq's rows (zero on entry), turned into the queries' by
     // key_norm_backward, then dq is added.
-    int CH = a->chunk, HS = a->hs, W = window(a), NCH = a->n / CH;
+    int CH = a->win.chunk, HS = a->hs, W = window(a), NCH = a->n / CH;
     int per = blocks_per_chunk(a), bl = block_len(a), nblk = NCH * per;
     size_t per_thread = chunk_attention_scratch_floats(a);
-    float *kd = k ? dk : dq;
+    float *dq = g->dq;
+    ChunkGrads keys = {NULL, in->k ? g->dk : dq, g->dv};
     #pragma omp parallel for schedule(dynamic, 1)
     for (int kblk = 0; kblk < nblk; kblk++)
-        key_block(kd, NULL, NULL, dv, kblk, dout, dlse, delta, lse, q, k, kscale, v, pos, a,
-                  scratch + per_thread * omp_get_thread_num());
-    if (!k) {
+        key_block(&keys, NULL, kblk, go, in, a, scratch + per_thread * omp_get_thread_num());
+    if (!in->k) {
         #pragma omp parallel for schedule(static)
         for (int blk = 0; blk < nblk; blk++) {
             int j0, j1;
             block_rows(a, blk, &j0, &j1);
-            float *g = scratch + per_thread * omp_get_thread_num();
-            memcpy(g, dq + (size_t)j0 * HS, (size_t)(j1 - j0) * HS * sizeof(float));
+            float *gk = scratch + per_thread * omp_get_thread_num();
+            memcpy(gk, dq + (size_t)j0 * HS, (size_t)(j1 - j0) * HS * sizeof(float));
             memset(dq + (size_t)j0 * HS, 0, (size_t)(j1 - j0) * HS * sizeof(float));
-            key_norm_backward(dq, g, q, kscale, j0, j1, HS);
+            key_norm_backward(dq, gk, in, j0, j1, HS);
         }
     }
     // each query block over its window; s = q k^T, so dq += dS k
@@ -334,15 +326,14 @@ static void backward_two_pass(float *dq, float *dk, float *dv, const float *dout
         float *D = S + (size_t)bl * bl, *kbuf = D + (size_t)bl * bl;
         int r0, r1;
         block_rows(a, blk, &r0, &r1);
-        int c = blk / per, qmax = pos_max(pos, r0, r1);
+        int c = blk / per, qmax = pos_max(in->pos, r0, r1);
         for (int w = 0; w < W; w++) {
-            int k0 = wrap(c + w - a->before, NCH) * CH;
+            int k0 = wrap(c + w - a->win.before, NCH) * CH;
             for (int kb = 0; kb < per; kb++) {
                 int j0 = k0 + kb * bl, j1 = imin(j0 + bl, k0 + CH);
-                if (a->causal && pos_min(pos, j0, j1) > qmax) continue;
-                const float *kj = key_rows(kbuf, q, k, kscale, j0, j1, HS);
-                block_pair(S, D, r0, r1, j0, j1, w * CH + kb * bl, dout, dlse, delta, lse, q, kj, v,
-                           pos, a);
+                if (a->win.causal && pos_min(in->pos, j0, j1) > qmax) continue;
+                const float *kj = key_rows(kbuf, in, j0, j1, HS);
+                block_pair(S, D, r0, r1, j0, j1, w * CH + kb * bl, go, in, kj, a);
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, HS, j1 - j0, 1.0f,
                             D, j1 - j0, kj, HS, 1.0f, dq + (size_t)r0 * HS, HS);
             }
@@ -350,15 +341,13 @@ static void backward_two_pass(float *dq, float *dk, float *dv, const float *dout
     }
 }
 
-void chunk_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *dlse,
-                              const float *delta, const float *lse, const float *q, const float *k,
-                              const float *kscale, const float *v, const int *pos,
+void chunk_attention_backward(const ChunkGrads *g, const ChunkOutGrads *go, const ChunkInputs *in,
                               const ChunkAttnShape *a, float *scratch) {
-    CHECK(!k == !dk, "keys and key gradients go together");
+    CHECK(!in->k == !g->dk, "keys and key gradients go together");
     double t0 = profile_now();
     if (blocks_per_chunk(a) == 1)
-        backward_fused(dq, dk, dv, dout, dlse, delta, lse, q, k, kscale, v, pos, a, scratch);
+        backward_fused(g, go, in, a, scratch);
     else
-        backward_two_pass(dq, dk, dv, dout, dlse, delta, lse, q, k, kscale, v, pos, a, scratch);
+        backward_two_pass(g, go, in, a, scratch);
     profile_add_to(&profile_kernel_seconds, t0);
 }

@@ -40,35 +40,61 @@ float softmax_hf(float *p, const float *s, int n);
 // apart) with p = softmax_hf(scores (n)), formed in place in scores. Returns lse.
 float attend_one(float *out, float *scores, const int *pos, int n, const float *val, int HS);
 
+// Which keys a chunk of queries sees: its own chunk of `chunk` items and `before` / `after`
+// neighbouring chunks (wrapping around), with the causal mask or without. LSH, local and
+// plain attention each describe their window with one.
 typedef struct {
-    int n;              // items; a multiple of chunk
-    int hs;             // head size HS
     int chunk;          // CH
     int before, after;  // neighbouring chunks each query chunk sees
-    int causal, self_mask;
+    int causal;
+} Window;
+
+typedef struct {
+    int n;              // items; a multiple of win.chunk
+    int hs;             // head size HS
+    Window win;
+    int self_mask;
     float dropout;      // on attention probabilities
     uint64_t stream;    // dropout masks: (query item, window slot) -> keep or drop
 } ChunkAttnShape;
 
+// What the kernel reads, items in attention order.
+typedef struct {
+    const float *q;       // (n, HS) queries
+    const float *k;       // (n, HS) keys, or NULL: shared query/key, keys q * kscale
+    const float *kscale;  // (n) with k NULL: lsh_key_scale of each row of q
+    const float *v;       // (n, HS) values
+    const int *pos;       // (n) each item's sequence position, for the masks
+} ChunkInputs;
+
+// What the backward reads of the forward's outputs and of their gradients.
+typedef struct {
+    const float *dout;   // (n, HS) gradient of out
+    const float *dlse;   // (n) gradient of lse, or NULL
+    const float *delta;  // (n) rowsum(dout * out)
+    const float *lse;    // (n) the forward's
+} ChunkOutGrads;
+
+// The gradients the backward adds to, (n, HS) each; dk NULL when the keys are shared.
+typedef struct {
+    float *dq, *dk, *dv;
+} ChunkGrads;
+
 // Floats of scratch each thread needs; pass threads_get() times this.
 size_t chunk_attention_scratch_floats(const ChunkAttnShape *a);
 
-// Keys: the rows of k (n, HS), or, when k is NULL (LSH's shared query/key), q's rows each
-// times kscale (n), formed a block at a time so no key copy is stored.
-// out (n, HS) = softmax(masked q k^T) v over each chunk's window; lse (n) = the
-// logsumexp of each query's masked scores (HF `logits`).
-void chunk_attention_forward(float *out, float *lse, const float *q, const float *k,
-                             const float *kscale, const float *v, const int *pos,
-                             const ChunkAttnShape *a, float *scratch);
+// out (n, HS) = softmax(masked q k^T) v over each chunk's window; lse (n) = the logsumexp of
+// each query's masked scores (HF `logits`). Shared query/key keys (in->k NULL) are formed a
+// block at a time, so no key copy is stored.
+void chunk_attention_forward(float *out, float *lse, const ChunkInputs *in, const ChunkAttnShape *a,
+                             float *scratch);
 
-// Backward: dq, dk, dv (n, HS) += the gradients, given dout (n, HS), dlse (n, may be NULL),
-// lse from the forward and delta (n) = rowsum(dout * out), which the caller forms while it has
-// both. With k NULL (shared query/key, keys q * kscale where kscale is lsh_key_scale of each
-// row) dk must be NULL too: the keys' gradient flows through the scale into dq. No two threads
-// add to one row, and every row is summed in the same order for any thread count.
-void chunk_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *dlse,
-                              const float *delta, const float *lse, const float *q, const float *k,
-                              const float *kscale, const float *v, const int *pos,
+// Backward: g's gradients += those of the inputs, given go (delta the caller forms while it has
+// both dout and out). With shared query/key (in->k NULL, keys q * kscale where kscale is
+// lsh_key_scale of each row) g->dk must be NULL too: the keys' gradient flows through the scale
+// into dq. No two threads add to one row, and every row is summed in the same order for any
+// thread count.
+void chunk_attention_backward(const ChunkGrads *g, const ChunkOutGrads *go, const ChunkInputs *in,
                               const ChunkAttnShape *a, float *scratch);
 
 #endif

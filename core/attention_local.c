@@ -9,14 +9,12 @@
 #include "common.h"
 
 static ChunkAttnShape kernel_shape(const LocalShape *s) {
-    int plain = s->T <= s->chunk;
+    int plain = s->T <= s->win.chunk;
     ChunkAttnShape a = {0};
     a.n = s->T;
     a.hs = s->HS;
-    a.chunk = plain ? s->T : s->chunk;
-    a.before = plain ? 0 : s->before;
-    a.after = plain ? 0 : s->after;
-    a.causal = s->causal;
+    a.win = s->win;
+    if (plain) a.win = (Window){s->T, 0, 0, s->win.causal};
     a.self_mask = 0;
     a.dropout = s->dropout;
     a.stream = s->stream;
@@ -84,7 +82,7 @@ void local_attention_forward(float *out, const float *q, const float *k, const f
     ChunkAttnShape a = kernel_shape(s);
     keep_views(&w, keep, s);
     gather(&w, q, k, v, ld, s);
-    chunk_attention_forward(w.o, w.lse, w.q, w.k, NULL, w.v, w.pos, &a, w.kernel);
+    chunk_attention_forward(w.o, w.lse, &(ChunkInputs){w.q, w.k, NULL, w.v, w.pos}, &a, w.kernel);
     for (int t = 0; t < s->T; t++)
         memcpy(out + (size_t)t * ld, w.o + (size_t)t * s->HS, s->HS * sizeof(float));
 }
@@ -98,7 +96,7 @@ void local_attention_backward(float *dq, float *dk, float *dv, float *out, const
     size_t n = (size_t)s->T * HS;
     keep_views(&w, kept, s);
     gather(&w, q, k, v, ld, s);
-    if (!kept) chunk_attention_forward(w.o, w.lse, w.q, w.k, NULL, w.v, w.pos, &a, w.kernel);
+    if (!kept) chunk_attention_forward(w.o, w.lse, &(ChunkInputs){w.q, w.k, NULL, w.v, w.pos}, &a, w.kernel);
     // delta_t = dout_t . o_t, then dout takes o's place
     #pragma omp parallel for schedule(static)
     for (int t = 0; t < s->T; t++) {
@@ -111,8 +109,9 @@ void local_attention_backward(float *dq, float *dk, float *dv, float *out, const
         memcpy(o, g, HS * sizeof(float));
     }
     zero_floats(w.dq, 3 * n);
-    chunk_attention_backward(w.dq, w.dk, w.dv, w.o, NULL, w.delta, w.lse, w.q, w.k, NULL, w.v, w.pos, &a,
-                             w.kernel);
+    ChunkGrads g = {w.dq, w.dk, w.dv};
+    chunk_attention_backward(&g, &(ChunkOutGrads){w.o, NULL, w.delta, w.lse}, &(ChunkInputs){w.q, w.k, NULL, w.v, w.pos},
+                             &a, w.kernel);
     // scatter back; forward: k_used = k / sqrt(HS), so dk += dk_used / sqrt(HS)
     float scale = 1.0f / sqrtf((float)HS);
     #pragma omp parallel for schedule(static)
@@ -128,7 +127,7 @@ size_t local_decode_scratch_floats(int T) { return 2 * (size_t)T; }
 
 void local_decode(float *out, const float *q, const float *key, const float *val, int t,
                   const LocalShape *s, float *scratch) {
-    int HS = s->HS, start = (t / s->chunk - s->before) * s->chunk;
+    int HS = s->HS, start = (t / s->win.chunk - s->win.before) * s->win.chunk;
     if (start < 0) start = imax(0, t + start);  // Python slicing: a negative start counts from the end
     float *scores = scratch, scale = 1.0f / sqrtf((float)HS);
     int *pos = (int *)(scratch + (t + 1)), n = 0;

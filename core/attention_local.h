@@ -8,8 +8,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "attention_chunked.h"
+
 typedef struct {
-    int T, HS, chunk, before, after, causal;
+    int T, HS;
+    Window win;
     float dropout;
     uint64_t stream;
 } LocalShape;

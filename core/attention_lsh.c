@@ -59,15 +59,15 @@ static void stream_done(int stream) {
 
 int lsh_items(const LshShape *s) { return s->plain ? s->T : s->n_hashes * s->T; }
 
-int lsh_rotation_cols(const LshShape *s) {
+int lsh_rotation_cols(const LshBuckets *b) {
     int cols = 0;
-    for (int f = 0; f < s->n_factors; f++) cols += s->buckets[f] / 2;
+    for (int f = 0; f < b->n_factors; f++) cols += b->factor[f] / 2;
     return cols;
 }
 
-int lsh_n_buckets(const LshShape *s) {
+int lsh_bucket_count(const LshBuckets *b) {
     int nb = 1;
-    for (int f = 0; f < s->n_factors; f++) nb *= s->buckets[f];
+    for (int f = 0; f < b->n_factors; f++) nb *= b->factor[f];
     return nb;
 }
 
@@ -75,10 +75,8 @@ static ChunkAttnShape kernel_shape(const LshShape *s) {
     ChunkAttnShape a = {0};
     a.n = lsh_items(s);
     a.hs = s->HS;
-    a.chunk = s->plain ? s->T : s->chunk;
-    a.before = s->plain ? 0 : s->before;
-    a.after = s->plain ? 0 : s->after;
-    a.causal = s->causal;
+    a.win = s->win;
+    if (s->plain) a.win = (Window){s->T, 0, 0, s->win.causal};
     a.self_mask = 1;
     a.dropout = s->dropout;
     a.stream = s->stream;
@@ -118,34 +116,29 @@ size_t lsh_scratch_floats(const LshShape *s) {
     size_t N = lsh_items(s);
     ChunkAttnShape a = kernel_shape(s);
     size_t kernel = chunk_attention_scratch_floats(&a) * threads_get();
-    size_t rotated = (size_t)s->T * s->n_hashes + lsh_n_buckets(s) +
-                     (size_t)threads_get() * HASH_ROWS * s->n_hashes * lsh_rotation_cols(s);
+    size_t rotated = (size_t)s->T * s->n_hashes + lsh_bucket_count(&s->buckets) +
+                     (size_t)threads_get() * HASH_ROWS * s->n_hashes * lsh_rotation_cols(&s->buckets);
     size_t work = 5 * N * s->HS + 6 * N + kernel;
     return work > rotated ? work : rotated;
 }
 
 size_t lsh_keep_floats(const LshShape *s) { return (size_t)lsh_items(s) * (s->HS + 1); }
 
-int lsh_default_buckets(int buckets[2], int T, int chunk, int max_pos) {
+LshBuckets lsh_default_buckets(int T, int chunk, int max_pos) {
     int x = 2 * (T / chunk), p = 0;
     while ((x >> p) > 1) p++;  // p = bit_length(x) - 1
     long n = 1L << p;
     int limit = 2 * imax((int)sqrt((double)(max_pos / chunk)), chunk);
-    if (n > limit) {
-        buckets[0] = 1 << (p / 2);
-        buckets[1] = 1 << (p - p / 2);
-        return 2;
-    }
-    buckets[0] = (int)n;
-    return 1;
+    if (n > limit) return (LshBuckets){2, {1 << (p / 2), 1 << (p - p / 2)}};
+    return (LshBuckets){1, {(int)n, 0}};
 }
 
 // The bucket of one round's rotated vector x (cols): per factor, argmax over
 // concat(x, -x) with ties to the first as torch.argmax, combined mixed-radix.
 static int bucket_of(const float *x, const LshShape *s) {
     int b = 0, radix = 1, off = 0;
-    for (int f = 0; f < s->n_factors; f++) {
-        int half = s->buckets[f] / 2, arg = 0;
+    for (int f = 0; f < s->buckets.n_factors; f++) {
+        int half = s->buckets.factor[f] / 2, arg = 0;
         if (half == 0) continue;  // a factor of one bucket (eval --attn local)
         // the largest of x and of -x (min and max reduce exactly, so these vectorise), then the
         // first index that holds it; x's half comes first, so it wins a tie with -x's
@@ -162,14 +155,14 @@ static int bucket_of(const float *x, const LshShape *s) {
         if (arg == half) arg = 0;  // a row with NaNs: no index holds the maximum; bucket 0
         else if (negated) arg += half;
         b += radix * arg;
-        radix *= s->buckets[f];
+        radix *= s->buckets.factor[f];
         off += half;
     }
     return b;
 }
 
 void lsh_buckets_of(int *bucket, const float *qk, const float *rot, const LshShape *s) {
-    int NR = s->n_hashes, cols = lsh_rotation_cols(s), rc = NR * cols;
+    int NR = s->n_hashes, cols = lsh_rotation_cols(&s->buckets), rc = NR * cols;
     float rotated[LSH_MAX_ROTATION_COLS];
     CHECK(rc <= LSH_MAX_ROTATION_COLS, "%d rotation columns", rc);
     for (int j = 0; j < rc; j++) {
@@ -199,7 +192,7 @@ void lsh_sort_round(int *order, const int *bucket, int n, int nb, int *count) {
 
 void lsh_hash(int *sorted, const float *qk, size_t ld, const float *rot, const LshShape *s,
               float *scratch) {
-    int T = s->T, NR = s->n_hashes, cols = lsh_rotation_cols(s), nb = lsh_n_buckets(s);
+    int T = s->T, NR = s->n_hashes, cols = lsh_rotation_cols(&s->buckets), nb = lsh_bucket_count(&s->buckets);
     int rc = NR * cols;
     if (nb == 1) {  // one bucket (eval --attn local): every round is the positions in order
         for (int i = 0; i < NR * T; i++) sorted[i] = i;
@@ -338,7 +331,8 @@ void lsh_attention_forward(float *out, const int *sorted, const float *qk, const
     ChunkAttnShape a = kernel_shape(s);
     keep_views(&w, keep, s);
     gather(&w, sorted, qk, v, ld, s);
-    chunk_attention_forward(w.o, w.lse, w.q, NULL, w.kscale, w.v, w.pos, &a, w.kernel);
+    ChunkInputs in = {w.q, NULL, w.kscale, w.v, w.pos};
+    chunk_attention_forward(w.o, w.lse, &in, &a, w.kernel);
     combine_rounds(out, ld, positions_of(w.q, w.o, &w, s), &w, s);  // q is free once the kernel ran
 }
 
@@ -351,7 +345,8 @@ void lsh_attention_backward(float *dqk, float *dv, float *out, const float *dout
     CHECK(HS <= LSH_MAX_HEAD, "head size %d", HS);
     keep_views(&w, kept, s);
     gather(&w, sorted, qk, v, ld, s);
-    if (!kept) chunk_attention_forward(w.o, w.lse, w.q, NULL, w.kscale, w.v, w.pos, &a, w.kernel);
+    ChunkInputs in = {w.q, NULL, w.kscale, w.v, w.pos};
+    if (!kept) chunk_attention_forward(w.o, w.lse, &in, &a, w.kernel);
     // the outputs seen in position order (a copy, if any, in dqk: free until the kernel's backward)
     Rows u = positions_of(w.dqk, w.o, &w, s);
     // forward: out = sum_r w_r o_r, w = softmax_r(lse_r), so do_r = w_r dout and
@@ -387,8 +382,8 @@ void lsh_attention_backward(float *dqk, float *dv, float *out, const float *dout
     size_t nh = (size_t)N * HS;
     zero_floats(w.dqk, 2 * nh);
     // the kernel also carries the keys' gradient through their length normalisation into dqk
-    chunk_attention_backward(w.dqk, NULL, w.dv, w.o, w.dlse, w.delta, w.lse, w.q, NULL, w.kscale, w.v,
-                             w.pos, &a, w.kernel);
+    ChunkGrads g = {w.dqk, NULL, w.dv};
+    chunk_attention_backward(&g, &(ChunkOutGrads){w.o, w.dlse, w.delta, w.lse}, &in, &a, w.kernel);
     // to positions, summing the rounds; this overwrites, so dqk and dv may be qk and v (the
     // gathered q and v are free now)
     Rows uq = positions_of(w.q, w.dqk, &w, s), uv = positions_of(w.v, w.dv, &w, s);
@@ -409,7 +404,7 @@ void lsh_attention_backward(float *dqk, float *dv, float *out, const float *dout
 // ---- cached decoding --------------------------------------------------------
 
 // HF _expand_to_indices_in_relevant_chunk: the chunks around a sorted slot.
-static int lsh_window(const LshShape *s) { return s->chunk * (s->before + s->after + 1); }
+static int lsh_window(const LshShape *s) { return s->win.chunk * (s->win.before + s->win.after + 1); }
 
 size_t lsh_decode_scratch_floats(const LshShape *s, int T) {
     size_t n = (size_t)imax(T, s->n_hashes * lsh_window(s));
@@ -423,7 +418,7 @@ void lsh_cache_hash(LshHeadCache *c, int L, const float *rot, const LshShape *s,
         for (int r = 0; r < NR; r++) c->bucket[(size_t)r * c->T + t] = b[r];
     }
     for (int r = 0; r < NR; r++)
-        lsh_sort_round(c->order + (size_t)r * c->T, c->bucket + (size_t)r * c->T, L, lsh_n_buckets(s), count);
+        lsh_sort_round(c->order + (size_t)r * c->T, c->bucket + (size_t)r * c->T, L, lsh_bucket_count(&s->buckets), count);
 }
 
 // Score of query q against cached position p as a shared-QK key (length-normalised);
@@ -438,7 +433,7 @@ static float cached_score(const float *q, const LshHeadCache *c, int p, int self
 
 void lsh_decode(float *out, LshHeadCache *c, int t, int hashed, const float *rot, const LshShape *s,
                 float *scratch) {
-    int HS = s->HS, NR = s->n_hashes, CH = s->chunk, W = lsh_window(s), L = t + 1;
+    int HS = s->HS, NR = s->n_hashes, CH = s->win.chunk, W = lsh_window(s), L = t + 1;
     size_t n = (size_t)imax(c->T, NR * W);
     float *scores = scratch, *round_out = scratch + 2 * n, *lse = round_out + (size_t)NR * HS;
     int *pos = (int *)(scratch + n);
@@ -468,7 +463,7 @@ void lsh_decode(float *out, LshHeadCache *c, int t, int hashed, const float *rot
         order[lo] = t;
         // the window of chunks around slot lo, wrapping modulo the length as HF does; all
         // positions are past, so no causal mask
-        int start = (lo / CH - s->before) * CH;
+        int start = (lo / CH - s->win.before) * CH;
         float *sc = scores + (size_t)r * W;
         int *pr = pos + (size_t)r * W;
         for (int j = 0; j < W; j++) {

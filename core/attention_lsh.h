@@ -16,24 +16,31 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "attention_chunked.h"
+
+// The buckets of one round: NB = the product of one or two factors (HF's num_buckets, an int
+// or a pair), each even, or 1 for the one-bucket mode (eval --attn chunks).
+typedef struct {
+    int n_factors;  // 1 or 2; 0 in a config: HuggingFace's default for the length
+    int factor[2];
+} LshBuckets;
+
 typedef struct {
     int T, HS;
-    int n_hashes;       // NR
-    int n_factors;      // 1 or 2 bucket factors
-    int buckets[2];     // NB = product of the factors; each factor even
-    int chunk, before, after;
-    int causal;
-    int plain;          // plain attention over the whole sequence (full, or T <= chunk)
+    int n_hashes;        // NR
+    LshBuckets buckets;  // resolved: n_factors 1 or 2
+    Window win;
+    int plain;           // plain attention over the whole sequence (full, or T <= chunk)
     float dropout;
-    uint64_t stream;    // dropout on attention probabilities
+    uint64_t stream;     // dropout on attention probabilities
 } LshShape;
 
 // Items in the attention order: NR * T, or T in plain mode.
 int lsh_items(const LshShape *s);
 // Buckets per round NB: the product of the factors.
-int lsh_n_buckets(const LshShape *s);
-// Columns of the rotation matrix per round: sum of factor / 2.
-int lsh_rotation_cols(const LshShape *s);
+int lsh_bucket_count(const LshBuckets *b);
+// Columns of the rotation matrix per round: the sum of factor / 2.
+int lsh_rotation_cols(const LshBuckets *b);
 // Rotation columns of all rounds together (n_hashes x the columns of one round) that one
 // position is hashed with; the config refuses more (cmd/config.c).
 #define LSH_MAX_ROTATION_COLS 4096
@@ -106,7 +113,7 @@ void lsh_decode(float *out, LshHeadCache *c, int t, int hashed, const float *rot
 
 // HuggingFace's default bucket count for sequence length T (ReformerConfig.num_buckets = None):
 // n = 2^p with p = bit_length(2 * (T / chunk)) - 1, factorised into [2^(p/2), 2^(p-p/2)] when
-// n > 2 * max(sqrt(max_pos / chunk), chunk). Returns the number of factors.
-int lsh_default_buckets(int buckets[2], int T, int chunk, int max_pos);
+// n > 2 * max(sqrt(max_pos / chunk), chunk). plan_buckets (plan.h) is the one caller.
+LshBuckets lsh_default_buckets(int T, int chunk, int max_pos);
 
 #endif

@@ -12,17 +12,17 @@
 
 int decoder_forward_len(const ReformerConfig *c, int n) {
     int L = n;
-    while (L > 1 && model_length_misfit(c, L)) L--;
+    while (L > 1 && plan_length_misfit(c, L)) L--;
     return L;
 }
 
-static const LshShape *lsh_shape(const Decoder *d, int l) { return &d->m->shape[l].attn.lsh; }
+static const LshShape *lsh_shape(const Decoder *d, int l) { return &d->m->spec.shape[l].attn.lsh; }
 
 void decoder_init(Decoder *d, Model *m, int T, const float *const *rotations) {
     memset(d, 0, sizeof(*d));
-    const ReformerConfig *c = &m->cfg;
+    const ReformerConfig *c = &m->spec.cfg;
     CHECK(c->causal, "cached decoding needs a causal model");
-    CHECK(T <= m->T, "decoder of %d positions on a model sized for %d", T, m->T);
+    CHECK(T <= m->spec.T, "decoder of %d positions on a model sized for %d", T, m->spec.T);
     int NH = c->n_heads, HS = c->d_head, NR = c->n_hashes, C = c->d_model;
     d->m = m;
     d->T = T;
@@ -37,9 +37,10 @@ void decoder_init(Decoder *d, Model *m, int T, const float *const *rotations) {
         if (c->attn[l] != ATTN_LSH) continue;
         d->bucket[l] = xmalloc((size_t)NH * NR * T * sizeof(int));
         d->order[l] = xmalloc((size_t)NH * NR * T * sizeof(int));
-        size_t n = (size_t)NH * HS * NR * lsh_rotation_cols(lsh_shape(d, l));
+        size_t n = (size_t)NH * HS * plan_rotation_cols(c, T);
         d->rot[l] = xmalloc(n * sizeof(float));
-        memcpy(d->rot[l], model_layer_rotations(m, &a, l), n * sizeof(float));
+        const float *given = model_layer_rotations(m, &a, l, d->rot[l]);
+        if (given != d->rot[l]) memcpy(d->rot[l], given, n * sizeof(float));
     }
     d->x1 = xmalloc((size_t)C * sizeof(float));
     d->x2 = xmalloc((size_t)C * sizeof(float));
@@ -48,6 +49,10 @@ void decoder_init(Decoder *d, Model *m, int T, const float *const *rotations) {
     d->q = xmalloc((size_t)NH * HS * sizeof(float));
     d->o = xmalloc((size_t)NH * HS * sizeof(float));
     d->threads = d->team = threads_get();
+    // the prompt pass's own buffers: one sequence of up to T tokens, kernels split over threads
+    plan_model(&d->spec, c, 1, T, m->spec.seed, EXEC_SPLIT_KERNELS);
+    activations_init(&d->act, &d->spec);
+    workspace_init(&d->work, &d->spec);
     d->scratch_len = most;
     d->scratch = xmalloc((size_t)d->threads * most * sizeof(float));
 }
@@ -68,12 +73,14 @@ void decoder_free(Decoder *d) {
     xfree(d->q);
     xfree(d->o);
     xfree(d->scratch);
+    activations_free(&d->act);
+    workspace_free(&d->work);
     memset(d, 0, sizeof(*d));
 }
 
 // Head hd's cache of LSH/full layer l.
 static LshHeadCache head_cache(const Decoder *d, int l, int hd) {
-    const ReformerConfig *c = &d->m->cfg;
+    const ReformerConfig *c = &d->m->spec.cfg;
     size_t rows = (size_t)hd * d->T * c->d_head, rounds = (size_t)hd * c->n_hashes * d->T;
     LshHeadCache h = {d->key[l] + rows, d->key_scale[l] + (size_t)hd * d->T, d->val[l] + rows,
                       d->bucket[l] ? d->bucket[l] + rounds : NULL, d->order[l] ? d->order[l] + rounds : NULL, d->T};
@@ -82,7 +89,7 @@ static LshHeadCache head_cache(const Decoder *d, int l, int hd) {
 
 static const float *head_rotations(const Decoder *d, int l, int hd) {
     const LshShape *s = lsh_shape(d, l);
-    return d->rot[l] + (size_t)hd * s->HS * s->n_hashes * lsh_rotation_cols(s);
+    return d->rot[l] + (size_t)hd * s->HS * s->n_hashes * lsh_rotation_cols(&s->buckets);
 }
 
 // Projections of positions [start, start + n) from the attention inputs h (n, C) into
@@ -90,8 +97,8 @@ static const float *head_rotations(const Decoder *d, int l, int hd) {
 // position (a decoding step) takes all heads in one matrix-vector product, which
 // linear_forward splits across threads, and scatters it; a prompt goes head by head.
 static void cache_projections(Decoder *d, int l, const float *h, int n, int start) {
-    const ReformerConfig *c = &d->m->cfg;
-    const AttnParams *p = &d->m->p.layer[l].attn;
+    const ReformerConfig *c = &d->m->spec.cfg;
+    const AttnParams *p = &d->m->w.p.layer[l].attn;
     int NH = c->n_heads, HS = c->d_head, C = c->d_model;
     for (int which = 0; which < 2; which++) {
         const float *w = which ? p->v : c->attn[l] == ATTN_LOCAL ? p->k : p->qk;
@@ -116,8 +123,8 @@ static void cache_projections(Decoder *d, int l, const float *h, int n, int star
 // length reaches the chunk length.
 static void hash_all(Decoder *d, int l, int L) {
     const LshShape *s = lsh_shape(d, l);
-    int *count = xmalloc((size_t)lsh_n_buckets(s) * sizeof(int));
-    for (int hd = 0; hd < d->m->cfg.n_heads; hd++) {
+    int *count = xmalloc((size_t)lsh_bucket_count(&s->buckets) * sizeof(int));
+    for (int hd = 0; hd < d->m->spec.cfg.n_heads; hd++) {
         LshHeadCache h = head_cache(d, l, hd);
         lsh_cache_hash(&h, L, head_rotations(d, l, hd), s, count);
     }
@@ -127,25 +134,26 @@ static void hash_all(Decoder *d, int l, int L) {
 
 void decoder_prefill(Decoder *d, const int *tokens, int n, float *logits) {
     Model *m = d->m;
-    const ReformerConfig *c = &m->cfg;
+    const ReformerConfig *c = &m->spec.cfg;
     int n0 = decoder_forward_len(c, n), C = c->d_model;
     CHECK(n >= 1 && n <= d->T && d->len == 0, "prompt of %d tokens for a cache of %d", n, d->T);
-    model_embed(m, m->x1, tokens, n0, 0);
-    memcpy(m->x2, m->x1, (size_t)n0 * C * sizeof(float));
-    // decoding never runs backward: the gradient buffers serve as LayerNorm scratch
-    float *h = m->dx1, *mean = m->dx2, *rstd = m->dx2 + n0;
+    Activations *a = &d->act;
+    ThreadScratch w = plan_scratch_views(&d->spec, d->work.shared);
+    model_embed(m, a->x1, tokens, n0, 0);
+    memcpy(a->x2, a->x1, (size_t)n0 * C * sizeof(float));
+    // the prompt pass runs no backward: its gradient halves serve as LayerNorm scratch
+    float *h = a->dx1, *mean = a->dx2, *rstd = a->dx2 + n0;
     for (int l = 0; l < c->n_layers; l++) {
-        const AttnParams *p = &m->p.layer[l].attn;
-        layernorm_forward(h, mean, rstd, m->x2, p->ln_w, p->ln_b, (size_t)n0, C, c->ln_eps);
+        const AttnParams *p = &m->w.p.layer[l].attn;
+        layernorm_forward(h, mean, rstd, a->x2, p->ln_w, p->ln_b, (size_t)n0, C, c->ln_eps);
         cache_projections(d, l, h, n0, 0);
         LayerPass pass = {n0, 1, 0, 0, 0};
-        LayerWork w = {m->attn_work, m->ffn_work};
-        BucketOrder order = {m->sorted + l * m->sorted_per_layer, c->attn[l] == ATTN_LSH && n0 > c->lsh_chunk, d->rot[l]};
-        reversible_forward(m->x1, m->x2, &order, &m->p.layer[l], &m->shape[l], &pass, &w, NULL);
+        BucketOrder order = {a->sorted + l * a->sorted_per_layer, c->attn[l] == ATTN_LSH && n0 > c->lsh_chunk, d->rot[l]};
+        reversible_forward(a->x1, a->x2, &order, &m->w.p.layer[l], &d->spec.shape[l], &pass, &w.layer, NULL);
         if (c->attn[l] == ATTN_LSH && n0 >= c->lsh_chunk) hash_all(d, l, n0);
     }
     d->len = n0;
-    model_logits_of(m, logits, m->x1 + (size_t)(n0 - 1) * C, m->x2 + (size_t)(n0 - 1) * C);
+    model_logits_of(m, logits, a->x1 + (size_t)(n0 - 1) * C, a->x2 + (size_t)(n0 - 1) * C, w.head);
     for (int i = n0; i < n; i++) decoder_step(d, tokens[i], logits);
 }
 
@@ -170,16 +178,17 @@ static int probe_team(Decoder *d, int t) {
 
 void decoder_step(Decoder *d, int token, float *logits) {
     Model *m = d->m;
-    const ReformerConfig *c = &m->cfg;
+    const ReformerConfig *c = &m->spec.cfg;
     int t = d->len, C = c->d_model, NH = c->n_heads, HS = c->d_head;
     CHECK(t < d->T, "the cache holds %d positions", d->T);
     int team = probe_team(d, t), phase = t % PROBE_EVERY;
     double t0 = omp_get_wtime();
     omp_set_num_threads(team);
+    ThreadScratch w = plan_scratch_views(&d->spec, d->work.shared);
     model_embed(m, d->x1, &token, 1, t);
     memcpy(d->x2, d->x1, (size_t)C * sizeof(float));
     for (int l = 0; l < c->n_layers; l++) {
-        const AttnParams *p = &m->p.layer[l].attn;
+        const AttnParams *p = &m->w.p.layer[l].attn;
         float mean, rstd;
         layernorm_forward(d->h, &mean, &rstd, d->x2, p->ln_w, p->ln_b, 1, C, c->ln_eps);
         cache_projections(d, l, d->h, 1, t);
@@ -190,7 +199,7 @@ void decoder_step(Decoder *d, int token, float *logits) {
             if (c->attn[l] == ATTN_LOCAL) {
                 size_t rows = (size_t)hd * d->T * HS;
                 local_decode(o, d->q + (size_t)hd * HS, d->key[l] + rows, d->val[l] + rows, t,
-                             &m->shape[l].attn.local, scratch);
+                             &m->spec.shape[l].attn.local, scratch);
             } else {
                 LshHeadCache h = head_cache(d, l, hd);
                 lsh_decode(o, &h, t, d->hashed[l], d->bucket[l] ? head_rotations(d, l, hd) : NULL, lsh_shape(d, l), scratch);
@@ -198,12 +207,12 @@ void decoder_step(Decoder *d, int token, float *logits) {
         }
         linear_forward(d->att, d->o, p->o, NULL, 1, NH * HS, C, 0.0f);
         for (int i = 0; i < C; i++) d->x1[i] += d->att[i];  // y1 = x1 + F(x2)
-        LayerShape s = layer_shape_at(&m->shape[l], &(LayerPass){1, 1, 0, 0, 0});
-        ffn_forward(d->x2, d->x1, &m->p.layer[l].ffn, 1, &s.ffn, m->ffn_work, NULL);  // y2 = x2 + G(y1)
+        LayerShape s = layer_shape_at(&m->spec.shape[l], &(LayerPass){1, 1, 0, 0, 0});
+        ffn_forward(d->x2, d->x1, &m->w.p.layer[l].ffn, 1, &s.ffn, w.layer.ffn, NULL);  // y2 = x2 + G(y1)
         if (c->attn[l] == ATTN_LSH && !d->hashed[l] && t + 1 >= c->lsh_chunk) hash_all(d, l, t + 1);
     }
     d->len = t + 1;
-    model_logits_of(m, logits, d->x1, d->x2);
+    model_logits_of(m, logits, d->x1, d->x2, w.head);
     omp_set_num_threads(d->threads);
     if (d->threads > 1 && phase < 2 * PROBE_TOKENS) d->probe_s[phase >= PROBE_TOKENS] += omp_get_wtime() - t0;
 }

@@ -50,6 +50,10 @@ typedef struct {
     double probe_s[2];           // seconds of the probe tokens with 1 thread and with all
     size_t scratch_len;          // floats of one head's decoding scratch
     float *scratch;              // (threads, scratch_len)
+    // the prompt pass's own buffers (the model's belong to its training and evaluation)
+    ModelSpec spec;              // one sequence of up to T tokens, kernels split over threads
+    Activations act;
+    Workspace work;
 } Decoder;
 
 // Decoding runs without dropout, hashing with the rotations of step 0: the given ones

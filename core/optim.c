@@ -194,18 +194,18 @@ void optim_step(const OptimConfig *c, OptimState *s, float *params, const float 
 void optim_init_model(OptimState *opt, const OptimConfig *c, const Model *m, size_t lo, size_t hi) {
     if (c->optimizer == OPT_ADAM) {
         optim_init_adam(opt, hi - lo);
-        opt->whole_n = opt->whole_n_v = m->n_params;
+        opt->whole_n = opt->whole_n_v = m->spec.n_params;
         opt->m_at = opt->v_at = lo;
         return;
     }
     // Adafactor factors each matrix's statistics, so it needs the tensors' shapes: those of
     // the slice, at offsets from lo; the others count for the slice's place in the whole
-    int n = m->n_entries, k = 0;
+    int n = m->spec.n_entries, k = 0;
     size_t *offsets = xmalloc((size_t)n * sizeof(size_t)), *numels = xmalloc((size_t)n * sizeof(size_t));
     int *ndims = xmalloc((size_t)n * sizeof(int)), (*shapes)[3] = xmalloc((size_t)n * sizeof(*shapes));
     size_t whole_n_v = 0, v_at = 0;
     for (int i = 0; i < n; i++) {
-        const ParamEntry *e = &m->table[i];
+        const ParamEntry *e = &m->w.table[i];
         OptTensor t;
         tensor_layout(&t, e->numel, e->ndim, e->shape);
         size_t floats = tensor_state_floats(&t);
@@ -219,7 +219,7 @@ void optim_init_model(OptimState *opt, const OptimConfig *c, const Model *m, siz
         k++;
     }
     optim_init_adafactor(opt, hi - lo, k, offsets, numels, ndims, (const int (*)[3])shapes);
-    opt->whole_n = m->n_params;
+    opt->whole_n = m->spec.n_params;
     opt->whole_n_v = whole_n_v;
     opt->v_at = v_at;
     xfree(offsets);

@@ -16,14 +16,10 @@ LayerShape layer_shape_at(const LayerShape *fixed, const LayerPass *pass) {
     LayerShape s = *fixed;
     int T = pass->T;
     s.attn.T = s.attn.lsh.T = s.attn.local.T = T;
-    s.attn.lsh.plain = s.attn.kind == ATTN_FULL || T <= s.attn.lsh.chunk;
+    s.attn.lsh.plain = s.attn.kind == ATTN_FULL || T <= s.attn.lsh.win.chunk;
     if (!pass->training)
         s.attn.hidden_dropout = s.attn.lsh.dropout = s.attn.local.dropout = s.ffn.dropout = 0.0f;
     return s;
-}
-
-static size_t order_per_seq(const LayerShape *s) {
-    return (size_t)s->attn.NH * s->attn.lsh.n_hashes * s->attn.T;
 }
 
 // ---- kept activations ----
@@ -58,7 +54,7 @@ void reversible_forward(float *x1, float *x2, const BucketOrder *buckets, const 
     AttnWork aw = attention_work_views(w->attn, &s->attn);
     for (int b = 0; b < pass->B; b++) {
         BucketOrder seq = *buckets;
-        if (seq.order) seq.order += b * order_per_seq(s);
+        if (seq.order) seq.order += b * attention_order_ints(&s->attn);
         SeqKeep k = seq_keep(keep, b, fixed, s);
         if (keep) {  // the exact inputs: the backward then needs no inverse
             memcpy(k.x1, x1 + b * n, n * sizeof(float));
@@ -97,7 +93,7 @@ void reversible_backward(float *y1, float *y2, float *dy1, float *dy2, LayerPara
         t0 = profile_now();
         double core = profile_seconds[PROFILE_ATTN_CORE];
         // x1 = y1 - F(x2) (or kept); dx2 = dy2 + F'(x2)^T dy1
-        const int *seq = order ? order + b * order_per_seq(s) : NULL;
+        const int *seq = order ? order + b * attention_order_ints(&s->attn) : NULL;
         attention_backward(dy2 + b * n, &grad->attn, kept ? NULL : y1 + b * n, dy1 + b * n, seq, y2 + b * n,
                            &p->attn, &s->attn, reversible_attn_stream(stream, pass->first_seq + b), &aw, k.attn);
         if (kept) memcpy(y1 + b * n, k.x1, n * sizeof(float));

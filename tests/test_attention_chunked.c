@@ -17,7 +17,7 @@ typedef struct {
 
 static double kernel_loss(void *p) {
     Ctx *c = p;
-    chunk_attention_forward(c->out, c->lse, c->q, c->k, NULL, c->v, c->pos, &c->a, c->scratch);
+    chunk_attention_forward(c->out, c->lse, &(ChunkInputs){c->q, c->k, NULL, c->v, c->pos}, &c->a, c->scratch);
     return dot_loss(c->wo, c->out, (size_t)c->a.n * c->a.hs) + dot_loss(c->wl, c->lse, c->a.n);
 }
 
@@ -54,17 +54,17 @@ static Ctx make(ChunkAttnShape a, uint64_t seed) {
 // The kernel written the obvious way: every query, every window slot, no blocks.
 static void reference(Ctx *c, float *out, float *lse) {
     ChunkAttnShape *a = &c->a;
-    int CH = a->chunk, NCH = a->n / CH, W = a->before + a->after + 1, HS = a->hs;
+    int CH = a->win.chunk, NCH = a->n / CH, W = a->win.before + a->win.after + 1, HS = a->hs;
     double *s = xmalloc(sizeof(double) * W * CH);
     for (int i = 0; i < a->n; i++) {
         int ci = i / CH;
         double mx = -INFINITY;
         for (int w = 0; w < W; w++)
             for (int j = 0; j < CH; j++) {
-                int kj = (((ci + w - a->before) % NCH + NCH) % NCH) * CH + j;
+                int kj = (((ci + w - a->win.before) % NCH + NCH) % NCH) * CH + j;
                 double d = 0;
                 for (int e = 0; e < HS; e++) d += (double)c->q[i * HS + e] * c->k[kj * HS + e];
-                if (a->causal && c->pos[kj] > c->pos[i]) d = -1e9;
+                if (a->win.causal && c->pos[kj] > c->pos[i]) d = -1e9;
                 if (a->self_mask && c->pos[kj] == c->pos[i]) d = -1e5;
                 s[w * CH + j] = d;
                 mx = fmax(mx, d);
@@ -77,7 +77,7 @@ static void reference(Ctx *c, float *out, float *lse) {
             double o = 0;
             for (int w = 0; w < W; w++)
                 for (int j = 0; j < CH; j++) {
-                    int kj = (((ci + w - a->before) % NCH + NCH) % NCH) * CH + j;
+                    int kj = (((ci + w - a->win.before) % NCH + NCH) % NCH) * CH + j;
                     double p = exp(s[w * CH + j] - (double)lse[i]);
                     if (a->dropout > 0)
                         p *= dropout_factor(a->stream, (uint64_t)i * W * CH + w * CH + j, a->dropout);
@@ -90,7 +90,7 @@ static void reference(Ctx *c, float *out, float *lse) {
 }
 
 static void check(ChunkAttnShape a, const char *what) {
-    Ctx c = make(a, 1000 + a.n + a.chunk);
+    Ctx c = make(a, 1000 + a.n + a.win.chunk);
     size_t nh = (size_t)a.n * a.hs;
     float *ro = xmalloc(nh * 4), *rl = xmalloc(a.n * 4);
     kernel_loss(&c);
@@ -101,7 +101,8 @@ static void check(ChunkAttnShape a, const char *what) {
            max_rel_diff(c.lse, rl, a.n));
     float *dq = xcalloc(nh, 4), *dk = xcalloc(nh, 4), *dv = xcalloc(nh, 4), *delta = xmalloc(a.n * 4);
     for (int i = 0; i < a.n; i++) delta[i] = (float)dot_loss(c.wo + (size_t)i * a.hs, c.out + (size_t)i * a.hs, a.hs);
-    chunk_attention_backward(dq, dk, dv, c.wo, c.wl, delta, c.lse, c.q, c.k, NULL, c.v, c.pos, &c.a, c.scratch);
+    chunk_attention_backward(&(ChunkGrads){dq, dk, dv}, &(ChunkOutGrads){c.wo, c.wl, delta, c.lse},
+                             &(ChunkInputs){c.q, c.k, NULL, c.v, c.pos}, &c.a, c.scratch);
     float *xs[3] = {c.q, c.k, c.v}, *gs[3] = {dq, dk, dv};
     const char *names[3] = {"dq", "dk", "dv"};
     for (int i = 0; i < 3; i++) {
@@ -112,12 +113,12 @@ static void check(ChunkAttnShape a, const char *what) {
 
 void test_chunked_attention_grad(void) {
     // (n, hs, chunk, before, after, causal, self, dropout)
-    check((ChunkAttnShape){32, 8, 8, 1, 0, 1, 1, 0.0f, 1}, "causal self 1 back");
-    check((ChunkAttnShape){32, 8, 8, 1, 1, 0, 1, 0.0f, 2}, "bidirectional 1 back 1 ahead");
-    check((ChunkAttnShape){24, 5, 24, 0, 0, 1, 0, 0.0f, 3}, "plain causal");
-    check((ChunkAttnShape){40, 6, 10, 2, 0, 1, 1, 0.25f, 4}, "dropout 2 back");
-    check((ChunkAttnShape){140, 4, 70, 1, 0, 1, 1, 0.0f, 5}, "chunk of ragged 64-blocks");
-    check((ChunkAttnShape){16, 4, 8, 1, 1, 0, 0, 0.0f, 6}, "window wraps onto itself");
+    check((ChunkAttnShape){32, 8, {8, 1, 0, 1}, 1, 0.0f, 1}, "causal self 1 back");
+    check((ChunkAttnShape){32, 8, {8, 1, 1, 0}, 1, 0.0f, 2}, "bidirectional 1 back 1 ahead");
+    check((ChunkAttnShape){24, 5, {24, 0, 0, 1}, 0, 0.0f, 3}, "plain causal");
+    check((ChunkAttnShape){40, 6, {10, 2, 0, 1}, 1, 0.25f, 4}, "dropout 2 back");
+    check((ChunkAttnShape){140, 4, {70, 1, 0, 1}, 1, 0.0f, 5}, "chunk of ragged 64-blocks");
+    check((ChunkAttnShape){16, 4, {8, 1, 1, 0}, 0, 0.0f, 6}, "window wraps onto itself");
 }
 
 // Shared query/key (k NULL, keys = q * kscale formed per block) against the same keys stored:
@@ -127,8 +128,8 @@ void test_chunked_attention_grad(void) {
 // chunk (the one-pass backward, with dropout and with a window that wraps onto itself) and
 // 70-item chunks (two passes).
 void test_chunked_attention_key_scale_is_a_stored_copy(void) {
-    ChunkAttnShape shapes[] = {{140, 8, 70, 1, 0, 1, 1, 0.0f, 1}, {64, 8, 16, 1, 1, 0, 1, 0.2f, 2},
-                               {24, 5, 24, 0, 0, 1, 1, 0.0f, 3}, {48, 8, 16, 2, 1, 1, 1, 0.0f, 4}};
+    ChunkAttnShape shapes[] = {{140, 8, {70, 1, 0, 1}, 1, 0.0f, 1}, {64, 8, {16, 1, 1, 0}, 1, 0.2f, 2},
+                               {24, 5, {24, 0, 0, 1}, 1, 0.0f, 3}, {48, 8, {16, 2, 1, 1}, 1, 0.0f, 4}};
     for (int sh = 0; sh < 4; sh++) {
         ChunkAttnShape a = shapes[sh];
         Ctx c = make(a, 77 + sh);
@@ -138,13 +139,15 @@ void test_chunked_attention_key_scale_is_a_stored_copy(void) {
             scale[i] = lsh_key_scale(c.q + (size_t)i * a.hs, a.hs);
             for (int d = 0; d < a.hs; d++) c.k[(size_t)i * a.hs + d] = c.q[(size_t)i * a.hs + d] * scale[i];
         }
-        chunk_attention_forward(c.out, c.lse, c.q, c.k, NULL, c.v, c.pos, &a, c.scratch);
-        chunk_attention_forward(out2, lse2, c.q, NULL, scale, c.v, c.pos, &a, c.scratch);
+        ChunkInputs stored = {c.q, c.k, NULL, c.v, c.pos}, shared = {c.q, NULL, scale, c.v, c.pos};
+        chunk_attention_forward(c.out, c.lse, &stored, &a, c.scratch);
+        chunk_attention_forward(out2, lse2, &shared, &a, c.scratch);
         EXPECT(!memcmp(c.out, out2, nh * 4) && !memcmp(c.lse, lse2, a.n * 4), "shape %d: forward differs", sh);
         float *dq = xcalloc(nh, 4), *dk = xcalloc(nh, 4), *dv = xcalloc(nh, 4);
         float *dq2 = xcalloc(nh, 4), *dv2 = xcalloc(nh, 4);
-        chunk_attention_backward(dq, dk, dv, c.wo, c.wl, c.wl, c.lse, c.q, c.k, NULL, c.v, c.pos, &a, c.scratch);
-        chunk_attention_backward(dq2, NULL, dv2, c.wo, c.wl, c.wl, c.lse, c.q, NULL, scale, c.v, c.pos, &a, c.scratch);
+        ChunkOutGrads go = {c.wo, c.wl, c.wl, c.lse};
+        chunk_attention_backward(&(ChunkGrads){dq, dk, dv}, &go, &stored, &a, c.scratch);
+        chunk_attention_backward(&(ChunkGrads){dq2, NULL, dv2}, &go, &shared, &a, c.scratch);
         for (int i = 0; i < a.n; i++) {
             const float *x = c.q + (size_t)i * a.hs, *g = dk + (size_t)i * a.hs;
             double xg = 0, ks = scale[i];
@@ -161,7 +164,7 @@ void test_chunked_attention_key_scale_is_a_stored_copy(void) {
 // The one-pass backward sums each dq row in an order fixed by the shape: 1, 2, 3 and 5
 // threads give the same bits.
 void test_chunked_attention_backward_any_team(void) {
-    ChunkAttnShape a = {320, 8, 16, 1, 0, 1, 1, 0.1f, 9};
+    ChunkAttnShape a = {320, 8, {16, 1, 0, 1}, 1, 0.1f, 9};
     Ctx c = make(a, 5);
     size_t nh = (size_t)a.n * a.hs;
     float *ref[3] = {xcalloc(nh, 4), xcalloc(nh, 4), xcalloc(nh, 4)};
@@ -171,7 +174,8 @@ void test_chunked_attention_backward_any_team(void) {
         threads_set(teams[t]);
         float *scratch = xmalloc(chunk_attention_scratch_floats(&a) * threads_get() * 4);
         float *g[3] = {xcalloc(nh, 4), xcalloc(nh, 4), xcalloc(nh, 4)};
-        chunk_attention_backward(g[0], g[1], g[2], c.wo, c.wl, c.wl, c.lse, c.q, c.k, NULL, c.v, c.pos, &a, scratch);
+        chunk_attention_backward(&(ChunkGrads){g[0], g[1], g[2]}, &(ChunkOutGrads){c.wo, c.wl, c.wl, c.lse},
+                                 &(ChunkInputs){c.q, c.k, NULL, c.v, c.pos}, &a, scratch);
         for (int i = 0; i < 3; i++) {
             if (t == 0) memcpy(ref[i], g[i], nh * 4);
             EXPECT(!memcmp(ref[i], g[i], nh * 4), "%d threads: gradient %d differs from 1 thread", teams[t], i);

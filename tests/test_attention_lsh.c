@@ -21,7 +21,7 @@ static Ctx make(LshShape s, uint64_t seed) {
     c.v = xmalloc(n * 4);
     c.out = xmalloc(n * 4);
     c.w = xmalloc(n * 4);
-    size_t nrot = (size_t)s.HS * s.n_hashes * lsh_rotation_cols(&s);
+    size_t nrot = (size_t)s.HS * s.n_hashes * lsh_rotation_cols(&s.buckets);
     c.rot = xmalloc((nrot ? nrot : 1) * 4);
     c.scratch = xmalloc(lsh_scratch_floats(&s) * 4);
     c.sorted = xmalloc((size_t)s.n_hashes * s.T * sizeof(int));
@@ -40,7 +40,7 @@ static double head_loss(void *p) {
 }
 
 static void check_grad(LshShape s, const char *what) {
-    Ctx c = make(s, 7 + s.n_hashes + 10 * s.causal);
+    Ctx c = make(s, 7 + s.n_hashes + 10 * s.win.causal);
     size_t n = (size_t)s.T * s.HS;
     float *dqk = xcalloc(n, 4), *dv = xcalloc(n, 4);
     lsh_attention_backward(dqk, dv, NULL, c.w, c.sorted, c.qk, c.v, s.HS, &s, c.scratch, NULL);
@@ -52,19 +52,19 @@ static void check_grad(LshShape s, const char *what) {
 
 void test_lsh_grad(void) {
     // T, HS, NR, factors, buckets, chunk, before, after, causal, plain, dropout
-    check_grad((LshShape){32, 8, 1, 1, {4, 0}, 8, 1, 0, 1, 0, 0.0f, 1}, "1 hash causal");
-    check_grad((LshShape){32, 8, 2, 1, {4, 0}, 8, 1, 0, 1, 0, 0.0f, 2}, "2 hashes causal");
-    check_grad((LshShape){32, 8, 4, 1, {8, 0}, 8, 1, 1, 0, 0, 0.0f, 3}, "4 hashes bidirectional after 1");
-    check_grad((LshShape){48, 6, 2, 2, {2, 4}, 12, 1, 0, 1, 0, 0.2f, 4}, "factorised buckets dropout");
-    check_grad((LshShape){16, 8, 2, 1, {4, 0}, 32, 1, 0, 1, 1, 0.0f, 5}, "plain (T <= chunk)");
+    check_grad((LshShape){32, 8, 1, {1, {4, 0}}, {8, 1, 0, 1}, 0, 0.0f, 1}, "1 hash causal");
+    check_grad((LshShape){32, 8, 2, {1, {4, 0}}, {8, 1, 0, 1}, 0, 0.0f, 2}, "2 hashes causal");
+    check_grad((LshShape){32, 8, 4, {1, {8, 0}}, {8, 1, 1, 0}, 0, 0.0f, 3}, "4 hashes bidirectional after 1");
+    check_grad((LshShape){48, 6, 2, {2, {2, 4}}, {12, 1, 0, 1}, 0, 0.2f, 4}, "factorised buckets dropout");
+    check_grad((LshShape){16, 8, 2, {1, {4, 0}}, {32, 1, 0, 1}, 1, 0.0f, 5}, "plain (T <= chunk)");
 }
 
 // Lengths of one hashing block, several with a short last one, and enough for threads to split.
 static void check_sort(int T) {
-    LshShape s = {T, 8, 3, 2, {4, 6}, 8, 1, 0, 1, 0, 0.0f, 0};
+    LshShape s = {T, 8, 3, {2, {4, 6}}, {8, 1, 0, 1}, 0, 0.0f, 0};
     Ctx c = make(s, 99);
     // recompute buckets independently and check the order sorts (round, bucket, position)
-    int cols = lsh_rotation_cols(&s), NB = 24;
+    int cols = lsh_rotation_cols(&s.buckets), NB = 24;
     long prev = -1;
     char *seen = xcalloc(s.n_hashes * s.T, 1);
     for (int i = 0; i < s.n_hashes * s.T; i++) {
@@ -73,7 +73,7 @@ static void check_sort(int T) {
         seen[c.sorted[i]] = 1;
         int b = 0, radix = 1, off = 0;
         for (int f = 0; f < 2; f++) {
-            int half = s.buckets[f] / 2, arg = 0;
+            int half = s.buckets.factor[f] / 2, arg = 0;
             float best = -INFINITY;
             for (int j = 0; j < 2 * half; j++) {
                 float x = 0;
@@ -83,7 +83,7 @@ static void check_sort(int T) {
                 if (x > best) { best = x; arg = j; }
             }
             b += radix * arg;
-            radix *= s.buckets[f];
+            radix *= s.buckets.factor[f];
             off += half;
         }
         long key = ((long)(r * NB + b)) * s.T + t;
@@ -101,9 +101,9 @@ void test_lsh_sort_is_stable_bucket_order(void) {
 // Past lsh_stream_bytes the passes around the kernel move rows in position order with streaming
 // stores; below it they read sorted rows where they lie. Both give the same bits.
 void test_lsh_streaming_moves_same_bits(void) {
-    LshShape shapes[3] = {{64, 8, 2, 1, {8, 0}, 8, 1, 0, 1, 0, 0.0f, 1},
-                          {96, 12, 3, 2, {2, 4}, 12, 1, 1, 0, 0, 0.2f, 2},
-                          {16, 8, 2, 1, {4, 0}, 32, 1, 0, 1, 1, 0.0f, 3}};
+    LshShape shapes[3] = {{64, 8, 2, {1, {8, 0}}, {8, 1, 0, 1}, 0, 0.0f, 1},
+                          {96, 12, 3, {2, {2, 4}}, {12, 1, 1, 0}, 0, 0.2f, 2},
+                          {16, 8, 2, {1, {4, 0}}, {32, 1, 0, 1}, 1, 0.0f, 3}};
     size_t saved = lsh_stream_bytes;
     for (int k = 0; k < 3; k++) {
         LshShape s = shapes[k];
@@ -128,7 +128,7 @@ void test_lsh_equals_full_when_window_covers_sequence(void) {
     // one round in two chunks, each looking one back: every query sees every key once,
     // so whatever the buckets, LSH equals plain (full) attention with the same masks
     for (int causal = 0; causal <= 1; causal++) {
-        LshShape s = {64, 16, 1, 1, {8, 0}, 32, 1, 0, causal, 0, 0.0f, 0};
+        LshShape s = {64, 16, 1, {1, {8, 0}}, {32, 1, 0, causal}, 0, 0.0f, 0};
         Ctx c = make(s, 5 + causal);
         LshShape f = s;
         f.plain = 1;
@@ -140,7 +140,7 @@ void test_lsh_equals_full_when_window_covers_sequence(void) {
         EXPECT(d < 1e-5, "causal %d: LSH vs full %.2e", causal, d);
         // and one chunk holding the whole sequence is the plain path itself
         LshShape one = s;
-        one.chunk = 64;
+        one.win.chunk = 64;
         one.plain = 1;
         lsh_attention_forward(c.out, NULL, c.qk, c.v, s.HS, &one, fscratch, NULL);
         EXPECT(max_rel_diff(c.out, full, (size_t)s.T * s.HS) == 0.0, "one chunk differs");
@@ -154,7 +154,7 @@ void test_lsh_approaches_full_with_more_hashes(void) {
     for (int k = 0; k < 4; k++) {
         double sum = 0;
         for (int trial = 0; trial < 4; trial++) {
-            LshShape s = {256, 16, rounds[k], 1, {16, 0}, 16, 1, 0, 1, 0, 0.0f, 0};
+            LshShape s = {256, 16, rounds[k], {1, {16, 0}}, {16, 1, 0, 1}, 0, 0.0f, 0};
             Ctx c = make(s, 1000 + trial);
             for (size_t i = 0; i < (size_t)s.T * s.HS; i++) c.qk[i] *= 0.5f;
             lsh_hash(c.sorted, c.qk, s.HS, c.rot, &s, c.scratch);
@@ -181,11 +181,13 @@ void test_lsh_approaches_full_with_more_hashes(void) {
 }
 
 void test_lsh_default_buckets(void) {
-    int b[2];
     // B6 at 65536: 2 * 1024 -> 2^11, over the limit 2 * max(sqrt(1024), 64) = 128 -> [32, 64]
-    EXPECT(lsh_default_buckets(b, 65536, 64, 65536) == 2 && b[0] == 32 && b[1] == 64, "B6 65536: %d %d", b[0], b[1]);
+    LshBuckets b = lsh_default_buckets(65536, 64, 65536);
+    EXPECT(b.n_factors == 2 && b.factor[0] == 32 && b.factor[1] == 64, "B6 65536: %d %d", b.factor[0], b.factor[1]);
     // small: T 256, chunk 64 -> 8 buckets, no factorisation
-    EXPECT(lsh_default_buckets(b, 256, 64, 256) == 1 && b[0] == 8, "256: %d", b[0]);
+    b = lsh_default_buckets(256, 64, 256);
+    EXPECT(b.n_factors == 1 && b.factor[0] == 8, "256: %d", b.factor[0]);
     // 2 * (100 / 16) = 12 -> bit_length 4 -> 8
-    EXPECT(lsh_default_buckets(b, 100, 16, 128) == 1 && b[0] == 8, "100/16: %d", b[0]);
+    b = lsh_default_buckets(100, 16, 128);
+    EXPECT(b.n_factors == 1 && b.factor[0] == 8, "100/16: %d", b.factor[0]);
 }

@@ -196,8 +196,8 @@ void test_text_splits_windows_and_uniform_bits(void) {
     cfg.data.seq_len = T;
     Model m;
     model_init(&m, &cfg.model, 3, T, 1);
-    memset(m.p.head.w, 0, (size_t)256 * 32 * 4);
-    memset(m.p.head.b, 0, 256 * 4);
+    memset(m.w.p.head.w, 0, (size_t)256 * 32 * 4);
+    memset(m.w.p.head.b, 0, 256 * 4);
     EvalResult res;
     EXPECT(evaluate(&m, &cfg, &d, SPLIT_VALID, 0, 0, NULL, &res, NULL, err, sizeof(err)) == 0, "evaluate: %s", err);
     EXPECT(fabs(res.bits - 8.0) < 1e-5 && res.tokens == (long long)d.count[1] - 1,

@@ -36,7 +36,7 @@ static int open_case(const char *name, int B, int T, Model *m, const float **giv
     }
     model_init(m, &cfg, B, T ? T : max_len, 1);
     EXPECT(hf_load_weights(dir, m, err, sizeof(err)) == 0, "%s: %s", name, err);
-    memset(m->p.head.b, 0, cfg.vocab * sizeof(float));
+    memset(m->w.p.head.b, 0, cfg.vocab * sizeof(float));
     snprintf(path, sizeof(path), "%s/fixture.safetensors", dir);
     *rot = NULL;
     EXPECT(hf_load_rotations(path, m, given, rot, err, sizeof(err)) == 0, "%s", err);
@@ -57,7 +57,7 @@ static void check_case(const char *name) {
     Safetensors fx;
     const float *given[MAX_LAYERS];
     if (open_case(name, B, T, &m, given, &rot, &fx)) return;
-    int V = m.cfg.vocab, tok[64];
+    int V = m.spec.cfg.vocab, tok[64];
     EXPECT(safetensors_read_int(&fx, "input_ids", tok, B * T, err, sizeof(err)) == 0, "%s", err);
     model_zero_grad(&m);
     // HF ran in train mode (dropout 0) to take gradients
@@ -71,11 +71,11 @@ static void check_case(const char *name) {
     printf("    %s: loss %.7f (HF %.7f), logits max rel diff %.2e\n", name, loss, hf_loss, dl);
     EXPECT(dl < 1e-4, "%s: logits differ by %.2e", name, dl);
     EXPECT(fabs(loss - hf_loss) / fabs(hf_loss) < 1e-5, "%s: loss %.7f vs %.7f", name, loss, hf_loss);
-    model_backward(&m, m.n_labels, NULL);
+    model_backward(&m, m.act.n_labels, NULL);
     double worst = 0;
     const char *worst_name = "";
-    for (int i = 0; i < m.n_entries; i++) {
-        const ParamEntry *e = &m.table[i];
+    for (int i = 0; i < m.spec.n_entries; i++) {
+        const ParamEntry *e = &m.w.table[i];
         char key[160];
         snprintf(key, sizeof(key), "grad.%s", e->name);
         int nd;
@@ -85,7 +85,7 @@ static void check_case(const char *name) {
         if (!strcmp(e->name, "lm_head.decoder.bias")) continue;  // unused by HF 5.17
         float *g = xmalloc(e->numel * sizeof(float));
         EXPECT(safetensors_read_f32(&fx, key, g, e->numel, err, sizeof(err)) == 0, "%s", err);
-        double d = max_rel_diff(m.grads + e->offset, g, e->numel);
+        double d = max_rel_diff(m.w.grads + e->offset, g, e->numel);
         if (d > worst) { worst = d; worst_name = e->name; }
         EXPECT(d < 1e-3, "%s: gradient of %s differs by %.2e", name, e->name, d);
         xfree(g);
@@ -120,12 +120,12 @@ void test_hf_export_roundtrip(void) {
     EXPECT(hf_load_weights(src, &ma, err, sizeof(err)) == 0, "%s", err);
     EXPECT(hf_export(dir, &ma, err, sizeof(err)) == 0, "%s", err);
     EXPECT(hf_read_config(dir, &b, &lb, err, sizeof(err)) == 0, "%s", err);
-    EXPECT(la == lb && b.n_layers == a.n_layers && b.n_bucket_factors == 2 && b.buckets[1] == 4 &&
+    EXPECT(la == lb && b.n_layers == a.n_layers && b.buckets.n_factors == 2 && b.buckets.factor[1] == 4 &&
                b.act == a.act && b.causal == a.causal && b.hash_seed == a.hash_seed &&
                memcmp(b.attn, a.attn, sizeof(a.attn)) == 0, "config changed on the way");
     model_init(&mb, &b, 1, 32, 1);
     EXPECT(hf_load_weights(dir, &mb, err, sizeof(err)) == 0, "%s", err);
-    EXPECT(ma.n_params == mb.n_params && memcmp(ma.params, mb.params, ma.n_params * 4) == 0,
+    EXPECT(ma.spec.n_params == mb.spec.n_params && memcmp(ma.w.params, mb.w.params, ma.spec.n_params * 4) == 0,
            "parameters differ after export and load");
     model_free(&ma);
     model_free(&mb);
@@ -143,13 +143,13 @@ static void check_decode(const char *name, int prompt_len, int steps) {
     Safetensors fx;
     const float *given[MAX_LAYERS];
     if (open_case(name, 1, 0, &m, given, &rot, &fx)) return;
-    int V = m.cfg.vocab, prompt[64], gen[64];
+    int V = m.spec.cfg.vocab, prompt[64], gen[64];
     float *want = xmalloc((size_t)(steps + 1) * V * sizeof(float)), *got = xmalloc((size_t)V * sizeof(float));
     EXPECT(safetensors_read_int(&fx, "prompt", prompt, prompt_len, err, sizeof(err)) == 0, "%s", err);
     EXPECT(safetensors_read_int(&fx, "generated", gen, steps, err, sizeof(err)) == 0, "%s", err);
     EXPECT(safetensors_read_f32(&fx, "logits", want, (size_t)(steps + 1) * V, err, sizeof(err)) == 0, "%s", err);
     Decoder d;
-    decoder_init(&d, &m, m.T, given);
+    decoder_init(&d, &m, m.spec.T, given);
     double worst = 0.0;
     int agree = 1;
     for (int i = 0; i <= steps; i++) {
@@ -198,7 +198,7 @@ void test_hf_loads_our_export(void) {
                              sizeof(err)) == 0, "%s", err);
     ForwardArgs a = {.rotations = given};
     double with_bias = model_forward(&m, tok, 1, 64, &a);
-    memset(m.p.head.b, 0, cfg.vocab * sizeof(float));
+    memset(m.w.p.head.b, 0, cfg.vocab * sizeof(float));
     double as_loaded = model_forward(&m, tok, 1, 64, &a);
     EXPECT(fabs(with_bias / 2.5174028873 - 1) < 1e-5 && fabs(as_loaded / 2.5116345882 - 1) < 1e-5,
            "losses %.10f and %.10f; transformers computed 2.5174028873 and 2.5116345882", with_bias, as_loaded);
@@ -245,7 +245,7 @@ void test_model_readers_survive_random_damage(void) {
     model_init(&m, &cfg, 1, max_len, 1);
     Config c;
     config_default(&c);
-    c.model = m.cfg;
+    c.model = m.spec.cfg;
     c.data.seq_len = max_len;
     snprintf(path, sizeof(path), "%s/good.ckpt", dir);
     EXPECT(checkpoint_save(path, &c, &m, NULL, &(TrainState){0}, err, sizeof(err)) == 0, "%s", err);

@@ -328,8 +328,8 @@ void test_imagenet_pixel_order_and_bits_per_dim(void) {
     EXPECT(dataset_open(&d, &cfg.data, 256, 1, err, sizeof(err)) == 0, "open: %s", err);
     Model m;
     model_init(&m, &cfg.model, 2, IMAGE_BYTES, 1);
-    memset(m.p.head.w, 0, (size_t)256 * 16 * 4);
-    memset(m.p.head.b, 0, 256 * 4);
+    memset(m.w.p.head.w, 0, (size_t)256 * 16 * 4);
+    memset(m.w.p.head.b, 0, 256 * 4);
     EvalResult res;
     EXPECT(evaluate(&m, &cfg, &d, SPLIT_VALID, 0, 0, NULL, &res, NULL, err, sizeof(err)) == 0, "evaluate: %s", err);
     EXPECT(fabs(res.bits - 8.0) < 1e-5 && res.tokens == 3 * (IMAGE_BYTES - 1), "uniform: %.6f bits over %lld dims",

@@ -65,17 +65,17 @@ static void check_model_grad(int kind, int causal, float dropout, const char *wh
     Ctx c = {&m, tokens_for(2, 32, cfg.vocab, 9), 2, 32, {.step = 3, .training = dropout > 0}};
     model_zero_grad(&m);
     model_forward(&m, c.tok, 2, 32, &c.a);
-    model_backward(&m, m.n_labels, NULL);
+    model_backward(&m, m.act.n_labels, NULL);
     c.a.reuse_buckets = 1;  // hashing is piecewise constant: hold the buckets
-    double ana, rel = gradcheck(model_loss, &c, m.params, m.grads, m.n_params, 77, &ana);
+    double ana, rel = gradcheck(model_loss, &c, m.w.params, m.w.grads, m.spec.n_params, 77, &ana);
     EXPECT(rel < 1e-3 && fabs(ana) > 1e-3, "%s: all parameters rel %.2e (g.d %.3e)", what, rel, ana);
     // and tensor by tensor, so a wrong small tensor cannot hide in the total. A small
     // tensor's directional derivative sits near float noise (measured: at g.d = 3e-4 the
     // best step gives 2% error), so this finer check uses 5e-2: a wrong formula is off by
     // order one
-    for (int i = 0; i < m.n_entries; i++) {
-        ParamEntry *e = &m.table[i];
-        double a, r = gradcheck(model_loss, &c, m.params + e->offset, m.grads + e->offset, e->numel,
+    for (int i = 0; i < m.spec.n_entries; i++) {
+        ParamEntry *e = &m.w.table[i];
+        double a, r = gradcheck(model_loss, &c, m.w.params + e->offset, m.w.grads + e->offset, e->numel,
                                 100 + i, &a);
         EXPECT(r < 5e-2 && fabs(a) > 1e-6, "%s: %s rel %.2e (g.d %.3e)", what, e->name, r, a);
     }
@@ -103,25 +103,25 @@ void test_reversibility_12_layers(void) {
     // rebuild the per-layer inputs by running the same layers again from the embedding
     float *x1 = xmalloc(n * 4), *x2 = xmalloc(n * 4);
     EmbedShape e = {32, cfg.d_model, cfg.vocab, {4, 8}, {4, 8}, 0.0f, 0, 0};
-    embedding_forward(x1, tok, m.p.wte, m.p.pos0, m.p.pos1, &e);
+    embedding_forward(x1, tok, m.w.p.wte, m.w.p.pos0, m.w.p.pos1, &e);
     memcpy(x2, x1, n * 4);
     for (int l = 0; l < 12; l++) {
         memcpy(saved + (2 * l) * n, x1, n * 4);
         memcpy(saved + (2 * l + 1) * n, x2, n * 4);
         LayerPass pass = {32, 1, 0, 0, 0};
-        LayerWork w = {m.attn_work, m.ffn_work};
-        BucketOrder reuse = {m.sorted + l * m.sorted_per_layer, 0, NULL};
-        reversible_forward(x1, x2, &reuse, &m.p.layer[l], &m.shape[l], &pass, &w, NULL);
+        LayerWork w = plan_scratch_views(&m.spec, m.work.shared).layer;
+        BucketOrder reuse = {m.act.sorted + l * m.act.sorted_per_layer, 0, NULL};
+        reversible_forward(x1, x2, &reuse, &m.w.p.layer[l], &m.spec.shape[l], &pass, &w, NULL);
     }
-    EXPECT(max_rel_diff(x1, m.x1, n) == 0.0 && max_rel_diff(x2, m.x2, n) == 0.0, "replay differs");
+    EXPECT(max_rel_diff(x1, m.act.x1, n) == 0.0 && max_rel_diff(x2, m.act.x2, n) == 0.0, "replay differs");
     // walk down: each inverse must give the saved input
     float *d1 = xcalloc(n, 4), *d2 = xcalloc(n, 4);
     double worst = 0;
     for (int l = 11; l >= 0; l--) {
         LayerPass pass = {32, 1, 0, 0, 0};
-        LayerWork w = {m.attn_work, m.ffn_work};
-        reversible_backward(x1, x2, d1, d2, &m.g.layer[l], m.sorted + l * m.sorted_per_layer,
-                            &m.p.layer[l], &m.shape[l], &pass, &w, NULL);
+        LayerWork w = plan_scratch_views(&m.spec, m.work.shared).layer;
+        reversible_backward(x1, x2, d1, d2, &m.w.g.layer[l], m.act.sorted + l * m.act.sorted_per_layer,
+                            &m.w.p.layer[l], &m.spec.shape[l], &pass, &w, NULL);
         worst = fmax(worst, max_rel_diff(x1, saved + (2 * l) * n, n));
         worst = fmax(worst, max_rel_diff(x2, saved + (2 * l + 1) * n, n));
     }
@@ -134,17 +134,17 @@ void test_reversible_equals_store_everything(void) {
     ReformerConfig cfg = tiny(-1, 1, 6);
     cfg.hidden_dropout = cfg.lsh_dropout = cfg.local_dropout = 0.1f;
     Model m;
-    model_init(&m, &cfg, 2, 32, 8);
-    m.team = 0;  // the sums below are taken kernel by kernel, as the split path does
+    // the sums below are taken kernel by kernel, as the split path does
+    model_init_mode(&m, &cfg, 2, 32, 8, EXEC_SPLIT_KERNELS);
     ForwardArgs a = {.training = 1};
     int *tok = tokens_for(2, 32, cfg.vocab, 4);
     size_t n = 2 * 32 * (size_t)cfg.d_model;
     // reversible
     model_zero_grad(&m);
     model_forward(&m, tok, 2, 32, &a);
-    model_backward(&m, m.n_labels, NULL);
-    float *rev = xmalloc(m.n_params * 4);
-    memcpy(rev, m.grads, m.n_params * 4);
+    model_backward(&m, m.act.n_labels, NULL);
+    float *rev = xmalloc(m.spec.n_params * 4);
+    memcpy(rev, m.w.grads, m.spec.n_params * 4);
     // store everything: forward keeping each layer's input, backward from the stored values
     a.reuse_buckets = 1;
     model_zero_grad(&m);
@@ -155,32 +155,32 @@ void test_reversible_equals_store_everything(void) {
         EmbedShape e = {32, cfg.d_model, cfg.vocab, {4, 8}, {4, 8}, cfg.hidden_dropout, 0, 0};
         for (int b = 0; b < 2; b++) {
             e.stream = model_embed_stream(&m, 0, b);
-            embedding_forward(store + b * n / 2, tok + b * 32, m.p.wte, m.p.pos0, m.p.pos1, &e);
+            embedding_forward(store + b * n / 2, tok + b * 32, m.w.p.wte, m.w.p.pos0, m.w.p.pos1, &e);
         }
         memcpy(store + n, store, n * 4);
         for (int l = 0; l < 6; l++) {
             LayerPass pass = {32, 2, 1, model_layer_stream(&m, 0, l), 0};
-            LayerWork w = {m.attn_work, m.ffn_work};
+            LayerWork w = plan_scratch_views(&m.spec, m.work.shared).layer;
             float *y1 = store + (2 * l + 2) * n, *y2 = store + (2 * l + 3) * n;
             memcpy(y1, store + 2 * l * n, n * 4);
             memcpy(y2, store + (2 * l + 1) * n, n * 4);
-            BucketOrder reuse = {m.sorted + l * m.sorted_per_layer, 0, NULL};
-            reversible_forward(y1, y2, &reuse, &m.p.layer[l], &m.shape[l], &pass, &w, NULL);
+            BucketOrder reuse = {m.act.sorted + l * m.act.sorted_per_layer, 0, NULL};
+            reversible_forward(y1, y2, &reuse, &m.w.p.layer[l], &m.spec.shape[l], &pass, &w, NULL);
         }
     }
-    EXPECT(max_rel_diff(x1, m.x1, n) == 0.0, "stored forward differs from model forward");
+    EXPECT(max_rel_diff(x1, m.act.x1, n) == 0.0, "stored forward differs from model forward");
     // backward with the stored inputs: no inversion anywhere
     float *d1 = xcalloc(n, 4), *d2 = xcalloc(n, 4);
     HeadShape hs = {32, cfg.d_model, cfg.vocab, cfg.head_chunk, 0, 0, cfg.ln_eps, cfg.hidden_dropout, 0};
     for (int b = 0; b < 2; b++) {
         hs.stream = model_head_stream(&m, 0, b);
-        lm_head_backward(d1 + b * n / 2, d2 + b * n / 2, &m.g.head, 1.0f / (2 * 31), x1 + b * n / 2,
-                         x2 + b * n / 2, tok + b * 32, &m.p.head, &hs, m.head_work);
+        lm_head_backward(d1 + b * n / 2, d2 + b * n / 2, &m.w.g.head, 1.0f / (2 * 31), x1 + b * n / 2,
+                         x2 + b * n / 2, tok + b * 32, &m.w.p.head, &hs, plan_scratch_views(&m.spec, m.work.shared).head);
     }
     for (int l = 5; l >= 0; l--) {
         uint64_t st = model_layer_stream(&m, 0, l);
-        LayerShape s = layer_shape_at(&m.shape[l], &(LayerPass){32, 2, 1, st, 0});
-        AttnWork aw = attention_work_views(m.attn_work, &s.attn);
+        LayerShape s = layer_shape_at(&m.spec.shape[l], &(LayerPass){32, 2, 1, st, 0});
+        AttnWork aw = attention_work_views(plan_scratch_views(&m.spec, m.work.shared).layer.attn, &s.attn);
         const float *in2 = store + (2 * l + 1) * n;
         const float *y1 = store + (2 * l + 2) * n;
         for (int b = 0; b < 2; b++) {
@@ -188,33 +188,32 @@ void test_reversible_equals_store_everything(void) {
             FfnShape f = s.ffn;
             f.stream = reversible_ffn_stream(st, b);
             // y2 = x2 + G(y1): dy1 += G'(y1)^T dy2
-            ffn_backward(d1 + o, &m.g.layer[l].ffn, NULL, d2 + o, y1 + o, &m.p.layer[l].ffn, 32, &f, m.ffn_work, NULL);
+            ffn_backward(d1 + o, &m.w.g.layer[l].ffn, NULL, d2 + o, y1 + o, &m.w.p.layer[l].ffn, 32, &f, plan_scratch_views(&m.spec, m.work.shared).layer.ffn, NULL);
             // y1 = x1 + F(x2): dx2 = dy2 + F'(x2)^T dy1
-            attention_backward(d2 + o, &m.g.layer[l].attn, NULL, d1 + o,
-                               m.sorted + l * m.sorted_per_layer + b * (m.sorted_per_layer / 2), in2 + o,
-                               &m.p.layer[l].attn, &s.attn, reversible_attn_stream(st, b), &aw, NULL);
+            attention_backward(d2 + o, &m.w.g.layer[l].attn, NULL, d1 + o,
+                               m.act.sorted + l * m.act.sorted_per_layer + b * (m.act.sorted_per_layer / 2), in2 + o,
+                               &m.w.p.layer[l].attn, &s.attn, reversible_attn_stream(st, b), &aw, NULL);
         }
     }
     for (size_t i = 0; i < n; i++) d1[i] += d2[i];
     EmbedShape e = {32, cfg.d_model, cfg.vocab, {4, 8}, {4, 8}, cfg.hidden_dropout, 0, 0};
     for (int b = 0; b < 2; b++) {
         e.stream = model_embed_stream(&m, 0, b);
-        embedding_backward(m.g.wte, m.g.pos0, m.g.pos1, d1 + b * n / 2, tok + b * 32, &e);
+        embedding_backward(m.w.g.wte, m.w.g.pos0, m.w.g.pos1, d1 + b * n / 2, tok + b * 32, &e);
     }
-    double d = max_rel_diff(m.grads, rev, m.n_params);
+    double d = max_rel_diff(m.w.grads, rev, m.spec.n_params);
     printf("    reversible vs store-everything gradients: max relative difference %.2e\n", d);
     EXPECT(d < 1e-4, "gradients differ by %.2e", d);
     // every layer keeping its activations is store-everything exactly: the same inputs, the
     // same internals, only read instead of recomputed
     Model k;
-    model_init(&k, &cfg, 2, 32, 8);
-    k.team = 0;
+    model_init_mode(&k, &cfg, 2, 32, 8, EXEC_SPLIT_KERNELS);
     model_keep_layers(&k, 6);
     model_zero_grad(&k);
     model_forward(&k, tok, 2, 32, &(ForwardArgs){.training = 1});
-    model_backward(&k, k.n_labels, NULL);
-    EXPECT(memcmp(k.grads, m.grads, m.n_params * 4) == 0, "kept activations differ from store-everything by %.2e",
-           max_rel_diff(k.grads, m.grads, m.n_params));
+    model_backward(&k, k.act.n_labels, NULL);
+    EXPECT(memcmp(k.w.grads, m.w.grads, m.spec.n_params * 4) == 0, "kept activations differ from store-everything by %.2e",
+           max_rel_diff(k.w.grads, m.w.grads, m.spec.n_params));
     model_free(&k);
     model_free(&m);
 }
@@ -227,8 +226,8 @@ static double kept_step(const ReformerConfig *cfg, int kept, int T, float *grads
     int *tok = tokens_for(2, T, cfg->vocab, 10);
     model_zero_grad(&m);
     double loss = model_forward(&m, tok, 2, T, &(ForwardArgs){.training = 1, .step = 3});
-    model_backward(&m, m.n_labels, NULL);
-    memcpy(grads, m.grads, m.n_params * 4);
+    model_backward(&m, m.act.n_labels, NULL);
+    memcpy(grads, m.w.grads, m.spec.n_params * 4);
     model_free(&m);
     xfree(tok);
     return loss;
@@ -243,7 +242,7 @@ void test_kept_activations_match_recompute(void) {
             cfg.hidden_dropout = cfg.lsh_dropout = cfg.local_dropout = 0.1f;
             cfg.init_std = 0.02f;
             size_t n;
-            model_bytes_needed(&cfg, 2, 32, &n);
+            plan_bytes_needed(&cfg, 2, 32, &n);
             float *base = xmalloc(n * 4), *g = xmalloc(n * 4);
             double loss0 = kept_step(&cfg, 0, lens[i], base);
             for (int j = 0; j < 3; j++) {
@@ -259,7 +258,7 @@ void test_kept_activations_match_recompute(void) {
     printf("    kept activations vs recompute: gradients within %.2e (max relative)\n", worst);
 }
 
-// The dense part of model_flops_split is what the dense layers' sgemm calls run: a training
+// The dense part of plan_flops_split is what the dense layers' sgemm calls run: a training
 // step's products counted by core/linear.c equal it exactly, with and without kept layers, so
 // bench's MFU and its "lost" shares stand on counted FLOPs, not on a formula alone.
 void test_flop_count_matches_products(void) {
@@ -268,16 +267,15 @@ void test_flop_count_matches_products(void) {
         for (int j = 0; j < 2; j++) {
             ReformerConfig cfg = tiny(kinds[k], 1, 4);
             Model m;
-            model_init(&m, &cfg, 2, 32, 9);
-            m.team = 0;  // one thread's calls are all the calls
+            model_init_mode(&m, &cfg, 2, 32, 9, EXEC_SPLIT_KERNELS);  // one thread's calls are all the calls
             model_keep_layers(&m, kept[j]);
             int *tok = tokens_for(2, 32, cfg.vocab, 10);
             model_zero_grad(&m);
             profile_reset();
             model_forward(&m, tok, 2, 32, &(ForwardArgs){.training = 1});
-            model_backward(&m, m.n_labels, NULL);
+            model_backward(&m, m.act.n_labels, NULL);
             double part[FLOPS_PARTS];
-            model_flops_split(&cfg, 32, 1, kept[j], part);
+            plan_flops_split(&cfg, 32, 1, kept[j], part);
             EXPECT(profile_gemm_flops == part[FLOPS_DENSE] * 2 * 32, "kind %d, %d kept: sgemm ran %.0f FLOPs, counted %.0f",
                    kinds[k], kept[j], profile_gemm_flops, part[FLOPS_DENSE] * 2 * 32);
             model_free(&m);
@@ -325,24 +323,23 @@ void test_model_by_sequence_any_team(void) {
     enum { B = 6, T = 32, RUNS = 4 };
     int *tok = tokens_for(B, T, cfg.vocab, 21);
     size_t n;
-    model_bytes_needed(&cfg, B, T, &n);
+    plan_bytes_needed(&cfg, B, T, &n);
     int teams[RUNS] = {1, 2, 3, 0};  // 0: the split path on one thread
     float *g[RUNS];
     double *acc[RUNS], loss[RUNS];
     for (int i = 0; i < RUNS; i++) {
         threads_set(teams[i] ? teams[i] : 1);
         Model m;
-        model_init(&m, &cfg, B, T, 5);
-        if (!teams[i]) m.team = 0;
+        model_init_mode(&m, &cfg, B, T, 5, teams[i] ? EXEC_AUTO : EXEC_SPLIT_KERNELS);
         ForwardArgs a = {.step = 2, .training = 1};
         model_zero_grad(&m);
         loss[i] = model_forward(&m, tok, B, T, &a);
-        model_backward(&m, m.n_labels, NULL);
+        model_backward(&m, m.act.n_labels, NULL);
         g[i] = xmalloc(n * 4);
-        memcpy(g[i], m.grads, n * 4);
+        memcpy(g[i], m.w.grads, n * 4);
         acc[i] = xcalloc(n, sizeof(double));
         model_forward(&m, tok, B, T, &a);
-        model_backward(&m, m.n_labels, acc[i]);
+        model_backward(&m, m.act.n_labels, acc[i]);
         model_free(&m);
     }
     threads_set(2);
@@ -372,10 +369,10 @@ void test_determinism(void) {
         model_init(&m, &cfg, 2, 32, 123);
         model_zero_grad(&m);
         loss[run] = model_forward(&m, tok, 2, 32, &(ForwardArgs){.step = 17, .training = 1});
-        model_backward(&m, m.n_labels, NULL);
-        grads[run] = xmalloc(m.n_params * 4);
-        memcpy(grads[run], m.grads, m.n_params * 4);
-        size_t np = m.n_params;
+        model_backward(&m, m.act.n_labels, NULL);
+        grads[run] = xmalloc(m.spec.n_params * 4);
+        memcpy(grads[run], m.w.grads, m.spec.n_params * 4);
+        size_t np = m.spec.n_params;
         model_free(&m);
         if (run == 1) EXPECT(memcmp(grads[0], grads[1], np * 4) == 0, "gradients differ");
     }
@@ -390,10 +387,10 @@ static size_t peak_scratch(int layers) {
     model_init(&m, &cfg, 1, 64, 1);
     int *tok = tokens_for(1, 64, cfg.vocab, 2);
     model_forward(&m, tok, 1, 64, &(ForwardArgs){0});
-    model_backward(&m, m.n_labels, NULL);
+    model_backward(&m, m.act.n_labels, NULL);
     size_t peak = mem_peak_bytes() - before;
-    size_t params = m.n_params * sizeof(float) * 2 + m.n_entries * sizeof(ParamEntry);
-    size_t records = m.sorted_per_layer * layers * sizeof(int);
+    size_t params = m.spec.n_params * sizeof(float) * 2 + m.spec.n_entries * sizeof(ParamEntry);
+    size_t records = m.act.sorted_per_layer * layers * sizeof(int);
     model_free(&m);
     xfree(tok);
     return peak - params - records;
@@ -419,10 +416,10 @@ void test_no_read_before_write(void) {
         int *tok = tokens_for(2, 32, cfg.vocab, 4);
         model_zero_grad(&m);
         double loss = model_forward(&m, tok, 2, 32, &(ForwardArgs){.step = 1, .training = 1});
-        double *acc = xcalloc(m.n_params, sizeof(double));
-        model_backward(&m, m.n_labels, acc);
+        double *acc = xcalloc(m.spec.n_params, sizeof(double));
+        model_backward(&m, m.act.n_labels, acc);
         int bad = !isfinite(loss);
-        for (size_t i = 0; i < m.n_params; i++) bad |= !isfinite(acc[i]);
+        for (size_t i = 0; i < m.spec.n_params; i++) bad |= !isfinite(acc[i]);
         float *logits = xmalloc((size_t)2 * 32 * cfg.vocab * sizeof(float));
         model_forward(&m, tok, 2, 32, &(ForwardArgs){0});
         model_logits(&m, logits);

@@ -10,11 +10,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int rc = checkpoint_read_config(path, &cfg, err, sizeof(err));
     fuzz_check_message(rc, err);
     size_t n_params;
-    if (rc || model_bytes_needed(&cfg.model, cfg.train.batch, cfg.data.seq_len, &n_params) > (64u << 20)) return 0;
+    if (rc || plan_bytes_needed(&cfg.model, cfg.train.batch, cfg.data.seq_len, &n_params) > (64u << 20)) return 0;
     Model m;
     model_init(&m, &cfg.model, cfg.train.batch, cfg.data.seq_len, 1);
     OptimState opt = {0};
-    optim_init_model(&opt, &cfg.opt, &m, 0, m.n_params);
+    optim_init_model(&opt, &cfg.opt, &m, 0, m.spec.n_params);
     TrainState st;
     rc = checkpoint_load(path, &m, &opt, &st, err, sizeof(err));
     fuzz_check_message(rc, err);
