@@ -37,12 +37,6 @@ typedef struct {
     long long memory_mb;  // train mode: what layers may keep to skip their recompute
 } BenchArgs;
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
 static double peak_rss_mb(void) {
     struct rusage u;
     getrusage(RUSAGE_SELF, &u);
@@ -58,7 +52,7 @@ static double sgemm_rate(int threads) {
     for (size_t i = 0; i < (size_t)n * n; i++) a[i] = b[i] = 1e-3f * (i % 97);
     double best = 0;
     for (int rep = 0; rep < 4; rep++) {
-        double t0 = now();
+        double t0 = now_seconds();
         #pragma omp parallel
         {
             int nt = omp_get_num_threads(), t = omp_get_thread_num();
@@ -66,7 +60,7 @@ static double sgemm_rate(int threads) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, n, n, 1.0f,
                         a + (size_t)r0 * n, n, b, n, 0.0f, c + (size_t)r0 * n, n);
         }
-        double dt = now() - t0;
+        double dt = now_seconds() - t0;
         if (rep > 0 && 2.0 * n * n * n / dt / 1e9 > best) best = 2.0 * n * n * n / dt / 1e9;
     }
     return best;
@@ -113,7 +107,7 @@ static int row_config(const BenchArgs *a, int L, ReformerConfig *cfg, char *err,
         return set_error(err, cap, "--seq %d exceeds the config's axial shape %dx%d", L, cfg->axial_shape[0],
                          cfg->axial_shape[1]);
     if (config_validate_model(cfg, L, err, cap)) return -1;
-    return source_check_memory(cfg, a->batch, L, kept_layers(a, cfg, L), a->train && a->optimizer == OPT_ADAM ? 2 : 0,
+    return source_check_memory(cfg, a->batch, L, kept_layers(a, cfg, L), a->train ? optim_floats_per_param(a->optimizer, 1) : 0,
                                err, cap);
 }
 
@@ -122,7 +116,7 @@ static double time_decode(Model *m, const int *tok, int L) {
     Decoder d;
     decoder_init(&d, m, L, NULL);
     float *logits = xmalloc((size_t)m->spec.cfg.vocab * sizeof(float));
-    double t0 = now();
+    double t0 = now_seconds();
     decoder_prefill(&d, tok, 1, logits);
     for (int t = 1; t < L; t++) {
         int best = 0;
@@ -130,7 +124,7 @@ static double time_decode(Model *m, const int *tok, int L) {
         if (isatty(2) && t % 256 == 0) fprintf(stderr, "\rbench L=%d decode %d/%d ", L, t, L);
         decoder_step(&d, best, logits);
     }
-    double per_token = (now() - t0) / (L - 1);
+    double per_token = (now_seconds() - t0) / (L - 1);
     xfree(logits);
     decoder_free(&d);
     return per_token;
@@ -142,7 +136,7 @@ static double time_steps(const BenchArgs *a, Model *m, const OptimConfig *oc, Op
     double loss = 0;
     for (int s = 0; s < a->warmup + a->steps; s++) {
         if (isatty(2)) fprintf(stderr, "\rbench L=%d step %d/%d ", L, s + 1, a->warmup + a->steps);
-        double t0 = now();
+        double t0 = now_seconds();
         ForwardArgs fa = {.step = s, .training = a->train};
         if (a->train) model_zero_grad(m);
         loss = model_forward(m, tok, a->batch, L, &fa);
@@ -150,7 +144,7 @@ static double time_steps(const BenchArgs *a, Model *m, const OptimConfig *oc, Op
             model_backward(m, m->act.n_labels, NULL);
             optim_update(oc, os, m->w.params, m->w.grads, m->spec.n_params);
         }
-        if (s >= a->warmup) times[s - a->warmup] = now() - t0;
+        if (s >= a->warmup) times[s - a->warmup] = now_seconds() - t0;
         else profile_reset();
     }
     return loss;

@@ -13,12 +13,6 @@
 
 #include "../data/files.h"
 
-double now_seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
 int progress_open(Progress *p, const char *metrics_path, long long total, long long first,
                   long long resume_step, char *err, size_t cap) {
     memset(p, 0, sizeof(*p));

@@ -20,7 +20,6 @@ typedef struct {
     int quiet;                // shows and writes nothing (data-parallel ranks other than 0)
 } Progress;
 
-double now_seconds(void);
 // metrics_path may be NULL; else a TensorBoard event file is written beside it too. With
 // resume_step >= 0 the file keeps only lines of steps <= resume_step, so a resumed run's log
 // reads as one run (TensorBoard is told of the restart and drops later steps itself).

@@ -292,7 +292,7 @@ static int build_model(Run *r, int init_is_hf) {
     const Flags *f = r->flags;
     threads_apply(c->train.threads);
     // per parameter beyond the model's: the gradient sum in double (2 floats) and Adam's state
-    double floats = (sums_in_double(r) ? 2.0 : 0) + (c->opt.optimizer == OPT_ADAM ? 2.0 / (r->sharded ? r->ranks : 1) : 0);
+    double floats = (sums_in_double(r) ? 2.0 : 0) + optim_floats_per_param(c->opt.optimizer, r->sharded ? r->ranks : 1);
     // a rank without a sequence (more ranks than train.batch) still validates: one sequence
     int kept = plan_keep_within(&c->model, imax(r->count, 1), r->T, keep_budget(c, imax(r->count, 1), r->T, floats));
     int rc = source_check_memory(&c->model, imax(r->count, 1), r->T, kept, floats, err, sizeof(err));

@@ -153,7 +153,7 @@ void attention_forward(float *y1, const BucketOrder *buckets, const float *x2,
     for (int hd = 0; hd < s->NH; hd++) {
         float *core = keep_head(&w, keep, s, hd);
         project_head(&w, p, s, hd);
-        double t0 = profile_now();
+        double t0 = now_seconds();
         if (s->kind == ATTN_LOCAL) {
             LocalShape l = local_shape(s, stream, hd);
             local_attention_forward(w.out, w.q, w.k, w.v, s->HS, &l, w.head, core);
@@ -161,7 +161,7 @@ void attention_forward(float *y1, const BucketOrder *buckets, const float *x2,
             LshShape l = lsh_shape(s, stream, hd);
             int *order = head_order(buckets->order, s, hd);
             if (order && buckets->hash) {
-                double th = profile_now();
+                double th = now_seconds();
                 lsh_hash(order, w.q, s->HS, buckets->rot + (size_t)hd * s->HS * l.n_hashes * lsh_rotation_cols(&l.buckets),
                          &l, w.head);
                 profile_add_to(&profile_hash_seconds, th);
@@ -200,7 +200,7 @@ void attention_backward(float *dx2, AttnParams *grad, float *y1, const float *dy
         // forward: f += out Wo_hd^T, so g = d(out) = df Wo_hd
         linear_input_grad(w.g, df, wo, D, T, HS, C);
         // the core's backward recomputes its forward (or reads what it kept) and hands back out
-        double t0 = profile_now();
+        double t0 = now_seconds();
         if (s->kind == ATTN_LOCAL) {
             LocalShape l = local_shape(s, stream, hd);
             zero_floats(w.dq, 3 * (size_t)T * HS);  // dq, dk, dv: adjacent

@@ -94,7 +94,7 @@ void chunk_attention_forward(float *out, float *lse, const ChunkInputs *in, cons
     int per = blocks_per_chunk(a), bl = block_len(a), nblk = NCH * per;
     size_t row = (size_t)W * CH;  // score row length
     size_t per_thread = chunk_attention_scratch_floats(a);
-    double t0 = profile_now();
+    double t0 = now_seconds();
     CHECK(a->n % CH == 0, "n %d not a multiple of chunk %d", a->n, CH);
     #pragma omp parallel for schedule(dynamic, 1)
     for (int blk = 0; blk < nblk; blk++) {
@@ -344,7 +344,7 @@ static void backward_two_pass(const ChunkGrads *g, const ChunkOutGrads *go, cons
 void chunk_attention_backward(const ChunkGrads *g, const ChunkOutGrads *go, const ChunkInputs *in,
                               const ChunkAttnShape *a, float *scratch) {
     CHECK(!in->k == !g->dk, "keys and key gradients go together");
-    double t0 = profile_now();
+    double t0 = now_seconds();
     if (blocks_per_chunk(a) == 1)
         backward_fused(g, go, in, a, scratch);
     else

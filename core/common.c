@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 // A header in front of each block records its size so xfree can count it.
@@ -125,6 +126,12 @@ void runtime_choose(char **argv) {
     execv("/proc/self/exe", argv);
     if (better) unsetenv("OPENBLAS_CORETYPE");  // exec failed: carry on as we are
     if (spin) unsetenv("GOMP_SPINCOUNT");
+}
+
+double now_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
 void zero_floats(float *p, size_t n) {

@@ -55,6 +55,9 @@ int threads_get(void);
 
 // p (n floats) = 0, split over the threads when n is large and no region is open: the
 // per-step buffers run to 64 MB at 65,536 tokens, too much for one thread of sixteen.
+// Seconds on the monotonic clock: the one clock of timings, progress and profiles.
+double now_seconds(void);
+
 void zero_floats(float *p, size_t n);
 
 static inline size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }

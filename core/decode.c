@@ -182,7 +182,7 @@ void decoder_step(Decoder *d, int token, float *logits) {
     int t = d->len, C = c->d_model, NH = c->n_heads, HS = c->d_head;
     CHECK(t < d->T, "the cache holds %d positions", d->T);
     int team = probe_team(d, t), phase = t % PROBE_EVERY;
-    double t0 = omp_get_wtime();
+    double t0 = now_seconds();
     omp_set_num_threads(team);
     ThreadScratch w = plan_scratch_views(&d->spec, d->work.shared);
     model_embed(m, d->x1, &token, 1, t);
@@ -214,5 +214,5 @@ void decoder_step(Decoder *d, int token, float *logits) {
     d->len = t + 1;
     model_logits_of(m, logits, d->x1, d->x2, w.head);
     omp_set_num_threads(d->threads);
-    if (d->threads > 1 && phase < 2 * PROBE_TOKENS) d->probe_s[phase >= PROBE_TOKENS] += omp_get_wtime() - t0;
+    if (d->threads > 1 && phase < 2 * PROBE_TOKENS) d->probe_s[phase >= PROBE_TOKENS] += now_seconds() - t0;
 }

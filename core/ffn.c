@@ -29,7 +29,7 @@ static inline float gelu_grad(float x) {
 // z = act(a) over n values. One loop per activation, on restrict pointers, so each
 // vectorises (a per-element switch through the struct kept gcc from it: 12% of a step).
 static void act_forward(float *restrict z, const float *restrict a, size_t n, int act) {
-    double t0 = profile_now();
+    double t0 = now_seconds();
     if (act == ACT_RELU) {
         #pragma omp parallel for simd schedule(static) if (n > PARALLEL_MIN)
         for (size_t i = 0; i < n; i++) z[i] = a[i] > 0.0f ? a[i] : 0.0f;
@@ -42,7 +42,7 @@ static void act_forward(float *restrict z, const float *restrict a, size_t n, in
 
 // dz *= act'(a) over n values.
 static void act_backward(float *restrict dz, const float *restrict a, size_t n, int act) {
-    double t0 = profile_now();
+    double t0 = now_seconds();
     if (act == ACT_RELU) {
         #pragma omp parallel for simd schedule(static) if (n > PARALLEL_MIN)
         for (size_t i = 0; i < n; i++) dz[i] *= a[i] > 0.0f ? 1.0f : 0.0f;

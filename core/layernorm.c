@@ -8,7 +8,7 @@
 
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                        const float *weight, const float *bias, size_t N, int C, float eps) {
-    double t0 = profile_now();
+    double t0 = now_seconds();
     #pragma omp parallel for schedule(static) if (N > 64)
     for (size_t n = 0; n < N; n++) {
         const float *x = inp + n * C;  // (C)
@@ -31,7 +31,7 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
 void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                         const float *inp, const float *mean, const float *rstd,
                         const float *weight, size_t N, int C) {
-    double t0 = profile_now();
+    double t0 = now_seconds();
     if (dinp) {
         #pragma omp parallel for schedule(static) if (N > 64)
         for (size_t n = 0; n < N; n++) {

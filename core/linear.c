@@ -42,13 +42,13 @@ static Tile tile_of(size_t M, int N, int nt, int t) {
 // The dense layers' sgemm time and FLOPs for `reformer bench` (one thread's, see profile_counting).
 static void account(double since, double flops) {
     if (!profile_counting()) return;
-    profile_gemm_seconds += omp_get_wtime() - since;
+    profile_gemm_seconds += now_seconds() - since;
     profile_gemm_flops += flops;
 }
 
 void linear_forward_ld(float *out, const float *inp, const float *weight, size_t ldw, size_t N,
                        int IC, int OC, float alpha, float beta) {
-    double t0 = omp_get_wtime();
+    double t0 = now_seconds();
     if (N == 1) {  // one position (cached decoding): sgemv, which does not pack the weight
         #pragma omp parallel if (!omp_in_parallel() && threads_get() > 1 && OC >= 256)
         {
@@ -87,7 +87,7 @@ void linear_forward(float *out, const float *inp, const float *weight, const flo
 // dinp = dinp_beta * dinp + dout @ W (beta 0: no zeroing pass first); dW += dout^T @ inp.
 static void backward(float *dinp, float dinp_beta, float *dweight, size_t ldw, const float *dout,
                      const float *inp, const float *weight, size_t N, int IC, int OC) {
-    double t0 = omp_get_wtime();
+    double t0 = now_seconds();
     #pragma omp parallel if (use_threads(N))
     {
         int nt = omp_get_num_threads(), t = omp_get_thread_num();

@@ -238,7 +238,7 @@ double model_forward(Model *m, const int *tokens, int B, int T, const ForwardArg
                                keep ? keep + b * reversible_keep_floats(&m->spec.shape[l]) : NULL);
         }
     }
-    double t0 = profile_now();
+    double t0 = now_seconds();
     #pragma omp parallel for schedule(static) if (seqs)
     for (int b = 0; b < B; b++) {
         HeadShape h = head_shape(m, T, a);
@@ -291,7 +291,7 @@ static void sequence_backward(Model *m, int b, float scale, ModelViews *g, const
     const int *tok = m->act.tokens + (size_t)b * T;
     zero_floats(dx1, n);
     zero_floats(dx2, n);
-    double t0 = profile_now();
+    double t0 = now_seconds();
     HeadShape h = head_shape(m, T, a);
     h.stream = model_head_stream(m, a->step, a->first_seq + b);
     lm_head_backward(dx1, dx2, &g->head, scale, x1, x2, tok, &m->w.p.head, &h, w->head);

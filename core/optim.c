@@ -66,6 +66,8 @@ void optim_free(OptimState *s) {
 
 size_t optim_state_floats(const OptimState *s) { return (s->m ? s->n : 0) + s->n_v; }
 
+double optim_floats_per_param(int optimizer, int shards) { return optimizer == OPT_ADAM ? 2.0 / shards : 0.0; }
+
 size_t optim_whole_floats(const OptimState *s) { return (s->m ? s->whole_n : 0) + s->whole_n_v; }
 
 float optim_lr(const OptimConfig *c, long long step) {

@@ -52,6 +52,10 @@ void optim_init_adafactor(OptimState *s, size_t n, int n_tensors, const size_t *
 void optim_free(OptimState *s);
 // Floats of optimizer state: Adam's m and v (2n), or Adafactor's statistics (n_v).
 size_t optim_state_floats(const OptimState *s);
+// The same per parameter, planned before any state exists, for memory budgets: Adam's 2,
+// spread over `shards` ranks when each keeps a slice; Adafactor's rows + columns per matrix
+// count as 0 (far below a float a parameter).
+double optim_floats_per_param(int optimizer, int shards);
 
 // Learning rate for update number `step` (1-based).
 float optim_lr(const OptimConfig *c, long long step);

@@ -6,6 +6,8 @@
 
 #include <omp.h>
 
+#include "common.h"
+
 enum {
     PROFILE_ATTN_CORE,   // LSH / local / full attention kernels, hashing and sorting included
     PROFILE_ATTN_DENSE,  // attention LayerNorm, projections, output projection and their gradients
@@ -30,12 +32,11 @@ extern const char *const profile_names[PROFILE_PHASES];
 // When a batch's sequences run on separate threads (core/model.c), only the first thread's
 // calls count: its sequences are a fair sample of the step, and one writer races with none.
 static inline int profile_counting(void) { return omp_get_active_level() == 0 || omp_get_ancestor_thread_num(1) == 0; }
-static inline double profile_now(void) { return omp_get_wtime(); }
 static inline void profile_add(int phase, double since) {
-    if (profile_counting()) profile_seconds[phase] += omp_get_wtime() - since;
+    if (profile_counting()) profile_seconds[phase] += now_seconds() - since;
 }
 static inline void profile_add_to(double *seconds, double since) {
-    if (profile_counting()) *seconds += omp_get_wtime() - since;
+    if (profile_counting()) *seconds += now_seconds() - since;
 }
 void profile_reset(void);
 

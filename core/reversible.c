@@ -60,12 +60,12 @@ void reversible_forward(float *x1, float *x2, const BucketOrder *buckets, const 
             memcpy(k.x1, x1 + b * n, n * sizeof(float));
             memcpy(k.x2, x2 + b * n, n * sizeof(float));
         }
-        double t0 = profile_now(), core = profile_seconds[PROFILE_ATTN_CORE];
+        double t0 = now_seconds(), core = profile_seconds[PROFILE_ATTN_CORE];
         attention_forward(x1 + b * n, &seq, x2 + b * n, &p->attn, &s->attn,
                           reversible_attn_stream(stream, pass->first_seq + b), &aw, k.attn);
         // the dense part is the attention layer's time less its core's
         profile_add(PROFILE_ATTN_DENSE, t0 + (profile_seconds[PROFILE_ATTN_CORE] - core));
-        t0 = profile_now();
+        t0 = now_seconds();
         FfnShape f = s->ffn;
         f.stream = reversible_ffn_stream(stream, pass->first_seq + b);
         ffn_forward(x2 + b * n, x1 + b * n, &p->ffn, s->attn.T, &f, w->ffn, k.ffn);
@@ -85,12 +85,12 @@ void reversible_backward(float *y1, float *y2, float *dy1, float *dy2, LayerPara
         f.stream = reversible_ffn_stream(stream, pass->first_seq + b);
         SeqKeep k = seq_keep(kept, b, fixed, s);
         // x2 = y2 - G(y1) (or kept); dy1 += G'(y1)^T dy2
-        double t0 = profile_now();
+        double t0 = now_seconds();
         ffn_backward(dy1 + b * n, &grad->ffn, kept ? NULL : y2 + b * n, dy2 + b * n, y1 + b * n, &p->ffn,
                      s->attn.T, &f, w->ffn, k.ffn);
         if (kept) memcpy(y2 + b * n, k.x2, n * sizeof(float));
         profile_add(PROFILE_FFN, t0);
-        t0 = profile_now();
+        t0 = now_seconds();
         double core = profile_seconds[PROFILE_ATTN_CORE];
         // x1 = y1 - F(x2) (or kept); dx2 = dy2 + F'(x2)^T dy1
         const int *seq = order ? order + b * attention_order_ints(&s->attn) : NULL;
