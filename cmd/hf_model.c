@@ -2,6 +2,7 @@
 #include "hf_model.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,12 @@ int hf_read_config(const char *dir, ReformerConfig *c, int *max_len, char *err, 
                                  : config_parse_mapped(text, path, HF_KEYS, &cfg, max_len, err, cap);
     cJSON *r = rc ? NULL : cJSON_Parse(text);
     free(text);
+    // our configs read n_buckets 0 as "HF's default"; HF spells that null, and 0 buckets is no
+    // bucket count at all
+    const cJSON *nb = cJSON_GetObjectItemCaseSensitive(r, "num_buckets");
+    if (!rc && cJSON_IsNumber(nb) && nb->valuedouble == 0)
+        rc = set_error(err, cap, "%s: num_buckets: 0 buckets; give an even number >= 2, a pair of them, or null for "
+                                 "the default", path);
     const cJSON *ax = cJSON_GetObjectItemCaseSensitive(r, "axial_pos_embds");
     if (!rc && ax && !cJSON_IsTrue(ax))
         rc = set_error(err, cap, "%s: axial_pos_embds: only axial position embeddings are supported", path);
@@ -238,6 +245,10 @@ int hf_load_rotations(const char *path, const Model *m, const float **rotations,
                            path, name, want[0], want[1], want[2], want[3]);
         } else if (!(rc = safetensors_read_f32(&st, name, all + k * per, per, err, cap))) {
             rotations[l] = all + k * per;
+            for (size_t i = 0; i < per && !rc; i++)  // a NaN rotation hashes nothing: every argmax ties
+                if (!isfinite(all[k * per + i]))
+                    rc = set_error(err, cap, "%s: '%s' holds %g at element %zu; rotations must be finite", path, name,
+                                   all[k * per + i], i);
         }
         k++;
     }

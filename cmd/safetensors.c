@@ -16,6 +16,22 @@
 
 #define MAX_HEADER (100u << 20)
 
+static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+// A name the header gives two entries (cJSON keeps both; lookups would see only the first), or NULL.
+static const char *repeated_name(const cJSON *header) {
+    int n = cJSON_GetArraySize(header);
+    const char **names = malloc((n ? n : 1) * sizeof(char *)), *twice = NULL;
+    if (!names) return NULL;
+    int k = 0;
+    for (const cJSON *e = header->child; e; e = e->next) names[k++] = e->string;
+    qsort(names, k, sizeof(char *), cmp_name);
+    for (int i = 1; i < k && !twice; i++)
+        if (!strcmp(names[i - 1], names[i])) twice = names[i];
+    free(names);
+    return twice;
+}
+
 int safetensors_open(Safetensors *st, const char *path, char *err, size_t cap) {
     memset(st, 0, sizeof(*st));
     snprintf(st->path, sizeof(st->path), "%s", path);
@@ -50,6 +66,12 @@ int safetensors_open(Safetensors *st, const char *path, char *err, size_t cap) {
     if (!st->header || !cJSON_IsObject((cJSON *)st->header)) {
         safetensors_close(st);
         return set_error(err, cap, "%s: header is not a JSON object", path);
+    }
+    const char *twice = repeated_name(st->header);
+    if (twice) {
+        set_error(err, cap, "%s: tensor '%s' appears twice in the header", path, twice);
+        safetensors_close(st);
+        return -1;
     }
     return 0;
 }
@@ -102,6 +124,10 @@ static const uint8_t *locate(const Safetensors *st, const char *name, size_t num
     if (!*elem) { set_error(err, cap, "%s: tensor '%s' has unsupported dtype %s", st->path, name, *dtype); return NULL; }
     if ((size_t)n != numel) { set_error(err, cap, "%s: tensor '%s' has %lld elements, expected %zu", st->path, name, n, numel); return NULL; }
     double a = cJSON_GetArrayItem(off, 0)->valuedouble, b = cJSON_GetArrayItem(off, 1)->valuedouble;
+    if (a != floor(a) || b != floor(b)) {
+        set_error(err, cap, "%s: tensor '%s' offsets [%g, %g) are not whole bytes", st->path, name, a, b);
+        return NULL;
+    }
     if (a < 0 || b < a || b > (double)st->data_len || (size_t)(b - a) != numel * *elem) {
         set_error(err, cap, "%s: tensor '%s' offsets [%.0f, %.0f) do not hold %zu x %zu bytes within %zu",
                   st->path, name, a, b, numel, *elem, st->data_len);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "../cmd/safetensors.h"
 #include "../data/archive.h"
 #include "../data/imagenet.h"
 #include "../data/png.h"
@@ -82,6 +83,7 @@ void test_bad_input_hf_config_ranges(void) {
     write_bytes(path, bytes, sizeof(bytes));
     hf_case("\"num_buckets\": -2", "num_buckets");
     hf_case("\"num_buckets\": 7", "num_buckets");
+    hf_case("\"num_buckets\": 0", "num_buckets: 0 buckets");
     hf_case("\"num_buckets\": [4, 3]", "num_buckets");
     hf_case("\"num_hashes\": 0", "num_hashes");
     hf_case("\"num_hashes\": -1", "num_hashes");
@@ -377,5 +379,64 @@ void test_bad_input_safetensors_shape(void) {
                      "dd of=%s/nan/model.safetensors bs=1 seek=$(( $(stat -c %%s %s/nan/model.safetensors) - 4 )) conv=notrunc status=none",
             reformer_bin(), dir, dir, dir, dir);
     expect_refused(1, "NaN", "eval --ckpt %s/nan --data %s/bytes --token-offset 0", dir, dir);
+    teardown();
+}
+
+// A safetensors file: the 8-byte header length, the header, then n bytes of data.
+static void write_safetensors(const char *name, const char *header, const void *data, size_t n) {
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    uint64_t len = strlen(header);
+    uint8_t len8[8];
+    for (int i = 0; i < 8; i++) len8[i] = (uint8_t)(len >> (8 * i));
+    fwrite(len8, 1, 8, f);
+    fwrite(header, 1, len, f);
+    fwrite(data, 1, n, f);
+    fclose(f);
+}
+
+// Headers that a lenient reader takes: one tensor named twice (the second entry would be
+// invisible), offsets that are not whole bytes; and LSH rotations that are not numbers.
+void test_bad_input_safetensors_header(void) {
+    setup();
+    char path[512], err[512] = "";
+    float four[4] = {1, 2, 3, 4};
+    write_safetensors("twice.safetensors", "{\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}, "
+                                           "\"b\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [4, 8]}, "
+                                           "\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [8, 12]}}",
+                      four, 16);
+    snprintf(path, sizeof(path), "%s/twice.safetensors", dir);
+    Safetensors st;
+    EXPECT(safetensors_open(&st, path, err, sizeof(err)) == -1 && strstr(err, "'a' appears twice"), "named twice: %s", err);
+    write_safetensors("half.safetensors", "{\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0.5, 4.5]}}",
+                      four, 16);
+    snprintf(path, sizeof(path), "%s/half.safetensors", dir);
+    float x;
+    EXPECT(safetensors_open(&st, path, err, sizeof(err)) == 0, "%s", err);
+    EXPECT(safetensors_read_f32(&st, "a", &x, 1, err, sizeof(err)) == -1 && strstr(err, "not whole bytes"),
+           "fractional offsets: %s", err);
+    safetensors_close(&st);
+    // TINY has one LSH layer: 1 head of 8, 2 hashes, 4 buckets, so rotations (1, 8, 2, 2)
+    write_text("tiny.json", TINY);
+    char out[8192];
+    EXPECT(run_cmd(out, sizeof(out), "%s train %s/tiny.json --out %s/r && %s export --ckpt %s/r/last.ckpt --out %s/hf",
+                   reformer_bin(), dir, dir, reformer_bin(), dir, dir) == 0, "train and export: %s", out);
+    float rot[32];
+    for (int i = 0; i < 32; i++) rot[i] = (float)(i % 5) - 2.0f;
+    rot[13] = 0.0f / 0.0f;
+    write_safetensors("rot.safetensors", "{\"rotations.0\": {\"dtype\": \"F32\", \"shape\": [1, 8, 2, 2], "
+                                         "\"data_offsets\": [0, 128]}}", rot, sizeof(rot));
+    uint8_t bytes[16];
+    for (int i = 0; i < 16; i++) bytes[i] = (uint8_t)(i % 8);
+    snprintf(path, sizeof(path), "%s/bytes", dir);
+    write_bytes(path, bytes, sizeof(bytes));
+    expect_refused(1, "rotations must be finite", "eval --ckpt %s/hf --data %s/bytes --token-offset 0 --rotations %s/rot.safetensors",
+                   dir, dir, dir);
+    rot[13] = 1.0f / 0.0f;
+    write_safetensors("rot.safetensors", "{\"rotations.0\": {\"dtype\": \"F32\", \"shape\": [1, 8, 2, 2], "
+                                         "\"data_offsets\": [0, 128]}}", rot, sizeof(rot));
+    expect_refused(1, "rotations must be finite", "eval --ckpt %s/r/last.ckpt --split test --rotations %s/rot.safetensors",
+                   dir, dir);
     teardown();
 }

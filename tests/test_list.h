@@ -81,6 +81,7 @@
     X(test_bad_input_checkpoint_fields)                \
     X(test_bad_input_command_line)                     \
     X(test_bad_input_safetensors_shape)                \
+    X(test_bad_input_safetensors_header)               \
     X(test_tensorboard_crc32c_and_records)             \
     X(test_tensorboard_training_run)                   \
     X(test_curves_svg)                                 \
