@@ -1,6 +1,7 @@
 // bench.c: `reformer bench`: timed training or forward steps on synthetic tokens.
 // Each row runs in its own child process, so its peak RSS (getrusage) is its own;
 // a first child measures this machine's sgemm rate so MFU is a ratio of one run.
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,12 +22,8 @@
 #include "commands.h"
 #include "model_source.h"
 
-static const char *USAGE =
-    "reformer bench [CONFIG.json] [--seq L[,L...]] [--layers N] [--attn lsh|local|full] "
-    "[--mode train|forward|decode] [--optimizer adam|adafactor] [--steps N] [--warmup N] [--batch B] [--hashes N] [--threads N] [--memory-mb N] [--json]";
 
 static const char *const MODE_NAMES[] = {"train", "forward", "decode", NULL};
-static const char *const OPTIMIZER_NAMES[] = {"adam", "adafactor", NULL};  // OPT_ADAM, OPT_ADAFACTOR
 enum { MODE_TRAIN = 0, MODE_FORWARD = 1, MODE_DECODE = 2 };
 
 typedef struct {
@@ -35,7 +32,54 @@ typedef struct {
     int seqs[16], n_seqs;
     int mode, train, optimizer, steps, warmup, batch, threads, json;
     long long memory_mb;  // train mode: what layers may keep to skip their recompute
+    const char *config_path;
 } BenchArgs;
+
+static const CommandSpec SPEC;
+
+// --seq L[,L...]: every comma-separated piece is a length: "", "4096," and "1,,2" are errors.
+static void parse_seqs(void *flags, const char *value) {
+    BenchArgs *a = flags;
+    char buf[256];
+    if (snprintf(buf, sizeof(buf), "%s", value) >= (int)sizeof(buf)) usage_error(&SPEC, "--seq: too long");
+    a->n_seqs = 0;
+    for (char *tok = buf, *next; tok; tok = next) {
+        next = strchr(tok, ',');
+        if (next) *next++ = '\0';
+        if (a->n_seqs == 16) usage_error(&SPEC, "--seq: at most 16 lengths");
+        a->seqs[a->n_seqs++] = (int)arg_int("--seq", tok, 2, 1 << 24);
+    }
+}
+
+static const Flag FLAGS[] = {
+    {"--seq", "L[,L...]", FLAG_CUSTOM, 0, .parse = parse_seqs, .help = "sequence lengths, one row each (default 4096)"},
+    {"--layers", "N", FLAG_INT, offsetof(BenchArgs, layers), 1, MAX_LAYERS, .help = "override the layer count"},
+    {"--attn", "KIND", FLAG_CHOICE, offsetof(BenchArgs, attn), .choices = attention_names,
+     .help = "lsh, local or full for every layer"},
+    {"--mode", "MODE", FLAG_CHOICE, offsetof(BenchArgs, mode), .choices = MODE_NAMES,
+     .help = "train (default), forward, or decode: L tokens one at a time\nthrough the sampling cache (step_s: seconds per token)"},
+    {"--optimizer", "O", FLAG_CHOICE, offsetof(BenchArgs, optimizer), .choices = optimizer_names,
+     .help = "adam (default) or adafactor, for train mode"},
+    {"--steps", "N", FLAG_INT, offsetof(BenchArgs, steps), 1, 64, .help = "timed steps, median reported (default 3)"},
+    {"--warmup", "N", FLAG_INT, offsetof(BenchArgs, warmup), 0, 64, .help = "untimed steps first (default 1)"},
+    {"--batch", "B", FLAG_INT, offsetof(BenchArgs, batch), 1, 4096, .help = "sequences per step (default 1)"},
+    {"--hashes", "N", FLAG_INT, offsetof(BenchArgs, hashes), 1, MAX_HASHES, .help = "LSH rounds (default from the model)"},
+    {"--threads", "N", FLAG_INT, offsetof(BenchArgs, threads), 1, 1024, .help = "OpenMP threads (default: all cores)"},
+    {"--memory-mb", "N", FLAG_LONG, offsetof(BenchArgs, memory_mb), 0, 1LL << 30,
+     .help = "train mode: MiB the top layers may keep of their activations\n"
+             "to skip their backward's recompute (train.memory_mb; default 0)"},
+    {"--json", NULL, FLAG_SWITCH, offsetof(BenchArgs, json), .help = "one JSON object per row"},
+    {NULL},
+};
+
+static const CommandSpec SPEC = {
+    "bench", "[CONFIG.json]", 1,
+    "Times training (forward, backward, Adam) or forward steps on random tokens and\n"
+    "prints one row per sequence length. Default model: B6 of BENCH.md (6 LSH layers,\n"
+    "d_model 256, d_ff 1024, 4 heads x 64, 2 hashes, chunk 64, causal); CONFIG.json: a\n"
+    "model config instead of B6.",
+    FLAGS,
+};
 
 static double peak_rss_mb(void) {
     struct rusage u;
@@ -81,8 +125,8 @@ static void b6_for(ReformerConfig *c, int L) {
 static void warn_slow_blas(void) {
     const char *better = blas_better_core();
     if (better)
-        fprintf(stderr, "reformer bench: OpenBLAS runs its '%s' kernel on a CPU that can run '%s'; "
-                        "OPENBLAS_CORETYPE=%s is much faster\n", openblas_get_corename(), better, better);
+        cmd_say("OpenBLAS runs its '%s' kernel on a CPU that can run '%s'; "
+                        "OPENBLAS_CORETYPE=%s is much faster", openblas_get_corename(), better, better);
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -181,7 +225,7 @@ static int run_row(const BenchArgs *a, int L, double gemm, int fd) {
     ReformerConfig cfg;
     char err[1024];
     if (row_config(a, L, &cfg, err, sizeof(err))) {
-        fprintf(stderr, "reformer bench: %s\n", err);
+        cmd_say("%s", err);
         return 2;
     }
     Model m;
@@ -288,74 +332,23 @@ int cmd_bench(int argc, char **argv) {
     a.warmup = 1;
     a.batch = 1;
     a.threads = cores_online();
-    for (int i = 1; i < argc; i++) {
-        const char *f = argv[i];
-        if (arg_is_help(f)) {
-            printf("usage: %s\n\n"
-                   "Times training (forward, backward, Adam) or forward steps on random tokens and\n"
-                   "prints one row per sequence length. Default model: B6 of BENCH.md (6 LSH layers,\n"
-                   "d_model 256, d_ff 1024, 4 heads x 64, 2 hashes, chunk 64, causal).\n\n"
-                   "  CONFIG.json      a model config instead of B6\n"
-                   "  --seq L[,L...]   sequence lengths, one row each (default 4096)\n"
-                   "  --layers N       override the layer count\n"
-                   "  --attn KIND      lsh, local or full for every layer\n"
-                   "  --mode MODE      train (default), forward, or decode: L tokens one at a time\n"
-                   "                   through the sampling cache (step_s: seconds per token)\n"
-                   "  --optimizer O    adam (default) or adafactor, for train mode\n"
-                   "  --steps N        timed steps, median reported (default 3)\n"
-                   "  --warmup N       untimed steps first (default 1)\n"
-                   "  --batch B        sequences per step (default 1)\n"
-                   "  --hashes N       LSH rounds (default from the model)\n"
-                   "  --threads N      OpenMP threads (default: all cores)\n"
-                   "  --memory-mb N    train mode: MiB the top layers may keep of their activations\n"
-                   "                   to skip their backward's recompute (train.memory_mb; default 0)\n"
-                   "  --json           one JSON object per row\n", USAGE);
-            return 0;
-        } else if (!strcmp(f, "--seq")) {
-            // every comma-separated piece is a length: "", "4096," and "1,,2" are errors
-            char buf[256];
-            if (snprintf(buf, sizeof(buf), "%s", arg_value(argc, argv, &i)) >= (int)sizeof(buf))
-                usage_error("bench", USAGE, "--seq: too long");
-            a.n_seqs = 0;
-            for (char *tok = buf, *next; tok; tok = next) {
-                next = strchr(tok, ',');
-                if (next) *next++ = '\0';
-                if (a.n_seqs == 16) usage_error("bench", USAGE, "--seq: at most 16 lengths");
-                a.seqs[a.n_seqs++] = (int)arg_int("--seq", tok, 2, 1 << 24);
-            }
-        } else if (!strcmp(f, "--layers")) a.layers = (int)arg_int(f, arg_value(argc, argv, &i), 1, MAX_LAYERS);
-        else if (!strcmp(f, "--attn")) a.attn = arg_choice(f, arg_value(argc, argv, &i), attention_names);
-        else if (!strcmp(f, "--mode")) {
-            a.mode = arg_choice(f, arg_value(argc, argv, &i), MODE_NAMES);
-            a.train = a.mode == MODE_TRAIN;
-        }
-        else if (!strcmp(f, "--optimizer")) a.optimizer = arg_choice(f, arg_value(argc, argv, &i), OPTIMIZER_NAMES);
-        else if (!strcmp(f, "--steps")) a.steps = (int)arg_int(f, arg_value(argc, argv, &i), 1, 64);
-        else if (!strcmp(f, "--warmup")) a.warmup = (int)arg_int(f, arg_value(argc, argv, &i), 0, 64);
-        else if (!strcmp(f, "--batch")) a.batch = (int)arg_int(f, arg_value(argc, argv, &i), 1, 4096);
-        else if (!strcmp(f, "--hashes")) a.hashes = (int)arg_int(f, arg_value(argc, argv, &i), 1, MAX_HASHES);
-        else if (!strcmp(f, "--threads")) a.threads = arg_threads(f, arg_value(argc, argv, &i), 0);
-        else if (!strcmp(f, "--memory-mb")) a.memory_mb = arg_int(f, arg_value(argc, argv, &i), 0, 1LL << 30);
-        else if (!strcmp(f, "--json")) a.json = 1;
-        else if (f[0] == '-') usage_error("bench", USAGE, "unknown option '%s'", f);
-        else if (!a.have_config) {
-            char err[512];
-            if (config_load_model(f, &a.cfg, err, sizeof(err)) != 0) {
-                fprintf(stderr, "reformer bench: %s\n", err);
-                return 2;
-            }
-            a.have_config = 1;
-        } else usage_error("bench", USAGE, "unexpected argument '%s'", f);
+    int n_pos;
+    if (flags_parse(&SPEC, &a, argc, argv, &a.config_path, &n_pos)) return 0;
+    a.train = a.mode == MODE_TRAIN;
+    if (a.config_path) {
+        char err[512];
+        if (config_load_model(a.config_path, &a.cfg, err, sizeof(err)) != 0) return cmd_fail(2, "%s", err);
+        a.have_config = 1;
     }
     if (a.n_seqs == 0) a.seqs[a.n_seqs++] = 4096;
     for (int i = 0; i < a.n_seqs; i++) {
         int L = a.seqs[i], bad = plan_length_misfit(&a.cfg, L);
-        if (bad) usage_error("bench", USAGE, "--seq %d is longer than the chunk length %d and not a multiple of it", L, bad);
+        if (bad) usage_error(&SPEC, "--seq %d is longer than the chunk length %d and not a multiple of it", L, bad);
     }
     warn_slow_blas();
     char buf[1024];
     if (in_child(&a, 0, 0, buf, sizeof(buf)) != 0) {
-        fprintf(stderr, "reformer bench: sgemm measurement failed\n");
+        cmd_say("sgemm measurement failed");
         return 1;
     }
     double gemm = atof(buf);
@@ -367,7 +360,7 @@ int cmd_bench(int argc, char **argv) {
     for (int i = 0; i < a.n_seqs; i++) {
         int rc = in_child(&a, a.seqs[i], gemm, buf, sizeof(buf));
         if (rc != 0) {
-            fprintf(stderr, "reformer bench: row seq=%d failed (exit %d)\n", a.seqs[i], rc);
+            cmd_say("row seq=%d failed (exit %d)", a.seqs[i], rc);
             failed = 1;
             continue;
         }

@@ -21,7 +21,6 @@ typedef enum { T_INT, T_I64, T_FLOAT, T_BOOL, T_ENUM, T_STR, T_ATTN, T_PAIR, T_B
 
 static const char *const ACTS[] = {"gelu", "relu", NULL};
 static const char *const SCHEDULES[] = {"constant", "rsqrt", "cosine", NULL};
-static const char *const OPTIMIZERS[] = {"adam", "adafactor", NULL};  // OPT_ADAM, OPT_ADAFACTOR
 static const char *const KINDS[] = {"copy", "enwik8", "imagenet64", NULL};
 static const char *const PIXEL_ORDERS[] = {"rgb", "planar", NULL};  // PIXELS_RGB, PIXELS_PLANAR
 
@@ -75,7 +74,7 @@ static const Key KEYS[] = {
     {"data.seq_len", T_INT, D(seq_len), 2, 1 << 24, 0, "tokens per sequence"},
     {"train.batch", T_INT, R(batch), 1, 65536, 0, "sequences per step"},
     {"train.steps", T_I64, R(steps), 1, 1e12, 0, "optimizer steps"},
-    {"train.optimizer", T_ENUM, O(optimizer), 0, 0, OPTIMIZERS, "adam, or adafactor (factored second moments: state of rows + columns per matrix)"},
+    {"train.optimizer", T_ENUM, O(optimizer), 0, 0, optimizer_names, "adam, or adafactor (factored second moments: state of rows + columns per matrix)"},
     {"train.lr", T_FLOAT, O(lr), 0, 10, 0, "peak learning rate (adafactor: relative to each parameter's RMS)"},
     {"train.warmup", T_I64, O(warmup), 0, 1e12, 0, "linear warm-up steps"},
     {"train.schedule", T_ENUM, O(schedule), 0, 0, SCHEDULES, "after warm-up: constant, rsqrt or cosine"},

@@ -1,4 +1,5 @@
 // eval.c: `reformer eval [CONFIG.json] --ckpt CKPT`: loss, bits and accuracy of a split.
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +18,6 @@
 #include "progress.h"
 #include "../data/files.h"
 
-static const char *USAGE =
-    "reformer eval [CONFIG.json] --ckpt CKPT [--split valid|test] [--max-tokens N] [--attn lsh|local|full] [--hashes N] "
-    "[--rotations FILE] [--threads N] [--json]\n"
-    "       reformer eval --ckpt HF_DIR --data FILE [--token-offset K] [--attn lsh|local|full] [--hashes N] [--rotations FILE] "
-    "[--threads N] [--json]";
 
 // A HuggingFace model directory on one sequence: the bytes of FILE (plus the token offset:
 // the flag, else DIR/reformer.json, else 0; HF's enwik8 models use 2), the loss HF computes
@@ -31,7 +27,7 @@ static int eval_hf(const char *dir, const char *file, int offset, const char *ro
     Config cfg;
     int is_hf;
     if (source_read_config(dir, &cfg, &is_hf, err, sizeof(err))) {
-        fprintf(stderr, "reformer eval: %s\n", err);
+        cmd_say("%s", err);
         return 1;
     }
     ReformerConfig mc = cfg.model;
@@ -40,7 +36,7 @@ static int eval_hf(const char *dir, const char *file, int offset, const char *ro
     long long size;
     FILE *f = files_open(file, &size, err, sizeof(err));
     if (!f) {
-        fprintf(stderr, "reformer eval: %s\n", err);
+        cmd_say("%s", err);
         return 1;
     }
     int *tok = xmalloc((size_t)(size < max_len ? size : max_len) * sizeof(int) + sizeof(int)), T = 0, c;
@@ -49,21 +45,21 @@ static int eval_hf(const char *dir, const char *file, int offset, const char *ro
     int rc = 0;
     int misfit = plan_length_misfit(&mc, T);
     if (T < 2 || T > max_len) {
-        fprintf(stderr, "reformer eval: %s: %d bytes; the model takes 2 to %d\n", file, T, max_len);
+        cmd_say("%s: %d bytes; the model takes 2 to %d", file, T, max_len);
         rc = 2;
     } else if (misfit) {
-        fprintf(stderr, "reformer eval: %s: %d bytes is longer than the chunk length %d and not a multiple of it\n",
+        cmd_say("%s: %d bytes is longer than the chunk length %d and not a multiple of it",
                 file, T, misfit);
         rc = 2;
     }
     for (int t = 0; !rc && t < T; t++)
         if (tok[t] >= mc.vocab) {
-            fprintf(stderr, "reformer eval: byte %d + offset %d at %d is outside the vocabulary of %d\n", tok[t] - offset, offset, t, mc.vocab);
+            cmd_say("byte %d + offset %d at %d is outside the vocabulary of %d", tok[t] - offset, offset, t, mc.vocab);
             rc = 2;
         }
     if (!rc && (source_override_attention(&mc, attn, hashes, T, err, sizeof(err)) ||
                 source_check_memory(&mc, 1, T, 0, 0, err, sizeof(err)))) {
-        fprintf(stderr, "reformer eval: %s\n", err);
+        cmd_say("%s", err);
         rc = 1;
     }
     if (!rc) {
@@ -73,12 +69,12 @@ static int eval_hf(const char *dir, const char *file, int offset, const char *ro
         const float *given[MAX_LAYERS] = {0};
         if (source_load(dir, 1, &m, NULL, err, sizeof(err)) ||
             (rotations && hf_load_rotations(rotations, &m, given, &rot, err, sizeof(err)))) {
-            fprintf(stderr, "reformer eval: %s\n", err);
+            cmd_say("%s", err);
             rc = 1;
         } else {
             double loss = model_forward(&m, tok, 1, T, &(ForwardArgs){.rotations = given});
             if (!isfinite(loss)) {
-                fprintf(stderr, "reformer eval: %s: the loss is %g: the weights hold NaN or infinite values\n", dir, loss);
+                cmd_say("%s: the loss is %g: the weights hold NaN or infinite values", dir, loss);
                 rc = 1;
             } else if (json) printf("{\"loss_nats\": %.7f, \"bits\": %.7f, \"tokens\": %lld}\n", loss, loss / log(2.0), m.act.n_labels);
             else printf("%s on %s: loss %.6f nats, %.6f bits per token, %lld tokens\n", dir, file, loss, loss / log(2.0), m.act.n_labels);
@@ -97,45 +93,38 @@ typedef struct {
     long long max_tokens;
 } Flags;
 
+static const Flag FLAGS[] = {
+    {"--ckpt", "CKPT", FLAG_TEXT, offsetof(Flags, ckpt), .help = "checkpoint, or a HuggingFace model directory (required)", .required = 1},
+    {"--split", "S", FLAG_CHOICE, offsetof(Flags, split), .choices = SPLITS, .help = "valid (default) or test"},
+    {"--max-tokens", "N", FLAG_LONG, offsetof(Flags, max_tokens), 1, 1LL << 50,
+     .help = "the first windows that hold N predicted tokens (default: the whole split)"},
+    {"--attn", "KIND", FLAG_CHOICE, offsetof(Flags, attn), .choices = run_attention_names,
+     .help = "evaluate under other attention, parameters unchanged: full, lsh, or\n"
+             "chunks (LSH layers then attend chunks of positions: one bucket)"},
+    {"--hashes", "N", FLAG_INT, offsetof(Flags, hashes), 1, MAX_HASHES, .help = "LSH hashing rounds (default: the model's)"},
+    {"--threads", "N", FLAG_INT, offsetof(Flags, threads), 1, 1024, .help = "threads (default: all cores)"},
+    {"--json", NULL, FLAG_SWITCH, offsetof(Flags, json), .help = "one JSON object: loss_nats, bits, tokens, accuracy"},
+    {"--data", "FILE", FLAG_TEXT, offsetof(Flags, data_file), .help = "with --ckpt HF_DIR: evaluate FILE's bytes as one sequence"},
+    {"--token-offset", "K", FLAG_INT, offsetof(Flags, token_offset), 0, 1 << 20,
+     .help = "with --ckpt HF_DIR: token = byte + K (default: DIR/reformer.json,\nelse 0; HF's enwik8 models: 2)"},
+    {"--rotations", "FILE", FLAG_TEXT, offsetof(Flags, rotations),
+     .help = "LSH rotations (safetensors, rotations.<k> per LSH layer, shaped as HF\ndraws them) instead of our own"},
+    {NULL},
+};
+
+static const CommandSpec SPEC = {
+    "eval", "[CONFIG.json]", 1,
+    "Evaluates a checkpoint: mean loss in nats, bits per token (bits per character\n"
+    "for bytes), tokens evaluated, and for the copy task the accuracy on the copied\n"
+    "half. CONFIG.json, when given, must describe the checkpoint's model.",
+    FLAGS,
+};
+
 // Returns 1 when --help was asked for (and printed).
 static int parse_flags(int argc, char **argv, Flags *f) {
     *f = (Flags){.token_offset = -1, .attn = -1};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (arg_is_help(a)) {
-            printf("usage: %s\n\n"
-                   "Evaluates a checkpoint: mean loss in nats, bits per token (bits per character\n"
-                   "for bytes), tokens evaluated, and for the copy task the accuracy on the copied\n"
-                   "half. CONFIG.json, when given, must describe the checkpoint's model.\n\n"
-                   "  --ckpt CKPT       checkpoint (required)\n"
-                   "  --split S         valid (default) or test\n"
-                   "  --max-tokens N    the first windows that hold N predicted tokens (default: the whole split)\n"
-                   "  --attn KIND       evaluate under other attention, parameters unchanged: full, lsh, or\n"
-                   "                    local (LSH layers then attend chunks of positions: one bucket)\n"
-                   "  --hashes N        LSH hashing rounds (default: the model's)\n"
-                   "  --threads N       threads (default: all cores)\n"
-                   "  --json            one JSON object: loss_nats, bits, tokens, accuracy\n"
-                   "  --data FILE       with --ckpt HF_DIR: evaluate FILE's bytes as one sequence\n"
-                   "  --token-offset K  with --ckpt HF_DIR: token = byte + K (default: DIR/reformer.json,\n"
-                   "                    else 0; HF's enwik8 models: 2)\n"
-                   "  --rotations FILE  LSH rotations (safetensors, rotations.<k> per LSH layer, shaped as HF\n"
-                   "                    draws them) instead of our own\n", USAGE);
-            return 1;
-        } else if (!strcmp(a, "--ckpt")) f->ckpt = arg_value(argc, argv, &i);
-        else if (!strcmp(a, "--split")) f->split = arg_choice(a, arg_value(argc, argv, &i), SPLITS);
-        else if (!strcmp(a, "--max-tokens")) f->max_tokens = arg_int(a, arg_value(argc, argv, &i), 1, 1LL << 50);
-        else if (!strcmp(a, "--threads")) f->threads = arg_threads(a, arg_value(argc, argv, &i), 0);
-        else if (!strcmp(a, "--json")) f->json = 1;
-        else if (!strcmp(a, "--attn")) f->attn = arg_choice(a, arg_value(argc, argv, &i), attention_names);
-        else if (!strcmp(a, "--hashes")) f->hashes = (int)arg_int(a, arg_value(argc, argv, &i), 1, MAX_HASHES);
-        else if (!strcmp(a, "--data")) f->data_file = arg_value(argc, argv, &i);
-        else if (!strcmp(a, "--rotations")) f->rotations = arg_value(argc, argv, &i);
-        else if (!strcmp(a, "--token-offset")) f->token_offset = (int)arg_int(a, arg_value(argc, argv, &i), 0, 1 << 20);
-        else if (a[0] == '-') usage_error("eval", USAGE, "unknown option '%s'", a);
-        else if (!f->config_path) f->config_path = a;
-        else usage_error("eval", USAGE, "unexpected argument '%s'", a);
-    }
-    if (!f->ckpt) usage_error("eval", USAGE, "missing --ckpt");
+    int n_pos;
+    if (flags_parse(&SPEC, f, argc, argv, &f->config_path, &n_pos)) return 1;
     return 0;
 }
 
@@ -144,30 +133,30 @@ static int parse_flags(int argc, char **argv, Flags *f) {
 static int read_config(const Flags *f, Config *cfg) {
     char err[1024];
     if (checkpoint_read_config(f->ckpt, cfg, err, sizeof(err))) {
-        fprintf(stderr, "reformer eval: %s\n", err);
+        cmd_say("%s", err);
         return 1;
     }
     if (f->config_path) {
         Config given;
         config_default(&given);
         if (config_load(f->config_path, &given, err, sizeof(err))) {
-            fprintf(stderr, "reformer eval: %s\n", err);
+            cmd_say("%s", err);
             return 2;
         }
         char key[160];
         if (config_first_difference(&given, cfg, "model", key, sizeof(key))) {
-            fprintf(stderr, "reformer eval: %s describes a different model than %s (%s)\n", f->config_path, f->ckpt, key);
+            cmd_say("%s describes a different model than %s (%s)", f->config_path, f->ckpt, key);
             return 2;
         }
         cfg->data = given.data;
     }
     if (cfg->data.kind == DATA_IMAGENET64 && f->split == 1) {
-        fprintf(stderr, "reformer eval: imagenet64 has no test split; results are reported on the published "
-                        "validation set: use --split valid\n");
+        cmd_say("imagenet64 has no test split; results are reported on the published "
+                        "validation set: use --split valid");
         return 2;
     }
     if (source_override_attention(&cfg->model, f->attn, f->hashes, cfg->data.seq_len, err, sizeof(err))) {
-        fprintf(stderr, "reformer eval: %s\n", err);
+        cmd_say("%s", err);
         return 2;
     }
     return 0;
@@ -196,7 +185,7 @@ static int eval_checkpoint(const Flags *f) {
     if (rc) return rc;
     threads_apply(f->threads);
     if (source_check_memory(&cfg.model, cfg.train.batch, cfg.data.seq_len, 0, 0, err, sizeof(err))) {
-        fprintf(stderr, "reformer eval: %s\n", err);
+        cmd_say("%s", err);
         return 1;
     }
     Model m;
@@ -223,7 +212,7 @@ static int eval_checkpoint(const Flags *f) {
         progress_close(&prog);
         dataset_close(&data);
     }
-    if (rc) fprintf(stderr, "reformer eval: %s\n", err);
+    if (rc) cmd_say("%s", err);
     else print_result(f, &cfg, &r);
     model_free(&m);
     free(rot);
@@ -235,10 +224,10 @@ int cmd_eval(int argc, char **argv) {
     if (parse_flags(argc, argv, &f)) return 0;
     struct stat sb;
     if (stat(f.ckpt, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-        if (!f.data_file) usage_error("eval", USAGE, "--data FILE is needed with a HuggingFace directory");
+        if (!f.data_file) usage_error(&SPEC, "--data FILE is needed with a HuggingFace directory");
         threads_apply(f.threads);
         return eval_hf(f.ckpt, f.data_file, f.token_offset, f.rotations, f.attn, f.hashes, f.json);
     }
-    if (f.data_file) usage_error("eval", USAGE, "--data goes with a HuggingFace directory; for checkpoints use CONFIG.json");
+    if (f.data_file) usage_error(&SPEC, "--data goes with a HuggingFace directory; for checkpoints use CONFIG.json");
     return eval_checkpoint(&f);
 }

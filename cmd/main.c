@@ -49,11 +49,15 @@ static int run(int argc, char **argv) {
         return 0;
     }
     if (dist_size() > 1 && strcmp(argv[1], "train")) {
-        if (dist_rank() == 0) fprintf(stderr, "reformer %s: runs in one process; under mpirun only train uses several\n", argv[1]);
+        cmd_set_name(argv[1]);
+        if (dist_rank() == 0) cmd_say("runs in one process; under mpirun only train uses several");
         return 2;
     }
     for (size_t i = 0; i < N_COMMANDS; i++)
-        if (!strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].run(argc - 1, argv + 1);
+        if (!strcmp(argv[1], COMMANDS[i].name)) {
+            cmd_set_name(COMMANDS[i].name);
+            return COMMANDS[i].run(argc - 1, argv + 1);
+        }
     fprintf(stderr, "reformer: unknown command '%s'\nusage: reformer COMMAND [ARGS]; reformer --help lists them\n", argv[1]);
     return 2;
 }

@@ -59,20 +59,21 @@ double source_available_memory(void) {
     return (double)sysconf(_SC_AVPHYS_PAGES) * (double)sysconf(_SC_PAGE_SIZE);
 }
 
+const char *const run_attention_names[] = {"lsh", "chunks", "full", NULL};
+
 int source_override_attention(ReformerConfig *c, int kind, int hashes, int T, char *err, size_t cap) {
     if (hashes) c->n_hashes = hashes;
     for (int l = 0; kind >= 0 && l < c->n_layers; l++) {
-        if (c->attn[l] == ATTN_LOCAL && kind == ATTN_LSH)
+        if (c->attn[l] == ATTN_LOCAL && kind == RUN_LSH)
             return set_error(err, cap, "--attn lsh: layer %d is local attention (separate query and key weights), "
                                        "which cannot hash", l);
-        if (c->attn[l] == ATTN_LOCAL && kind == ATTN_FULL) c->local_chunk = imax(c->local_chunk, T);
-        if (c->attn[l] != ATTN_LOCAL) c->attn[l] = kind == ATTN_FULL ? ATTN_FULL : ATTN_LSH;
+        if (c->attn[l] == ATTN_LOCAL && kind == RUN_FULL) c->local_chunk = imax(c->local_chunk, T);
+        if (c->attn[l] != ATTN_LOCAL) c->attn[l] = kind == RUN_FULL ? ATTN_FULL : ATTN_LSH;
     }
-    if (kind == ATTN_LOCAL) {  // one bucket, one round: chunks of positions in order
-        c->buckets.n_factors = 1;
-        c->buckets.factor[0] = 1;
+    if (kind == RUN_CHUNKS) {  // one bucket, one round: chunks of positions in order
+        c->buckets = (LshBuckets){1, {1, 0}};
         c->n_hashes = 1;
     }
     // --hashes 16 may be more rotation columns than the config allows
-    return kind == ATTN_LOCAL ? 0 : config_validate_model(c, T, err, cap);
+    return kind == RUN_CHUNKS ? 0 : config_validate_model(c, T, err, cap);
 }

@@ -19,10 +19,13 @@ int source_load(const char *path, int is_hf, Model *m, TrainState *st, char *err
 // eval/sample --attn KIND (-1: as trained) and --hashes N (0: as trained): the layers run
 // under another attention with their parameters unchanged, for sequences of T tokens.
 // LSH and full layers share their projections (shared query/key), so each becomes the other;
-// "local" on them is the same shared-QK attention over position chunks (one bucket: each chunk
-// of lsh_chunk sees itself and lsh_chunks_before chunks back); "full" on a local layer widens
-// its chunk to the sequence. A local layer has separate query and key weights and cannot
-// hash: "lsh" on it is refused. Returns 0 or -1 with err.
+// "chunks" runs them as the same shared-QK attention over position chunks (one bucket, one
+// round: each chunk of lsh_chunk sees itself and lsh_chunks_before chunks back), which answers
+// "would attending to neighbours do?"; "full" on a local layer widens its chunk to the sequence.
+// A local layer has separate query and key weights and cannot hash: "lsh" on it is refused.
+// Returns 0 or -1 with err.
+enum { RUN_LSH, RUN_CHUNKS, RUN_FULL };
+extern const char *const run_attention_names[];  // indexed by RUN_*, NULL-terminated
 int source_override_attention(ReformerConfig *c, int kind, int hashes, int T, char *err, size_t cap);
 
 // Whether a model of c for batches of B x T fits this machine's memory, with kept_layers

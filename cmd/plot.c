@@ -6,6 +6,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,31 +178,38 @@ int plot_runs(const char *const *runs, int n, int x_axis, const char *out, char 
     return rc;
 }
 
-static const char *USAGE = "reformer plot RUN [RUN...] [--x step|tokens|time] [--out FILE.svg]";
+typedef struct {
+    const char *out;
+    int x_axis;
+} Flags;
+
+static const Flag FLAGS[] = {
+    {"--x", "AXIS", FLAG_CHOICE, offsetof(Flags, x_axis), .choices = X_NAMES,
+     .help = "step (default), tokens or time (seconds of training)"},
+    {"--out", "FILE", FLAG_TEXT, offsetof(Flags, out), .help = "the SVG to write (default curves.svg)"},
+    {NULL},
+};
+
+static const CommandSpec SPEC = {
+    "plot", "RUN [RUN...]", MAX_RUNS + 1,  // one more, to say how many are allowed
+    "Draws the curves of training runs (their DIR/metrics.jsonl, or .jsonl files) into one SVG:\n"
+    "training loss on the left, validation on the right (copied-half accuracy for the copy\n"
+    "task, else loss), one colour per run, up to 8 runs.",
+    FLAGS,
+};
 
 int cmd_plot(int argc, char **argv) {
-    const char *runs[MAX_RUNS], *out = "curves.svg";
-    int n = 0, x_axis = PLOT_STEP;
-    for (int i = 1; i < argc; i++) {
-        const char *f = argv[i];
-        if (arg_is_help(f)) {
-            printf("usage: %s\n\n"
-                   "Draws the curves of training runs (their DIR/metrics.jsonl, or .jsonl files) into one SVG:\n"
-                   "training loss on the left, validation on the right (copied-half accuracy for the copy\n"
-                   "task, else loss), one colour per run, up to %d runs.\n\n"
-                   "  --x AXIS       step (default), tokens or time (seconds of training)\n"
-                   "  --out FILE     the SVG to write (default curves.svg)\n", USAGE, MAX_RUNS);
-            return 0;
-        } else if (!strcmp(f, "--x")) x_axis = arg_choice(f, arg_value(argc, argv, &i), X_NAMES);
-        else if (!strcmp(f, "--out")) out = arg_value(argc, argv, &i);
-        else if (f[0] == '-') usage_error("plot", USAGE, "unknown option '%s'", f);
-        else if (n == MAX_RUNS) usage_error("plot", USAGE, "at most %d runs", MAX_RUNS);
-        else runs[n++] = f;
-    }
-    if (n == 0) usage_error("plot", USAGE, "give at least one run directory");
+    Flags f = {"curves.svg", PLOT_STEP};
+    const char *runs[MAX_RUNS + 1];
+    int n;
+    if (flags_parse(&SPEC, &f, argc, argv, runs, &n)) return 0;
+    if (n == 0) usage_error(&SPEC, "give at least one run directory");
+    if (n > MAX_RUNS) usage_error(&SPEC, "at most %d runs", MAX_RUNS);
+    const char *out = f.out;
+    int x_axis = f.x_axis;
     char err[1024] = "";
     if (plot_runs(runs, n, x_axis, out, err, sizeof(err))) {
-        fprintf(stderr, "reformer plot: %s\n", err);
+        cmd_say("%s", err);
         return 1;
     }
     printf("%s\n", out);

@@ -124,11 +124,12 @@ void progress_note(Progress *p, const char *fmt, ...) {
     if (p->quiet) return;
     if (p->dirty) fprintf(stderr, "\n");
     p->dirty = 0;
+    char msg[2048];
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n");
+    cmd_say("%s", msg);
 }
 
 void progress_close(Progress *p) {

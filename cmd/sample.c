@@ -4,6 +4,7 @@
 // token; --no-cache (and bidirectional models) rerun the model over the whole prefix for
 // every token, padded to a multiple of the chunk lengths (causal masks keep padding unseen).
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,10 +27,6 @@
 #include "progress.h"
 #include "../data/files.h"
 
-static const char *USAGE =
-    "reformer sample --ckpt CKPT|HF_DIR [--prompt TEXT | --prompt-file F | --prompt-tokens \"0 5 17\"] [--len N] "
-    "[--samples N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--token-offset K] [--rotations FILE] "
-    "[--attn lsh|local|full] [--hashes N] [--no-cache] [--threads N] [--out FILE|DIR]";
 
 
 typedef struct {
@@ -152,59 +149,47 @@ typedef struct {
     SamplerConfig sc;
 } Flags;
 
+static const Flag FLAGS[] = {
+    {"--ckpt", "CKPT|DIR", FLAG_TEXT, offsetof(Flags, ckpt), .help = "our checkpoint or a HuggingFace model directory (required)", .required = 1},
+    {"--prompt", "TEXT", FLAG_TEXT, offsetof(Flags, prompt), .help = "prompt bytes"},
+    {"--prompt-file", "F", FLAG_TEXT, offsetof(Flags, prompt_file), .help = "prompt bytes from a file"},
+    {"--prompt-tokens", "S", FLAG_TEXT, offsetof(Flags, prompt_tokens), .help = "prompt as token numbers, e.g. \"0 5 17\""},
+    {"--len", "N", FLAG_INT, offsetof(Flags, len), 1, 1 << 24, .help = "tokens to generate (default 100; images: the whole image)"},
+    {"--samples", "N", FLAG_INT, offsetof(Flags, samples), 1, 4096, .help = "images to generate (default 4)"},
+    {"--temperature", "T", FLAG_FLOAT, offsetof(Flags, sc.temperature), 0, 100, .help = "0 = greedy (default 1)"},
+    {"--top-k", "K", FLAG_INT, offsetof(Flags, sc.top_k), 0, 1 << 24, .help = "keep the K most likely tokens (default 0 = all)"},
+    {"--top-p", "P", FLAG_FLOAT, offsetof(Flags, sc.top_p), 1e-6, 1, .help = "nucleus sampling mass (default 1 = off)"},
+    {"--seed", "S", FLAG_LONG, offsetof(Flags, seed), 0, 9e15, .help = "the same seed gives the same output (default 1)"},
+    {"--token-offset", "K", FLAG_INT, offsetof(Flags, offset), 0, 65536,
+     .help = "token = byte + K (default: the model's data.token_offset)"},
+    {"--rotations", "FILE", FLAG_TEXT, offsetof(Flags, rotations), .help = "LSH rotations (safetensors, rotations.<k> per LSH layer)"},
+    {"--attn", "KIND", FLAG_CHOICE, offsetof(Flags, attn), .choices = run_attention_names,
+     .help = "decode under other attention (see eval --help): lsh, chunks, full"},
+    {"--hashes", "N", FLAG_INT, offsetof(Flags, hashes), 1, MAX_HASHES, .help = "LSH hashing rounds (default: the model's)"},
+    {"--no-cache", NULL, FLAG_SWITCH, offsetof(Flags, no_cache), .help = "rerun the whole prefix per token instead of the decoding cache"},
+    {"--threads", "N", FLAG_INT, offsetof(Flags, threads), 1, 1024, .help = "threads (default: all cores)"},
+    {"--out", "FILE|DIR", FLAG_TEXT, offsetof(Flags, out_path),
+     .help = "text: a file (default standard output); images: a directory\n(default samples)"},
+    {NULL},
+};
+
+static const CommandSpec SPEC = {
+    "sample", "", 0,
+    "Generates --len tokens after the prompt. Byte models (vocab >= 256 + token offset)\n"
+    "read and write bytes; smaller vocabularies (the copy task) token numbers. Image models\n"
+    "(data.kind imagenet64) write --samples 64x64 PNGs and a contact sheet into --out DIR;\n"
+    "the prompt is then the first subpixels in the model's pixel order (default: one\n"
+    "random subpixel, since the model predicts every subpixel but the first).",
+    FLAGS,
+};
+
 // Returns 1 when --help was asked for (and printed).
 static int parse_flags(int argc, char **argv, Flags *f) {
     *f = (Flags){.len = 100, .samples = 4, .offset = -1, .attn = -1, .seed = 1, .sc = {1.0f, 0, 1.0f}};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (arg_is_help(a)) {
-            printf("usage: %s\n\n"
-                   "Generates --len tokens after the prompt. Byte models (vocab >= 256 + token offset)\n"
-                   "read and write bytes; smaller vocabularies (the copy task) token numbers. Image models\n"
-                   "(data.kind imagenet64) write --samples 64x64 PNGs and a contact sheet into --out DIR;\n"
-                   "the prompt is then the first subpixels in the model's pixel order (default: one\n"
-                   "random subpixel, since the model predicts every subpixel but the first).\n\n"
-                   "  --ckpt CKPT|DIR      our checkpoint or a HuggingFace model directory (required)\n"
-                   "  --prompt TEXT        prompt bytes\n"
-                   "  --prompt-file F      prompt bytes from a file\n"
-                   "  --prompt-tokens S    prompt as token numbers, e.g. \"0 5 17\"\n"
-                   "  --len N              tokens to generate (default 100; images: the whole image)\n"
-                   "  --samples N          images to generate (default 4)\n"
-                   "  --temperature T      0 = greedy (default 1)\n"
-                   "  --top-k K            keep the K most likely tokens (default 0 = all)\n"
-                   "  --top-p P            nucleus sampling mass (default 1 = off)\n"
-                   "  --seed S             the same seed gives the same output (default 1)\n"
-                   "  --token-offset K     token = byte + K (default: the model's data.token_offset)\n"
-                   "  --rotations FILE     LSH rotations (safetensors, rotations.<k> per LSH layer)\n"
-                   "  --attn KIND          decode under other attention (see eval --help): full, lsh, local\n"
-                   "  --hashes N           LSH hashing rounds (default: the model's)\n"
-                   "  --no-cache           rerun the whole prefix per token instead of the decoding cache\n"
-                   "  --threads N          threads (default: all cores)\n"
-                   "  --out FILE|DIR       text: a file (default standard output); images: a directory\n"
-                   "                       (default samples)\n", USAGE);
-            return 1;
-        } else if (!strcmp(a, "--ckpt")) f->ckpt = arg_value(argc, argv, &i);
-        else if (!strcmp(a, "--prompt")) f->prompt = arg_value(argc, argv, &i);
-        else if (!strcmp(a, "--prompt-file")) f->prompt_file = arg_value(argc, argv, &i);
-        else if (!strcmp(a, "--prompt-tokens")) f->prompt_tokens = arg_value(argc, argv, &i);
-        else if (!strcmp(a, "--len")) f->len = (int)arg_int(a, arg_value(argc, argv, &i), 1, 1 << 24);
-        else if (!strcmp(a, "--samples")) f->samples = (int)arg_int(a, arg_value(argc, argv, &i), 1, 4096);
-        else if (!strcmp(a, "--temperature")) f->sc.temperature = (float)arg_float(a, arg_value(argc, argv, &i), 0, 100);
-        else if (!strcmp(a, "--top-k")) f->sc.top_k = (int)arg_int(a, arg_value(argc, argv, &i), 0, 1 << 24);
-        else if (!strcmp(a, "--top-p")) f->sc.top_p = (float)arg_float(a, arg_value(argc, argv, &i), 1e-6, 1);
-        else if (!strcmp(a, "--seed")) f->seed = arg_int(a, arg_value(argc, argv, &i), 0, 9000000000000000LL);
-        else if (!strcmp(a, "--token-offset")) f->offset = (int)arg_int(a, arg_value(argc, argv, &i), 0, 65536);
-        else if (!strcmp(a, "--rotations")) f->rotations = arg_value(argc, argv, &i);
-        else if (!strcmp(a, "--no-cache")) f->no_cache = 1;
-        else if (!strcmp(a, "--attn")) f->attn = arg_choice(a, arg_value(argc, argv, &i), attention_names);
-        else if (!strcmp(a, "--hashes")) f->hashes = (int)arg_int(a, arg_value(argc, argv, &i), 1, MAX_HASHES);
-        else if (!strcmp(a, "--threads")) f->threads = arg_threads(a, arg_value(argc, argv, &i), 0);
-        else if (!strcmp(a, "--out")) f->out_path = arg_value(argc, argv, &i);
-        else usage_error("sample", USAGE, "unknown option '%s'", a);
-    }
-    if (!f->ckpt) usage_error("sample", USAGE, "missing --ckpt");
+    int n_pos;
+    if (flags_parse(&SPEC, f, argc, argv, NULL, &n_pos)) return 1;
     if (!!f->prompt + !!f->prompt_file + !!f->prompt_tokens > 1)
-        usage_error("sample", USAGE, "give one of --prompt, --prompt-file, --prompt-tokens");
+        usage_error(&SPEC, "give one of --prompt, --prompt-file, --prompt-tokens");
     return 0;
 }
 
@@ -217,7 +202,7 @@ static int read_prompt(const Flags *f, const ReformerConfig *mc, int offset, int
     *n = 0;
     if (f->prompt_file) {
         if (read_prompt_file(f->prompt_file, mc->axial_shape[0] * mc->axial_shape[1], tok, n, err, sizeof(err))) {
-            fprintf(stderr, "reformer sample: --prompt-file %s\n", err);
+            cmd_say("--prompt-file %s", err);
             return 1;
         }
         for (int i = 0; i < *n; i++) (*tok)[i] += offset;
@@ -226,7 +211,7 @@ static int read_prompt(const Flags *f, const ReformerConfig *mc, int offset, int
         *tok = malloc((strlen(f->prompt_tokens) + 1) * sizeof(int));
         if (!*tok || !copy) {
             free(copy);
-            fprintf(stderr, "reformer sample: out of memory\n");
+            cmd_say("out of memory");
             return 1;
         }
         for (char *t = strtok(copy, " ,"); t; t = strtok(NULL, " ,"))
@@ -235,14 +220,14 @@ static int read_prompt(const Flags *f, const ReformerConfig *mc, int offset, int
     } else if (f->prompt) {
         *n = (int)strlen(f->prompt);
         if (!(*tok = malloc((*n + 1) * sizeof(int)))) {
-            fprintf(stderr, "reformer sample: out of memory\n");
+            cmd_say("out of memory");
             return 1;
         }
         for (int i = 0; i < *n; i++) (*tok)[i] = (unsigned char)f->prompt[i] + offset;
     }
     for (int i = 0; i < *n; i++)
         if ((*tok)[i] >= V) {
-            fprintf(stderr, "reformer sample: prompt token %d at %d is outside the model's vocabulary of %d\n", (*tok)[i],
+            cmd_say("prompt token %d at %d is outside the model's vocabulary of %d", (*tok)[i],
                     i, V);
             return 2;
         }
@@ -254,7 +239,7 @@ static int sample_text(Generator *g, const Flags *f, int *seq, const int *tok, i
                        const float *const *given) {
     FILE *out = f->out_path ? fopen(f->out_path, "wb") : stdout;
     if (!out) {
-        fprintf(stderr, "reformer sample: %s: cannot write\n", f->out_path);
+        cmd_say("%s: cannot write", f->out_path);
         return 1;
     }
     if (n) memcpy(seq, tok, (size_t)n * sizeof(int));
@@ -269,7 +254,7 @@ static int sample_text(Generator *g, const Flags *f, int *seq, const int *tok, i
     if (!bytes) fprintf(out, "\n");
     int bad = ferror(out);
     if (out != stdout && fclose(out) != 0) bad = 1;
-    if (bad) fprintf(stderr, "reformer sample: write error on %s\n", f->out_path ? f->out_path : "standard output");
+    if (bad) cmd_say("write error on %s", f->out_path ? f->out_path : "standard output");
     return bad;
 }
 
@@ -310,7 +295,7 @@ static int sample_images(Generator *g, const Flags *f, int *seq, const int *tok,
         else printf("%s\n", path);
         xfree(sheet);
     }
-    if (rc) fprintf(stderr, "reformer sample: %s\n", err);
+    if (rc) cmd_say("%s", err);
     xfree(rgb);
     xfree(pix);
     return rc;
@@ -323,7 +308,7 @@ int cmd_sample(int argc, char **argv) {
     Config cfg;
     int is_hf;
     if (source_read_config(f.ckpt, &cfg, &is_hf, err, sizeof(err))) {
-        fprintf(stderr, "reformer sample: %s\n", err);
+        cmd_say("%s", err);
         return 1;
     }
     ReformerConfig mc = cfg.model;
@@ -335,19 +320,19 @@ int cmd_sample(int argc, char **argv) {
     int cached = mc.causal && !f.no_cache;
     long long align = plan_chunk_lcm(&mc), padded = cached ? total : (total + align - 1) / align * align;
     if (!rc && images && n >= IMAGE_BYTES) {
-        fprintf(stderr, "reformer sample: the prompt holds %d subpixels; an image has %d\n", n, IMAGE_BYTES);
+        cmd_say("the prompt holds %d subpixels; an image has %d", n, IMAGE_BYTES);
         rc = 2;
     } else if (!rc && padded > max_pos) {
-        fprintf(stderr, "reformer sample: prompt %d + --len %d needs %lld positions%s, the model has %d\n", n, f.len,
+        cmd_say("prompt %d + --len %d needs %lld positions%s, the model has %d", n, f.len,
                 padded, cached ? "" : " (padded)", max_pos);
         rc = 2;
     } else if (!rc && source_override_attention(&mc, f.attn, f.hashes, (int)padded, err, sizeof(err))) {
-        fprintf(stderr, "reformer sample: %s\n", err);
+        cmd_say("%s", err);
         rc = 2;
     }
     const char *dir = f.out_path ? f.out_path : "samples";
     if (!rc && images && mkdir(dir, 0755) && errno != EEXIST) {
-        fprintf(stderr, "reformer sample: %s: cannot create the directory: %s\n", dir, strerror(errno));
+        cmd_say("%s: cannot create the directory: %s", dir, strerror(errno));
         rc = 1;
     }
     int T = (int)padded;
@@ -355,7 +340,7 @@ int cmd_sample(int argc, char **argv) {
     // an unset bucket count resolves from the length the model was trained at, not this one
     plan_resolve_buckets(&mc, cfg.data.seq_len);
     if (!rc && source_check_memory(&mc, 1, T, 0, 0, err, sizeof(err))) {
-        fprintf(stderr, "reformer sample: %s\n", err);
+        cmd_say("%s", err);
         rc = 1;
     }
     if (rc) {
@@ -368,7 +353,7 @@ int cmd_sample(int argc, char **argv) {
     const float *given[MAX_LAYERS] = {0};
     if (source_load(f.ckpt, is_hf, &m, NULL, err, sizeof(err)) ||
         (f.rotations && hf_load_rotations(f.rotations, &m, given, &rot, err, sizeof(err)))) {
-        fprintf(stderr, "reformer sample: %s\n", err);
+        cmd_say("%s", err);
         rc = 1;
     }
     Generator g = {&m, {0}, cached, (int)align, xmalloc((size_t)(cached ? 1 : T) * V * sizeof(float)), given, T};

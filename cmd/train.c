@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,9 +32,6 @@
 #include "progress.h"
 #include "../data/files.h"
 
-static const char *USAGE =
-    "reformer train CONFIG.json [--steps N] [--out DIR] [--resume CKPT | --ckpt CKPT|HF_DIR] [--data PATH] "
-    "[--threads N] [--seed S]";
 
 // With --ckpt the model is the source's; CONFIG.json may still set these model keys.
 static const char *const FINE_TUNE_KEYS[] = {"hidden_dropout", "lsh_dropout", "local_dropout", "ffn_chunk",
@@ -45,13 +43,13 @@ static int take_model_from(const char *source, const char *config_path, Config *
     char err[1024];
     Config src;
     if (source_read_config(source, &src, is_hf, err, sizeof(err))) {
-        fprintf(stderr, "reformer train: %s\n", err);
+        cmd_say("%s", err);
         return 1;
     }
     const char *key = config_given_in(cfg, "model", FINE_TUNE_KEYS);
     if (key) {
-        fprintf(stderr, "reformer train: %s sets %s, but the model comes from %s (only dropout and chunk sizes "
-                        "may be set)\n", config_path, key, source);
+        cmd_say("%s sets %s, but the model comes from %s (only dropout and chunk sizes "
+                        "may be set)", config_path, key, source);
         return 2;
     }
     ReformerConfig own = cfg->model;
@@ -63,10 +61,10 @@ static int take_model_from(const char *source, const char *config_path, Config *
     cfg->model.head_chunk = own.head_chunk;
     if (!config_given(cfg, "data.token_offset")) cfg->data.token_offset = src.data.token_offset;
     else if (cfg->data.token_offset != src.data.token_offset)
-        fprintf(stderr, "reformer train: note: data.token_offset %d differs from %s's %d\n", cfg->data.token_offset,
+        cmd_say("note: data.token_offset %d differs from %s's %d", cfg->data.token_offset,
                 source, src.data.token_offset);
     if (config_validate(cfg, err, sizeof(err))) {
-        fprintf(stderr, "reformer train: with the model of %s: %s\n", source, err);
+        cmd_say("with the model of %s: %s", source, err);
         return 2;
     }
     return 0;
@@ -99,43 +97,38 @@ typedef struct {
     int threads;
 } Flags;
 
+static const Flag FLAGS[] = {
+    {"--steps", "N", FLAG_LONG, offsetof(Flags, steps), 1, 1e12, .help = "total optimizer steps (default: train.steps)"},
+    {"--out", "DIR", FLAG_TEXT, offsetof(Flags, out), .help = "output directory (default: run)"},
+    {"--resume", "CKPT", FLAG_TEXT, offsetof(Flags, resume), .help = "continue from a checkpoint of the same config, bit for bit"},
+    {"--ckpt", "SRC", FLAG_TEXT, offsetof(Flags, init),
+     .help = "fine-tune: start from the weights (and model config) of our checkpoint\n"
+             "or a HuggingFace directory; CONFIG.json gives data and training and\n"
+             "may set only dropout and chunk sizes in its model section"},
+    {"--data", "PATH", FLAG_TEXT, offsetof(Flags, data_path),
+     .help = "data.path: enwik8.zip, a gzip or the raw file; ImageNet .zip/.npz/dir"},
+    {"--threads", "N", FLAG_INT, offsetof(Flags, threads), 0, 1024,
+     .help = "threads per process (default: train.threads, 0 = this process's share\nof the cores)"},
+    {"--seed", "S", FLAG_LONG, offsetof(Flags, seed), 0, 9e15, .help = "seed of initialisation, data and dropout (default: train.seed)"},
+    {NULL},
+};
+
+static const CommandSpec SPEC = {
+    "train", "CONFIG.json", 1,
+    "Trains the model of CONFIG.json on its data and writes DIR/metrics.jsonl,\n"
+    "DIR/last.ckpt (every train.save_every steps, at the end, and on Ctrl-C) and\n"
+    "DIR/best.ckpt (best validation loss). Under mpirun (a build with make MPI=1) the\n"
+    "ranks train one model on shares of each batch (README: Training on several machines).",
+    FLAGS,
+};
+
 // Returns 1 when --help was asked for (and printed).
 static int parse_flags(int argc, char **argv, Flags *f) {
-    memset(f, 0, sizeof(*f));
-    f->out = "run";
-    f->steps = f->seed = f->threads = -1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (arg_is_help(a)) {
-            printf("usage: %s\n\n"
-                   "Trains the model of CONFIG.json on its data and writes DIR/metrics.jsonl,\n"
-                   "DIR/last.ckpt (every train.save_every steps, at the end, and on Ctrl-C) and\n"
-                   "DIR/best.ckpt (best validation loss). Under mpirun (a build with make MPI=1) the\n"
-                   "ranks train one model on shares of each batch (README: Training on several machines).\n\n"
-                   "  --steps N      total optimizer steps (default: train.steps)\n"
-                   "  --out DIR      output directory (default: run)\n"
-                   "  --resume CKPT  continue from a checkpoint of the same config, bit for bit\n"
-                   "  --ckpt SRC     fine-tune: start from the weights (and model config) of our checkpoint\n"
-                   "                 or a HuggingFace directory; CONFIG.json gives data and training and\n"
-                   "                 may set only dropout and chunk sizes in its model section\n"
-                   "  --data PATH    data.path: enwik8.zip, a gzip or the raw file; ImageNet .zip/.npz/dir\n"
-                   "  --threads N    threads per process (default: train.threads, 0 = this process's share\n"
-                   "                 of the cores)\n"
-                   "  --seed S       seed of initialisation, data and dropout (default: train.seed)\n", USAGE);
-            return 1;
-        } else if (!strcmp(a, "--steps")) f->steps = arg_int(a, arg_value(argc, argv, &i), 1, 1000000000000LL);
-        else if (!strcmp(a, "--out")) f->out = arg_value(argc, argv, &i);
-        else if (!strcmp(a, "--resume")) f->resume = arg_value(argc, argv, &i);
-        else if (!strcmp(a, "--ckpt")) f->init = arg_value(argc, argv, &i);
-        else if (!strcmp(a, "--data")) f->data_path = arg_value(argc, argv, &i);
-        else if (!strcmp(a, "--threads")) f->threads = arg_threads(a, arg_value(argc, argv, &i), 1);
-        else if (!strcmp(a, "--seed")) f->seed = arg_int(a, arg_value(argc, argv, &i), 0, 9000000000000000LL);
-        else if (a[0] == '-') usage_error("train", USAGE, "unknown option '%s'", a);
-        else if (!f->config_path) f->config_path = a;
-        else usage_error("train", USAGE, "unexpected argument '%s'", a);
-    }
-    if (!f->config_path) usage_error("train", USAGE, "missing CONFIG.json");
-    if (f->init && f->resume) usage_error("train", USAGE, "--resume continues a run; --ckpt starts one from weights: give one");
+    *f = (Flags){.out = "run", .steps = -1, .seed = -1, .threads = -1};
+    int n_pos;
+    if (flags_parse(&SPEC, f, argc, argv, &f->config_path, &n_pos)) return 1;
+    if (!f->config_path) usage_error(&SPEC, "missing CONFIG.json");
+    if (f->init && f->resume) usage_error(&SPEC, "--resume continues a run; --ckpt starts one from weights: give one");
     return 0;
 }
 
@@ -145,12 +138,12 @@ static int resolve_config(const Flags *f, Config *cfg, int *init_is_hf) {
     char err[1024];
     config_default(cfg);
     if (config_load(f->config_path, cfg, err, sizeof(err))) {
-        fprintf(stderr, "reformer train: %s\n", err);
+        cmd_say("%s", err);
         return 2;
     }
     if (f->data_path) {
-        if (strlen(f->data_path) >= sizeof(cfg->data.path)) usage_error("train", USAGE, "--data: path too long");
-        if (cfg->data.kind == DATA_COPY) usage_error("train", USAGE, "--data: the copy task (data.kind) makes its own data");
+        if (strlen(f->data_path) >= sizeof(cfg->data.path)) usage_error(&SPEC, "--data: path too long");
+        if (cfg->data.kind == DATA_COPY) usage_error(&SPEC, "--data: the copy task (data.kind) makes its own data");
         strcpy(cfg->data.path, f->data_path);
     }
     *init_is_hf = 0;
@@ -165,14 +158,14 @@ static int resolve_config(const Flags *f, Config *cfg, int *init_is_hf) {
     if (f->resume) {
         Config stored;
         if (checkpoint_read_config(f->resume, &stored, err, sizeof(err))) {
-            fprintf(stderr, "reformer train: %s\n", err);
+            cmd_say("%s", err);
             return 1;
         }
         char key[160];
         const char *diff = config_first_difference(cfg, &stored, "model", key, sizeof(key));
         if (!diff) diff = config_first_difference(cfg, &stored, "data", key, sizeof(key));
         if (diff) {
-            fprintf(stderr, "reformer train: %s was trained with a different %s than %s\n", f->resume, diff,
+            cmd_say("%s was trained with a different %s than %s", f->resume, diff,
                     f->config_path);
             return 2;
         }
@@ -211,8 +204,8 @@ static int all_ok(const Run *r, int rc, const char *err) {
     dist_sum(failed, 2);
     if (failed[0] == 0) return 0;
     if (rc && (r->rank == 0 || failed[1] == 0)) {
-        if (r->ranks > 1) fprintf(stderr, "reformer train: rank %d: %s\n", r->rank, err);
-        else fprintf(stderr, "reformer train: %s\n", err);
+        if (r->ranks > 1) cmd_say("rank %d: %s", r->rank, err);
+        else cmd_say("%s", err);
     }
     return rc > 0 ? rc : 1;
 }
@@ -220,7 +213,7 @@ static int all_ok(const Run *r, int rc, const char *err) {
 // A failure of this rank in the loop: one process stops cleanly; a rank ends the job.
 static int loop_failed(Run *r, const char *err) {
     if (r->ranks > 1) dist_fail("reformer train", "%s", err);
-    progress_note(&r->prog, "reformer train: %s", err);
+    progress_note(&r->prog, "%s", err);
     return 1;
 }
 
@@ -238,8 +231,8 @@ static int open_data(Run *r) {
                                             "file, a shorter data.seq_len or train.eval_every 0", c->data.path, c->data.seq_len);
     if ((rc = all_ok(r, rc, err))) return rc;
     if (r->data.proportional && r->rank == 0)
-        fprintf(stderr, "reformer train: %s holds %zu bytes, not enwik8's 100,000,000: split 90/5/5%% by proportion "
-                        "(%zu / %zu / %zu); bits per character are not comparable with published enwik8 figures\n",
+        cmd_say("%s holds %zu bytes, not enwik8's 100,000,000: split 90/5/5%% by proportion "
+                        "(%zu / %zu / %zu); bits per character are not comparable with published enwik8 figures",
                 c->data.path, r->data.len, r->data.count[0], r->data.count[1], r->data.count[2]);
     return 0;
 }
@@ -301,7 +294,7 @@ static int build_model(Run *r, int init_is_hf) {
     model_keep_layers(&r->m, kept);
     if (r->ranks > r->m.spec.n_entries) {
         if (r->rank == 0)
-            fprintf(stderr, "reformer train: %d processes for %d parameter tensors: at most one each\n", r->ranks,
+            cmd_say("%d processes for %d parameter tensors: at most one each", r->ranks,
                     r->m.spec.n_entries);
         return 2;
     }
@@ -315,8 +308,8 @@ static int build_model(Run *r, int init_is_hf) {
         rc = 1;
     if ((rc = all_ok(r, rc, err))) return rc;
     if (f->resume && r->st.ranks != r->ranks && r->rank == 0)
-        fprintf(stderr, "reformer train: note: %s was saved by %d processes, resumed by %d: the same data, but "
-                        "gradients summed in another order (close to, not bit-identical with, an unbroken run)\n",
+        cmd_say("note: %s was saved by %d processes, resumed by %d: the same data, but "
+                        "gradients summed in another order (close to, not bit-identical with, an unbroken run)",
                 f->resume, r->st.ranks, r->ranks);
     r->st.ranks = r->ranks;
     dataset_train_seek(&r->data, (uint64_t)r->st.step * r->B);  // images: continue where the run stopped
@@ -335,10 +328,10 @@ static void print_summary(const Run *r) {
         snprintf(procs, sizeof(procs), ", %d processes x %d threads%s", r->ranks, threads_get(),
                  r->sharded ? ", optimizer state sharded" : "");
     if (r->ranks > r->B)
-        fprintf(stderr, "reformer train: note: %d processes for train.batch %d: %d of them compute nothing (they keep "
-                        "their slices of the optimizer state)\n", r->ranks, r->B, r->ranks - r->B);
-    fprintf(stderr, "reformer train: %s, %zu parameters (%d layers %s, d_model %d), batch %d x %d tokens, %lld steps of "
-                    "%s lr %s%s; config in %s/config.json\n", r->flags->resume ? "resuming" : r->flags->init ? "fine-tuning" : "from scratch",
+        cmd_say("note: %d processes for train.batch %d: %d of them compute nothing (they keep "
+                        "their slices of the optimizer state)", r->ranks, r->B, r->ranks - r->B);
+    cmd_say("%s, %zu parameters (%d layers %s, d_model %d), batch %d x %d tokens, %lld steps of "
+                    "%s lr %s%s; config in %s/config.json", r->flags->resume ? "resuming" : r->flags->init ? "fine-tuning" : "from scratch",
             r->m.spec.n_params, c->model.n_layers, layers, c->model.d_model, r->B, r->T, c->train.steps,
             c->opt.optimizer == OPT_ADAM ? "adam" : "adafactor", lr, procs, r->out);
     if (c->train.memory_mb != 0) {
@@ -347,12 +340,12 @@ static void print_summary(const Run *r) {
         if (c->train.memory_mb == CONFIG_MIB_AUTO) snprintf(budget, sizeof(budget), "auto");
         else snprintf(budget, sizeof(budget), "%lld", c->train.memory_mb);
         if (r->m.act.n_kept)
-            fprintf(stderr, "reformer train: the top %d of %d layers keep their activations (%.0f MiB%s, "
-                            "train.memory_mb %s): their backward skips the recompute\n", r->m.act.n_kept, c->model.n_layers,
+            cmd_say("the top %d of %d layers keep their activations (%.0f MiB%s, "
+                            "train.memory_mb %s): their backward skips the recompute", r->m.act.n_kept, c->model.n_layers,
                     r->m.act.n_kept * layer_mb, r->ranks > 1 ? " per process" : "", budget);
         else
-            fprintf(stderr, "reformer train: note: train.memory_mb %s leaves less than one layer's activations "
-                            "(%.0f MiB): every layer recomputes\n", budget, layer_mb);
+            cmd_say("note: train.memory_mb %s leaves less than one layer's activations "
+                            "(%.0f MiB): every layer recomputes", budget, layer_mb);
     }
 }
 
@@ -434,7 +427,7 @@ static int validate(Run *r, double *vloss, double *vacc) {
     if (*vloss < r->st.best_valid) {
         r->st.best_valid = *vloss;
         if (checkpoint_save(r->best, &r->cfg, &r->m, &r->opt, &r->st, err, sizeof(err))) {
-            progress_note(&r->prog, "reformer train: %s", err);
+            progress_note(&r->prog, "%s", err);
             return 1;
         }
     }
@@ -448,7 +441,7 @@ static void plot_curves(Run *r) {
     const char *self[1] = {r->out};
     snprintf(svg, sizeof(svg), "%s/curves.svg", r->out);
     if (plot_runs(self, 1, PLOT_STEP, svg, perr, sizeof(perr)))  // a picture is not worth stopping for
-        progress_note(&r->prog, "reformer train: note: %s", perr);
+        progress_note(&r->prog, "note: %s", perr);
 }
 
 // One line on what the run used: the peak memory of the largest process and, with ranks,
@@ -466,8 +459,8 @@ static void report_resources(Run *r) {
         rss = fmax(rss, v[k]);
         comm = fmax(comm, v[N + k]);
     }
-    if (N == 1) progress_note(&r->prog, "reformer train: peak memory %.0f MB", rss);
-    else progress_note(&r->prog, "reformer train: peak memory %.0f MB per process (the largest of %d); collectives took "
+    if (N == 1) progress_note(&r->prog, "peak memory %.0f MB", rss);
+    else progress_note(&r->prog, "peak memory %.0f MB per process (the largest of %d); collectives took "
                                  "%.1f%% of the step time", rss, N, 100 * comm);
 }
 
@@ -482,7 +475,7 @@ static int train_loop(Run *r) {
         double loss;
         int bad = train_step(r, &loss);
         if (bad == 2) {  // a diverged run must not overwrite the last good checkpoint
-            progress_note(&r->prog, "reformer train: step %lld: the loss is %g; stopped without saving (%s keeps step "
+            progress_note(&r->prog, "step %lld: the loss is %g; stopped without saving (%s keeps step "
                                     "%lld's state): lower train.lr or set train.clip", r->st.step + 1, loss, r->last, r->st.step);
             return 1;
         }
@@ -501,18 +494,18 @@ static int train_loop(Run *r) {
         }
         if (tc->save_every && step % tc->save_every == 0 && step < tc->steps &&
             checkpoint_save(r->last, &r->cfg, &r->m, &r->opt, &r->st, err, sizeof(err))) {
-            progress_note(&r->prog, "reformer train: %s", err);
+            progress_note(&r->prog, "%s", err);
             return 1;
         }
     }
     if (checkpoint_save(r->last, &r->cfg, &r->m, &r->opt, &r->st, err, sizeof(err))) {
-        progress_note(&r->prog, "reformer train: %s", err);
+        progress_note(&r->prog, "%s", err);
         rc = 1;
     } else if (stop_requested || r->st.step < tc->steps) {
-        progress_note(&r->prog, "reformer train: interrupted at step %lld; saved %s (resume with --resume %s)",
+        progress_note(&r->prog, "interrupted at step %lld; saved %s (resume with --resume %s)",
                       r->st.step, r->last, r->last);
     } else {
-        progress_note(&r->prog, "reformer train: done, %lld steps; saved %s", r->st.step, r->last);
+        progress_note(&r->prog, "done, %lld steps; saved %s", r->st.step, r->last);
     }
     report_resources(r);
     return rc;
@@ -541,7 +534,7 @@ int cmd_train(int argc, char **argv) {
     int init_is_hf, rc = resolve_config(&f, &r->cfg, &init_is_hf);
     if (rc) return rc;
     if (r->ranks > 1024) {
-        fprintf(stderr, "reformer train: %d processes; at most 1024\n", r->ranks);
+        cmd_say("%d processes; at most 1024", r->ranks);
         return 2;
     }
     r->B = r->cfg.train.batch;

@@ -139,7 +139,7 @@ static int bucket_of(const float *x, const LshShape *s) {
     int b = 0, radix = 1, off = 0;
     for (int f = 0; f < s->buckets.n_factors; f++) {
         int half = s->buckets.factor[f] / 2, arg = 0;
-        if (half == 0) continue;  // a factor of one bucket (eval --attn local)
+        if (half == 0) continue;  // a factor of one bucket (eval --attn chunks)
         // the largest of x and of -x (min and max reduce exactly, so these vectorise), then the
         // first index that holds it; x's half comes first, so it wins a tie with -x's
         const float *y = x + off;
@@ -194,7 +194,7 @@ void lsh_hash(int *sorted, const float *qk, size_t ld, const float *rot, const L
               float *scratch) {
     int T = s->T, NR = s->n_hashes, cols = lsh_rotation_cols(&s->buckets), nb = lsh_bucket_count(&s->buckets);
     int rc = NR * cols;
-    if (nb == 1) {  // one bucket (eval --attn local): every round is the positions in order
+    if (nb == 1) {  // one bucket (eval --attn chunks): every round is the positions in order
         for (int i = 0; i < NR * T; i++) sorted[i] = i;
         return;
     }

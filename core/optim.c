@@ -7,6 +7,8 @@
 #include "common.h"
 #include "model.h"
 
+const char *const optimizer_names[] = {"adam", "adafactor", NULL};
+
 void optim_config_default(OptimConfig *c) {
     c->lr = 1e-3f;
     c->beta1 = 0.9f;

@@ -12,6 +12,8 @@
 
 enum { SCHEDULE_CONSTANT = 0, SCHEDULE_RSQRT = 1, SCHEDULE_COSINE = 2 };
 enum { OPT_ADAM = 0, OPT_ADAFACTOR = 1 };
+// Their names in configs and on the command line, indexed by the enum (NULL-terminated).
+extern const char *const optimizer_names[];
 
 typedef struct {
     float lr;            // peak learning rate, reached at the end of warm-up

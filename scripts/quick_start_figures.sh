@@ -34,7 +34,7 @@ for run in lsh local-only; do
 done
 ckpt="$out/lsh/best.ckpt"
 echo "eval --split test:            $(./reformer eval --ckpt "$ckpt" --split test --json)"
-echo "eval --split test --attn local: $(./reformer eval --ckpt "$ckpt" --split test --attn local --json)"
+echo "eval --split test --attn chunks: $(./reformer eval --ckpt "$ckpt" --split test --attn chunks --json)"
 for h in 1 2; do
     echo "eval --split test --hashes $h:  $(./reformer eval --ckpt "$ckpt" --split test --hashes $h --json)"
 done

@@ -350,7 +350,7 @@ void test_cli_eval_attention_overrides(void) {
     char base[4096], full[4096], local[4096], h1[4096], h8[4096];
     rc = run_cmd(base, sizeof(base), "%s eval --ckpt %s/r/last.ckpt --json", reformer_bin(), dir);
     rc |= run_cmd(full, sizeof(full), "%s eval --ckpt %s/r/last.ckpt --json --attn full", reformer_bin(), dir);
-    rc |= run_cmd(local, sizeof(local), "%s eval --ckpt %s/r/last.ckpt --json --attn local", reformer_bin(), dir);
+    rc |= run_cmd(local, sizeof(local), "%s eval --ckpt %s/r/last.ckpt --json --attn chunks", reformer_bin(), dir);
     rc |= run_cmd(h1, sizeof(h1), "%s eval --ckpt %s/r/last.ckpt --json --hashes 1", reformer_bin(), dir);
     rc |= run_cmd(h8, sizeof(h8), "%s eval --ckpt %s/r/last.ckpt --json --attn lsh --hashes 8", reformer_bin(), dir);
     EXPECT(rc == 0, "evals: %s %s %s %s %s", base, full, local, h1, h8);
@@ -358,9 +358,12 @@ void test_cli_eval_attention_overrides(void) {
     EXPECT(strcmp(base, full) && strcmp(base, local) && strcmp(base, h1) && strcmp(base, h8) && strcmp(full, local),
            "an override changed nothing: %s | %s | %s | %s | %s", base, full, local, h1, h8);
     // a local layer has no shared query/key to hash with
-    rc = run_cmd(out, sizeof(out), "%s eval --ckpt %s/r/last.ckpt --attn local --json && %s train %s/tiny.json --steps 2 --out %s/l"
+    rc = run_cmd(out, sizeof(out), "%s eval --ckpt %s/r/last.ckpt --attn chunks --json && %s train %s/tiny.json --steps 2 --out %s/l"
                  " && %s eval --ckpt %s/l/last.ckpt --attn lsh", reformer_bin(), dir, reformer_bin(), dir, dir, reformer_bin(), dir);
     EXPECT(rc == 2 && strstr(out, "--attn lsh: layer 0 is local attention"), "lsh on a local layer: %d %s", rc, out);
+    // the one-bucket mode is "chunks": "local" names a layer kind, which eval cannot make
+    rc = run_cmd(out, sizeof(out), "%s eval --ckpt %s/r/last.ckpt --attn local", reformer_bin(), dir);
+    EXPECT(rc == 2 && strstr(out, "is not one of lsh, chunks, full"), "--attn local: %d %s", rc, out);
     rc = run_cmd(out, sizeof(out), "%s eval --ckpt %s/r/last.ckpt --hashes 17", reformer_bin(), dir);
     EXPECT(rc == 2 && strstr(out, "--hashes"), "--hashes 17: %d %s", rc, out);
     // sample takes the same overrides
