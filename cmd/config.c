@@ -465,6 +465,12 @@ void config_float_text(float v, char *text, size_t cap) {
     }
 }
 
+int config_key_is_float(const char *key) {
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (!strcmp(KEYS[i].key, key)) return KEYS[i].type == T_FLOAT;
+    return 0;
+}
+
 char *config_to_json(const Config *c) {
     cJSON *root = cJSON_CreateObject();
     for (size_t i = 0; i < N_KEYS; i++) {

@@ -75,6 +75,8 @@ const char *config_given_in(const Config *c, const char *section, const char *co
 void config_float_text(float v, char *text, size_t cap);
 // Writes the resolved config as JSON (for logs and checkpoints); caller frees.
 char *config_to_json(const Config *c);
+// Whether the table types key ("model.ln_eps") as a float.
+int config_key_is_float(const char *key);
 // Prints every key with its type, range, default and meaning.
 void config_print_help(FILE *out);
 

@@ -129,13 +129,6 @@ int hf_load_weights(const char *dir, Model *m, char *err, size_t cap) {
     return rc;
 }
 
-static cJSON *int_pair(int a, int b) {
-    cJSON *p = cJSON_CreateArray();
-    cJSON_AddItemToArray(p, cJSON_CreateNumber(a));
-    cJSON_AddItemToArray(p, cJSON_CreateNumber(b));
-    return p;
-}
-
 // A float as JSON that reads back as a float: transformers 5 validates config fields by
 // type and rejects 0 (an int) where it wants 0.0.
 static void add_float(cJSON *r, const char *key, float v) {
@@ -154,38 +147,26 @@ int hf_export(const char *dir, const Model *m, char *err, size_t cap) {
     cJSON *arch = cJSON_AddArrayToObject(r, "architectures");
     cJSON_AddItemToArray(arch, cJSON_CreateString("ReformerModelWithLMHead"));
     cJSON_AddStringToObject(r, "model_type", "reformer");
-    cJSON *layers = cJSON_AddArrayToObject(r, "attn_layers");
-    for (int l = 0; l < c->n_layers; l++)
-        cJSON_AddItemToArray(layers, cJSON_CreateString(c->attn[l] == ATTN_LSH ? "lsh" : "local"));
-    cJSON_AddNumberToObject(r, "vocab_size", c->vocab);
-    cJSON_AddNumberToObject(r, "hidden_size", c->d_model);
-    cJSON_AddNumberToObject(r, "feed_forward_size", c->d_ff);
-    cJSON_AddNumberToObject(r, "num_attention_heads", c->n_heads);
-    cJSON_AddNumberToObject(r, "attention_head_size", c->d_head);
-    cJSON_AddNumberToObject(r, "num_hashes", c->n_hashes);
-    if (c->buckets.n_factors == 2) cJSON_AddItemToObject(r, "num_buckets", int_pair(c->buckets.factor[0], c->buckets.factor[1]));
-    else if (c->buckets.n_factors == 1) cJSON_AddNumberToObject(r, "num_buckets", c->buckets.factor[0]);
-    else cJSON_AddNullToObject(r, "num_buckets");
-    cJSON_AddNumberToObject(r, "lsh_attn_chunk_length", c->lsh_chunk);
-    cJSON_AddNumberToObject(r, "lsh_num_chunks_before", c->lsh_before);
-    cJSON_AddNumberToObject(r, "lsh_num_chunks_after", c->lsh_after);
-    cJSON_AddNumberToObject(r, "local_attn_chunk_length", c->local_chunk);
-    cJSON_AddNumberToObject(r, "local_num_chunks_before", c->local_before);
-    cJSON_AddNumberToObject(r, "local_num_chunks_after", c->local_after);
+    // every key HF_KEYS maps, from our config's own JSON, under HF's name
+    Config cfg;
+    config_default(&cfg);
+    cfg.model = *c;
+    char *ours_text = config_to_json(&cfg);
+    cJSON *ours = cJSON_Parse(ours_text);
+    free(ours_text);
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(ours, "model");
+    for (const KeyAlias *a = HF_KEYS; a->key; a++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(model, a->key + strlen("model."));
+        // HF spells "its default" null where our configs write 0 (buckets) or -1 (hash seed)
+        int unset = (!strcmp(a->key, "model.n_buckets") && c->buckets.n_factors == 0) ||
+                    (!strcmp(a->key, "model.hash_seed") && c->hash_seed < 0);
+        if (unset) cJSON_AddNullToObject(r, a->foreign);
+        else if (config_key_is_float(a->key)) add_float(r, a->foreign, (float)v->valuedouble);
+        else cJSON_AddItemToObject(r, a->foreign, cJSON_Duplicate(v, 1));
+    }
+    cJSON_Delete(ours);
     cJSON_AddTrueToObject(r, "axial_pos_embds");
-    cJSON_AddItemToObject(r, "axial_pos_shape", int_pair(c->axial_shape[0], c->axial_shape[1]));
-    cJSON_AddItemToObject(r, "axial_pos_embds_dim", int_pair(c->axial_dims[0], c->axial_dims[1]));
     cJSON_AddNumberToObject(r, "max_position_embeddings", c->axial_shape[0] * c->axial_shape[1]);
-    cJSON_AddStringToObject(r, "hidden_act", c->act == ACT_RELU ? "relu" : "gelu");
-    add_float(r, "layer_norm_eps", c->ln_eps);
-    add_float(r, "initializer_range", c->init_std);
-    add_float(r, "axial_norm_std", c->axial_std);
-    cJSON_AddBoolToObject(r, "is_decoder", c->causal);
-    if (c->hash_seed >= 0) cJSON_AddNumberToObject(r, "hash_seed", (double)c->hash_seed);
-    else cJSON_AddNullToObject(r, "hash_seed");
-    add_float(r, "hidden_dropout_prob", c->hidden_dropout);
-    add_float(r, "lsh_attention_probs_dropout_prob", c->lsh_dropout);
-    add_float(r, "local_attention_probs_dropout_prob", c->local_dropout);
     cJSON_AddNumberToObject(r, "chunk_size_feed_forward", 0);
     cJSON_AddNumberToObject(r, "chunk_size_lm_head", 0);
     cJSON_AddFalseToObject(r, "tie_word_embeddings");
