@@ -219,15 +219,57 @@ static void lost_shares(char *out, size_t cap, const double *share, const double
              hash - part[FLOPS_HASH] / rate, share[PROFILE_ATTN_CORE] - kernel - hash, share[PROFILE_OTHER]);
 }
 
+// What one row measured, as its line reports it.
+typedef struct {
+    int L, layers, attn, kept_layers;  // attn: the kind every layer has, or -1 for a mix
+    size_t params;
+    double step, tokens_per_s, state_mb, activation_mb, flops_per_token, gemm, loss;
+    double gemm_share, gemm_gflops;    // the dense sgemm calls: share of the step, their rate
+    char phases[256], lost[512];       // JSON members: time_share and lost
+} Row;
+
+static void format_row(char *line, size_t cap, const BenchArgs *a, const Row *r) {
+    const char *attn = r->attn < 0 ? "mixed" : attention_names[r->attn];
+    double gflops = r->flops_per_token * r->tokens_per_s / 1e9;
+    if (a->json)
+        snprintf(line, cap,
+                 "{\"seq\": %d, \"attn\": \"%s\", \"layers\": %d, \"threads\": %d, \"mode\": \"%s\", "
+                 "\"batch\": %d, \"step_s\": %.4f, \"tokens_per_s\": %.1f, \"peak_rss_mb\": %.1f, "
+                 "\"state_mb\": %.1f, \"activation_mb\": %.1f, \"flops_per_token\": %.0f, "
+                 "\"gflops\": %.2f, \"sgemm_gflops\": %.2f, \"mfu\": %.4f, \"loss\": %.4f, \"params\": %zu, "
+                 "\"blas_core\": \"%s\", \"time_share\": {%s}, \"dense_gemm_share\": %.3f, "
+                 "\"dense_gemm_gflops\": %.2f, \"kept_layers\": %d, \"lost\": {%s}}\n",
+                 r->L, attn, r->layers, a->threads, MODE_NAMES[a->mode], a->batch, r->step, r->tokens_per_s,
+                 peak_rss_mb(), r->state_mb, r->activation_mb, r->flops_per_token, gflops, r->gemm, gflops / r->gemm,
+                 r->loss, r->params, openblas_get_corename(), r->phases, r->gemm_share, r->gemm_gflops,
+                 r->kept_layers, r->lost);
+    else
+        snprintf(line, cap, "%7d %-5s %6d %7d %-7s %9.3f %10.1f %9.1f %8.1f %10.2fM %8.2f %8.2f %6.1f%%\n", r->L, attn,
+                 r->layers, a->threads, MODE_NAMES[a->mode], r->step, r->tokens_per_s, peak_rss_mb(), r->state_mb,
+                 r->flops_per_token / 1e6, gflops, r->gemm, 100.0 * gflops / r->gemm);
+}
+
+// The profile's shares of the timed steps' wall time into r: per phase ("other" is the
+// remainder) and where the step falls short of the sgemm rate.
+static void profile_shares(Row *r, const BenchArgs *a, const double *part, double timed, int timed_steps) {
+    double share[PROFILE_PHASES], known = 0;
+    for (int p = 0; p < PROFILE_OTHER; p++) known += share[p] = profile_seconds[p] / timed;
+    share[PROFILE_OTHER] = 1.0 - known;
+    int used = 0;
+    for (int p = 0; p < PROFILE_PHASES; p++)
+        used += snprintf(r->phases + used, sizeof(r->phases) - used, "%s\"%s\": %.3f", p ? ", " : "", profile_names[p],
+                         share[p]);
+    lost_shares(r->lost, sizeof(r->lost), share, part, (double)a->batch * r->L * timed_steps, timed, r->gemm);
+    r->gemm_share = profile_gemm_seconds / timed;
+    r->gemm_gflops = profile_gemm_seconds > 0 ? profile_gemm_flops / profile_gemm_seconds / 1e9 : 0.0;
+}
+
 // One row, run in a child: writes its line to fd. Returns the child's exit status.
 static int run_row(const BenchArgs *a, int L, double gemm, int fd) {
     threads_set(a->threads);
     ReformerConfig cfg;
     char err[1024];
-    if (row_config(a, L, &cfg, err, sizeof(err))) {
-        cmd_say("%s", err);
-        return 2;
-    }
+    if (row_config(a, L, &cfg, err, sizeof(err))) return cmd_fail(2, "%s", err);
     Model m;
     model_init(&m, &cfg, a->batch, L, 1);
     model_keep_layers(&m, kept_layers(a, &cfg, L));
@@ -237,58 +279,31 @@ static int run_row(const BenchArgs *a, int L, double gemm, int fd) {
     OptimState os = {0};
     if (a->train) optim_init_model(&os, &oc, &m, 0, m.spec.n_params);
     int *tok = xmalloc((size_t)a->batch * L * sizeof(int));
-    Rng r;
-    rng_seed(&r, 7);
-    for (size_t i = 0; i < (size_t)a->batch * L; i++) tok[i] = (int)rng_below(&r, cfg.vocab);
-    double times[64], loss = 0;
+    Rng rng;
+    rng_seed(&rng, 7);
+    for (size_t i = 0; i < (size_t)a->batch * L; i++) tok[i] = (int)rng_below(&rng, cfg.vocab);
+    Row r = {.L = L, .layers = cfg.n_layers, .attn = cfg.attn[0], .kept_layers = m.act.n_kept, .params = m.spec.n_params,
+             .gemm = gemm};
+    double times[64], timed = 0, part[FLOPS_PARTS];
     int timed_steps = a->mode == MODE_DECODE ? 1 : a->steps;
     if (a->mode == MODE_DECODE) times[0] = time_decode(&m, tok, L);
-    else loss = time_steps(a, &m, &oc, &os, tok, L, times);
-    // share of the timed steps' wall time per phase; "other" is the remainder
-    double timed = 0, share[PROFILE_PHASES];
-    for (int s = 0; s < timed_steps; s++) timed += times[s];
-    double known = 0;
-    for (int p = 0; p < PROFILE_OTHER; p++) known += share[p] = profile_seconds[p] / timed;
-    share[PROFILE_OTHER] = 1.0 - known;
-    char phases[256];
-    int used = 0;
-    for (int p = 0; p < PROFILE_PHASES; p++)
-        used += snprintf(phases + used, sizeof(phases) - used, "%s\"%s\": %.3f", p ? ", " : "", profile_names[p], share[p]);
+    else r.loss = time_steps(a, &m, &oc, &os, tok, L, times);
     if (isatty(2)) fprintf(stderr, "\r%40s\r", "");
+    for (int s = 0; s < timed_steps; s++) timed += times[s];
     qsort(times, timed_steps, sizeof(double), cmp_double);
-    double step = times[timed_steps / 2];
+    r.step = times[timed_steps / 2];
     // decode: step_s is seconds per token, and flops/tok counts the dense layers and the head
     // (a one-position forward), not the attention window
-    double tps = a->mode == MODE_DECODE ? 1.0 / step : (double)a->batch * L / step;
-    double part[FLOPS_PARTS];
-    double fpt = a->mode == MODE_DECODE ? plan_flops_split(&m.spec.cfg, 1, 0, 0, part)
-                                          : plan_flops_split(&m.spec.cfg, L, a->train, m.act.n_kept, part);
-    char lost[512];
-    lost_shares(lost, sizeof(lost), share, part, (double)a->batch * L * timed_steps, timed, gemm);
-    double state = (m.spec.n_params * 2.0 + (a->train ? optim_state_floats(&os) : 0)) * 4 / 1048576.0;
-    int attn = cfg.attn[0];
+    r.tokens_per_s = a->mode == MODE_DECODE ? 1.0 / r.step : (double)a->batch * L / r.step;
+    r.flops_per_token = a->mode == MODE_DECODE ? plan_flops_split(&m.spec.cfg, 1, 0, 0, part)
+                                               : plan_flops_split(&m.spec.cfg, L, a->train, m.act.n_kept, part);
+    profile_shares(&r, a, part, timed, timed_steps);
+    r.state_mb = (m.spec.n_params * 2.0 + (a->train ? optim_state_floats(&os) : 0)) * 4 / 1048576.0;
+    r.activation_mb = model_activation_bytes(&m) / 1048576.0;
     for (int l = 1; l < cfg.n_layers; l++)
-        if (cfg.attn[l] != attn) attn = -1;
+        if (cfg.attn[l] != r.attn) r.attn = -1;
     char line[2048];
-    if (a->json)
-        snprintf(line, sizeof(line),
-                 "{\"seq\": %d, \"attn\": \"%s\", \"layers\": %d, \"threads\": %d, \"mode\": \"%s\", "
-                 "\"batch\": %d, \"step_s\": %.4f, \"tokens_per_s\": %.1f, \"peak_rss_mb\": %.1f, "
-                 "\"state_mb\": %.1f, \"activation_mb\": %.1f, \"flops_per_token\": %.0f, "
-                 "\"gflops\": %.2f, \"sgemm_gflops\": %.2f, \"mfu\": %.4f, \"loss\": %.4f, \"params\": %zu, "
-                 "\"blas_core\": \"%s\", \"time_share\": {%s}, \"dense_gemm_share\": %.3f, "
-                 "\"dense_gemm_gflops\": %.2f, \"kept_layers\": %d, \"lost\": {%s}}\n",
-                 L, attn < 0 ? "mixed" : attention_names[attn], cfg.n_layers, a->threads,
-                 MODE_NAMES[a->mode], a->batch, step, tps, peak_rss_mb(), state,
-                 model_activation_bytes(&m) / 1048576.0, fpt, fpt * tps / 1e9, gemm,
-                 fpt * tps / 1e9 / gemm, loss, m.spec.n_params, openblas_get_corename(), phases,
-                 profile_gemm_seconds / timed, profile_gemm_seconds > 0 ? profile_gemm_flops / profile_gemm_seconds / 1e9 : 0.0, m.act.n_kept,
-                 lost);
-    else
-        snprintf(line, sizeof(line), "%7d %-5s %6d %7d %-7s %9.3f %10.1f %9.1f %8.1f %10.2fM %8.2f %8.2f %6.1f%%\n",
-                 L, attn < 0 ? "mixed" : attention_names[attn], cfg.n_layers, a->threads,
-                 MODE_NAMES[a->mode], step, tps, peak_rss_mb(), state, fpt / 1e6, fpt * tps / 1e9,
-                 gemm, 100.0 * fpt * tps / 1e9 / gemm);
+    format_row(line, sizeof(line), a, &r);
     xfree(tok);
     optim_free(&os);
     model_free(&m);

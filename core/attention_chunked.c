@@ -86,10 +86,79 @@ static int pos_min(const int *pos, int r0, int r1) {
     return m;
 }
 
+// Scores of query block [r0, r0 + m) of chunk c against its window, into S (m, W*CH): one
+// product per key block that is live (live (W, per): not wholly in the queries' future).
+static void block_scores(float *S, char *live, float *kbuf, int r0, int m, int c, const ChunkInputs *in,
+                         const ChunkAttnShape *a) {
+    int CH = a->win.chunk, HS = a->hs, W = window(a), NCH = a->n / CH, per = blocks_per_chunk(a), bl = block_len(a);
+    int qmax = pos_max(in->pos, r0, r0 + m);
+    for (int w = 0; w < W; w++) {
+        int k0 = wrap(c + w - a->win.before, NCH) * CH;
+        for (int kb = 0; kb < per; kb++) {
+            int j0 = k0 + kb * bl, j1 = imin(j0 + bl, k0 + CH);
+            live[w * per + kb] = !(a->win.causal && pos_min(in->pos, j0, j1) > qmax);
+            if (live[w * per + kb])
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, j1 - j0, HS, 1.0f, in->q + (size_t)r0 * HS, HS,
+                            key_rows(kbuf, in, j0, j1, HS), HS, 0.0f, S + (size_t)w * CH + kb * bl, W * CH);
+        }
+    }
+}
+
+// Query row i (item r0 + i) of the block: its masked scores s (W*CH) become probabilities
+// (with dropout), and lse its logsumexp.
+static void row_softmax(float *s, float *lse, const char *live, int item, int c, const ChunkInputs *in,
+                        const ChunkAttnShape *a) {
+    int CH = a->win.chunk, W = window(a), NCH = a->n / CH, per = blocks_per_chunk(a), bl = block_len(a);
+    int qp = in->pos[item];
+    float mx = -INFINITY;
+    for (int w = 0; w < W; w++) {
+        int k0 = wrap(c + w - a->win.before, NCH) * CH;
+        for (int kb = 0; kb < per; kb++) {
+            if (!live[w * per + kb]) continue;
+            int j0 = kb * bl, j1 = imin(j0 + bl, CH);
+            const int *kp = in->pos + k0;
+            float *x = s + w * CH;
+            int causal = a->win.causal, self = a->self_mask;
+            #pragma omp simd reduction(max : mx)
+            for (int j = j0; j < j1; j++) {
+                // HF's masks replace the score: causal first, self last
+                float sc = (causal & (kp[j] > qp)) ? ATTN_CAUSAL_MASK : x[j];
+                sc = (self & (kp[j] == qp)) ? ATTN_SELF_MASK : sc;
+                x[j] = sc;
+                mx = sc > mx ? sc : mx;
+            }
+        }
+    }
+    float sum = 0.0f;
+    for (int w = 0; w < W; w++)
+        for (int kb = 0; kb < per; kb++) {
+            if (!live[w * per + kb]) continue;
+            float *x = s + w * CH + kb * bl;
+            int len = imin(bl, CH - kb * bl);
+            #pragma omp simd reduction(+ : sum)
+            for (int j = 0; j < len; j++) {
+                // a causally masked score's weight is exactly 0 (exp(-1e9 - lse))
+                float e = x[j] == ATTN_CAUSAL_MASK ? 0.0f : exp_approx(x[j] - mx);
+                x[j] = e;
+                sum += e;
+            }
+        }
+    // the backward pass recomputes p as exp(s - lse) from the same rounded lse
+    float inv = softmax_hf_scale(mx, sum, lse);
+    uint64_t at = (uint64_t)item * W * CH;
+    for (int w = 0; w < W; w++)
+        for (int kb = 0; kb < per; kb++) {
+            if (!live[w * per + kb]) continue;
+            float *x = s + w * CH + kb * bl;
+            int len = imin(bl, CH - kb * bl);
+            for (int j = 0; j < len; j++) x[j] *= inv;
+            if (a->dropout > 0.0f)
+                for (int j = 0; j < len; j++) x[j] *= dropout_factor(a->stream, at + (size_t)w * CH + kb * bl + j, a->dropout);
+        }
+}
+
 void chunk_attention_forward(float *out, float *lse, const ChunkInputs *in, const ChunkAttnShape *a,
                              float *scratch) {
-    const float *q = in->q, *v = in->v;
-    const int *pos = in->pos;
     int CH = a->win.chunk, HS = a->hs, W = window(a), NCH = a->n / CH;
     int per = blocks_per_chunk(a), bl = block_len(a), nblk = NCH * per;
     size_t row = (size_t)W * CH;  // score row length
@@ -103,68 +172,9 @@ void chunk_attention_forward(float *out, float *lse, const ChunkInputs *in, cons
         char *live = (char *)(S + (size_t)bl * row);              // (W, per) key blocks used
         int r0, r1;
         block_rows(a, blk, &r0, &r1);
-        int m = r1 - r0, c = blk / per, qmax = pos_max(pos, r0, r1);
-        for (int w = 0; w < W; w++) {
-            int k0 = wrap(c + w - a->win.before, NCH) * CH;
-            for (int kb = 0; kb < per; kb++) {
-                int j0 = k0 + kb * bl, j1 = imin(j0 + bl, k0 + CH);
-                live[w * per + kb] = !(a->win.causal && pos_min(pos, j0, j1) > qmax);
-                if (live[w * per + kb])
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, j1 - j0, HS, 1.0f,
-                                q + (size_t)r0 * HS, HS, key_rows(kbuf, in, j0, j1, HS), HS,
-                                0.0f, S + (size_t)w * CH + kb * bl, (int)row);
-            }
-        }
-        for (int i = 0; i < m; i++) {
-            float *s = S + i * row;
-            int qp = pos[r0 + i];
-            float mx = -INFINITY;
-            for (int w = 0; w < W; w++) {
-                int k0 = wrap(c + w - a->win.before, NCH) * CH;
-                for (int kb = 0; kb < per; kb++) {
-                    if (!live[w * per + kb]) continue;
-                    int j0 = kb * bl, j1 = imin(j0 + bl, CH);
-                    const int *kp = pos + k0;
-                    float *x = s + w * CH;
-                    int causal = a->win.causal, self = a->self_mask;
-                    #pragma omp simd reduction(max : mx)
-                    for (int j = j0; j < j1; j++) {
-                        // HF's masks replace the score: causal first, self last
-                        float sc = (causal & (kp[j] > qp)) ? ATTN_CAUSAL_MASK : x[j];
-                        sc = (self & (kp[j] == qp)) ? ATTN_SELF_MASK : sc;
-                        x[j] = sc;
-                        mx = sc > mx ? sc : mx;
-                    }
-                }
-            }
-            float sum = 0.0f;
-            for (int w = 0; w < W; w++)
-                for (int kb = 0; kb < per; kb++) {
-                    if (!live[w * per + kb]) continue;
-                    float *x = s + w * CH + kb * bl;
-                    int len = imin(bl, CH - kb * bl);
-                    #pragma omp simd reduction(+ : sum)
-                    for (int j = 0; j < len; j++) {
-                        // a causally masked score's weight is exactly 0 (exp(-1e9 - lse))
-                        float e = x[j] == ATTN_CAUSAL_MASK ? 0.0f : exp_approx(x[j] - mx);
-                        x[j] = e;
-                        sum += e;
-                    }
-                }
-            // the backward pass recomputes p as exp(s - lse) from the same rounded lse
-            float inv = softmax_hf_scale(mx, sum, &lse[r0 + i]);
-            uint64_t item = (uint64_t)(r0 + i) * row;
-            for (int w = 0; w < W; w++)
-                for (int kb = 0; kb < per; kb++) {
-                    if (!live[w * per + kb]) continue;
-                    float *x = s + w * CH + kb * bl;
-                    int len = imin(bl, CH - kb * bl);
-                    for (int j = 0; j < len; j++) x[j] *= inv;
-                    if (a->dropout > 0.0f)
-                        for (int j = 0; j < len; j++)
-                            x[j] *= dropout_factor(a->stream, item + (size_t)w * CH + kb * bl + j, a->dropout);
-                }
-        }
+        int m = r1 - r0, c = blk / per;
+        block_scores(S, live, kbuf, r0, m, c, in, a);
+        for (int i = 0; i < m; i++) row_softmax(S + i * row, &lse[r0 + i], live, r0 + i, c, in, a);
         // out = P V over the live key blocks
         float *o = out + (size_t)r0 * HS;
         memset(o, 0, (size_t)m * HS * sizeof(float));
@@ -174,7 +184,7 @@ void chunk_attention_forward(float *out, float *lse, const ChunkInputs *in, cons
                 if (!live[w * per + kb]) continue;
                 int j0 = k0 + kb * bl, j1 = imin(j0 + bl, k0 + CH);
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, HS, j1 - j0, 1.0f,
-                            S + (size_t)w * CH + kb * bl, (int)row, v + (size_t)j0 * HS, HS, 1.0f,
+                            S + (size_t)w * CH + kb * bl, (int)row, in->v + (size_t)j0 * HS, HS, 1.0f,
                             o, HS);
             }
         }
