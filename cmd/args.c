@@ -9,9 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "dist.h"
 
 static const char *command = "";
 
@@ -168,12 +166,4 @@ int flags_parse(const CommandSpec *spec, void *flags, int argc, char **argv, con
     return 0;
 }
 
-int cores_online(void) {
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    return cores > 0 ? (int)cores : 1;
-}
 
-void threads_apply(int n) {
-    if (n <= 0) n = cores_online() / dist_local_size();
-    threads_set(n > 0 ? n : 1);
-}

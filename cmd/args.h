@@ -66,10 +66,5 @@ double arg_float(const char *flag, const char *text, double lo, double hi);
 // Returns the index of `text` in the NULL-terminated `choices`, or exits 2.
 int arg_choice(const char *flag, const char *text, const char *const *choices);
 
-// Online cores of this machine.
-int cores_online(void);
-// Runs with n threads, or when n is 0 this process's share of the machine: its online cores
-// divided by the processes mpirun started on it, so ranks x threads never oversubscribe.
-void threads_apply(int n);
 
 #endif

@@ -19,6 +19,7 @@
 #include "../core/profile.h"
 #include "../core/rng.h"
 #include "args.h"
+#include "machine.h"
 #include "commands.h"
 #include "model_source.h"
 
@@ -151,8 +152,8 @@ static int row_config(const BenchArgs *a, int L, ReformerConfig *cfg, char *err,
         return set_error(err, cap, "--seq %d exceeds the config's axial shape %dx%d", L, cfg->axial_shape[0],
                          cfg->axial_shape[1]);
     if (config_validate_model(cfg, L, err, cap)) return -1;
-    return source_check_memory(cfg, a->batch, L, kept_layers(a, cfg, L), a->train ? optim_floats_per_param(a->optimizer, 1) : 0,
-                               err, cap);
+    return machine_check_memory(cfg, a->batch, L, kept_layers(a, cfg, L), a->train ? optim_floats_per_param(a->optimizer, 1) : 0,
+                                err, cap);
 }
 
 // Seconds per token of decoding L tokens: one, then L - 1 greedy tokens through the cache.

@@ -10,6 +10,7 @@
 #include "../core/common.h"
 #include "../core/model.h"
 #include "args.h"
+#include "machine.h"
 #include "checkpoint.h"
 #include "commands.h"
 #include "evaluate.h"
@@ -58,7 +59,7 @@ static int eval_hf(const char *dir, const char *file, int offset, const char *ro
             rc = 2;
         }
     if (!rc && (source_override_attention(&mc, attn, hashes, T, err, sizeof(err)) ||
-                source_check_memory(&mc, 1, T, 0, 0, err, sizeof(err)))) {
+                machine_check_memory(&mc, 1, T, 0, 0, err, sizeof(err)))) {
         cmd_say("%s", err);
         rc = 1;
     }
@@ -184,7 +185,7 @@ static int eval_checkpoint(const Flags *f) {
     int rc = read_config(f, &cfg);
     if (rc) return rc;
     threads_apply(f->threads);
-    if (source_check_memory(&cfg.model, cfg.train.batch, cfg.data.seq_len, 0, 0, err, sizeof(err))) {
+    if (machine_check_memory(&cfg.model, cfg.train.batch, cfg.data.seq_len, 0, 0, err, sizeof(err))) {
         cmd_say("%s", err);
         return 1;
     }

@@ -6,6 +6,7 @@
 
 #include "../core/common.h"
 #include "args.h"
+#include "machine.h"
 #include "checkpoint.h"
 #include "commands.h"
 #include "model_source.h"
@@ -40,7 +41,7 @@ int cmd_export(int argc, char **argv) {
         cmd_say("%s", err);
         return 1;
     }
-    if (source_check_memory(&cfg.model, 1, cfg.data.seq_len, 0, 0, err, sizeof(err))) {
+    if (machine_check_memory(&cfg.model, 1, cfg.data.seq_len, 0, 0, err, sizeof(err))) {
         cmd_say("%s", err);
         return 1;
     }

@@ -28,17 +28,5 @@ enum { RUN_LSH, RUN_CHUNKS, RUN_FULL };
 extern const char *const run_attention_names[];  // indexed by RUN_*, NULL-terminated
 int source_override_attention(ReformerConfig *c, int kind, int hashes, int T, char *err, size_t cap);
 
-// Whether a model of c for batches of B x T fits this machine's memory, with kept_layers
-// layers keeping their activations (model_keep_layers) and opt_floats_per_param floats of
-// optimizer state per parameter (Adam: 2; none: 0).
-// Returns 0, or -1 with a line naming what it needs and what the machine has.
-int source_check_memory(const ReformerConfig *c, int B, int T, int kept_layers, double opt_floats_per_param,
-                        char *err, size_t cap);
-// The bytes source_check_memory weighs: the model's buffers, the optimizer state and the kept
-// layers' activations; n_params receives the parameter count.
-double source_run_bytes(const ReformerConfig *c, int B, int T, int kept_layers, double opt_floats_per_param,
-                        size_t *n_params);
-// Bytes of memory this machine has available now (MemAvailable; free pages without /proc).
-double source_available_memory(void);
 
 #endif

@@ -21,6 +21,7 @@
 #include "../data/imagenet.h"
 #include "../data/png.h"
 #include "args.h"
+#include "machine.h"
 #include "commands.h"
 #include "hf_model.h"
 #include "model_source.h"
@@ -339,7 +340,7 @@ int cmd_sample(int argc, char **argv) {
     threads_apply(f.threads);
     // an unset bucket count resolves from the length the model was trained at, not this one
     plan_resolve_buckets(&mc, cfg.data.seq_len);
-    if (!rc && source_check_memory(&mc, 1, T, 0, 0, err, sizeof(err))) {
+    if (!rc && machine_check_memory(&mc, 1, T, 0, 0, err, sizeof(err))) {
         cmd_say("%s", err);
         rc = 1;
     }

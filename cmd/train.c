@@ -23,6 +23,7 @@
 #include "../core/model.h"
 #include "../data/dataset.h"
 #include "args.h"
+#include "machine.h"
 #include "checkpoint.h"
 #include "commands.h"
 #include "dist.h"
@@ -272,8 +273,8 @@ static int open_output(Run *r) {
 static double keep_budget(const Config *c, int B, int T, double opt_floats_per_param) {
     if (c->train.memory_mb != CONFIG_MIB_AUTO) return (double)c->train.memory_mb * 1048576.0;
     size_t n_params;
-    double needs = source_run_bytes(&c->model, B, T, 0, opt_floats_per_param, &n_params);
-    double budget = source_available_memory() / 2.0 / dist_local_size() - needs;
+    double needs = machine_run_bytes(&c->model, B, T, 0, opt_floats_per_param, &n_params);
+    double budget = machine_available_memory() / 2.0 / dist_local_size() - needs;
     return budget > 0 ? budget : 0.0;
 }
 
@@ -288,7 +289,7 @@ static int build_model(Run *r, int init_is_hf) {
     double floats = (sums_in_double(r) ? 2.0 : 0) + optim_floats_per_param(c->opt.optimizer, r->sharded ? r->ranks : 1);
     // a rank without a sequence (more ranks than train.batch) still validates: one sequence
     int kept = plan_keep_within(&c->model, imax(r->count, 1), r->T, keep_budget(c, imax(r->count, 1), r->T, floats));
-    int rc = source_check_memory(&c->model, imax(r->count, 1), r->T, kept, floats, err, sizeof(err));
+    int rc = machine_check_memory(&c->model, imax(r->count, 1), r->T, kept, floats, err, sizeof(err));
     if ((rc = all_ok(r, rc, err))) return rc;
     model_init(&r->m, &c->model, imax(r->count, 1), r->T, (uint64_t)c->train.seed);
     model_keep_layers(&r->m, kept);
