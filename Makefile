@@ -13,7 +13,7 @@ CC ?= gcc
 # bug; tests/test_toolchain.c keeps the reproduction). -Wa,-muse-unaligned-vector-move makes
 # the assembler emit unaligned moves, which are as fast on aligned data, so the bug cannot
 # bite at any vector width: 512-bit vectors then pass the reproduction and train B6 at 4096
-# 1.3% faster than the earlier 256-bit workaround on a 2-core AMD EPYC VM (3382 and 3389 vs
+# 1.3% faster than the earlier 256-bit workaround on 2 cores of an AMD EPYC (Zen 5) (3382 and 3389 vs
 # 3346 and 3336 tokens/s, alternating `reformer bench --seq 4096 --steps 4 --threads 2`).
 ARCH ?= -march=native -mprefer-vector-width=512 -Wa,-muse-unaligned-vector-move
 OPT ?= -O3
@@ -21,7 +21,7 @@ OPT ?= -O3
 # -fno-trapping-math changes no value (we never read the floating-point exception flags), but
 # without it gcc will not turn the selects of exp_approx / erf_approx and the attention masks
 # into blends where vectors have no masks: with x86-64-v3 (AVX2) the GELU loops stayed scalar
-# and took half of a B6 step on an Intel Xeon VM (0.86 of 1.58 s at 4096 tokens, 2 threads).
+# and took half of a B6 step on an Intel Xeon with AVX-512 (0.86 of 1.58 s at 4096 tokens, 2 threads).
 CFLAGS ?= $(OPT) $(ARCH) -fno-trapping-math -g -std=gnu11 -fopenmp -Wall -Wextra -Wno-unused-parameter
 LDLIBS = -lopenblas -lcjson -lz -lm
 BUILD ?= build

@@ -44,13 +44,17 @@ static int add_point(Curve *c, int k, double x, double y) {
     return 0;
 }
 
-// One run: DIR/metrics.jsonl, or the file itself. *accuracy is set when it has the copy
+// One run: DIR/metrics.jsonl, or the file itself, labelled LABEL in the legend when given as
+// LABEL=PATH (a LABEL holds no '/'), else by the path. *accuracy is set when it has the copy
 // task's validation accuracy (plotted instead of the validation loss).
 static int read_run(Curve *c, const char *run, int x_axis, int *accuracy, char *err, size_t cap) {
+    const char *eq = strchr(run, '='), *slash = strchr(run, '/');
+    int labelled = eq && eq > run && (!slash || slash > eq);
+    snprintf(c->name, sizeof(c->name), "%.*s", labelled ? (int)(eq - run) : (int)strlen(run), run);
+    if (labelled) run = eq + 1;
     char path[4096];
     size_t n = strlen(run);
     snprintf(path, sizeof(path), n > 6 && !strcmp(run + n - 6, ".jsonl") ? "%s" : "%s/metrics.jsonl", run);
-    snprintf(c->name, sizeof(c->name), "%s", run);
     char *text;
     if (files_read_all(path, 1u << 30, &text, NULL, err, cap)) return -1;
     int rc = 0, line_no = 0;
@@ -191,10 +195,11 @@ static const Flag FLAGS[] = {
 };
 
 static const CommandSpec SPEC = {
-    "plot", "RUN [RUN...]", MAX_RUNS + 1,  // one more, to say how many are allowed
+    "plot", "RUN|LABEL=RUN [...]", MAX_RUNS + 1,  // one more, to say how many are allowed
     "Draws the curves of training runs (their DIR/metrics.jsonl, or .jsonl files) into one SVG:\n"
     "training loss on the left, validation on the right (copied-half accuracy for the copy\n"
-    "task, else loss), one colour per run, up to 8 runs.",
+    "task, else loss), one colour per run, up to 8 runs. RUN is a path, labelled by itself in\n"
+    "the legend, or LABEL=PATH.",
     FLAGS,
 };
 

@@ -116,7 +116,7 @@ void runtime_choose(char **argv) {
     const char *better = getenv("OPENBLAS_CORETYPE") ? NULL : blas_better_core();
     // libgomp's idle threads spin 300,000 times before they sleep. Two busy processes on the
     // same cores then spend their slices spinning for each other's descheduled threads: two
-    // B6 trainings started together on a 2-core VM kept 32% of their solo tokens/s each, and
+    // B6 trainings started together on 2 cores kept 32% of their solo tokens/s each, and
     // 62% with 1,000 spins, which costs a process alone nothing measurable (BENCH.md).
     int spin = !getenv("GOMP_SPINCOUNT") && !getenv("OMP_WAIT_POLICY");
     if (!better && !spin) return;

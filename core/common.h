@@ -73,7 +73,7 @@ int set_error_v(char *err, size_t cap, const char *fmt, va_list ap);
 void one_line(char *s);
 
 // OpenBLAS 0.3.21 does not know every new CPU and falls back to a generic kernel that runs
-// sgemm 5-7x slower (seen: 33 instead of 219 GFLOP/s on a Xeon VM). blas_better_core names
+// sgemm 5-7x slower (seen: 33 instead of 219 GFLOP/s on an Intel Xeon with AVX-512). blas_better_core names
 // the kernel this CPU can run when that happened (NULL otherwise).
 const char *blas_better_core(void);
 // Settings the libraries read only when they load; called first in main, it re-executes the

@@ -38,4 +38,4 @@ echo "eval --split test --attn chunks: $(./reformer eval --ckpt "$ckpt" --split 
 for h in 1 2; do
     echo "eval --split test --hashes $h:  $(./reformer eval --ckpt "$ckpt" --split test --hashes $h --json)"
 done
-./reformer plot "$out/lsh" "$out/local-only" --out docs/copy-curves.svg
+./reformer plot "lsh=$out/lsh" "local-only=$out/local-only" --out docs/copy-curves.svg

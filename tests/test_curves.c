@@ -246,6 +246,11 @@ void test_curves_svg(void) {
                  dir, dir, dir, dir);
     EXPECT(rc == 0 && count(out, "<polyline") == 4 && strstr(out, ">tokens<") && strstr(out, "/b/metrics.jsonl<"),
            "plot of two runs: %.400s", out);
+    // LABEL=PATH names a run in the legend
+    rc = run_cmd(out, sizeof(out), "%s plot first=%s/a second=%s/b/metrics.jsonl --out %s/named.svg >/dev/null && cat %s/named.svg",
+                 reformer_bin(), dir, dir, dir, dir);
+    EXPECT(rc == 0 && count(out, "<polyline") == 4 && strstr(out, ">first<") && strstr(out, ">second<") && !strstr(out, dir),
+           "plot with labels: %.400s", out);
     rc = run_cmd(out, sizeof(out), "%s plot %s/nope --out %s/x.svg", reformer_bin(), dir, dir);
     EXPECT(rc == 1 && strstr(out, "cannot open") && strchr(out, '\n') == out + strlen(out) - 1, "missing run: %d %s", rc, out);
     run_cmd(NULL, 0, "rm -rf %s", dir);
