@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs several `reformer bench --json` command lines in turn, ROUNDS times over, and prints
 # every row with a "tag" key in front: on a machine whose speed drifts (a VM whose neighbours
-# come and go), settings or builds are only comparable when they alternate within one call.
+# come and go), settings or builds are only comparable when they alternate within one run of this script.
 #
 #   scripts/bench_alternate.sh ROUNDS TAG 'COMMAND' [TAG 'COMMAND' ...]
 #   scripts/bench_alternate.sh 2 recompute './reformer bench --seq 4096 --threads 2 --json' \
