@@ -205,16 +205,20 @@ static size_t attn_scratch_floats(const ModelSpec *s) {
     return most;
 }
 
+// Each part of a ThreadScratch starts 64 bytes after a boundary, as its own allocation would:
+// the LM head keeps doubles there, and vector loops run the same way on every part.
+static size_t aligned(size_t floats) { return (floats + 15) / 16 * 16; }
+
 size_t plan_scratch_floats(const ModelSpec *s) {
     HeadShape h = plan_head_shape(s, s->T);
-    return attn_scratch_floats(s) + ffn_scratch_floats(&s->shape[0].ffn) + lm_head_scratch_floats(&h);
+    return aligned(attn_scratch_floats(s)) + aligned(ffn_scratch_floats(&s->shape[0].ffn)) + aligned(lm_head_scratch_floats(&h));
 }
 
 ThreadScratch plan_scratch_views(const ModelSpec *s, float *base) {
     ThreadScratch w;
     w.layer.attn = base;
-    w.layer.ffn = base + attn_scratch_floats(s);
-    w.head = w.layer.ffn + ffn_scratch_floats(&s->shape[0].ffn);
+    w.layer.ffn = base + aligned(attn_scratch_floats(s));
+    w.head = w.layer.ffn + aligned(ffn_scratch_floats(&s->shape[0].ffn));
     return w;
 }
 

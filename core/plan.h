@@ -120,7 +120,8 @@ typedef struct {
     LayerWork layer;
     float *head;
 } ThreadScratch;
-// Floats of one ThreadScratch for the spec's longest call, and its views into base.
+// Floats of one ThreadScratch for the spec's longest call (a multiple of 16: a team's lie 64
+// bytes apart), and its views into base.
 size_t plan_scratch_floats(const ModelSpec *s);
 ThreadScratch plan_scratch_views(const ModelSpec *s, float *base);
 // Ints of one sequence's bucket order in one layer's record at length T, (NH, NR*T).

@@ -28,8 +28,9 @@ double dot_loss(const float *w, const float *x, size_t n);
 
 // Directional gradient check: loss(ctx) is recomputed at x + eps*d and x - eps*d
 // for a random direction d scaled to x's size, and the central difference is
-// compared with g . d. Step sizes 1e-1 .. 1e-3 (of x's rms size) are tried and the best
-// agreement is returned as a relative error; *analytic receives g . d so callers
+// compared with g . d. Step sizes 1e-1 .. 1e-3 (of x's rms size) are tried, each alone and,
+// where a step halves the one before, Richardson-extrapolated, and the best agreement is
+// returned as a relative error; *analytic receives g . d so callers
 // can check the derivative is not trivially zero.
 typedef double (*LossFn)(void *ctx);
 double gradcheck(LossFn loss, void *ctx, float *x, const float *g, size_t n, uint64_t seed,
