@@ -24,6 +24,13 @@ OPT ?= -O3
 # and took half of a B6 step on an Intel Xeon with AVX-512 (0.86 of 1.58 s at 4096 tokens, 2 threads).
 CFLAGS ?= $(OPT) $(ARCH) -fno-trapping-math -g -std=gnu11 -fopenmp -Wall -Wextra -Wno-unused-parameter
 LDLIBS = -lopenblas -lcjson -lz -lm
+# oneDNN (Debian's libdnnl-dev) runs the bf16 products (train.precision bf16); found by its
+# header, or DNNL=0 for a build on OpenBLAS alone (every test passes in both)
+DNNL ?= $(if $(wildcard /usr/include/oneapi/dnnl/dnnl.h),1,0)
+ifeq ($(DNNL),1)
+CFLAGS += -DREFORMER_DNNL
+LDLIBS += -ldnnl
+endif
 BUILD ?= build
 BIN ?= reformer
 ifeq ($(MPI),1)

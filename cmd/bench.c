@@ -15,6 +15,7 @@
 #include "../core/optim.h"
 #include "../core/common.h"
 #include "../core/decode.h"
+#include "../core/gemm.h"
 #include "../core/model.h"
 #include "../core/profile.h"
 #include "../core/rng.h"
@@ -31,7 +32,7 @@ typedef struct {
     ReformerConfig cfg;
     int have_config, layers, attn, hashes;
     int seqs[16], n_seqs;
-    int mode, train, optimizer, steps, warmup, batch, threads, json;
+    int mode, train, optimizer, steps, warmup, batch, threads, json, precision;
     long long memory_mb;  // train mode: what layers may keep to skip their recompute
     const char *config_path;
 } BenchArgs;
@@ -69,6 +70,8 @@ static const Flag FLAGS[] = {
     {"--memory-mb", "N", FLAG_LONG, offsetof(BenchArgs, memory_mb), 0, 1LL << 30,
      .help = "train mode: MiB the top layers may keep of their activations\n"
              "to skip their backward's recompute (train.memory_mb; default 0)"},
+    {"--precision", NULL, FLAG_CHOICE, offsetof(BenchArgs, precision), .choices = precision_names,
+     .help = "products of the dense layers: fp32 (default) or bf16; the reference rate (sgemm)\nis then the 2048^3 product in bf16"},
     {"--json", NULL, FLAG_SWITCH, offsetof(BenchArgs, json), .help = "one JSON object per row"},
     {NULL},
 };
@@ -88,8 +91,9 @@ static double peak_rss_mb(void) {
     return u.ru_maxrss / 1024.0;
 }
 
-// sgemm GFLOP/s on 2048^3 with the same threading the model uses: one BLAS
-// thread per OpenMP thread, rows split between them.
+// The reference rate, GFLOP/s of a 2048^3 product in the precision the row runs: fp32,
+// OpenBLAS sgemm with the same threading the model uses (one BLAS thread per OpenMP thread,
+// rows split between them); bf16, gemm_team (oneDNN, its operands rounded in the call).
 static double sgemm_rate(int threads) {
     threads_set(threads);
     int n = 2048;
@@ -98,12 +102,16 @@ static double sgemm_rate(int threads) {
     double best = 0;
     for (int rep = 0; rep < 4; rep++) {
         double t0 = now_seconds();
-        #pragma omp parallel
-        {
-            int nt = omp_get_num_threads(), t = omp_get_thread_num();
-            int r0 = n * t / nt, r1 = n * (t + 1) / nt;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, n, n, 1.0f,
-                        a + (size_t)r0 * n, n, b, n, 0.0f, c + (size_t)r0 * n, n);
+        if (gemm_precision() == PRECISION_BF16) {
+            gemm_team(&(GemmOp){0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n}, 1);
+        } else {
+            #pragma omp parallel
+            {
+                int nt = omp_get_num_threads(), t = omp_get_thread_num();
+                int r0 = n * t / nt, r1 = n * (t + 1) / nt;
+                gemm_one(&(GemmOp){0, 0, r1 - r0, n, n, 1.0f, a + (size_t)r0 * n, n,
+                                   b, n, 0.0f, c + (size_t)r0 * n, n});
+            }
         }
         double dt = now_seconds() - t0;
         if (rep > 0 && 2.0 * n * n * n / dt / 1e9 > best) best = 2.0 * n * n * n / dt / 1e9;
@@ -239,11 +247,12 @@ static void format_row(char *line, size_t cap, const BenchArgs *a, const Row *r)
                  "\"state_mb\": %.1f, \"activation_mb\": %.1f, \"flops_per_token\": %.0f, "
                  "\"gflops\": %.2f, \"sgemm_gflops\": %.2f, \"mfu\": %.4f, \"loss\": %.4f, \"params\": %zu, "
                  "\"blas_core\": \"%s\", \"time_share\": {%s}, \"dense_gemm_share\": %.3f, "
-                 "\"dense_gemm_gflops\": %.2f, \"kept_layers\": %d, \"lost\": {%s}}\n",
+                 "\"dense_gemm_gflops\": %.2f, \"kept_layers\": %d, \"precision\": \"%s\", \"backend\": \"%s\", "
+                 "\"lost\": {%s}}\n",
                  r->L, attn, r->layers, a->threads, MODE_NAMES[a->mode], a->batch, r->step, r->tokens_per_s,
                  peak_rss_mb(), r->state_mb, r->activation_mb, r->flops_per_token, gflops, r->gemm, gflops / r->gemm,
                  r->loss, r->params, openblas_get_corename(), r->phases, r->gemm_share, r->gemm_gflops,
-                 r->kept_layers, r->lost);
+                 r->kept_layers, precision_names[a->precision], gemm_backend(a->precision), r->lost);
     else
         snprintf(line, cap, "%7d %-5s %6d %7d %-7s %9.3f %10.1f %9.1f %8.1f %10.2fM %8.2f %8.2f %6.1f%%\n", r->L, attn,
                  r->layers, a->threads, MODE_NAMES[a->mode], r->step, r->tokens_per_s, peak_rss_mb(), r->state_mb,
@@ -351,8 +360,9 @@ int cmd_bench(int argc, char **argv) {
     int n_pos;
     if (flags_parse(&SPEC, &a, argc, argv, &a.config_path, &n_pos)) return 0;
     a.train = a.mode == MODE_TRAIN;
+    char err[512];
+    if (gemm_set_precision(a.precision, err, sizeof(err))) return cmd_fail(2, "%s", err);
     if (a.config_path) {
-        char err[512];
         if (config_load_model(a.config_path, &a.cfg, err, sizeof(err)) != 0) return cmd_fail(2, "%s", err);
         a.have_config = 1;
     }

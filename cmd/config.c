@@ -90,6 +90,7 @@ static const Key KEYS[] = {
     {"train.threads", T_INT, R(threads), 0, 1024, 0, "threads per process; 0: this machine's cores / the processes mpirun started on it"},
     {"train.shard_optimizer", T_BOOL, R(shard_optimizer), 0, 1, 0, "under mpirun, each rank keeps 1/N of the optimizer state (ZeRO-1); false: every rank all of it"},
     {"train.eval_tokens", T_I64, R(eval_tokens), 0, 1e15, 0, "tokens per validation during training; 0: the whole split"},
+    {"train.precision", T_ENUM, R(precision), 0, 0, precision_names, "products of the dense layers: fp32, or bf16 (bfloat16 operands, fp32 sums; a build with oneDNN on a CPU with bf16 instructions)"},
     {"train.memory_mb", T_MIB, R(memory_mb), 0, 1e9, 0, "MiB the top layers may keep of their forward's activations so that their backward skips the recompute (a quarter of their FLOPs; about 12 KB a token and layer for B6); \"auto\": half of the memory free at the start, shared by this machine's processes; 0: every layer recomputes (reversible: least memory)"},
 };
 #define N_KEYS (sizeof(KEYS) / sizeof(KEYS[0]))

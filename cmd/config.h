@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "../core/gemm.h"
 #include "../core/optim.h"
 #include "../core/model.h"
 #include "../data/dataset.h"
@@ -28,6 +29,7 @@ typedef struct {
     long long eval_tokens;  // validation during training: at most this many tokens; 0: all
     long long memory_mb;    // MiB for kept activations (model_keep_layers); 0: recompute every
                             // layer; CONFIG_MIB_AUTO: from the memory free at the start
+    int precision;          // PRECISION_FP32 or PRECISION_BF16 (core/gemm.h): the dense products'
 } TrainConfig;
 
 #define CONFIG_MIB_AUTO (-1LL)

@@ -90,7 +90,7 @@ static const char *const SPLITS[] = {"valid", "test", NULL};
 
 typedef struct {
     const char *config_path, *ckpt, *data_file, *rotations;
-    int token_offset, split, json, threads, attn, hashes;
+    int token_offset, split, json, threads, attn, hashes, precision;
     long long max_tokens;
 } Flags;
 
@@ -104,6 +104,8 @@ static const Flag FLAGS[] = {
              "chunks (LSH layers then attend chunks of positions: one bucket)"},
     {"--hashes", "N", FLAG_INT, offsetof(Flags, hashes), 1, MAX_HASHES, .help = "LSH hashing rounds (default: the model's)"},
     {"--threads", "N", FLAG_INT, offsetof(Flags, threads), 1, 1024, .help = "threads (default: all cores)"},
+    {"--precision", NULL, FLAG_CHOICE, offsetof(Flags, precision), .choices = precision_names,
+     .help = "products of the dense layers: fp32 (default) or bf16 (checkpoints are fp32 either way)"},
     {"--json", NULL, FLAG_SWITCH, offsetof(Flags, json), .help = "one JSON object: loss_nats, bits, tokens, accuracy"},
     {"--data", "FILE", FLAG_TEXT, offsetof(Flags, data_file), .help = "with --ckpt HF_DIR: evaluate FILE's bytes as one sequence"},
     {"--token-offset", "K", FLAG_INT, offsetof(Flags, token_offset), 0, 1 << 20,
@@ -223,6 +225,8 @@ static int eval_checkpoint(const Flags *f) {
 int cmd_eval(int argc, char **argv) {
     Flags f;
     if (parse_flags(argc, argv, &f)) return 0;
+    char err[256];
+    if (gemm_set_precision(f.precision, err, sizeof(err))) return cmd_fail(2, "%s", err);
     struct stat sb;
     if (stat(f.ckpt, &sb) == 0 && S_ISDIR(sb.st_mode)) {
         if (!f.data_file) usage_error(&SPEC, "--data FILE is needed with a HuggingFace directory");

@@ -145,7 +145,7 @@ static void emit_pixel(void *ctx, int token, int at) {
 
 typedef struct {
     const char *ckpt, *prompt, *prompt_file, *prompt_tokens, *out_path, *rotations;
-    int len, threads, samples, no_cache, offset, attn, hashes;
+    int len, threads, samples, no_cache, offset, attn, hashes, precision;
     long long seed;
     SamplerConfig sc;
 } Flags;
@@ -169,6 +169,8 @@ static const Flag FLAGS[] = {
     {"--hashes", "N", FLAG_INT, offsetof(Flags, hashes), 1, MAX_HASHES, .help = "LSH hashing rounds (default: the model's)"},
     {"--no-cache", NULL, FLAG_SWITCH, offsetof(Flags, no_cache), .help = "rerun the whole prefix per token instead of the decoding cache"},
     {"--threads", "N", FLAG_INT, offsetof(Flags, threads), 1, 1024, .help = "threads (default: all cores)"},
+    {"--precision", NULL, FLAG_CHOICE, offsetof(Flags, precision), .choices = precision_names,
+     .help = "products of the dense layers: fp32 (default) or bf16 (checkpoints are fp32 either way)"},
     {"--out", "FILE|DIR", FLAG_TEXT, offsetof(Flags, out_path),
      .help = "text: a file (default standard output); images: a directory\n(default samples)"},
     {NULL},
@@ -306,6 +308,7 @@ int cmd_sample(int argc, char **argv) {
     Flags f;
     if (parse_flags(argc, argv, &f)) return 0;
     char err[1024];
+    if (gemm_set_precision(f.precision, err, sizeof(err))) return cmd_fail(2, "%s", err);
     Config cfg;
     int is_hf;
     if (source_read_config(f.ckpt, &cfg, &is_hf, err, sizeof(err))) {

@@ -285,11 +285,13 @@ static int build_model(Run *r, int init_is_hf) {
     Config *c = &r->cfg;
     const Flags *f = r->flags;
     threads_apply(c->train.threads);
+    int rc = gemm_set_precision(c->train.precision, err, sizeof(err));
+    if ((rc = all_ok(r, rc ? 2 : 0, err))) return rc;
     // per parameter beyond the model's: the gradient sum in double (2 floats) and Adam's state
     double floats = (sums_in_double(r) ? 2.0 : 0) + optim_floats_per_param(c->opt.optimizer, r->sharded ? r->ranks : 1);
     // a rank without a sequence (more ranks than train.batch) still validates: one sequence
     int kept = plan_keep_within(&c->model, imax(r->count, 1), r->T, keep_budget(c, imax(r->count, 1), r->T, floats));
-    int rc = machine_check_memory(&c->model, imax(r->count, 1), r->T, kept, floats, err, sizeof(err));
+    rc = machine_check_memory(&c->model, imax(r->count, 1), r->T, kept, floats, err, sizeof(err));
     if ((rc = all_ok(r, rc, err))) return rc;
     model_init(&r->m, &c->model, imax(r->count, 1), r->T, (uint64_t)c->train.seed);
     model_keep_layers(&r->m, kept);

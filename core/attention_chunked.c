@@ -9,11 +9,11 @@
 // exactly 0 (exp(-1e9 - lse) underflows), so skipping changes no bit.
 #include "attention_chunked.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
 #include "common.h"
+#include "gemm.h"
 #include "fastmath.h"
 #include "profile.h"
 #include "rng.h"
@@ -98,8 +98,8 @@ static void block_scores(float *S, char *live, float *kbuf, int r0, int m, int c
             int j0 = k0 + kb * bl, j1 = imin(j0 + bl, k0 + CH);
             live[w * per + kb] = !(a->win.causal && pos_min(in->pos, j0, j1) > qmax);
             if (live[w * per + kb])
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, j1 - j0, HS, 1.0f, in->q + (size_t)r0 * HS, HS,
-                            key_rows(kbuf, in, j0, j1, HS), HS, 0.0f, S + (size_t)w * CH + kb * bl, W * CH);
+                gemm_one(&(GemmOp){0, 1, m, j1 - j0, HS, 1.0f, in->q + (size_t)r0 * HS, HS,
+                                   key_rows(kbuf, in, j0, j1, HS), HS, 0.0f, S + (size_t)w * CH + kb * bl, W * CH});
         }
     }
 }
@@ -153,7 +153,8 @@ static void row_softmax(float *s, float *lse, const char *live, int item, int c,
             int len = imin(bl, CH - kb * bl);
             for (int j = 0; j < len; j++) x[j] *= inv;
             if (a->dropout > 0.0f)
-                for (int j = 0; j < len; j++) x[j] *= dropout_factor(a->stream, at + (size_t)w * CH + kb * bl + j, a->dropout);
+                for (int j = 0; j < len; j++)
+                    x[j] *= dropout_factor(a->stream, at + (size_t)w * CH + kb * bl + j, a->dropout);
         }
 }
 
@@ -183,9 +184,8 @@ void chunk_attention_forward(float *out, float *lse, const ChunkInputs *in, cons
             for (int kb = 0; kb < per; kb++) {
                 if (!live[w * per + kb]) continue;
                 int j0 = k0 + kb * bl, j1 = imin(j0 + bl, k0 + CH);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, HS, j1 - j0, 1.0f,
-                            S + (size_t)w * CH + kb * bl, (int)row, in->v + (size_t)j0 * HS, HS, 1.0f,
-                            o, HS);
+                gemm_one(&(GemmOp){0, 0, m, HS, j1 - j0, 1.0f, S + (size_t)w * CH + kb * bl, row,
+                                   in->v + (size_t)j0 * HS, HS, 1.0f, o, HS});
             }
         }
     }
@@ -202,10 +202,9 @@ static void block_pair(float *S, float *D, int r0, int r1, int j0, int j1, int s
     int HS = a->hs, mq = r1 - r0, mk = j1 - j0;
     size_t row = (size_t)window(a) * a->win.chunk;
     const int *pos = in->pos;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mq, mk, HS, 1.0f, in->q + (size_t)r0 * HS,
-                HS, kj, HS, 0.0f, S, mk);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mq, mk, HS, 1.0f, go->dout + (size_t)r0 * HS,
-                HS, in->v + (size_t)j0 * HS, HS, 0.0f, D, mk);
+    gemm_one(&(GemmOp){0, 1, mq, mk, HS, 1.0f, in->q + (size_t)r0 * HS, HS, kj, HS, 0.0f, S, mk});
+    gemm_one(&(GemmOp){0, 1, mq, mk, HS, 1.0f, go->dout + (size_t)r0 * HS, HS,
+                       in->v + (size_t)j0 * HS, HS, 0.0f, D, mk});
     const int *kp = pos + j0;
     int causal = a->win.causal, self = a->self_mask;
     for (int i = 0; i < mq; i++) {
@@ -269,13 +268,13 @@ static void key_block(const ChunkGrads *g, float *gk, int kblk, const ChunkOutGr
             if (a->win.causal && kmin > pos_max(in->pos, r0, r1)) continue;
             block_pair(S, D, r0, r1, j0, j1, slot0, go, in, kj, a);
             // forward: o = Pd v, so dv += Pd^T do; s = q k^T, so dk += dS^T q and dq += dS k
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, j1 - j0, HS, r1 - r0, 1.0f, S, j1 - j0,
-                        go->dout + (size_t)r0 * HS, HS, 1.0f, g->dv + (size_t)j0 * HS, HS);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, j1 - j0, HS, r1 - r0, 1.0f, D, j1 - j0,
-                        in->q + (size_t)r0 * HS, HS, 1.0f, kg, HS);
+            gemm_one(&(GemmOp){1, 0, j1 - j0, HS, r1 - r0, 1.0f, S, j1 - j0,
+                               go->dout + (size_t)r0 * HS, HS, 1.0f, g->dv + (size_t)j0 * HS, HS});
+            gemm_one(&(GemmOp){1, 0, j1 - j0, HS, r1 - r0, 1.0f, D, j1 - j0,
+                               in->q + (size_t)r0 * HS, HS, 1.0f, kg, HS});
             if (g->dq)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, HS, j1 - j0, 1.0f, D,
-                            j1 - j0, kj, HS, 1.0f, g->dq + (size_t)r0 * HS, HS);
+                gemm_one(&(GemmOp){0, 0, r1 - r0, HS, j1 - j0, 1.0f, D, j1 - j0,
+                                   kj, HS, 1.0f, g->dq + (size_t)r0 * HS, HS});
         }
     }
 }
@@ -344,8 +343,8 @@ static void backward_two_pass(const ChunkGrads *g, const ChunkOutGrads *go, cons
                 if (a->win.causal && pos_min(in->pos, j0, j1) > qmax) continue;
                 const float *kj = key_rows(kbuf, in, j0, j1, HS);
                 block_pair(S, D, r0, r1, j0, j1, w * CH + kb * bl, go, in, kj, a);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, HS, j1 - j0, 1.0f,
-                            D, j1 - j0, kj, HS, 1.0f, dq + (size_t)r0 * HS, HS);
+                gemm_one(&(GemmOp){0, 0, r1 - r0, HS, j1 - j0, 1.0f, D, j1 - j0,
+                                   kj, HS, 1.0f, dq + (size_t)r0 * HS, HS});
             }
         }
     }

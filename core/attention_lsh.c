@@ -2,7 +2,6 @@
 // shared chunked kernel.
 #include "attention_lsh.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 
 #include "attention_chunked.h"
 #include "common.h"
+#include "gemm.h"
 
 #define LEN_NORM_EPS 1e-6f  // HF _len_norm
 #define MAX_ROUNDS 16
@@ -209,8 +209,7 @@ void lsh_hash(int *sorted, const float *qk, size_t ld, const float *rot, const L
     for (int blk = 0; blk < blocks; blk++) {
         int t0 = blk * HASH_ROWS, t1 = imin(t0 + HASH_ROWS, T);
         float *x = rotated + (size_t)omp_get_thread_num() * HASH_ROWS * rc;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t1 - t0, rc, s->HS, 1.0f, qk + (size_t)t0 * ld,
-                    (int)ld, rot, rc, 0.0f, x, rc);
+        gemm_one(&(GemmOp){0, 0, t1 - t0, rc, s->HS, 1.0f, qk + (size_t)t0 * ld, ld, rot, rc, 0.0f, x, rc});
         for (int t = t0; t < t1; t++)
             for (int r = 0; r < NR; r++)
                 bucket[(size_t)r * T + t] = bucket_of(x + (size_t)(t - t0) * rc + r * cols, s);

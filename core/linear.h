@@ -1,4 +1,4 @@
-// linear.h: dense layers on OpenBLAS sgemm, with weights stored as HuggingFace
+// linear.h: dense layers on gemm.h products, with weights stored as HuggingFace
 // stores them: weight (OC, IC), so out = inp @ weight^T + bias.
 // Backward functions add (+=) into gradients; the caller zeroes them.
 #ifndef REFORMER_LINEAR_H

@@ -8,6 +8,8 @@
     X(test_layernorm_grad)                             \
     X(test_linear_grad)                                \
     X(test_linear_tiles_any_team)                      \
+    X(test_gemm_fp32_matches_double)                   \
+    X(test_gemm_bf16_within_rounding)                  \
     X(test_ffn_grad_gelu)                              \
     X(test_ffn_grad_relu)                              \
     X(test_ffn_grad_dropout)                           \
@@ -76,6 +78,7 @@
     X(test_cli_adafactor_resume)                       \
     X(test_cli_interrupt_saves)                        \
     X(test_cli_eval_attention_overrides)               \
+    X(test_cli_precision)                              \
     X(test_bad_input_hf_config_ranges)                 \
     X(test_bad_input_readers)                          \
     X(test_bad_input_checkpoint_fields)                \

@@ -1,0 +1,54 @@
+// gemm.h: the one door for matrix products. A kernel names the product it wants (shapes,
+// transposes, alpha and beta); this module picks the backend and the precision:
+//   - fp32: OpenBLAS sgemm, split over our own OpenMP threads in tiles (one thread pool, and
+//     results fixed by the shape and the thread count);
+//   - bf16 (a build with oneDNN, `make` finds libdnnl-dev): the operands rounded to bfloat16
+//     (nearest even), the products accumulated and written in fp32 by oneDNN's matmul, which
+//     runs AMX or AVX512-BF16 kernels where the CPU has them. What is summed over a sequence
+//     (LayerNorm, softmax, the loss, optimizer state) stays fp32 in the callers.
+// gemm_one (a block product on the calling thread: the attention kernel, hashing) runs fp32 in
+// either precision: its 64 x 64 blocks are too small for a oneDNN call each.
+#ifndef REFORMER_GEMM_H
+#define REFORMER_GEMM_H
+
+#include <stddef.h>
+
+typedef enum { PRECISION_FP32 = 0, PRECISION_BF16 = 1 } Precision;
+// Their names in configs and on the command line, indexed by the enum (NULL-terminated).
+extern const char *const precision_names[];
+
+// The precision of gemm_team for this process (like threads_set: set once at the start).
+// Returns 0, or -1 with one line in err when this build or this CPU cannot run it.
+int gemm_set_precision(Precision p, char *err, size_t cap);
+Precision gemm_precision(void);
+// The backend a precision runs on in this build: "openblas" or "onednn".
+const char *gemm_backend(Precision p);
+
+// C (M, N; rows ldc apart) = alpha * op(A) op(B) + beta * C, row-major. op(A) (M, K) is A as
+// stored with rows lda apart, or with ta its transpose (A stored (K, M)); op(B) (K, N) likewise
+// (with tb, B stored (N, K)). beta 0 does not read C.
+typedef struct {
+    int ta, tb;
+    int M, N, K;
+    float alpha;
+    const float *A;
+    size_t lda;
+    const float *B;
+    size_t ldb;
+    float beta;
+    float *C;
+    size_t ldc;
+} GemmOp;
+
+// On the calling thread, fp32.
+void gemm_one(const GemmOp *op);
+// Over the threads (split: 1 to tile the product over the team, 0 to run it on the calling
+// thread, as inside a parallel region), in the process's precision.
+void gemm_team(const GemmOp *op, int split);
+
+// y (M) = alpha * A (M, N; rows lda apart) x (N) + beta * y, rows split over the threads when
+// split (cached decoding: one position, where a product would pack the whole weight). fp32.
+void gemv_team(int M, int N, float alpha, const float *A, size_t lda, const float *x, float beta, float *y,
+               int split);
+
+#endif

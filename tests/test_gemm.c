@@ -1,0 +1,120 @@
+// test_gemm.c: the one door for products against a product written out in double, in both
+// precisions, every transpose, alpha and beta, and leading dimensions wider than the rows.
+#include <math.h>
+#include <string.h>
+
+#include "../core/common.h"
+#include "../core/gemm.h"
+#include "../core/rng.h"
+#include "test.h"
+
+// The shapes and flags of one case; A, B and C are stored with 3 spare columns a row.
+typedef struct {
+    int ta, tb, M, N, K;
+    float alpha, beta;
+} Case;
+
+static const Case CASES[] = {
+    {0, 0, 37, 29, 70, 1.0f, 0.0f}, {0, 1, 64, 48, 33, 1.0f, 1.0f}, {1, 0, 19, 64, 130, 0.5f, 0.0f},
+    {1, 1, 40, 21, 8, 1.0f, 1.0f},  {0, 1, 300, 96, 64, 2.0f, 1.0f}, {1, 0, 96, 64, 300, 1.0f, 1.0f},
+};
+
+// Stored rows and columns of op(X) (rows x cols) with transpose t.
+static int stored_rows(int t, int rows, int cols) { return t ? cols : rows; }
+static int stored_cols(int t, int rows, int cols) { return t ? rows : cols; }
+
+// C (M, N) of the case in double, and sum_k |a_ik b_kj| (the scale of each element's rounding).
+static void reference(const Case *c, const float *A, size_t lda, const float *B, size_t ldb, const float *C0,
+                      size_t ldc, double *want, double *scale) {
+    for (int i = 0; i < c->M; i++)
+        for (int j = 0; j < c->N; j++) {
+            double s = 0, a = 0;
+            for (int k = 0; k < c->K; k++) {
+                double x = c->ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+                double y = c->tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+                s += x * y;
+                a += fabs(x * y);
+            }
+            want[i * c->N + j] = c->alpha * s + c->beta * C0[(size_t)i * ldc + j];
+            scale[i * c->N + j] = fabs(c->alpha) * a + fabs(c->beta * C0[(size_t)i * ldc + j]);
+        }
+}
+
+// Runs every case in the process's precision; returns the worst error of an element over its
+// scale. exact: the inputs are small integers times powers of two, which bf16 holds exactly.
+static double worst_error(int exact, int team) {
+    double worst = 0;
+    for (size_t n = 0; n < sizeof(CASES) / sizeof(CASES[0]); n++) {
+        const Case *c = &CASES[n];
+        int ar = stored_rows(c->ta, c->M, c->K), ac = stored_cols(c->ta, c->M, c->K);
+        int br = stored_rows(c->tb, c->K, c->N), bc = stored_cols(c->tb, c->K, c->N);
+        size_t lda = ac + 3, ldb = bc + 3, ldc = c->N + 3;
+        float *A = xmalloc((size_t)ar * lda * 4), *B = xmalloc((size_t)br * ldb * 4);
+        float *C = xmalloc((size_t)c->M * ldc * 4), *C0 = xmalloc((size_t)c->M * ldc * 4);
+        fill_normal(A, (size_t)ar * lda, 1.0f, 10 + n);
+        fill_normal(B, (size_t)br * ldb, 1.0f, 20 + n);
+        fill_normal(C0, (size_t)c->M * ldc, 1.0f, 30 + n);
+        if (exact) {  // 8 significant bits at most: bf16 holds them, and fp32 sums them exactly
+            for (size_t i = 0; i < (size_t)ar * lda; i++) A[i] = roundf(A[i] * 8) / 8;
+            for (size_t i = 0; i < (size_t)br * ldb; i++) B[i] = roundf(B[i] * 8) / 8;
+            for (size_t i = 0; i < (size_t)c->M * ldc; i++) C0[i] = roundf(C0[i] * 8) / 8;
+        }
+        memcpy(C, C0, (size_t)c->M * ldc * 4);
+        double *want = xmalloc((size_t)c->M * c->N * sizeof(double)), *scale = xmalloc((size_t)c->M * c->N * sizeof(double));
+        reference(c, A, lda, B, ldb, C0, ldc, want, scale);
+        GemmOp op = {c->ta, c->tb, c->M, c->N, c->K, c->alpha, A, lda, B, ldb, c->beta, C, ldc};
+        if (team) gemm_team(&op, 1);
+        else gemm_one(&op);
+        for (int i = 0; i < c->M; i++) {
+            for (int j = 0; j < c->N; j++) {
+                double e = fabs(C[(size_t)i * ldc + j] - want[i * c->N + j]) / fmax(scale[i * c->N + j], 1e-30);
+                if (e > worst) worst = e;
+            }
+            // the 3 spare columns of each row of C are not written
+            for (int j = c->N; j < (int)ldc; j++)
+                EXPECT(C[(size_t)i * ldc + j] == C0[(size_t)i * ldc + j], "case %zu: C[%d][%d] written", n, i, j);
+        }
+        float *bufs[] = {A, B, C, C0};
+        for (int i = 0; i < 4; i++) xfree(bufs[i]);
+        xfree(want);
+        xfree(scale);
+    }
+    return worst;
+}
+
+// fp32: OpenBLAS on the calling thread and tiled over the team, within float rounding.
+void test_gemm_fp32_matches_double(void) {
+    char err[256];
+    EXPECT(gemm_set_precision(PRECISION_FP32, err, sizeof(err)) == 0, "%s", err);
+    double one = worst_error(0, 0), team = worst_error(0, 1);
+    printf("    fp32 worst error over scale: %.2e on one thread, %.2e tiled\n", one, team);
+    EXPECT(one < 1e-6 && team < 1e-6, "fp32 products off by %.2e / %.2e of their scale", one, team);
+    EXPECT(worst_error(1, 1) == 0.0, "fp32 products of exact inputs are not exact");
+}
+
+// bf16: exact where bf16 holds the inputs (transposes, strides, alpha and beta all right), and
+// within bf16's rounding of both operands (about 2^-8 of each element's scale) on any inputs. A build
+// without oneDNN, or a CPU without bf16 instructions, must refuse the precision in one line.
+void test_gemm_bf16_within_rounding(void) {
+    char err[256] = "";
+    int ok = gemm_set_precision(PRECISION_BF16, err, sizeof(err)) == 0;
+#ifndef REFORMER_DNNL
+    EXPECT(!ok && strstr(err, "no oneDNN") && gemm_precision() == PRECISION_FP32, "bf16 without oneDNN: %s", err);
+    return;
+#endif
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512bf16")) {
+        EXPECT(!ok && strstr(err, "no bf16 instructions"), "bf16 on a CPU without it: %s", err);
+        return;
+    }
+    EXPECT(ok, "%s", err);
+    double exact = worst_error(1, 1), any = worst_error(0, 1), one = worst_error(0, 0);
+    printf("    bf16 worst error over scale: %.2e exact inputs, %.2e any (fp32 gemm_one: %.2e)\n", exact, any, one);
+    EXPECT(exact == 0.0, "bf16 products of bf16-exact inputs are off by %.2e", exact);
+    // each operand rounds by at most u = 2^-9 of itself, so a product by 2u + u^2; the fp32 sums
+    // of K <= 300 terms add at most K 2^-24 more
+    double bound = 2 * 0x1p-9 + 0x1p-18 + 300 * 0x1p-24;
+    EXPECT(any < bound && any > 1e-5, "bf16 products off by %.2e of their scale (rounding allows %.2e)", any, bound);
+    EXPECT(one < 1e-6, "gemm_one is fp32 in either precision: %.2e", one);
+    gemm_set_precision(PRECISION_FP32, err, sizeof(err));
+}
