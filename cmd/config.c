@@ -281,6 +281,7 @@ int config_validate_model(const ReformerConfig *m, int seq_len, char *err, size_
 int config_validate(const Config *c, char *err, size_t cap) {
     const ReformerConfig *m = &c->model;
     if (config_validate_model(m, c->data.seq_len, err, cap)) return -1;
+    if (!m->causal) return set_error(err, cap, "%s", CONFIG_NOT_CAUSAL);
     int L = c->data.seq_len, bad = plan_length_misfit(m, L);
     if (bad)
         return set_error(err, cap, "data.seq_len: %d is not a multiple of model.%s %d", L,

@@ -45,6 +45,12 @@ typedef struct {
 } Config;
 
 void config_default(Config *c);
+
+// Why a bidirectional model (model.causal false, HF is_decoder false) is refused: train, eval
+// and sample score next-token prediction, which such a model would make with the answer in view.
+#define CONFIG_NOT_CAUSAL                                                                           \
+    "model.causal: false (HF is_decoder false): a next-token loss with attention that sees the next " \
+    "token teaches and measures nothing; masked-LM objectives are not supported yet"
 // Reads and validates path over the defaults. Returns 0, or -1 with one line in err.
 int config_load(const char *path, Config *c, char *err, size_t cap);
 // The same from JSON text; `where` names the source in messages.

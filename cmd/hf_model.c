@@ -78,6 +78,25 @@ int hf_read_config(const char *dir, ReformerConfig *c, int *max_len, char *err, 
     return 0;
 }
 
+int hf_check_architecture(const char *dir, char *err, size_t cap) {
+    char path[2048];
+    snprintf(path, sizeof(path), "%s/config.json", dir);
+    char *text;
+    if (files_read_all(path, 1 << 20, &text, NULL, err, cap)) return -1;
+    cJSON *r = cJSON_Parse(text);
+    free(text);
+    const cJSON *arch = cJSON_GetObjectItemCaseSensitive(r, "architectures"), *a;
+    int rc = 0;
+    cJSON_ArrayForEach(a, arch) {
+        if (!rc && (!cJSON_IsString(a) || strcmp(a->valuestring, "ReformerModelWithLMHead")))
+            rc = set_error(err, cap, "%s: architectures: %s; reformer runs ReformerModelWithLMHead (a causal language "
+                                     "model) only: masked-LM and classification heads are not supported yet",
+                           path, cJSON_IsString(a) ? a->valuestring : "(not a string)");
+    }
+    cJSON_Delete(r);
+    return rc;
+}
+
 typedef struct {
     const Model *m;
     char *err;

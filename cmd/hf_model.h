@@ -9,6 +9,10 @@
 
 // Reads DIR/config.json into c (reformer_config_default for what HF leaves out);
 // *max_len receives the axial positions (the longest sequence). Returns 0 or -1 with err.
+// The head config.json's "architectures" names: ReformerModelWithLMHead (or none named) passes;
+// another head (ReformerForMaskedLM, ReformerForSequenceClassification, ...) is refused in one
+// line, since its weights would load as an LM head and be scored as one.
+int hf_check_architecture(const char *dir, char *err, size_t cap);
 int hf_read_config(const char *dir, ReformerConfig *c, int *max_len, char *err, size_t cap);
 
 // Loads DIR/model.safetensors into m, built from hf_read_config's config. Every model
