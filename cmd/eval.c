@@ -9,6 +9,7 @@
 
 #include "../core/common.h"
 #include "../core/model.h"
+#include "../core/decode.h"
 #include "args.h"
 #include "machine.h"
 #include "checkpoint.h"
@@ -107,9 +108,11 @@ static const Flag FLAGS[] = {
     {"--precision", NULL, FLAG_CHOICE, offsetof(Flags, precision), .choices = precision_names,
      .help = "products of the dense layers: fp32 (default) or bf16 (checkpoints are fp32 either way)"},
     {"--json", NULL, FLAG_SWITCH, offsetof(Flags, json), .help = "one JSON object: loss_nats, bits, tokens, accuracy"},
-    {"--data", "FILE", FLAG_TEXT, offsetof(Flags, data_file), .help = "with --ckpt HF_DIR: evaluate FILE's bytes as one sequence"},
+    {"--data", "FILE", FLAG_TEXT, offsetof(Flags, data_file),
+     .help = "score FILE's bytes (raw, gzip or zip) instead of a split: with a checkpoint, every\n"
+             "byte after the first in windows of data.seq_len; with --ckpt HF_DIR, as one sequence"},
     {"--token-offset", "K", FLAG_INT, offsetof(Flags, token_offset), 0, 1 << 20,
-     .help = "with --ckpt HF_DIR: token = byte + K (default: DIR/reformer.json,\nelse 0; HF's enwik8 models: 2)"},
+     .help = "with --data: token = byte + K (default: the checkpoint's data.token_offset or\nDIR/reformer.json, else 0; HF's enwik8 models: 2)"},
     {"--rotations", "FILE", FLAG_TEXT, offsetof(Flags, rotations),
      .help = "LSH rotations (safetensors, rotations.<k> per LSH layer, shaped as HF\ndraws them) instead of our own"},
     {NULL},
@@ -166,21 +169,42 @@ static int read_config(const Flags *f, Config *cfg) {
 }
 
 static void print_result(const Flags *f, const Config *cfg, const EvalResult *r) {
+    const char *split = f->data_file ? "file" : SPLITS[f->split];
     if (f->json) {
-        printf("{\"split\": \"%s\", \"loss_nats\": %.6f, \"bits\": %.6f, \"tokens\": %lld", SPLITS[f->split],
+        printf("{\"split\": \"%s\", \"loss_nats\": %.6f, \"bits\": %.6f, \"tokens\": %lld", split,
                r->loss_nats, r->bits, r->tokens);
         if (r->accuracy >= 0) printf(", \"accuracy\": %.6f", r->accuracy);
         printf("}\n");
         return;
     }
     int kind = cfg->data.kind;
-    printf("split %s: loss %.4f nats, %.4f bits per %s, %lld tokens", SPLITS[f->split], r->loss_nats, r->bits,
+    printf("%s %s: loss %.4f nats, %.4f bits per %s, %lld tokens", f->data_file ? "file" : "split",
+           f->data_file ? f->data_file : split, r->loss_nats, r->bits,
            kind == DATA_ENWIK8 ? "character" : kind == DATA_IMAGENET64 ? "dim" : "token", r->tokens);
     if (r->accuracy >= 0) printf(", copied-half accuracy %.2f%%", 100 * r->accuracy);
     printf("\n");
 }
 
-// Our checkpoint on a split of its data.
+// The data eval --data FILE scores with a checkpoint: FILE's bytes as one test split, in windows
+// of data.seq_len (or, for a shorter file, the longest length the model runs). Returns 0, or
+// the exit status with the message printed.
+static int open_file_data(const Flags *f, Config *cfg, Dataset *d) {
+    char err[1024];
+    if (cfg->data.kind != DATA_ENWIK8)
+        return cmd_fail(2, "--data scores bytes; %s's model is the %s task's", f->ckpt,
+                        cfg->data.kind == DATA_COPY ? "copy" : "imagenet64");
+    if (f->token_offset >= 0) cfg->data.token_offset = f->token_offset;
+    if (dataset_open_file(d, f->data_file, cfg->model.vocab, cfg->data.token_offset, err, sizeof(err)))
+        return cmd_fail(1, "%s", err);
+    if (d->len < (size_t)cfg->data.seq_len) cfg->data.seq_len = decoder_forward_len(&cfg->model, (int)d->len);
+    if (cfg->data.seq_len < 2) {
+        dataset_close(d);
+        return cmd_fail(1, "%s: %zu bytes; the model's chunks take at least 2 of them", f->data_file, d->len);
+    }
+    return 0;
+}
+
+// Our checkpoint on a split of its data, or on --data FILE.
 static int eval_checkpoint(const Flags *f) {
     char err[1024];
     Config cfg;
@@ -199,14 +223,19 @@ static int eval_checkpoint(const Flags *f) {
     Dataset data;
     EvalResult r;
     Progress prog;
+    if (f->data_file && (rc = open_file_data(f, &cfg, &data))) {
+        model_free(&m);
+        return rc;
+    }
     if (checkpoint_load(f->ckpt, &m, NULL, &st, err, sizeof(err)) ||
         (f->rotations && hf_load_rotations(f->rotations, &m, given, &rot, err, sizeof(err))) ||
-        dataset_open(&data, &cfg.data, cfg.model.vocab, (uint64_t)cfg.train.seed, err, sizeof(err))) {
+        (!f->data_file && dataset_open(&data, &cfg.data, cfg.model.vocab, (uint64_t)cfg.train.seed, err, sizeof(err)))) {
+        if (f->data_file) dataset_close(&data);
         rc = 1;
     } else {
         rc = progress_open(&prog, NULL, 0, 0, -1, err, sizeof(err)) ||
              // the rotations of the checkpoint's step, as train's validation drew them
-             evaluate(&m, &cfg, &data, f->split == 0 ? SPLIT_VALID : SPLIT_TEST, f->max_tokens, st.step, given, &r,
+             evaluate(&m, &cfg, &data, f->split == 0 && !f->data_file ? SPLIT_VALID : SPLIT_TEST, f->max_tokens, st.step, given, &r,
                       data.kind == DATA_COPY ? NULL : &prog, err, sizeof(err));
         if (!rc && !isfinite(r.loss_nats))
             rc = set_error(err, sizeof(err), "%s: the loss is %g: the weights hold NaN or infinite values", f->ckpt,
@@ -233,6 +262,5 @@ int cmd_eval(int argc, char **argv) {
         threads_apply(f.threads);
         return eval_hf(f.ckpt, f.data_file, f.token_offset, f.rotations, f.attn, f.hashes, f.json);
     }
-    if (f.data_file) usage_error(&SPEC, "--data goes with a HuggingFace directory; for checkpoints use CONFIG.json");
     return eval_checkpoint(&f);
 }

@@ -53,6 +53,23 @@ int dataset_open(Dataset *d, const DataConfig *dc, int vocab, uint64_t seed, cha
     return 0;
 }
 
+int dataset_open_file(Dataset *d, const char *path, int vocab, int token_offset, char *err, size_t cap) {
+    memset(d, 0, sizeof(*d));
+    d->kind = DATA_ENWIK8;
+    d->vocab = vocab;
+    d->token_offset = token_offset;
+    int fmt;
+    if (archive_read_all(path, NULL, 1, MAX_TEXT_BYTES, &d->bytes, &d->len, &fmt, err, cap)) return -1;
+    if (d->len < 2) {
+        set_error(err, cap, "%s: %zu bytes: nothing to predict", path, d->len);
+        free(d->bytes);
+        d->bytes = NULL;
+        return -1;
+    }
+    d->count[SPLIT_TEST] = d->len;
+    return 0;
+}
+
 void dataset_close(Dataset *d) {
     if (d->kind == DATA_IMAGENET64) {
         imageset_close(&d->images[SPLIT_TRAIN]);

@@ -45,6 +45,9 @@ typedef struct {
 // Loads (or, for images, lists and checks) what the data kind needs; seed fixes the
 // training order. Returns 0, or -1 with err naming file and problem.
 int dataset_open(Dataset *d, const DataConfig *dc, int vocab, uint64_t seed, char *err, size_t cap);
+// Text to score whole (eval --data): path's bytes (a zip, gzip or raw file), all of them the
+// test split. Returns 0, or -1 with err.
+int dataset_open_file(Dataset *d, const char *path, int vocab, int token_offset, char *err, size_t cap);
 void dataset_close(Dataset *d);
 
 // The next batch of B training sequences: copy sequences, windows at uniform random offsets

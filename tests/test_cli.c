@@ -412,3 +412,46 @@ void test_cli_precision(void) {
     EXPECT(rc == 0 && strstr(out, "\"loss_nats\""), "train in bf16, eval in fp32: %d %s", rc, out);
     teardown();
 }
+
+// eval --ckpt CKPT --data FILE: a checkpoint of a byte model scores a whole file. The test
+// split written out as a file scores exactly as the split does; a file shorter than the
+// training length runs at the longest length the model takes; a copy-task checkpoint refuses.
+void test_cli_eval_data_file(void) {
+    setup();
+    char text[3000], path[600], out[8192], a[4096], b[4096];
+    for (int i = 0; i < 3000; i++) text[i] = "the quick brown fox jumps over the lazy dog. "[(i * 7 + i / 45) % 45];
+    snprintf(path, sizeof(path), "%s/text.txt", dir);
+    write_text_file(path, "");
+    FILE *f = fopen(path, "wb");
+    fwrite(text, 1, sizeof(text), f);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/test-split.txt", dir);  // the last 5%: dataset_open's test split
+    f = fopen(path, "wb");
+    fwrite(text + 3000 - 150, 1, 150, f);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/short.txt", dir);
+    write_text_file(path, "0123456789");
+    snprintf(path, sizeof(path), "%s/bytes.json", dir);
+    char cfg[1024];
+    snprintf(cfg, sizeof(cfg),
+             "{\"model\": {\"vocab\": 256, \"d_model\": 32, \"d_ff\": 64, \"n_heads\": 2, \"d_head\": 16,"
+             " \"attn_layers\": [\"local\", \"lsh\"], \"lsh_chunk\": 8, \"local_chunk\": 8, \"axial_shape\": [4, 8],"
+             " \"axial_dims\": [8, 24]}, \"data\": {\"kind\": \"enwik8\", \"path\": \"%s/text.txt\", \"seq_len\": 32},"
+             " \"train\": {\"batch\": 2, \"steps\": 2, \"eval_every\": 0, \"threads\": 2}}", dir);
+    write_text_file(path, cfg);
+    int rc = run_cmd(out, sizeof(out), "%s train %s --out %s/r", reformer_bin(), path, dir);
+    EXPECT(rc == 0, "train: %s", out);
+    rc = run_cmd(a, sizeof(a), "%s eval --ckpt %s/r/last.ckpt --split test --json", reformer_bin(), dir);
+    rc |= run_cmd(b, sizeof(b), "%s eval --ckpt %s/r/last.ckpt --data %s/test-split.txt --json", reformer_bin(), dir, dir);
+    EXPECT(rc == 0 && json_value(a, "tokens") == 149 && json_value(a, "loss_nats") == json_value(b, "loss_nats") &&
+               json_value(b, "tokens") == 149 && strstr(b, "\"split\": \"file\""),
+           "split %s against file %s", a, b);
+    rc = run_cmd(a, sizeof(a), "%s eval --ckpt %s/r/last.ckpt --data %s/text.txt --json", reformer_bin(), dir, dir);
+    EXPECT(rc == 0 && json_value(a, "tokens") == 2999, "whole file: %s", a);
+    rc = run_cmd(a, sizeof(a), "%s eval --ckpt %s/r/last.ckpt --data %s/short.txt --json", reformer_bin(), dir, dir);
+    EXPECT(rc == 0 && json_value(a, "tokens") == 9, "10 bytes in windows of 8 (the longest the chunks take): %s", a);
+    rc = run_cmd(out, sizeof(out), "%s train %s/tiny.json --steps 1 --out %s/c && %s eval --ckpt %s/c/last.ckpt --data %s/text.txt",
+                 reformer_bin(), dir, dir, reformer_bin(), dir, dir);
+    EXPECT(rc == 2 && strstr(out, "--data scores bytes") && lines(out) > 0, "copy checkpoint with --data: %d %s", rc, out);
+    teardown();
+}
