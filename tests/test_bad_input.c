@@ -84,19 +84,6 @@ void test_bad_input_hf_config_ranges(void) {
     hf_case("\"num_buckets\": -2", "num_buckets");
     hf_case("\"num_buckets\": 7", "num_buckets");
     hf_case("\"num_buckets\": 0", "num_buckets: 0 buckets");
-    // what reformer cannot score yet is refused, not scored as a causal LM: another head, or a
-    // bidirectional model under a next-token loss
-    hf_case("\"architectures\": [\"ReformerForMaskedLM\"]", "architectures: ReformerForMaskedLM");
-    hf_case("\"architectures\": [\"ReformerForSequenceClassification\"]", "not supported yet");
-    run_cmd(NULL, 0, "mkdir -p %s/hf3", dir);
-    write_text("hf3/config.json", "{\"attn_layers\": [\"lsh\"], \"vocab_size\": 258, \"hidden_size\": 32, \"feed_forward_size\": 64,"
-                                  " \"num_attention_heads\": 2, \"attention_head_size\": 16, \"axial_pos_shape\": [8, 8],"
-                                  " \"axial_pos_embds_dim\": [8, 24], \"is_decoder\": false}");
-    expect_refused(-1, "is_decoder false", "eval --ckpt %s/hf3 --data %s/text64", dir, dir);
-    write_text("bidir.json", "{\"model\": {\"vocab\": 8, \"d_model\": 16, \"d_ff\": 16, \"n_heads\": 1, \"d_head\": 8,"
-                             " \"attn_layers\": [\"lsh\"], \"lsh_chunk\": 8, \"axial_shape\": [4, 4], \"axial_dims\": [8, 8],"
-                             " \"causal\": false}, \"data\": {\"kind\": \"copy\", \"seq_len\": 16}}");
-    expect_refused(2, "model.causal: false", "train %s/bidir.json --out %s/bidir", dir, dir);
     hf_case("\"num_buckets\": [4, 3]", "num_buckets");
     hf_case("\"num_hashes\": 0", "num_hashes");
     hf_case("\"num_hashes\": -1", "num_hashes");
@@ -121,6 +108,19 @@ void test_bad_input_hf_config_ranges(void) {
     expect_refused(-1, "vocab_size", "eval --ckpt %s/hf2 --data %s/text64", dir, dir);
     write_text("hf2/config.json", "{\"attn_layers\": [\"lsh\"]} trailing");
     expect_refused(-1, "invalid JSON", "eval --ckpt %s/hf2 --data %s/text64", dir, dir);
+    // what reformer cannot score yet is refused, not scored as a causal LM: another head, or a
+    // bidirectional model under a next-token loss
+    hf_case("\"architectures\": [\"ReformerForMaskedLM\"]", "architectures: ReformerForMaskedLM");
+    hf_case("\"architectures\": [\"ReformerForSequenceClassification\"]", "not supported yet");
+    run_cmd(NULL, 0, "mkdir -p %s/hf3", dir);
+    write_text("hf3/config.json", "{\"attn_layers\": [\"lsh\"], \"vocab_size\": 258, \"hidden_size\": 32, \"feed_forward_size\": 64,"
+                                  " \"num_attention_heads\": 2, \"attention_head_size\": 16, \"axial_pos_shape\": [8, 8],"
+                                  " \"axial_pos_embds_dim\": [8, 24], \"is_decoder\": false}");
+    expect_refused(-1, "is_decoder false", "eval --ckpt %s/hf3 --data %s/text64", dir, dir);
+    write_text("bidir.json", "{\"model\": {\"vocab\": 8, \"d_model\": 16, \"d_ff\": 16, \"n_heads\": 1, \"d_head\": 8,"
+                             " \"attn_layers\": [\"lsh\"], \"lsh_chunk\": 8, \"axial_shape\": [4, 4], \"axial_dims\": [8, 8],"
+                             " \"causal\": false}, \"data\": {\"kind\": \"copy\", \"seq_len\": 16}}");
+    expect_refused(2, "model.causal: false", "train %s/bidir.json --out %s/bidir", dir, dir);
     // an LSH chunk of 17 beside a local chunk of 16: 64 bytes fit the local layer, not the LSH one
     hf_case("\"lsh_attn_chunk_length\": 17, \"local_attn_chunk_length\": 16", "chunk length 17");
     teardown();
