@@ -116,5 +116,18 @@ void test_gemm_bf16_within_rounding(void) {
     double bound = 2 * 0x1p-9 + 0x1p-18 + 300 * 0x1p-24;
     EXPECT(any < bound && any > 1e-5, "bf16 products off by %.2e of their scale (rounding allows %.2e)", any, bound);
     EXPECT(one < 1e-6, "gemm_one is fp32 in either precision: %.2e", one);
+    // the same product twice, on the team and on one thread: the same bits each time
+    enum { M = 300, N = 96, K = 64 };
+    float *A = xmalloc(M * K * 4), *B = xmalloc(N * K * 4), *C[2] = {xmalloc(M * N * 4), xmalloc(M * N * 4)};
+    fill_normal(A, M * K, 1.0f, 1);
+    fill_normal(B, N * K, 1.0f, 2);
+    for (int split = 0; split < 2; split++) {
+        for (int k = 0; k < 2; k++) gemm_team(&(GemmOp){0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, C[k], N}, split);
+        EXPECT(!memcmp(C[0], C[1], M * N * 4), "bf16 products differ between two runs (split %d)", split);
+    }
+    xfree(A);
+    xfree(B);
+    xfree(C[0]);
+    xfree(C[1]);
     gemm_set_precision(PRECISION_FP32, err, sizeof(err));
 }
