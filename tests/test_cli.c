@@ -67,7 +67,9 @@ void test_cli_config_errors(void) {
     config_error("{\"model\": {\"n_buckets\": 7}}", "model.n_buckets");
     config_error("{\"model\": {\"attn_layers\": [\"lsh\", \"dense\"]}}", "model.attn_layers[1]");
     config_error("{\"model\": {\"axial_dims\": [10, 10]}}", "model.axial_dims");
-    config_error("{\"data\": {\"seq_len\": 100000}}", "model.axial_shape");
+    config_error("{\"model\": {\"axial_shape\": [64, 64]}, \"data\": {\"seq_len\": 100000}}", "model.axial_shape");
+    // without axial_shape the tables fit the length, and the chunks are what 100000 misses
+    config_error("{\"data\": {\"seq_len\": 100000}}", "not a multiple of model.lsh_chunk 64");
     config_error("{\"data\": {\"seq_len\": 4000}}", "data.seq_len: 4000 is not a multiple of model.lsh_chunk");
     config_error("{\"train\": {\"lr\": -1}}", "train.lr");
     config_error("{\"train\": {\"memory_mb\": -1}}", "train.memory_mb: -1 is out of range");
@@ -453,5 +455,20 @@ void test_cli_eval_data_file(void) {
     rc = run_cmd(out, sizeof(out), "%s train %s/tiny.json --steps 1 --out %s/c && %s eval --ckpt %s/c/last.ckpt --data %s/text.txt",
                  reformer_bin(), dir, dir, reformer_bin(), dir, dir);
     EXPECT(rc == 2 && strstr(out, "--data scores bytes") && lines(out) > 0, "copy checkpoint with --data: %d %s", rc, out);
+    teardown();
+}
+
+// A config that leaves the axial position tables out gets them from its length and width:
+// 100 tokens -> [8, 13] (104 positions), d_model 32 -> [8, 24]; the run's config.json says so.
+void test_cli_axial_from_length(void) {
+    setup();
+    char path[600], out[8192];
+    snprintf(path, sizeof(path), "%s/noaxial.json", dir);
+    write_text_file(path, "{\"model\": {\"vocab\": 8, \"d_model\": 32, \"d_ff\": 32, \"n_heads\": 2, \"d_head\": 16,"
+                          " \"attn_layers\": [\"local\"], \"local_chunk\": 10},"
+                          " \"data\": {\"kind\": \"copy\", \"seq_len\": 100}, \"train\": {\"batch\": 2, \"steps\": 1, \"eval_every\": 0}}");
+    int rc = run_cmd(out, sizeof(out), "%s train %s --out %s/r && tr -d ' \\n\\t' < %s/r/config.json", reformer_bin(), path,
+                     dir, dir);
+    EXPECT(rc == 0 && strstr(out, "\"axial_shape\":[8,13]") && strstr(out, "\"axial_dims\":[8,24]"), "%d %s", rc, out);
     teardown();
 }
