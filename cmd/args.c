@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static const char *command = "";
 
 void cmd_set_name(const char *name) { command = name; }
