@@ -81,6 +81,8 @@
     X(test_cli_precision)                              \
     X(test_cli_eval_data_file)                         \
     X(test_cli_axial_from_length)                      \
+    X(test_listops_generated_files_agree)              \
+    X(test_listops_bad_files)                          \
     X(test_bad_input_hf_config_ranges)                 \
     X(test_bad_input_readers)                          \
     X(test_bad_input_checkpoint_fields)                \
