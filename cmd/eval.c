@@ -45,13 +45,13 @@ static int eval_hf(const char *dir, const char *file, int offset, const char *ro
     while (T <= max_len && T <= size && (c = fgetc(f)) != EOF) tok[T++] = c + offset;
     fclose(f);
     int rc = 0;
-    int misfit = plan_length_misfit(&mc, T);
-    if (T < 2 || T > max_len) {
-        cmd_say("%s: %d bytes; the model takes 2 to %d", file, T, max_len);
-        rc = 2;
-    } else if (misfit) {
-        cmd_say("%s: %d bytes is longer than the chunk length %d and not a multiple of it",
-                file, T, misfit);
+    // a length the chunks do not divide is padded at the end, as HF pads it in evaluation
+    int padded = (int)plan_padded_length(&mc, T);
+    if (T < 2 || padded > max_len) {
+        if (padded > T && T <= max_len)
+            cmd_say("%s: %d bytes pad to %d, a multiple of the chunk lengths' least common multiple %lld; the model "
+                    "takes 2 to %d", file, T, padded, plan_chunk_lcm(&mc), max_len);
+        else cmd_say("%s: %d bytes; the model takes 2 to %d", file, T, max_len);
         rc = 2;
     }
     for (int t = 0; !rc && t < T; t++)
@@ -59,14 +59,16 @@ static int eval_hf(const char *dir, const char *file, int offset, const char *ro
             cmd_say("byte %d + offset %d at %d is outside the vocabulary of %d", tok[t] - offset, offset, t, mc.vocab);
             rc = 2;
         }
-    if (!rc && (source_override_attention(&mc, attn, hashes, T, err, sizeof(err)) ||
-                machine_check_memory(&mc, 1, T, 0, 0, err, sizeof(err)))) {
+    if (!rc && (source_override_attention(&mc, attn, hashes, padded, err, sizeof(err)) ||
+                machine_check_memory(&mc, 1, padded, 0, 0, err, sizeof(err)))) {
         cmd_say("%s", err);
         rc = 1;
     }
     if (!rc) {
         Model m;
-        model_init(&m, &mc, 1, T, 1);
+        model_init(&m, &mc, 1, padded, 1);
+        int *in = xcalloc((size_t)padded, sizeof(int));  // padding: token 0, HF's pad_token_id
+        memcpy(in, tok, (size_t)T * sizeof(int));
         float *rot = NULL;
         const float *given[MAX_LAYERS] = {0};
         if (source_load(dir, 1, &m, NULL, err, sizeof(err)) ||
@@ -74,7 +76,7 @@ static int eval_hf(const char *dir, const char *file, int offset, const char *ro
             cmd_say("%s", err);
             rc = 1;
         } else {
-            double loss = model_forward(&m, tok, 1, T, &(ForwardArgs){.rotations = given});
+            double loss = model_forward(&m, in, 1, padded, &(ForwardArgs){.rotations = given, .valid = T});
             if (!isfinite(loss)) {
                 cmd_say("%s: the loss is %g: the weights hold NaN or infinite values", dir, loss);
                 rc = 1;
@@ -82,6 +84,7 @@ static int eval_hf(const char *dir, const char *file, int offset, const char *ro
             else printf("%s on %s: loss %.6f nats, %.6f bits per token, %lld tokens\n", dir, file, loss, loss / log(2.0), m.act.n_labels);
         }
         free(rot);
+        xfree(in);
         model_free(&m);
     }
     xfree(tok);

@@ -116,7 +116,7 @@ size_t lsh_scratch_floats(const LshShape *s) {
     size_t N = lsh_items(s);
     ChunkAttnShape a = kernel_shape(s);
     size_t kernel = chunk_attention_scratch_floats(&a) * threads_get();
-    size_t rotated = (size_t)s->T * s->n_hashes + lsh_bucket_count(&s->buckets) +
+    size_t rotated = (size_t)s->T * s->n_hashes + lsh_bucket_count(&s->buckets) + 1 +  // + padding's bucket
                      (size_t)threads_get() * HASH_ROWS * s->n_hashes * lsh_rotation_cols(&s->buckets);
     size_t work = 5 * N * s->HS + 6 * N + kernel;
     return work > rotated ? work : rotated;
@@ -190,7 +190,7 @@ void lsh_sort_round(int *order, const int *bucket, int n, int nb, int *count) {
     for (int t = 0; t < n; t++) order[count[bucket[t]]++] = t;  // t increasing: stable
 }
 
-void lsh_hash(int *sorted, const float *qk, size_t ld, const float *rot, const LshShape *s,
+void lsh_hash(int *sorted, const float *qk, size_t ld, const float *rot, int valid, const LshShape *s,
               float *scratch) {
     int T = s->T, NR = s->n_hashes, cols = lsh_rotation_cols(&s->buckets), nb = lsh_bucket_count(&s->buckets);
     int rc = NR * cols;
@@ -198,8 +198,8 @@ void lsh_hash(int *sorted, const float *qk, size_t ld, const float *rot, const L
         for (int i = 0; i < NR * T; i++) sorted[i] = i;
         return;
     }
-    int *bucket = (int *)scratch, *count = bucket + (size_t)NR * T;  // (NR, T), then (nb)
-    float *rotated = (float *)(count + nb);                         // (HASH_ROWS, rc) per thread
+    int *bucket = (int *)scratch, *count = bucket + (size_t)NR * T;  // (NR, T), then (nb + 1)
+    float *rotated = (float *)(count + nb + 1);                     // (HASH_ROWS, rc) per thread
     // rotated = qk @ rot (rot viewed as (HS, NR*cols) as HF lays it out), a block of rows at a
     // time in each thread's own buffer, whose argmax is taken while it is in cache: at two
     // million positions and 512 columns the whole product would be 4 GB written and read back
@@ -214,10 +214,14 @@ void lsh_hash(int *sorted, const float *qk, size_t ld, const float *rot, const L
             for (int r = 0; r < NR; r++)
                 bucket[(size_t)r * T + t] = bucket_of(x + (size_t)(t - t0) * rc + r * cols, s);
     }
+    int pad = valid > 0 && valid < T;
+    if (pad)
+        for (int r = 0; r < NR; r++)
+            for (int t = valid; t < T; t++) bucket[(size_t)r * T + t] = nb;
     // each round's stable order, offset into the round's items
     for (int r = 0; r < NR; r++) {
         int *order = sorted + (size_t)r * T;
-        lsh_sort_round(order, bucket + (size_t)r * T, T, nb, count);
+        lsh_sort_round(order, bucket + (size_t)r * T, T, nb + pad, count);
         for (int t = 0; t < T; t++) order[t] += r * T;
     }
 }

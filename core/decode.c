@@ -148,7 +148,7 @@ void decoder_prefill(Decoder *d, const int *tokens, int n, float *logits) {
         layernorm_forward(h, mean, rstd, a->x2, p->ln_w, p->ln_b, (size_t)n0, C, c->ln_eps);
         cache_projections(d, l, h, n0, 0);
         LayerPass pass = {n0, 1, 0, 0, 0};
-        BucketOrder order = {a->sorted + l * a->sorted_per_layer, c->attn[l] == ATTN_LSH && n0 > c->lsh_chunk, d->rot[l]};
+        BucketOrder order = {a->sorted + l * a->sorted_per_layer, c->attn[l] == ATTN_LSH && n0 > c->lsh_chunk, d->rot[l], 0};
         reversible_forward(a->x1, a->x2, &order, &m->w.p.layer[l], &d->spec.shape[l], &pass, &w.layer, NULL);
         if (c->attn[l] == ATTN_LSH && n0 >= c->lsh_chunk) hash_all(d, l, n0);
     }

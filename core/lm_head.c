@@ -55,7 +55,10 @@ static void chunk_forward(Chunk *k, const float *y1, const float *y2, const Head
     linear_forward(k->logits, k->h, p->w, p->b, m, C2, s->V, 0.0f);
 }
 
-static int label_at(const int *tokens, int t, int T) { return t + 1 < T ? tokens[t + 1] : -1; }
+// The label of position t: the next token, none past the end or in the padding.
+static int label_at(const int *tokens, int t, const HeadShape *s) {
+    return t + 1 < (s->valid > 0 ? s->valid : s->T) ? tokens[t + 1] : -1;
+}
 
 double lm_head_forward(float *logits, long *correct, const float *y1, const float *y2,
                        const int *tokens, const HeadParams *p, const HeadShape *s, float *scratch) {
@@ -69,7 +72,7 @@ double lm_head_forward(float *logits, long *correct, const float *y1, const floa
         if (logits) memcpy(logits + (size_t)t0 * V, k.logits, (size_t)m * V * sizeof(float));
         #pragma omp parallel for schedule(static) if (m > 64)
         for (int i = 0; i < m; i++) {
-            int y = label_at(tokens, t0 + i, s->T);
+            int y = label_at(tokens, t0 + i, s);
             k.nll[i] = 0.0;
             k.right[i] = 0;
             if (y < 0 || t0 + i + 1 < s->loss_from) continue;
@@ -104,7 +107,7 @@ void lm_head_backward(float *dy1, float *dy2, HeadParams *grad, float scale, con
         // forward: nll = logsumexp(z) - z[y], so dz = scale * (softmax(z) - onehot(y))
         #pragma omp parallel for schedule(static) if (m > 64)
         for (int i = 0; i < m; i++) {
-            int y = label_at(tokens, t0 + i, s->T);
+            int y = label_at(tokens, t0 + i, s);
             float *z = k.logits + (size_t)i * V;
             if (y < 0) {
                 memset(z, 0, V * sizeof(float));

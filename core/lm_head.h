@@ -20,6 +20,7 @@ typedef struct {
     int loss_from;   // first label position counted in the loss (evaluation tails)
     float eps, dropout;
     uint64_t stream;
+    int valid;       // positions from here on are padding: no label there (0: none)
 } HeadShape;
 
 size_t lm_head_scratch_floats(const HeadShape *s);

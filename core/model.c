@@ -33,6 +33,7 @@ static HeadShape head_shape(const Model *m, int T, const ForwardArgs *a) {
     HeadShape h = plan_head_shape(&m->spec, T);
     h.score_from = a->score_from;
     h.loss_from = a->loss_from;
+    h.valid = a->valid;
     h.dropout = a->training ? m->spec.cfg.hidden_dropout : 0.0f;
     return h;
 }
@@ -218,7 +219,7 @@ double model_forward(Model *m, const int *tokens, int B, int T, const ForwardArg
     for (int l = 0; l < c->n_layers; l++) {
         int hashes = c->attn[l] == ATTN_LSH && T > c->lsh_chunk;
         // the order is laid out for the call's (B, T): NH*NR*T per sequence
-        BucketOrder order = {m->act.sorted + l * m->act.sorted_per_layer, hashes && !a->reuse_buckets, NULL};
+        BucketOrder order = {m->act.sorted + l * m->act.sorted_per_layer, hashes && !a->reuse_buckets, NULL, a->valid};
         if (order.hash) order.rot = model_layer_rotations(m, a, l, m->work.rot);
         uint64_t stream = model_layer_stream(m, a->step, l);
         float *keep = layer_keep(m, l);
@@ -256,11 +257,12 @@ double model_forward(Model *m, const int *tokens, int B, int T, const ForwardArg
     }
     long long labels = 0;
     for (int b = 0; b < B; b++)
-        for (int t = imax(1, a->loss_from); t < T; t++) labels += tokens[(size_t)b * T + t] >= 0;
+        for (int t = imax(1, a->loss_from); t < (a->valid ? a->valid : T); t++) labels += tokens[(size_t)b * T + t] >= 0;
     m->act.n_labels = labels;
     m->act.scored = 0;
     for (int b = 0; b < B; b++)
-        for (int t = imax(1, a->score_from); t < T; t++) m->act.scored += tokens[(size_t)b * T + t] >= 0;
+        for (int t = imax(1, a->score_from); t < (a->valid ? a->valid : T); t++)
+            m->act.scored += tokens[(size_t)b * T + t] >= 0;
     return labels ? nll / labels : 0.0;
 }
 

@@ -45,6 +45,9 @@ typedef struct {
     int score_from;       // first label position counted in `correct` and `scored`
     int first_seq;        // index of tokens' first sequence in the global batch (data-parallel
                           // ranks): dropout masks are drawn per global sequence
+    int valid;            // positions from here on are padding (0: none): a length the chunks
+                          // do not divide, padded as HF pads it in eval (its own LSH bucket, no
+                          // labels); exact for causal models, whose real positions never see it
 } ForwardArgs;
 
 // What the model learns: parameters and gradients, one block each in the same layout, and

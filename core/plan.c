@@ -285,6 +285,15 @@ long long plan_chunk_lcm(const ReformerConfig *c) {
     return lcm;
 }
 
+long long plan_padded_length(const ReformerConfig *c, long long T) {
+    long long lcm = plan_chunk_lcm(c), least = 0;
+    for (int l = 0; l < c->n_layers; l++) {
+        int ch = plan_layer_chunk(c, l);
+        if (ch > 1 && (least == 0 || ch < least)) least = ch;
+    }
+    return least && T > least && T % lcm ? (T / lcm + 1) * lcm : T;
+}
+
 int plan_length_misfit(const ReformerConfig *c, long long T) {
     for (int l = 0; l < c->n_layers; l++) {
         int ch = plan_layer_chunk(c, l);

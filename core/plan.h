@@ -76,6 +76,9 @@ long long plan_chunk_lcm(const ReformerConfig *c);
 // A sequence of T tokens runs when every layer's chunk either covers it or divides it:
 // 0 then, else the first chunk length that does neither.
 int plan_length_misfit(const ReformerConfig *c, long long T);
+// The length HuggingFace pads T tokens to in evaluation (ReformerModel._pad_to_mult_of_chunk_length):
+// the next multiple of plan_chunk_lcm when T is longer than the smallest chunk and not one; else T.
+long long plan_padded_length(const ReformerConfig *c, long long T);
 
 // ---- FLOPs ----
 // Model FLOPs per token at sequence length T: one forward pass, or a training step (forward,

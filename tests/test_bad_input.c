@@ -121,8 +121,8 @@ void test_bad_input_hf_config_ranges(void) {
                              " \"attn_layers\": [\"lsh\"], \"lsh_chunk\": 8, \"axial_shape\": [4, 4], \"axial_dims\": [8, 8],"
                              " \"causal\": false}, \"data\": {\"kind\": \"copy\", \"seq_len\": 16}}");
     expect_refused(2, "model.causal: false", "train %s/bidir.json --out %s/bidir", dir, dir);
-    // an LSH chunk of 17 beside a local chunk of 16: 64 bytes fit the local layer, not the LSH one
-    hf_case("\"lsh_attn_chunk_length\": 17, \"local_attn_chunk_length\": 16", "chunk length 17");
+    // an LSH chunk of 17 beside a local chunk of 16: 64 bytes pad to 272, more than the 64 positions
+    hf_case("\"lsh_attn_chunk_length\": 17, \"local_attn_chunk_length\": 16", "least common multiple 272");
     teardown();
 }
 

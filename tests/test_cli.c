@@ -286,6 +286,10 @@ void test_cli_export_and_eval_hf_dir(void) {
                  "\\001\\002\\003\\004\\005\\006\\007\\010\\011\\012\\013\\014\\015\\016\\017\\000' > %s/seq.bin", dir);
     rc = run_cmd(out, sizeof(out), "%s eval --ckpt %s/hf --data %s/seq.bin --json", reformer_bin(), dir, dir);
     EXPECT(rc == 0 && strstr(out, "\"loss_nats\"") && strstr(out, "\"tokens\": 31"), "eval HF dir: %d %s", rc, out);
+    // 27 of them: padded to 32 as HF pads (chunks of 8), 26 labels
+    rc = run_cmd(out, sizeof(out), "head -c 27 %s/seq.bin > %s/seq27.bin && %s eval --ckpt %s/hf --data %s/seq27.bin --json",
+                 dir, dir, reformer_bin(), dir, dir);
+    EXPECT(rc == 0 && strstr(out, "\"tokens\": 26"), "eval HF dir, 27 bytes: %d %s", rc, out);
     rc = run_cmd(out, sizeof(out), "%s eval --ckpt %s/hf --data %s/seq.bin --token-offset 2", reformer_bin(), dir, dir);
     EXPECT(rc == 2 && lines(out) == 1 && strstr(out, "vocabulary"), "offset past vocabulary: %d %s", rc, out);
     rc = run_cmd(out, sizeof(out), "%s eval --ckpt %s/hf", reformer_bin(), dir);

@@ -288,3 +288,43 @@ void test_model_readers_survive_random_damage(void) {
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     EXPECT(system(cmd) == 0, "cleanup");
 }
+
+// Evaluation of a length the chunks do not divide: HF pads it at the end to a multiple of the
+// chunk lengths' lcm (even where every chunk would take the length unpadded), gives the padding
+// an LSH bucket of its own and cuts the logits back. Ours, with the same padding
+// (plan_padded_length, ForwardArgs.valid): the same logits and loss.
+static void check_padded(const char *name, int L) {
+    char err[1024];
+    Model m;
+    float *rot;
+    Safetensors fx;
+    const float *given[MAX_LAYERS];
+    char dir[512];
+    snprintf(dir, sizeof(dir), "%s/%s", FIXTURES, name);
+    ReformerConfig cfg;
+    int max_len;
+    EXPECT(hf_read_config(dir, &cfg, &max_len, err, sizeof(err)) == 0, "%s", err);
+    int P = (int)plan_padded_length(&cfg, L);
+    EXPECT(P == 32, "%s: %d tokens padded to %d, HF pads to 32", name, L, P);
+    if (open_case(name, 1, P, &m, given, &rot, &fx)) return;
+    int V = m.spec.cfg.vocab, tok[32] = {0};
+    EXPECT(safetensors_read_int(&fx, "input_ids", tok, L, err, sizeof(err)) == 0, "%s", err);
+    double loss = model_forward(&m, tok, 1, P, &(ForwardArgs){.rotations = given, .valid = L});
+    float *logits = xmalloc((size_t)P * V * sizeof(float)), *want = xmalloc((size_t)L * V * sizeof(float)), hf_loss;
+    model_logits(&m, logits);
+    EXPECT(safetensors_read_f32(&fx, "loss", &hf_loss, 1, err, sizeof(err)) == 0, "%s", err);
+    EXPECT(safetensors_read_f32(&fx, "logits", want, (size_t)L * V, err, sizeof(err)) == 0, "%s", err);
+    double dl = max_rel_diff(logits, want, (size_t)L * V);
+    printf("    %s: %d tokens padded to %d: loss %.7f (HF %.7f), logits max rel diff %.2e\n", name, L, P, loss, hf_loss, dl);
+    EXPECT(dl < 1e-4, "%s: logits differ by %.2e", name, dl);
+    EXPECT(fabs(loss - hf_loss) / fabs(hf_loss) < 1e-5 && m.act.n_labels == L - 1, "%s: loss %.7f vs %.7f over %lld labels",
+           name, loss, hf_loss, m.act.n_labels);
+    free(rot);
+    xfree(logits);
+    xfree(want);
+    safetensors_close(&fx);
+    model_free(&m);
+}
+
+void test_hf_oracle_padded_lsh_local(void) { check_padded("padded_lsh_local", 27); }
+void test_hf_oracle_padded_where_chunks_fit(void) { check_padded("padded_lsh_factorised", 16); }

@@ -53,6 +53,8 @@
     X(test_hf_oracle_mixed_factorised_relu)            \
     X(test_hf_oracle_bidirectional_lsh_local)          \
     X(test_hf_oracle_bidirectional_four_hashes)        \
+    X(test_hf_oracle_padded_lsh_local)                 \
+    X(test_hf_oracle_padded_where_chunks_fit)          \
     X(test_hf_decode_local_lsh)                        \
     X(test_hf_decode_short_prompt)                     \
     X(test_hf_export_roundtrip)                        \

@@ -110,7 +110,7 @@ void test_reversibility_12_layers(void) {
         memcpy(saved + (2 * l + 1) * n, x2, n * 4);
         LayerPass pass = {32, 1, 0, 0, 0};
         LayerWork w = plan_scratch_views(&m.spec, m.work.shared).layer;
-        BucketOrder reuse = {m.act.sorted + l * m.act.sorted_per_layer, 0, NULL};
+        BucketOrder reuse = {m.act.sorted + l * m.act.sorted_per_layer, 0, NULL, 0};
         reversible_forward(x1, x2, &reuse, &m.w.p.layer[l], &m.spec.shape[l], &pass, &w, NULL);
     }
     EXPECT(max_rel_diff(x1, m.act.x1, n) == 0.0 && max_rel_diff(x2, m.act.x2, n) == 0.0, "replay differs");
@@ -164,14 +164,14 @@ void test_reversible_equals_store_everything(void) {
             float *y1 = store + (2 * l + 2) * n, *y2 = store + (2 * l + 3) * n;
             memcpy(y1, store + 2 * l * n, n * 4);
             memcpy(y2, store + (2 * l + 1) * n, n * 4);
-            BucketOrder reuse = {m.act.sorted + l * m.act.sorted_per_layer, 0, NULL};
+            BucketOrder reuse = {m.act.sorted + l * m.act.sorted_per_layer, 0, NULL, 0};
             reversible_forward(y1, y2, &reuse, &m.w.p.layer[l], &m.spec.shape[l], &pass, &w, NULL);
         }
     }
     EXPECT(max_rel_diff(x1, m.act.x1, n) == 0.0, "stored forward differs from model forward");
     // backward with the stored inputs: no inversion anywhere
     float *d1 = xcalloc(n, 4), *d2 = xcalloc(n, 4);
-    HeadShape hs = {32, cfg.d_model, cfg.vocab, cfg.head_chunk, 0, 0, cfg.ln_eps, cfg.hidden_dropout, 0};
+    HeadShape hs = {32, cfg.d_model, cfg.vocab, cfg.head_chunk, 0, 0, cfg.ln_eps, cfg.hidden_dropout, 0, 0};
     for (int b = 0; b < 2; b++) {
         hs.stream = model_head_stream(&m, 0, b);
         lm_head_backward(d1 + b * n / 2, d2 + b * n / 2, &m.w.g.head, 1.0f / (2 * 31), x1 + b * n / 2,

@@ -2,7 +2,8 @@
 Xeon VM with transformers 5.17 and PyTorch 2.11). For each tiny case it writes the model directory
 (config.json + model.safetensors) and fixture.safetensors holding the input ids, the LSH
 rotations HF drew (captured from torch.randn), the logits, the loss and every parameter's
-gradient from loss.backward(). Usage: python3 make_fixtures.py OUTDIR"""
+gradient from loss.backward(). Usage: python3 make_fixtures.py OUTDIR [padded] (padded: only the
+evaluation cases whose length the chunks do not divide)"""
 import inspect, json, os, sys
 
 import torch
@@ -38,6 +39,7 @@ CASES = {
 }
 
 out = sys.argv[1]
+only_padded = sys.argv[2:] == ["padded"]
 captured = []
 _randn = torch.randn
 def recording_randn(*a, **k):
@@ -86,7 +88,7 @@ def gradient_case(name, cfg, model, hf_loss):
     print(json.dumps({"case": name, "loss": float(loss), "rotations": [list(c.shape) for c in captured[:n_lsh]],
                       "no_grad": no_grad, "is_decoder": cfg.is_decoder}), flush=True)
 
-for name, kw in CASES.items():
+for name, kw in ({} if only_padded else CASES).items():
     torch.manual_seed(1)
     cfg = ReformerConfig(**BASE, **kw)
     gradient_case(name, cfg, ReformerModelWithLMHead(cfg), hf_loss=True)
@@ -108,7 +110,7 @@ cache_kw = "past_buckets_states" if "past_buckets_states" in inspect.signature(R
 def cache_of(res):
     return getattr(res, "past_buckets_states", None) or getattr(res, "past_key_values", None)
 
-for name, (kw, prompt_len, steps) in DECODE_CASES.items():
+for name, (kw, prompt_len, steps) in ({} if only_padded else DECODE_CASES).items():
     torch.manual_seed(2)
     cfg = ReformerConfig(**BASE, **kw)
     model = ReformerModelWithLMHead(cfg)
@@ -147,7 +149,42 @@ BIDIR_CASES = {
                                   lsh_num_chunks_before=1, lsh_num_chunks_after=1, local_attn_chunk_length=8,
                                   hidden_act="relu"),
 }
-for name, kw in BIDIR_CASES.items():
+for name, kw in ({} if only_padded else BIDIR_CASES).items():
     torch.manual_seed(3)
     cfg = ReformerConfig(**{**BASE, "is_decoder": False}, **kw)
     gradient_case(name, cfg, ReformerForMaskedLM(cfg), hf_loss=False)
+
+# ---- evaluation of a length the chunks do not divide: HF pads it at the end to a multiple of
+# the chunk lengths' least common multiple, gives the padding an LSH bucket of its own and cuts
+# the logits back; the loss is HF's with labels=input_ids ----
+PADDED_CASES = {
+    # 27 tokens, chunks 8 (LSH) and 16 (local): padded to 32
+    "padded_lsh_local": (dict(attn_layers=["lsh", "local"], num_hashes=2, num_buckets=4, lsh_attn_chunk_length=8,
+                              lsh_num_chunks_before=1, lsh_num_chunks_after=0, local_attn_chunk_length=16,
+                              local_num_chunks_before=1, local_num_chunks_after=0, hidden_act="gelu"), 27),
+    # 16 tokens, LSH chunk 4 and local chunk 32 (which covers it): HF still pads, to 32
+    "padded_lsh_factorised": (dict(attn_layers=["local", "lsh"], num_hashes=4, num_buckets=[2, 4],
+                                   lsh_attn_chunk_length=4, lsh_num_chunks_before=1, lsh_num_chunks_after=0,
+                                   local_attn_chunk_length=32, local_num_chunks_before=1, local_num_chunks_after=0,
+                                   hidden_act="relu"), 16),
+}
+for name, (kw, length) in PADDED_CASES.items():
+    torch.manual_seed(4)
+    cfg = ReformerConfig(**BASE, **kw)
+    model = ReformerModelWithLMHead(cfg)
+    randomize(model, biases=False)
+    model.eval()
+    d = os.path.join(out, name)
+    model.save_pretrained(d)
+    ids = torch.randint(1, cfg.vocab_size, (1, length))
+    captured.clear()
+    with torch.no_grad():
+        res = model(ids, labels=ids)
+    n_lsh = sum(1 for a in cfg.attn_layers if a == "lsh")
+    t = {"input_ids": ids.to(torch.int64).contiguous(), "logits": res.logits.contiguous(),
+         "loss": res.loss.reshape(1).contiguous()}
+    for i in range(n_lsh):
+        t["rotations.%d" % i] = captured[i].clone().contiguous()
+    save_file(t, os.path.join(d, "fixture.safetensors"))
+    print(json.dumps({"case": name, "length": length, "logits": list(res.logits.shape), "loss": float(res.loss),
+                      "rotations": [list(c.shape) for c in captured[:n_lsh]]}), flush=True)
