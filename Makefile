@@ -7,6 +7,7 @@
 #   make ARCH=-march=x86-64-v3   a portable AVX2 build (e.g. to carry to another machine)
 #   make MPI=1      ./reformer that also trains as ranks of mpirun (Open MPI: libopenmpi-dev),
 #                   and its tests, which include the mpirun ones; objects in build-mpi/
+#   make DNNL=0     a build on OpenBLAS alone, without oneDNN (train.precision bf16 refused)
 CC ?= gcc
 # Debian's gcc 12.2 at -O3 with 512-bit vectors realigns stack frames to 64 bytes and then
 # loads from a stack array with vmovapd at a 32-byte-misaligned address (SIGSEGV, a compiler
