@@ -53,7 +53,7 @@ static const Key KEYS[] = {
     {"model.local_chunks_before", T_INT, M(local_before), 0, 16, 0, "local chunks seen before"},
     {"model.local_chunks_after", T_INT, M(local_after), 0, 16, 0, "local chunks seen after"},
     {"model.axial_shape", T_PAIR, M(axial_shape), 1, 1 << 24, 0, "axial position factors [A0, A1]; A0*A1 >= seq_len (left out: [2^(p/2), ceil(seq_len / 2^(p/2))], p = floor(log2 seq_len))"},
-    {"model.axial_dims", T_PAIR, M(axial_dims), 1, 65536, 0, "axial embedding sizes [d0, d1]; d0+d1 = d_model (left out: [d_model/4, the rest])"},
+    {"model.axial_dims", T_PAIR, M(axial_dims), 1, 65536, 0, "axial embedding sizes [d0, d1]; d0+d1 = d_model (left out: [d_model/4 (at least 1), the rest])"},
     {"model.activation", T_ENUM, M(act), 0, 0, ACTS, "feed-forward activation: gelu (erf) or relu"},
     {"model.causal", T_BOOL, M(causal), 0, 1, 0, "causal masks (HF is_decoder)"},
     {"model.hidden_dropout", T_FLOAT, M(hidden_dropout), 0, 0.99, 0, "dropout on hidden states"},
@@ -337,7 +337,7 @@ static cJSON *parse_strict(const char *json, const char *where, char *err, size_
 
 // The axial position tables a config leaves out, chosen from its length and width: shape
 // [2^(p/2), ceil(L / 2^(p/2))] with p = floor(log2 L) (64 x 64 for 4096, as B6), and dims
-// [d_model / 4, the rest] (B6's 64 and 192).
+// [d_model / 4 (at least 1), the rest] (B6's 64 and 192).
 static void fill_axial(Config *c) {
     ReformerConfig *m = &c->model;
     if (!config_given(c, "model.axial_shape") && c->data.seq_len >= 1) {
@@ -346,8 +346,8 @@ static void fill_axial(Config *c) {
         m->axial_shape[0] = 1 << (p / 2);
         m->axial_shape[1] = (L + m->axial_shape[0] - 1) / m->axial_shape[0];
     }
-    if (!config_given(c, "model.axial_dims")) {
-        m->axial_dims[0] = m->d_model / 4;
+    if (!config_given(c, "model.axial_dims") && m->d_model >= 2) {  // each at least 1, as the table asks
+        m->axial_dims[0] = m->d_model >= 8 ? m->d_model / 4 : 1;
         m->axial_dims[1] = m->d_model - m->axial_dims[0];
     }
 }
