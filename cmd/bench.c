@@ -56,11 +56,11 @@ static void parse_seqs(void *flags, const char *value) {
 static const Flag FLAGS[] = {
     {"--seq", "L[,L...]", FLAG_CUSTOM, 0, .parse = parse_seqs, .help = "sequence lengths, one row each (default 4096)"},
     {"--layers", "N", FLAG_INT, offsetof(BenchArgs, layers), 1, MAX_LAYERS, .help = "override the layer count"},
-    {"--attn", "KIND", FLAG_CHOICE, offsetof(BenchArgs, attn), .choices = attention_names,
+    {"--attn", NULL, FLAG_CHOICE, offsetof(BenchArgs, attn), .choices = attention_names,
      .help = "lsh, local or full for every layer"},
-    {"--mode", "MODE", FLAG_CHOICE, offsetof(BenchArgs, mode), .choices = MODE_NAMES,
+    {"--mode", NULL, FLAG_CHOICE, offsetof(BenchArgs, mode), .choices = MODE_NAMES,
      .help = "train (default), forward, or decode: L tokens one at a time\nthrough the sampling cache (step_s: seconds per token)"},
-    {"--optimizer", "O", FLAG_CHOICE, offsetof(BenchArgs, optimizer), .choices = optimizer_names,
+    {"--optimizer", NULL, FLAG_CHOICE, offsetof(BenchArgs, optimizer), .choices = optimizer_names,
      .help = "adam (default) or adafactor, for train mode"},
     {"--steps", "N", FLAG_INT, offsetof(BenchArgs, steps), 1, 64, .help = "timed steps, median reported (default 3)"},
     {"--warmup", "N", FLAG_INT, offsetof(BenchArgs, warmup), 0, 64, .help = "untimed steps first (default 1)"},
@@ -119,14 +119,11 @@ static double sgemm_rate(int threads) {
     return best;
 }
 
-// B6 of BENCH.md, with the axial shape scripts/hf_reformer_bench.py uses for L.
+// B6 of BENCH.md with the axial tables of length L (plan_axial_shape: for a power of two the
+// shape scripts/hf_reformer_bench.py gives HuggingFace's model).
 static void b6_for(ReformerConfig *c, int L) {
-    int p = 0;
-    while ((1 << (p + 1)) <= L) p++;
-    c->axial_shape[0] = 1 << (p / 2);
-    c->axial_shape[1] = L / c->axial_shape[0];
-    c->axial_dims[0] = c->d_model / 4;
-    c->axial_dims[1] = c->d_model - c->d_model / 4;
+    plan_axial_shape(c->axial_shape, L);
+    plan_axial_dims(c->axial_dims, c->d_model);
 }
 
 // main re-executes with a better kernel when OpenBLAS chose a generic one; if it still runs

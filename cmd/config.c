@@ -335,21 +335,11 @@ static cJSON *parse_strict(const char *json, const char *where, char *err, size_
     return root;
 }
 
-// The axial position tables a config leaves out, chosen from its length and width: shape
-// [2^(p/2), ceil(L / 2^(p/2))] with p = floor(log2 L) (64 x 64 for 4096, as B6), and dims
-// [d_model / 4 (at least 1), the rest] (B6's 64 and 192).
+// The axial position tables a config leaves out, chosen from its length and width (plan.h).
 static void fill_axial(Config *c) {
     ReformerConfig *m = &c->model;
-    if (!config_given(c, "model.axial_shape") && c->data.seq_len >= 1) {
-        int L = c->data.seq_len, p = 0;
-        while ((2LL << p) <= L) p++;
-        m->axial_shape[0] = 1 << (p / 2);
-        m->axial_shape[1] = (L + m->axial_shape[0] - 1) / m->axial_shape[0];
-    }
-    if (!config_given(c, "model.axial_dims") && m->d_model >= 2) {  // each at least 1, as the table asks
-        m->axial_dims[0] = m->d_model >= 8 ? m->d_model / 4 : 1;
-        m->axial_dims[1] = m->d_model - m->axial_dims[0];
-    }
+    if (!config_given(c, "model.axial_shape") && c->data.seq_len >= 1) plan_axial_shape(m->axial_shape, c->data.seq_len);
+    if (!config_given(c, "model.axial_dims") && m->d_model >= 2) plan_axial_dims(m->axial_dims, m->d_model);
 }
 
 int config_parse(const char *json, const char *where, Config *c, char *err, size_t cap) {

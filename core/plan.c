@@ -265,6 +265,20 @@ int plan_keep_within(const ReformerConfig *c, int B, int T, double budget_bytes)
     return n < c->n_layers ? (int)n : c->n_layers;
 }
 
+// ---- axial position tables ----
+
+void plan_axial_shape(int shape[2], long long L) {
+    int p = 0;
+    while ((2LL << p) <= L) p++;
+    shape[0] = 1 << (p / 2);
+    shape[1] = (int)((L + shape[0] - 1) / shape[0]);
+}
+
+void plan_axial_dims(int dims[2], int d_model) {
+    dims[0] = d_model >= 8 ? d_model / 4 : 1;  // each at least 1, as the config table asks
+    dims[1] = d_model - dims[0];
+}
+
 // ---- chunk geometry ----
 
 int plan_layer_chunk(const ReformerConfig *c, int l) {

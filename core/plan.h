@@ -67,6 +67,13 @@ typedef struct {
 void plan_params(const ReformerConfig *c, float *base, ParamEntry *table, ModelViews *v, size_t *n_params,
                  int *n_entries);
 
+// ---- axial position tables ----
+// The tables a config leaves out, from its length and width: shape [2^(p/2), ceil(L / 2^(p/2))]
+// with p = floor(log2 L) (64 x 64 for 4096: B6's), and dims [d_model / 4 (at least 1), the rest]
+// (B6's 64 and 192); d_model >= 2.
+void plan_axial_shape(int shape[2], long long L);
+void plan_axial_dims(int dims[2], int d_model);
+
 // ---- chunk geometry ----
 // The chunk length layer l attends in: LSH's or local's; 1 for full attention.
 int plan_layer_chunk(const ReformerConfig *c, int l);
