@@ -32,7 +32,8 @@ typedef enum {
 
 typedef struct {
     const char *name;            // "--ckpt"
-    const char *value;           // "CKPT": the value's name in usage and help (NULL: a switch)
+    const char *value;           // "CKPT": the value's name in usage and help (NULL: a switch, or a
+                                 // choice, which shows its choices)
     FlagKind kind;
     size_t offset;               // offsetof the field in the command's flags struct
     double lo, hi;               // FLAG_INT, FLAG_LONG, FLAG_FLOAT

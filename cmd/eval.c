@@ -100,10 +100,10 @@ typedef struct {
 
 static const Flag FLAGS[] = {
     {"--ckpt", "CKPT", FLAG_TEXT, offsetof(Flags, ckpt), .help = "checkpoint, or a HuggingFace model directory (required)", .required = 1},
-    {"--split", "S", FLAG_CHOICE, offsetof(Flags, split), .choices = SPLITS, .help = "valid (default) or test"},
+    {"--split", NULL, FLAG_CHOICE, offsetof(Flags, split), .choices = SPLITS, .help = "valid (default) or test"},
     {"--max-tokens", "N", FLAG_LONG, offsetof(Flags, max_tokens), 1, 1LL << 50,
      .help = "the first windows that hold N predicted tokens (default: the whole split)"},
-    {"--attn", "KIND", FLAG_CHOICE, offsetof(Flags, attn), .choices = run_attention_names,
+    {"--attn", NULL, FLAG_CHOICE, offsetof(Flags, attn), .choices = run_attention_names,
      .help = "evaluate under other attention, parameters unchanged: full, lsh, or\n"
              "chunks (LSH layers then attend chunks of positions: one bucket)"},
     {"--hashes", "N", FLAG_INT, offsetof(Flags, hashes), 1, MAX_HASHES, .help = "LSH hashing rounds (default: the model's)"},

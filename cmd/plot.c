@@ -188,7 +188,7 @@ typedef struct {
 } Flags;
 
 static const Flag FLAGS[] = {
-    {"--x", "AXIS", FLAG_CHOICE, offsetof(Flags, x_axis), .choices = X_NAMES,
+    {"--x", NULL, FLAG_CHOICE, offsetof(Flags, x_axis), .choices = X_NAMES,
      .help = "step (default), tokens or time (seconds of training)"},
     {"--out", "FILE", FLAG_TEXT, offsetof(Flags, out), .help = "the SVG to write (default curves.svg)"},
     {NULL},

@@ -164,7 +164,7 @@ static const Flag FLAGS[] = {
     {"--token-offset", "K", FLAG_INT, offsetof(Flags, offset), 0, 65536,
      .help = "token = byte + K (default: the model's data.token_offset)"},
     {"--rotations", "FILE", FLAG_TEXT, offsetof(Flags, rotations), .help = "LSH rotations (safetensors, rotations.<k> per LSH layer)"},
-    {"--attn", "KIND", FLAG_CHOICE, offsetof(Flags, attn), .choices = run_attention_names,
+    {"--attn", NULL, FLAG_CHOICE, offsetof(Flags, attn), .choices = run_attention_names,
      .help = "decode under other attention (see eval --help): lsh, chunks, full"},
     {"--hashes", "N", FLAG_INT, offsetof(Flags, hashes), 1, MAX_HASHES, .help = "LSH hashing rounds (default: the model's)"},
     {"--no-cache", NULL, FLAG_SWITCH, offsetof(Flags, no_cache), .help = "rerun the whole prefix per token instead of the decoding cache"},
