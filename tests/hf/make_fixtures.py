@@ -110,14 +110,19 @@ cache_kw = "past_buckets_states" if "past_buckets_states" in inspect.signature(R
 def cache_of(res):
     return getattr(res, "past_buckets_states", None) or getattr(res, "past_key_values", None)
 
-for name, (kw, prompt_len, steps) in ({} if only_padded else DECODE_CASES).items():
-    torch.manual_seed(2)
+def eval_model(name, kw, seed):
+    """A ReformerModelWithLMHead of BASE and kw in eval mode, randomized and saved as OUT/name."""
+    torch.manual_seed(seed)
     cfg = ReformerConfig(**BASE, **kw)
     model = ReformerModelWithLMHead(cfg)
     randomize(model, biases=False)
     model.eval()
     d = os.path.join(out, name)
     model.save_pretrained(d)
+    return cfg, model, d
+
+for name, (kw, prompt_len, steps) in ({} if only_padded else DECODE_CASES).items():
+    cfg, model, d = eval_model(name, kw, 2)
     prompt = torch.randint(0, cfg.vocab_size, (1, prompt_len))
     captured.clear()
     with torch.no_grad():
@@ -169,13 +174,7 @@ PADDED_CASES = {
                                    hidden_act="relu"), 16),
 }
 for name, (kw, length) in PADDED_CASES.items():
-    torch.manual_seed(4)
-    cfg = ReformerConfig(**BASE, **kw)
-    model = ReformerModelWithLMHead(cfg)
-    randomize(model, biases=False)
-    model.eval()
-    d = os.path.join(out, name)
-    model.save_pretrained(d)
+    cfg, model, d = eval_model(name, kw, 4)
     ids = torch.randint(1, cfg.vocab_size, (1, length))
     captured.clear()
     with torch.no_grad():
