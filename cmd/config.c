@@ -13,6 +13,7 @@
 
 #include "../core/attention.h"
 #include "../core/attention_lsh.h"
+#include "../core/class_head.h"
 #include "../core/common.h"
 #include "../core/ffn.h"
 
@@ -21,7 +22,8 @@ typedef enum { T_INT, T_I64, T_FLOAT, T_BOOL, T_ENUM, T_STR, T_ATTN, T_PAIR, T_B
 
 static const char *const ACTS[] = {"gelu", "relu", NULL};
 static const char *const SCHEDULES[] = {"constant", "rsqrt", "cosine", NULL};
-static const char *const KINDS[] = {"copy", "enwik8", "imagenet64", NULL};
+static const char *const KINDS[] = {"copy", "enwik8", "imagenet64", "listops", NULL};
+const char *const objective_names[] = {"lm", "mlm", NULL};
 static const char *const PIXEL_ORDERS[] = {"rgb", "planar", NULL};  // PIXELS_RGB, PIXELS_PLANAR
 
 typedef struct {
@@ -64,14 +66,17 @@ static const Key KEYS[] = {
     {"model.axial_init_std", T_FLOAT, M(axial_std), 0, 10, 0, "std of the axial position tables at initialisation (HF axial_norm_std: 1.0)"},
     {"model.ffn_chunk", T_INT, M(ffn_chunk), 1, 1 << 24, 0, "positions per feed-forward chunk"},
     {"model.head_chunk", T_INT, M(head_chunk), 1, 1 << 24, 0, "positions per LM-head chunk"},
+    {"model.head", T_ENUM, M(head), 0, 0, head_names, "on top of the layers: lm (a language-model head) or classifier (HF ReformerForSequenceClassification's head: one class per sequence)"},
+    {"model.classes", T_INT, M(classes), 0, 65536, 0, "classifier: the classes (HF num_labels; 2 or more); 0 with the LM head"},
+    {"model.pooling", T_ENUM, M(pooling), 0, 0, pooling_names, "classifier: the row it reads: first (the first position, HF's) or mean (the mean over the real positions)"},
     {"model.hash_seed", T_I64, M(hash_seed), -1, 9.0e15, 0, "fixed LSH rotations for every layer and step; -1: fresh"},
-    {"data.kind", T_ENUM, D(kind), 0, 0, KINDS, "copy (synthetic duplication), enwik8, imagenet64"},
-    {"data.path", T_STR, D(path), 0, 0, 0, "enwik8: enwik8.zip, a gzip or the raw file; imagenet64: the training .zip/.npz/.tar of PNGs, or a directory of them"},
+    {"data.kind", T_ENUM, D(kind), 0, 0, KINDS, "copy (synthetic duplication), enwik8, imagenet64, listops (LRA; model.head classifier)"},
+    {"data.path", T_STR, D(path), 0, 0, 0, "enwik8: enwik8.zip, a gzip or the raw file; imagenet64: the training .zip/.npz/.tar of PNGs, or a directory of them; listops: the directory of basic_{train,val,test}.tsv"},
     {"data.valid_path", T_STR, D(valid_path), 0, 0, 0, "imagenet64: the validation archive (Imagenet64_val_npz.zip or valid_64x64.tar), or a directory"},
     {"data.shuffle_images", T_INT, D(shuffle_images), 1, 1 << 20, 0, "imagenet64: images per shuffled block (memory: 12 KB each)"},
     {"data.pixel_order", T_ENUM, D(pixel_order), 0, 0, PIXEL_ORDERS, "imagenet64: rgb (pixel by pixel, R G B) or planar (as stored)"},
     {"data.token_offset", T_INT, D(token_offset), 0, 65536, 0, "token = byte + offset (HuggingFace's enwik8 models: 2)"},
-    {"data.seq_len", T_INT, D(seq_len), 2, 1 << 24, 0, "tokens per sequence"},
+    {"data.seq_len", T_INT, D(seq_len), 2, 1 << 24, 0, "tokens per sequence (listops: the longest; shorter ones are padded per batch)"},
     {"train.batch", T_INT, R(batch), 1, 65536, 0, "sequences per step"},
     {"train.steps", T_I64, R(steps), 1, 1e12, 0, "optimizer steps"},
     {"train.optimizer", T_ENUM, O(optimizer), 0, 0, optimizer_names, "adam, or adafactor (factored second moments: state of rows + columns per matrix)"},
@@ -91,6 +96,9 @@ static const Key KEYS[] = {
     {"train.shard_optimizer", T_BOOL, R(shard_optimizer), 0, 1, 0, "under mpirun, each rank keeps 1/N of the optimizer state (ZeRO-1); false: every rank all of it"},
     {"train.eval_tokens", T_I64, R(eval_tokens), 0, 1e15, 0, "tokens per validation during training; 0: the whole split"},
     {"train.precision", T_ENUM, R(precision), 0, 0, precision_names, "products of the dense layers: fp32, or bf16 (bfloat16 operands, fp32 sums; a build with oneDNN on a CPU with bf16 instructions)"},
+    {"train.objective", T_ENUM, R(objective), 0, 0, objective_names, "the LM head's labels: lm (the next token; model.causal true) or mlm (masked tokens, BERT's 80/10/10; model.causal false)"},
+    {"train.mask_rate", T_FLOAT, R(mask_rate), 0.0001, 1, 0, "mlm: the share of positions masked and scored"},
+    {"train.mask_id", T_INT, R(mask_id), -1, 1 << 20, 0, "mlm: the token a masked position reads; -1: model.vocab - 1"},
     {"train.memory_mb", T_MIB, R(memory_mb), 0, 1e9, 0, "MiB the top layers may keep of their forward's activations so that their backward skips the recompute (a quarter of their FLOPs; about 12 KB a token and layer for B6); \"auto\": half of the memory free at the start, shared by this machine's processes; 0: every layer recomputes (reversible: least memory)"},
 };
 #define N_KEYS (sizeof(KEYS) / sizeof(KEYS[0]))
@@ -112,6 +120,35 @@ void config_default(Config *c) {
     c->train.log_every = 10;
     c->train.seed = 1;
     c->train.shard_optimizer = 1;
+    c->train.mask_rate = 0.15f;
+    c->train.mask_id = -1;
+}
+
+int config_mask_id(const Config *c) { return c->train.mask_id >= 0 ? c->train.mask_id : c->model.vocab - 1; }
+
+// The head and objective against the model and the data. Returns 0 or -1 with err.
+static int validate_task(const Config *c, char *err, size_t cap) {
+    const ReformerConfig *m = &c->model;
+    if (m->head == HEAD_CLASSIFIER) {
+        if (m->classes < 2) return set_error(err, cap, "model.classes: required (2 or more) with model.head \"classifier\"");
+        if (c->data.kind != DATA_LISTOPS)
+            return set_error(err, cap, "model.head: \"classifier\" needs data with classes (data.kind \"listops\")");
+        if (c->train.objective == OBJECTIVE_MASKED)
+            return set_error(err, cap, "train.objective: \"mlm\" is an LM head's; the classifier learns classes");
+        if (m->classes < LISTOPS_CLASSES)
+            return set_error(err, cap, "model.classes: %d; ListOps has %d", m->classes, LISTOPS_CLASSES);
+        if (m->vocab < LISTOPS_VOCAB)
+            return set_error(err, cap, "model.vocab: %d; ListOps has %d tokens", m->vocab, LISTOPS_VOCAB);
+        return 0;
+    }
+    if (c->data.kind == DATA_LISTOPS)
+        return set_error(err, cap, "data.kind: listops is classification: model.head \"classifier\" and model.classes 10");
+    if (c->train.objective == OBJECTIVE_NEXT && !m->causal) return set_error(err, cap, "%s", CONFIG_NOT_CAUSAL);
+    if (c->train.objective == OBJECTIVE_MASKED && m->causal)
+        return set_error(err, cap, "train.objective: \"mlm\" predicts masked tokens from both sides: set model.causal false");
+    if (config_mask_id(c) >= m->vocab)
+        return set_error(err, cap, "train.mask_id: %d is outside model.vocab %d", config_mask_id(c), m->vocab);
+    return 0;
 }
 
 static int edit_distance(const char *a, const char *b) {
@@ -281,7 +318,7 @@ int config_validate_model(const ReformerConfig *m, int seq_len, char *err, size_
 int config_validate(const Config *c, char *err, size_t cap) {
     const ReformerConfig *m = &c->model;
     if (config_validate_model(m, c->data.seq_len, err, cap)) return -1;
-    if (!m->causal) return set_error(err, cap, "%s", CONFIG_NOT_CAUSAL);
+    if (validate_task(c, err, cap)) return -1;
     int L = c->data.seq_len, bad = plan_length_misfit(m, L);
     if (bad)
         return set_error(err, cap, "data.seq_len: %d is not a multiple of model.%s %d", L,
@@ -298,7 +335,9 @@ int config_validate(const Config *c, char *err, size_t cap) {
         return set_error(err, cap, "data.seq_len: %d; imagenet64 sequences are one 64x64x3 image, %d", c->data.seq_len, IMAGE_BYTES);
     if (c->data.kind == DATA_COPY && m->vocab < 3)
         return set_error(err, cap, "model.vocab: the copy task needs at least 3 symbols");
-    if (c->data.kind != DATA_COPY && m->vocab < 256 + c->data.token_offset)
+    if (c->data.kind == DATA_LISTOPS && c->data.token_offset)
+        return set_error(err, cap, "data.token_offset: ListOps has its own ids; only 0");
+    if (c->data.kind != DATA_COPY && c->data.kind != DATA_LISTOPS && m->vocab < 256 + c->data.token_offset)
         return set_error(err, cap, "model.vocab: %d is too small for bytes (256) + data.token_offset %d", m->vocab, c->data.token_offset);
     if (c->data.kind == DATA_COPY && c->data.token_offset)
         return set_error(err, cap, "data.token_offset: the copy task makes its own tokens; only 0");

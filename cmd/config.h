@@ -30,7 +30,14 @@ typedef struct {
     long long memory_mb;    // MiB for kept activations (model_keep_layers); 0: recompute every
                             // layer; CONFIG_MIB_AUTO: from the memory free at the start
     int precision;          // PRECISION_FP32 or PRECISION_BF16 (core/gemm.h): the dense products'
+    int objective;          // OBJECTIVE_NEXT or OBJECTIVE_MASKED (the LM head's labels)
+    float mask_rate;        // masked LM: the share of positions chosen (data/mlm.h)
+    int mask_id;            // masked LM: the token that replaces a chosen one; -1: vocab - 1
 } TrainConfig;
+
+// What the LM head learns: the next token (causal LM) or masked tokens (bidirectional).
+enum { OBJECTIVE_NEXT = 0, OBJECTIVE_MASKED = 1 };
+extern const char *const objective_names[];
 
 #define CONFIG_MIB_AUTO (-1LL)
 
@@ -46,11 +53,11 @@ typedef struct {
 
 void config_default(Config *c);
 
-// Why a bidirectional model (model.causal false, HF is_decoder false) is refused: train, eval
-// and sample score next-token prediction, which such a model would make with the answer in view.
+// Why a bidirectional model (model.causal false, HF is_decoder false) is refused a next-token
+// objective: it would make the prediction with the answer in view.
 #define CONFIG_NOT_CAUSAL                                                                           \
     "model.causal: false (HF is_decoder false): a next-token loss with attention that sees the next " \
-    "token teaches and measures nothing; masked-LM objectives are not supported yet"
+    "token teaches and measures nothing; use train.objective \"mlm\" (masked LM) or model.head \"classifier\""
 // Reads and validates path over the defaults. Returns 0, or -1 with one line in err.
 int config_load(const char *path, Config *c, char *err, size_t cap);
 // The same from JSON text; `where` names the source in messages.
@@ -61,6 +68,8 @@ int config_load_model(const char *path, ReformerConfig *model, char *err, size_t
 int config_validate(const Config *c, char *err, size_t cap);
 // The checks of the model section alone, for sequences of up to seq_len tokens.
 int config_validate_model(const ReformerConfig *m, int seq_len, char *err, size_t cap);
+// The mask id a masked-LM config uses (train.mask_id, or vocab - 1 when left at -1).
+int config_mask_id(const Config *c);
 
 // A foreign config file (HuggingFace's config.json) read through the same table: each
 // alias names one of our keys and the file's name for it. Values pass the same type and

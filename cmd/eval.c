@@ -19,12 +19,15 @@
 #include "model_source.h"
 #include "progress.h"
 #include "../data/files.h"
+#include "../data/mlm.h"
 
 
 // A HuggingFace model directory on one sequence: the bytes of FILE (plus the token offset:
 // the flag, else DIR/reformer.json, else 0; HF's enwik8 models use 2), the loss HF computes
-// with labels = input_ids.
-static int eval_hf(const char *dir, const char *file, int offset, const char *rotations, int attn, int hashes, int json) {
+// with labels = input_ids (ReformerModelWithLMHead: the next token; ReformerForMaskedLM: each
+// position's own, every position unmasked at mask_rate 0, else the positions masked with seed 0).
+static int eval_hf(const char *dir, const char *file, int offset, const char *rotations, int attn, int hashes, int json,
+                   float mask_rate) {
     char err[1024];
     Config cfg;
     int is_hf;
@@ -67,8 +70,13 @@ static int eval_hf(const char *dir, const char *file, int offset, const char *ro
     if (!rc) {
         Model m;
         model_init(&m, &mc, 1, padded, 1);
-        int *in = xcalloc((size_t)padded, sizeof(int));  // padding: token 0, HF's pad_token_id
+        int *in = xcalloc((size_t)padded, sizeof(int)), *labels = NULL;  // padding: token 0, HF's pad_token_id
         memcpy(in, tok, (size_t)T * sizeof(int));
+        if (cfg.train.objective == OBJECTIVE_MASKED) {
+            cfg.train.mask_rate = mask_rate;
+            labels = xmalloc((size_t)padded * sizeof(int));
+            mlm_mask(in, labels, padded, T, mask_rate, config_mask_id(&cfg), mc.vocab, 0);
+        }
         float *rot = NULL;
         const float *given[MAX_LAYERS] = {0};
         if (source_load(dir, 1, &m, NULL, err, sizeof(err)) ||
@@ -76,7 +84,7 @@ static int eval_hf(const char *dir, const char *file, int offset, const char *ro
             cmd_say("%s", err);
             rc = 1;
         } else {
-            double loss = model_forward(&m, in, 1, padded, &(ForwardArgs){.rotations = given, .valid = T});
+            double loss = model_forward(&m, in, 1, padded, &(ForwardArgs){.rotations = given, .valid = &T, .labels = labels});
             if (!isfinite(loss)) {
                 cmd_say("%s: the loss is %g: the weights hold NaN or infinite values", dir, loss);
                 rc = 1;
@@ -85,6 +93,7 @@ static int eval_hf(const char *dir, const char *file, int offset, const char *ro
         }
         free(rot);
         xfree(in);
+        xfree(labels);
         model_free(&m);
     }
     xfree(tok);
@@ -94,8 +103,9 @@ static const char *const SPLITS[] = {"valid", "test", NULL};
 
 typedef struct {
     const char *config_path, *ckpt, *data_file, *rotations;
-    int token_offset, split, json, threads, attn, hashes, precision;
+    int token_offset, split, json, threads, attn, hashes, precision, predict;
     long long max_tokens;
+    float mask_rate;
 } Flags;
 
 static const Flag FLAGS[] = {
@@ -116,6 +126,11 @@ static const Flag FLAGS[] = {
              "byte after the first in windows of data.seq_len; with --ckpt HF_DIR, as one sequence"},
     {"--token-offset", "K", FLAG_INT, offsetof(Flags, token_offset), 0, 1 << 20,
      .help = "with --data: token = byte + K (default: the checkpoint's data.token_offset or\nDIR/reformer.json, else 0; HF's enwik8 models: 2)"},
+    {"--mask-rate", "R", FLAG_FLOAT, offsetof(Flags, mask_rate), 0, 1,
+     .help = "a masked LM: the share of positions masked and scored (default: train.mask_rate,\n"
+             "HF directories 0); 0 masks nothing and scores every position (HF's labels=input_ids)"},
+    {"--predict", NULL, FLAG_SWITCH, offsetof(Flags, predict),
+     .help = "a classifier: one line per sequence, INDEX<TAB>PREDICTED<TAB>LABEL, then the result"},
     {"--rotations", "FILE", FLAG_TEXT, offsetof(Flags, rotations),
      .help = "LSH rotations (safetensors, rotations.<k> per LSH layer, shaped as HF\ndraws them) instead of our own"},
     {NULL},
@@ -124,14 +139,15 @@ static const Flag FLAGS[] = {
 static const CommandSpec SPEC = {
     "eval", "[CONFIG.json]", 1,
     "Evaluates a checkpoint: mean loss in nats, bits per token (bits per character\n"
-    "for bytes), tokens evaluated, and for the copy task the accuracy on the copied\n"
-    "half. CONFIG.json, when given, must describe the checkpoint's model.",
+    "for bytes), tokens evaluated, and the accuracy: the copy task's on the copied half,\n"
+    "a masked LM's on the masked tokens, a classifier's (ListOps) on the sequences.\n"
+    "CONFIG.json, when given, must describe the checkpoint's model.",
     FLAGS,
 };
 
 // Returns 1 when --help was asked for (and printed).
 static int parse_flags(int argc, char **argv, Flags *f) {
-    *f = (Flags){.token_offset = -1, .attn = -1};
+    *f = (Flags){.token_offset = -1, .attn = -1, .mask_rate = -1};
     int n_pos;
     if (flags_parse(&SPEC, f, argc, argv, &f->config_path, &n_pos)) return 1;
     return 0;
@@ -139,12 +155,16 @@ static int parse_flags(int argc, char **argv, Flags *f) {
 
 // The checkpoint's config, with CONFIG.json's data section when one is given (its model
 // must be the checkpoint's). Returns 0, or the exit status with the message printed.
-static int read_config(const Flags *f, Config *cfg) {
+static int read_config(const Flags *f, Config *cfg, int *is_hf) {
     char err[1024];
-    if (checkpoint_read_config(f->ckpt, cfg, err, sizeof(err))) {
+    if (source_read_config(f->ckpt, cfg, is_hf, err, sizeof(err))) {
         cmd_say("%s", err);
         return 1;
     }
+    int masked = cfg->model.head == HEAD_LM && cfg->train.objective == OBJECTIVE_MASKED;
+    if (f->mask_rate >= 0 && !masked) return cmd_fail(2, "--mask-rate: %s is not a masked LM", f->ckpt);
+    if (f->mask_rate >= 0) cfg->train.mask_rate = f->mask_rate;
+    if (f->predict && cfg->model.head != HEAD_CLASSIFIER) return cmd_fail(2, "--predict: %s is not a classifier", f->ckpt);
     if (f->config_path) {
         Config given;
         config_default(&given);
@@ -184,7 +204,9 @@ static void print_result(const Flags *f, const Config *cfg, const EvalResult *r)
     printf("%s %s: loss %.4f nats, %.4f bits per %s, %lld tokens", f->data_file ? "file" : "split",
            f->data_file ? f->data_file : split, r->loss_nats, r->bits,
            kind == DATA_ENWIK8 ? "character" : kind == DATA_IMAGENET64 ? "dim" : "token", r->tokens);
-    if (r->accuracy >= 0) printf(", copied-half accuracy %.2f%%", 100 * r->accuracy);
+    if (r->accuracy >= 0)
+        printf(", %s accuracy %.2f%%", kind == DATA_COPY ? "copied-half" : cfg->model.head == HEAD_CLASSIFIER ? "class" : "masked-token",
+               100 * r->accuracy);
     printf("\n");
 }
 
@@ -193,11 +215,16 @@ static void print_result(const Flags *f, const Config *cfg, const EvalResult *r)
 // the exit status with the message printed.
 static int open_file_data(const Flags *f, Config *cfg, Dataset *d) {
     char err[1024];
+    if (cfg->data.kind == DATA_LISTOPS) {  // a ListOps TSV file, sequences up to the model's length
+        if (dataset_open_file(d, DATA_LISTOPS, f->data_file, cfg->model.vocab, 0, cfg->data.seq_len, err, sizeof(err)))
+            return cmd_fail(1, "%s", err);
+        return 0;
+    }
     if (cfg->data.kind != DATA_ENWIK8)
         return cmd_fail(2, "--data scores bytes; %s's model is the %s task's", f->ckpt,
                         cfg->data.kind == DATA_COPY ? "copy" : "imagenet64");
     if (f->token_offset >= 0) cfg->data.token_offset = f->token_offset;
-    if (dataset_open_file(d, f->data_file, cfg->model.vocab, cfg->data.token_offset, err, sizeof(err)))
+    if (dataset_open_file(d, DATA_ENWIK8, f->data_file, cfg->model.vocab, cfg->data.token_offset, 0, err, sizeof(err)))
         return cmd_fail(1, "%s", err);
     if (d->len < (size_t)cfg->data.seq_len) cfg->data.seq_len = decoder_forward_len(&cfg->model, (int)d->len);
     if (cfg->data.seq_len < 2) {
@@ -211,7 +238,7 @@ static int open_file_data(const Flags *f, Config *cfg, Dataset *d) {
 static int eval_checkpoint(const Flags *f) {
     char err[1024];
     Config cfg;
-    int rc = read_config(f, &cfg);
+    int is_hf, rc = read_config(f, &cfg, &is_hf);
     if (rc) return rc;
     threads_apply(f->threads);
     if (machine_check_memory(&cfg.model, cfg.train.batch, cfg.data.seq_len, 0, 0, err, sizeof(err))) {
@@ -230,7 +257,7 @@ static int eval_checkpoint(const Flags *f) {
         model_free(&m);
         return rc;
     }
-    if (checkpoint_load(f->ckpt, &m, NULL, &st, err, sizeof(err)) ||
+    if (source_load(f->ckpt, is_hf, &m, &st, err, sizeof(err)) ||
         (f->rotations && hf_load_rotations(f->rotations, &m, given, &rot, err, sizeof(err))) ||
         (!f->data_file && dataset_open(&data, &cfg.data, cfg.model.vocab, (uint64_t)cfg.train.seed, err, sizeof(err)))) {
         if (f->data_file) dataset_close(&data);
@@ -239,7 +266,7 @@ static int eval_checkpoint(const Flags *f) {
         rc = progress_open(&prog, NULL, 0, 0, -1, err, sizeof(err)) ||
              // the rotations of the checkpoint's step, as train's validation drew them
              evaluate(&m, &cfg, &data, f->split == 0 && !f->data_file ? SPLIT_VALID : SPLIT_TEST, f->max_tokens, st.step, given, &r,
-                      data.kind == DATA_COPY ? NULL : &prog, err, sizeof(err));
+                      data.kind == DATA_COPY || f->predict ? NULL : &prog, f->predict ? stdout : NULL, err, sizeof(err));
         if (!rc && !isfinite(r.loss_nats))
             rc = set_error(err, sizeof(err), "%s: the loss is %g: the weights hold NaN or infinite values", f->ckpt,
                            r.loss_nats);
@@ -262,8 +289,15 @@ int cmd_eval(int argc, char **argv) {
     struct stat sb;
     if (stat(f.ckpt, &sb) == 0 && S_ISDIR(sb.st_mode)) {
         if (!f.data_file) usage_error(&SPEC, "--data FILE is needed with a HuggingFace directory");
+        ReformerConfig hc;
+        int max_len;
+        if (hf_read_config(f.ckpt, &hc, &max_len, err, sizeof(err))) return cmd_fail(1, "%s", err);
+        // a classifier scores a file of sequences as our checkpoints do; the LM heads one sequence
+        if (hc.head == HEAD_CLASSIFIER) return eval_checkpoint(&f);
+        if (f.predict) return cmd_fail(2, "--predict: %s is not a classifier", f.ckpt);
         threads_apply(f.threads);
-        return eval_hf(f.ckpt, f.data_file, f.token_offset, f.rotations, f.attn, f.hashes, f.json);
+        return eval_hf(f.ckpt, f.data_file, f.token_offset, f.rotations, f.attn, f.hashes, f.json,
+                       f.mask_rate >= 0 ? f.mask_rate : 0.0f);
     }
     return eval_checkpoint(&f);
 }

@@ -11,7 +11,8 @@ typedef struct {
     double loss_nats;   // mean NLL per predicted token
     double bits;        // loss_nats / ln 2: bits per character for enwik8
     long long tokens;   // predicted tokens
-    double accuracy;    // copy task: argmax accuracy on the copied half; -1 otherwise
+    double accuracy;    // argmax accuracy: the copy task's copied half, a masked LM's masked tokens,
+                        // a classifier's sequences; -1 for next-token text and images
 } EvalResult;
 
 // Evaluates split (SPLIT_VALID or SPLIT_TEST) in eval mode (no dropout). Text: every
@@ -20,8 +21,11 @@ typedef struct {
 // split. max_tokens > 0 evaluates the first windows that hold that many labels (T - 1 a window).
 // The forward passes hash with the rotations of `step` (drawn, or `rotations` where given,
 // as ForwardArgs.rotations). prog, when given, shows the tokens evaluated so far
-// (progress_count). Returns 0, or -1 with err when the data cannot be read.
+// (progress_count). A masked LM masks each window with a stream of its own (train.mask_rate; 0:
+// every position scored unmasked). A classifier's sequences are ListOps expressions, scored by
+// their class; with predictions, one line per sequence "INDEX<TAB>PREDICTED<TAB>LABEL" goes there.
+// Returns 0, or -1 with err when the data cannot be read.
 int evaluate(Model *m, const Config *cfg, Dataset *d, int split, long long max_tokens, long long step,
-             const float *const *rotations, EvalResult *r, Progress *prog, char *err, size_t cap);
+             const float *const *rotations, EvalResult *r, Progress *prog, FILE *predictions, char *err, size_t cap);
 
 #endif

@@ -25,7 +25,8 @@ static const Flag FLAGS[] = {
 static const CommandSpec SPEC = {
     "export", "", 0,
     "Writes CKPT's model as DIR/config.json and DIR/model.safetensors, the layout\n"
-    "transformers' ReformerModelWithLMHead.from_pretrained(DIR) loads, plus DIR/reformer.json\n"
+    "transformers loads (ReformerModelWithLMHead, ReformerForMaskedLM or\n"
+    "ReformerForSequenceClassification, as the model's head and objective are), plus DIR/reformer.json\n"
     "with data.token_offset (token = byte + offset), which HF's config cannot hold.",
     FLAGS,
 };
@@ -47,7 +48,7 @@ int cmd_export(int argc, char **argv) {
     }
     Model m;
     model_init(&m, &cfg.model, 1, cfg.data.seq_len, (uint64_t)cfg.train.seed);
-    int rc = checkpoint_load(ckpt, &m, NULL, NULL, err, sizeof(err)) || hf_export(out, &m, err, sizeof(err)) ||
+    int rc = checkpoint_load(ckpt, &m, NULL, NULL, err, sizeof(err)) || hf_export(out, &m, cfg.train.objective, err, sizeof(err)) ||
              hf_write_token_offset(out, cfg.data.token_offset, err, sizeof(err));
     if (rc) cmd_say("%s", err);
     model_free(&m);

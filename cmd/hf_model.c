@@ -44,6 +44,67 @@ static const KeyAlias HF_KEYS[] = {
     {NULL, NULL, 0},
 };
 
+// The HuggingFace classes whose directories we read and write, and what each is here.
+typedef struct {
+    const char *name;
+    int head, objective;
+} HfClass;
+static const HfClass HF_CLASSES[] = {
+    {"ReformerModelWithLMHead", HEAD_LM, OBJECTIVE_NEXT},
+    {"ReformerForMaskedLM", HEAD_LM, OBJECTIVE_MASKED},
+    {"ReformerForSequenceClassification", HEAD_CLASSIFIER, OBJECTIVE_NEXT},
+    {NULL, 0, 0},
+};
+
+// The class config.json r names in "architectures" (none named: the LM head's), and for a
+// classifier its classes. NULL with err for a class we do not run.
+static const HfClass *read_class(const cJSON *r, const char *path, int *classes, char *err, size_t cap) {
+    const cJSON *arch = cJSON_GetObjectItemCaseSensitive(r, "architectures"), *a;
+    const HfClass *found = &HF_CLASSES[0];
+    cJSON_ArrayForEach(a, arch) {
+        const HfClass *k = HF_CLASSES;
+        while (k->name && !(cJSON_IsString(a) && !strcmp(a->valuestring, k->name))) k++;
+        if (!k->name) {
+            set_error(err, cap, "%s: architectures: %s; reformer runs ReformerModelWithLMHead, ReformerForMaskedLM and "
+                                "ReformerForSequenceClassification", path, cJSON_IsString(a) ? a->valuestring : "(not a string)");
+            return NULL;
+        }
+        if (a == arch->child) found = k;
+    }
+    *classes = 0;
+    if (found->head != HEAD_CLASSIFIER) return found;
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(r, "num_labels"), *ids = cJSON_GetObjectItemCaseSensitive(r, "id2label");
+    const cJSON *problem = cJSON_GetObjectItemCaseSensitive(r, "problem_type");
+    *classes = cJSON_IsNumber(n) ? (int)n->valuedouble : cJSON_IsObject(ids) ? cJSON_GetArraySize(ids) : 2;
+    if (cJSON_IsString(problem) && strcmp(problem->valuestring, "single_label_classification")) {
+        set_error(err, cap, "%s: problem_type: %s; the classifier learns one class per sequence (single_label_classification)",
+                  path, problem->valuestring);
+        return NULL;
+    }
+    if (*classes < 2 || *classes > 65536) {
+        set_error(err, cap, "%s: num_labels: %d; the classifier takes 2 to 65536 classes (1 is HF's regression)", path,
+                  *classes);
+        return NULL;
+    }
+    return found;
+}
+
+int hf_read_objective(const char *dir, int *objective, char *err, size_t cap) {
+    char path[2048];
+    snprintf(path, sizeof(path), "%s/config.json", dir);
+    char *text;
+    if (files_read_all(path, 1 << 20, &text, NULL, err, cap)) return -1;
+    cJSON *r = cJSON_Parse(text);
+    free(text);
+    int classes;
+    const HfClass *k = r ? read_class(r, path, &classes, err, cap) : NULL;
+    if (!r) set_error(err, cap, "%s: invalid JSON", path);
+    cJSON_Delete(r);
+    if (!k) return -1;
+    *objective = k->objective;
+    return 0;
+}
+
 int hf_read_config(const char *dir, ReformerConfig *c, int *max_len, char *err, size_t cap) {
     char path[2048];
     snprintf(path, sizeof(path), "%s/config.json", dir);
@@ -71,30 +132,17 @@ int hf_read_config(const char *dir, ReformerConfig *c, int *max_len, char *err, 
     for (int l = 0; !rc && l < cfg.model.n_layers; l++)
         if (cfg.model.attn[l] == ATTN_FULL)
             rc = set_error(err, cap, "%s: attn_layers[%d]: HuggingFace's Reformer has \"lsh\" and \"local\" layers", path, l);
+    const HfClass *k = rc ? NULL : read_class(r, path, &cfg.model.classes, err, cap);
+    if (!rc && !k) rc = -1;
+    if (!rc) {
+        cfg.model.head = k->head;
+        cfg.model.pooling = POOL_FIRST;  // ReformerClassificationHead reads the first position
+    }
     cJSON_Delete(r);
     if (rc) return -1;
     *c = cfg.model;
     c->hidden_dropout = c->lsh_dropout = c->local_dropout = 0.0f;  // fine-tuning sets its own
     return 0;
-}
-
-int hf_check_architecture(const char *dir, char *err, size_t cap) {
-    char path[2048];
-    snprintf(path, sizeof(path), "%s/config.json", dir);
-    char *text;
-    if (files_read_all(path, 1 << 20, &text, NULL, err, cap)) return -1;
-    cJSON *r = cJSON_Parse(text);
-    free(text);
-    const cJSON *arch = cJSON_GetObjectItemCaseSensitive(r, "architectures"), *a;
-    int rc = 0;
-    cJSON_ArrayForEach(a, arch) {
-        if (!rc && (!cJSON_IsString(a) || strcmp(a->valuestring, "ReformerModelWithLMHead")))
-            rc = set_error(err, cap, "%s: architectures: %s; reformer runs ReformerModelWithLMHead (a causal language "
-                                     "model) only: masked-LM and classification heads are not supported yet",
-                           path, cJSON_IsString(a) ? a->valuestring : "(not a string)");
-    }
-    cJSON_Delete(r);
-    return rc;
 }
 
 typedef struct {
@@ -157,14 +205,29 @@ static void add_float(cJSON *r, const char *key, float v) {
     cJSON_AddRawToObject(r, key, text);
 }
 
-int hf_export(const char *dir, const Model *m, char *err, size_t cap) {
+int hf_export(const char *dir, const Model *m, int objective, char *err, size_t cap) {
     const ReformerConfig *c = &m->spec.cfg;
     for (int l = 0; l < c->n_layers; l++)
         if (c->attn[l] == ATTN_FULL) return set_error(err, cap, "layer %d uses full attention, which HuggingFace's Reformer lacks", l);
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) return set_error(err, cap, "%s: cannot create: %s", dir, strerror(errno));
+    if (c->head == HEAD_CLASSIFIER && c->pooling != POOL_FIRST)
+        return set_error(err, cap, "model.pooling: %s; HuggingFace's classifier reads the first position", pooling_names[c->pooling]);
+    const HfClass *k = HF_CLASSES;
+    while (k->name && !(k->head == c->head && (c->head == HEAD_CLASSIFIER || k->objective == objective))) k++;
     cJSON *r = cJSON_CreateObject();
     cJSON *arch = cJSON_AddArrayToObject(r, "architectures");
-    cJSON_AddItemToArray(arch, cJSON_CreateString("ReformerModelWithLMHead"));
+    cJSON_AddItemToArray(arch, cJSON_CreateString(k->name));
+    if (c->head == HEAD_CLASSIFIER) {  // HF derives num_labels from id2label
+        cJSON *ids = cJSON_AddObjectToObject(r, "id2label"), *labels = cJSON_AddObjectToObject(r, "label2id");
+        for (int i = 0; i < c->classes; i++) {
+            char key[32], name[32];
+            snprintf(key, sizeof(key), "%d", i);
+            snprintf(name, sizeof(name), "LABEL_%d", i);
+            cJSON_AddStringToObject(ids, key, name);
+            cJSON_AddNumberToObject(labels, name, i);
+        }
+        cJSON_AddStringToObject(r, "problem_type", "single_label_classification");
+    }
     cJSON_AddStringToObject(r, "model_type", "reformer");
     // every key HF_KEYS maps, from our config's own JSON, under HF's name
     Config cfg;

@@ -1,5 +1,6 @@
 // hf_model.h: HuggingFace model directories (config.json + model.safetensors of a
-// ReformerModelWithLMHead): the config mapped onto ours, the weights by their names.
+// ReformerModelWithLMHead, ReformerForMaskedLM or ReformerForSequenceClassification): the config
+// mapped onto ours, the weights by their names.
 #ifndef REFORMER_HF_MODEL_H
 #define REFORMER_HF_MODEL_H
 
@@ -8,20 +9,24 @@
 #include "../core/model.h"
 
 // Reads DIR/config.json into c (reformer_config_default for what HF leaves out);
-// *max_len receives the axial positions (the longest sequence). Returns 0 or -1 with err.
-// The head config.json's "architectures" names: ReformerModelWithLMHead (or none named) passes;
-// another head (ReformerForMaskedLM, ReformerForSequenceClassification, ...) is refused in one
-// line, since its weights would load as an LM head and be scored as one.
-int hf_check_architecture(const char *dir, char *err, size_t cap);
+// *max_len receives the axial positions (the longest sequence). The head follows "architectures"
+// (none named: ReformerModelWithLMHead): an LM head for ReformerModelWithLMHead and
+// ReformerForMaskedLM, the classifier (first-position pooling, classes from num_labels or
+// id2label) for ReformerForSequenceClassification; another head (question answering, ...) is
+// refused in one line. Returns 0 or -1 with err.
 int hf_read_config(const char *dir, ReformerConfig *c, int *max_len, char *err, size_t cap);
+// What DIR's LM head learns: OBJECTIVE_NEXT (ReformerModelWithLMHead) or OBJECTIVE_MASKED
+// (ReformerForMaskedLM); OBJECTIVE_NEXT for a classifier. Returns 0 or -1 with err.
+int hf_read_objective(const char *dir, int *objective, char *err, size_t cap);
 
 // Loads DIR/model.safetensors into m, built from hf_read_config's config. Every model
 // tensor must be present with its shape and every file tensor must be known.
 int hf_load_weights(const char *dir, Model *m, char *err, size_t cap);
 
-// Writes m as a HuggingFace model directory (config.json + model.safetensors) that
-// ReformerModelWithLMHead loads. DIR is created if missing.
-int hf_export(const char *dir, const Model *m, char *err, size_t cap);
+// Writes m as a HuggingFace model directory (config.json + model.safetensors) that the
+// matching class loads: ReformerModelWithLMHead, ReformerForMaskedLM (objective OBJECTIVE_MASKED)
+// or ReformerForSequenceClassification. DIR is created if missing.
+int hf_export(const char *dir, const Model *m, int objective, char *err, size_t cap);
 
 // --rotations FILE: LSH rotations as HuggingFace draws them, "rotations.<k>" for the k-th
 // LSH layer shaped (heads, head size, hashes, buckets / 2), into rotations (MAX_LAYERS

@@ -16,10 +16,15 @@ int source_read_config(const char *path, Config *cfg, int *is_hf, char *err, siz
     config_default(cfg);
     int max_len;
     if (hf_read_config(path, &cfg->model, &max_len, err, cap)) return -1;
-    if (hf_check_architecture(path, err, cap)) return -1;
-    if (!cfg->model.causal) return set_error(err, cap, "%s/config.json: %s", path, CONFIG_NOT_CAUSAL);
+    if (hf_read_objective(path, &cfg->train.objective, err, cap)) return -1;
+    int next = cfg->model.head == HEAD_LM && cfg->train.objective == OBJECTIVE_NEXT;
+    if (next && !cfg->model.causal) return set_error(err, cap, "%s/config.json: %s", path, CONFIG_NOT_CAUSAL);
+    if (cfg->train.objective == OBJECTIVE_MASKED && cfg->model.causal)
+        return set_error(err, cap, "%s/config.json: is_decoder: true; ReformerForMaskedLM is bidirectional", path);
     if (hf_read_token_offset(path, &cfg->data.token_offset, err, cap)) return -1;
-    cfg->data.kind = cfg->model.vocab >= 256 + cfg->data.token_offset ? DATA_ENWIK8 : DATA_COPY;
+    cfg->data.kind = cfg->model.head == HEAD_CLASSIFIER                     ? DATA_LISTOPS
+                     : cfg->model.vocab >= 256 + cfg->data.token_offset ? DATA_ENWIK8
+                                                                         : DATA_COPY;
     cfg->data.seq_len = max_len;
     return 0;
 }

@@ -315,6 +315,10 @@ int cmd_sample(int argc, char **argv) {
         cmd_say("%s", err);
         return 1;
     }
+    if (cfg.model.head != HEAD_LM || cfg.train.objective != OBJECTIVE_NEXT)
+        return cmd_fail(2, "%s is a %s: sample continues text with a causal LM; score it with eval%s", f.ckpt,
+                        cfg.model.head == HEAD_CLASSIFIER ? "classifier" : "masked LM",
+                        cfg.model.head == HEAD_CLASSIFIER ? " --predict" : "");
     ReformerConfig mc = cfg.model;
     int V = mc.vocab, offset = f.offset >= 0 ? f.offset : cfg.data.token_offset;
     int images = cfg.data.kind == DATA_IMAGENET64, bytes = V >= 256 + offset;

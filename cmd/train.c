@@ -23,6 +23,7 @@
 #include "../core/model.h"
 #include "../data/dataset.h"
 #include "args.h"
+#include "batch.h"
 #include "machine.h"
 #include "checkpoint.h"
 #include "commands.h"
@@ -60,6 +61,7 @@ static int take_model_from(const char *source, const char *config_path, Config *
     cfg->model.local_dropout = own.local_dropout;
     cfg->model.ffn_chunk = own.ffn_chunk;
     cfg->model.head_chunk = own.head_chunk;
+    if (!config_given(cfg, "train.objective")) cfg->train.objective = src.train.objective;
     if (!config_given(cfg, "data.token_offset")) cfg->data.token_offset = src.data.token_offset;
     else if (cfg->data.token_offset != src.data.token_offset)
         cmd_say("note: data.token_offset %d differs from %s's %d", cfg->data.token_offset,
@@ -183,7 +185,8 @@ typedef struct {
     OptimState opt;
     Progress prog;
     TrainState st;
-    int *tok, lock, B, T;
+    Batch batch;                    // this rank's share of the step's sequences
+    int lock, B, T;
     double *acc;                    // (n_params) the batch's gradient, summed in double; NULL
                                     // for one sequence in one process (nothing to sum)
     double step_s, comm_s;          // seconds in steps, and in their collectives (ranks > 1)
@@ -395,15 +398,22 @@ static void apply_update(Run *r) {
 static int train_step(Run *r, double *loss) {
     char err[1024];
     double t0 = now_seconds();
-    if (dataset_train_batch(&r->data, r->tok, r->B, r->first, r->count, r->T, &r->st.data_rng, err, sizeof(err))) {
+    Batch *bt = &r->batch;
+    const Config *c = &r->cfg;
+    if (dataset_train_batch(&r->data, bt->tok, batch_meta(bt, 0, c), r->B, r->first, r->count, r->T, &r->st.data_rng,
+                            err, sizeof(err))) {
         size_t n = strlen(err);
         snprintf(err + n, sizeof(err) - n, " (last.ckpt keeps the last saved step)");
         return loop_failed(r, err);
     }
+    batch_fit(bt, r->count, c);
+    if (c->model.head == HEAD_LM && c->train.objective == OBJECTIVE_MASKED)
+        for (int b = 0; b < r->count; b++) batch_mask_row(bt, b, c, batch_train_mask_stream(c, r->st.step, r->first + b));
     Model *m = &r->m;
     // the step's dropout masks and LSH rotations, drawn per sequence of the global batch
     ForwardArgs a = {.step = r->st.step, .training = 1, .first_seq = r->first};
-    double local = r->count ? model_forward(m, r->tok, r->count, r->T, &a) : 0.0;
+    batch_args(bt, c, &a);
+    double local = r->count ? model_forward(m, bt->tok, r->count, bt->T, &a) : 0.0;
     double sums[2] = {r->count ? local * m->act.n_labels : 0.0, r->count ? (double)m->act.n_labels : 0.0};
     dist_sum(sums, 2);
     *loss = r->ranks == 1 ? local : sums[1] > 0 ? sums[0] / sums[1] : 0.0;
@@ -423,7 +433,7 @@ static int validate(Run *r, double *vloss, double *vacc) {
     EvalResult e;
     // with the rotations of the step just taken
     if (evaluate(&r->m, &r->cfg, &r->data, SPLIT_VALID, r->cfg.train.eval_tokens, r->st.step - 1, NULL, &e, NULL,
-                 err, sizeof(err)))
+                 NULL, err, sizeof(err)))
         return loop_failed(r, err);
     *vloss = e.loss_nats;
     *vacc = e.accuracy;
@@ -517,7 +527,7 @@ static int train_loop(Run *r) {
 static void finish(Run *r) {
     if (r->lock >= 0) close(r->lock);
     progress_close(&r->prog);
-    xfree(r->tok);
+    batch_free(&r->batch);
     xfree(r->acc);
     dataset_close(&r->data);
     optim_free(&r->opt);
@@ -552,7 +562,7 @@ int cmd_train(int argc, char **argv) {
         sa.sa_handler = on_signal;
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
-        r->tok = xmalloc((size_t)imax(r->count, 1) * r->T * sizeof(int));
+        batch_init(&r->batch, imax(r->count, 1), r->T);
         if (sums_in_double(r)) r->acc = xmalloc(r->m.spec.n_params * sizeof(double));
         rc = train_loop(r);
     }

@@ -37,8 +37,6 @@ typedef struct {
     int *order;         // NULL for layers without one (local, full, LSH at T <= chunk)
     int hash;           // 1: hash with rot and write order; 0: reuse order (gradient checks)
     const float *rot;   // with hash: rotations (NH, HS, NR, cols)
-    int valid;          // with hash: positions [valid, T) are padding and take a bucket of their
-                        // own after the others (HF's attention_mask); 0: none
 } BucketOrder;
 
 // Ints of one sequence's bucket order, (NH, NR*T): every layer's record has this length, so

@@ -4,9 +4,9 @@
 // window, so the logsumexp is exact. Backward (FlashAttention-2 style): each key block
 // recomputes the probabilities of every query block that sees them (dK, dV, and, when a
 // chunk is one block, dQ in the same pass: see backward_fused); otherwise a second pass
-// walks query blocks for dQ. Blocks whose keys all lie in the future
-// of all their queries are skipped under the causal mask: their probabilities are
-// exactly 0 (exp(-1e9 - lse) underflows), so skipping changes no bit.
+// walks query blocks for dQ. Blocks whose keys all lie beyond what all their queries may see
+// (the causal and padding masks) are skipped: their probabilities are exactly 0
+// (exp(-1e9 - lse) underflows), so skipping changes no bit.
 #include "attention_chunked.h"
 
 #include <math.h>
@@ -74,9 +74,10 @@ static void block_rows(const ChunkAttnShape *a, int blk, int *r0, int *r1) {
     *r1 = imin(*r0 + bl, (c + 1) * a->win.chunk);
 }
 
-static int pos_max(const int *pos, int r0, int r1) {
-    int m = pos[r0];
-    for (int i = r0 + 1; i < r1; i++) m = imax(m, pos[i]);
+// The largest key limit (window_key_limit) of the queries in rows [r0, r1).
+static int limit_max(const ChunkAttnShape *a, const int *pos, int r0, int r1) {
+    int m = window_key_limit(&a->win, pos[r0]);
+    for (int i = r0 + 1; i < r1; i++) m = imax(m, window_key_limit(&a->win, pos[i]));
     return m;
 }
 
@@ -87,16 +88,16 @@ static int pos_min(const int *pos, int r0, int r1) {
 }
 
 // Scores of query block [r0, r0 + m) of chunk c against its window, into S (m, W*CH): one
-// product per key block that is live (live (W, per): not wholly in the queries' future).
+// product per key block that is live (live (W, per): not wholly beyond the queries' masks).
 static void block_scores(float *S, char *live, float *kbuf, int r0, int m, int c, const ChunkInputs *in,
                          const ChunkAttnShape *a) {
     int CH = a->win.chunk, HS = a->hs, W = window(a), NCH = a->n / CH, per = blocks_per_chunk(a), bl = block_len(a);
-    int qmax = pos_max(in->pos, r0, r0 + m);
+    int lim = limit_max(a, in->pos, r0, r0 + m);
     for (int w = 0; w < W; w++) {
         int k0 = wrap(c + w - a->win.before, NCH) * CH;
         for (int kb = 0; kb < per; kb++) {
             int j0 = k0 + kb * bl, j1 = imin(j0 + bl, k0 + CH);
-            live[w * per + kb] = !(a->win.causal && pos_min(in->pos, j0, j1) > qmax);
+            live[w * per + kb] = pos_min(in->pos, j0, j1) <= lim;
             if (live[w * per + kb])
                 gemm_one(&(GemmOp){0, 1, m, j1 - j0, HS, 1.0f, in->q + (size_t)r0 * HS, HS,
                                    key_rows(kbuf, in, j0, j1, HS), HS, 0.0f, S + (size_t)w * CH + kb * bl, W * CH});
@@ -109,7 +110,7 @@ static void block_scores(float *S, char *live, float *kbuf, int r0, int m, int c
 static void row_softmax(float *s, float *lse, const char *live, int item, int c, const ChunkInputs *in,
                         const ChunkAttnShape *a) {
     int CH = a->win.chunk, W = window(a), NCH = a->n / CH, per = blocks_per_chunk(a), bl = block_len(a);
-    int qp = in->pos[item];
+    int qp = in->pos[item], lim = window_key_limit(&a->win, qp);
     float mx = -INFINITY;
     for (int w = 0; w < W; w++) {
         int k0 = wrap(c + w - a->win.before, NCH) * CH;
@@ -118,11 +119,11 @@ static void row_softmax(float *s, float *lse, const char *live, int item, int c,
             int j0 = kb * bl, j1 = imin(j0 + bl, CH);
             const int *kp = in->pos + k0;
             float *x = s + w * CH;
-            int causal = a->win.causal, self = a->self_mask;
+            int self = a->self_mask;
             #pragma omp simd reduction(max : mx)
             for (int j = j0; j < j1; j++) {
-                // HF's masks replace the score: causal first, self last
-                float sc = (causal & (kp[j] > qp)) ? ATTN_CAUSAL_MASK : x[j];
+                // HF's masks replace the score: causal and padding first, self last
+                float sc = kp[j] > lim ? ATTN_CAUSAL_MASK : x[j];
                 sc = (self & (kp[j] == qp)) ? ATTN_SELF_MASK : sc;
                 x[j] = sc;
                 mx = sc > mx ? sc : mx;
@@ -137,7 +138,7 @@ static void row_softmax(float *s, float *lse, const char *live, int item, int c,
             int len = imin(bl, CH - kb * bl);
             #pragma omp simd reduction(+ : sum)
             for (int j = 0; j < len; j++) {
-                // a causally masked score's weight is exactly 0 (exp(-1e9 - lse))
+                // a masked score's weight is exactly 0 (exp(-1e9 - lse))
                 float e = x[j] == ATTN_CAUSAL_MASK ? 0.0f : exp_approx(x[j] - mx);
                 x[j] = e;
                 sum += e;
@@ -206,15 +207,15 @@ static void block_pair(float *S, float *D, int r0, int r1, int j0, int j1, int s
     gemm_one(&(GemmOp){0, 1, mq, mk, HS, 1.0f, go->dout + (size_t)r0 * HS, HS,
                        in->v + (size_t)j0 * HS, HS, 0.0f, D, mk});
     const int *kp = pos + j0;
-    int causal = a->win.causal, self = a->self_mask;
+    int self = a->self_mask;
     for (int i = 0; i < mq; i++) {
-        int qp = pos[r0 + i];
+        int qp = pos[r0 + i], lim = window_key_limit(&a->win, qp);
         float l = go->lse[r0 + i], dl = (go->dlse ? go->dlse[r0 + i] : 0.0f) - go->delta[r0 + i];
         float *si = S + i * mk, *di = D + i * mk;
         if (a->dropout > 0.0f) {
             uint64_t item = (uint64_t)(r0 + i) * row + slot0;
             for (int j = 0; j < mk; j++) {
-                int mc = causal && kp[j] > qp, ms = self && kp[j] == qp;
+                int mc = kp[j] > lim, ms = self && kp[j] == qp;
                 float p = mc ? 0.0f : exp_approx((ms ? ATTN_SELF_MASK : si[j]) - l);
                 float drop = dropout_factor(a->stream, item + j, a->dropout);
                 di[j] = mc || ms ? 0.0f : p * (drop * di[j] + dl);
@@ -225,7 +226,7 @@ static void block_pair(float *S, float *D, int r0, int r1, int j0, int j1, int s
         // masked scores were replaced, so they pass no gradient (ds = 0)
         #pragma omp simd
         for (int j = 0; j < mk; j++) {
-            int mc = causal & (kp[j] > qp), ms = self & (kp[j] == qp);
+            int mc = kp[j] > lim, ms = self & (kp[j] == qp);
             float p = mc ? 0.0f : exp_approx((ms ? ATTN_SELF_MASK : si[j]) - l);
             di[j] = (mc | ms) ? 0.0f : p * (di[j] + dl);
             si[j] = p;
@@ -265,7 +266,7 @@ static void key_block(const ChunkGrads *g, float *gk, int kblk, const ChunkOutGr
         for (int qb = 0; qb < per; qb++) {
             int r0, r1;
             block_rows(a, cq * per + qb, &r0, &r1);
-            if (a->win.causal && kmin > pos_max(in->pos, r0, r1)) continue;
+            if (kmin > limit_max(a, in->pos, r0, r1)) continue;
             block_pair(S, D, r0, r1, j0, j1, slot0, go, in, kj, a);
             // forward: o = Pd v, so dv += Pd^T do; s = q k^T, so dk += dS^T q and dq += dS k
             gemm_one(&(GemmOp){1, 0, j1 - j0, HS, r1 - r0, 1.0f, S, j1 - j0,
@@ -335,12 +336,12 @@ static void backward_two_pass(const ChunkGrads *g, const ChunkOutGrads *go, cons
         float *D = S + (size_t)bl * bl, *kbuf = D + (size_t)bl * bl;
         int r0, r1;
         block_rows(a, blk, &r0, &r1);
-        int c = blk / per, qmax = pos_max(in->pos, r0, r1);
+        int c = blk / per, lim = limit_max(a, in->pos, r0, r1);
         for (int w = 0; w < W; w++) {
             int k0 = wrap(c + w - a->win.before, NCH) * CH;
             for (int kb = 0; kb < per; kb++) {
                 int j0 = k0 + kb * bl, j1 = imin(j0 + bl, k0 + CH);
-                if (a->win.causal && pos_min(in->pos, j0, j1) > qmax) continue;
+                if (pos_min(in->pos, j0, j1) > lim) continue;
                 const float *kj = key_rows(kbuf, in, j0, j1, HS);
                 block_pair(S, D, r0, r1, j0, j1, w * CH + kb * bl, go, in, kj, a);
                 gemm_one(&(GemmOp){0, 0, r1 - r0, HS, j1 - j0, 1.0f, D, j1 - j0,

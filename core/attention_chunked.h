@@ -47,7 +47,14 @@ typedef struct {
     int chunk;          // CH
     int before, after;  // neighbouring chunks each query chunk sees
     int causal;
+    int valid;          // positions from here on are padding (0: none); set per sequence
 } Window;
+
+// The last key position query position qp may see: every key below it is in its mask's reach.
+static inline int window_key_limit(const Window *w, int qp) {
+    if (w->causal || (w->valid > 0 && qp >= w->valid)) return qp;
+    return w->valid > 0 ? w->valid - 1 : 0x7fffffff;
+}
 
 typedef struct {
     int n;              // items; a multiple of win.chunk

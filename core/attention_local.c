@@ -14,7 +14,7 @@ static ChunkAttnShape kernel_shape(const LocalShape *s) {
     a.n = s->T;
     a.hs = s->HS;
     a.win = s->win;
-    if (plain) a.win = (Window){s->T, 0, 0, s->win.causal};
+    if (plain) a.win = (Window){s->T, 0, 0, s->win.causal, s->win.valid};
     a.self_mask = 0;
     a.dropout = s->dropout;
     a.stream = s->stream;

@@ -76,7 +76,7 @@ static ChunkAttnShape kernel_shape(const LshShape *s) {
     a.n = lsh_items(s);
     a.hs = s->HS;
     a.win = s->win;
-    if (s->plain) a.win = (Window){s->T, 0, 0, s->win.causal};
+    if (s->plain) a.win = (Window){s->T, 0, 0, s->win.causal, s->win.valid};
     a.self_mask = 1;
     a.dropout = s->dropout;
     a.stream = s->stream;

@@ -147,8 +147,8 @@ void decoder_prefill(Decoder *d, const int *tokens, int n, float *logits) {
         const AttnParams *p = &m->w.p.layer[l].attn;
         layernorm_forward(h, mean, rstd, a->x2, p->ln_w, p->ln_b, (size_t)n0, C, c->ln_eps);
         cache_projections(d, l, h, n0, 0);
-        LayerPass pass = {n0, 1, 0, 0, 0};
-        BucketOrder order = {a->sorted + l * a->sorted_per_layer, c->attn[l] == ATTN_LSH && n0 > c->lsh_chunk, d->rot[l], 0};
+        LayerPass pass = {n0, 1, 0, 0, 0, NULL};
+        BucketOrder order = {a->sorted + l * a->sorted_per_layer, c->attn[l] == ATTN_LSH && n0 > c->lsh_chunk, d->rot[l]};
         reversible_forward(a->x1, a->x2, &order, &m->w.p.layer[l], &d->spec.shape[l], &pass, &w.layer, NULL);
         if (c->attn[l] == ATTN_LSH && n0 >= c->lsh_chunk) hash_all(d, l, n0);
     }
@@ -207,7 +207,7 @@ void decoder_step(Decoder *d, int token, float *logits) {
         }
         linear_forward(d->att, d->o, p->o, NULL, 1, NH * HS, C, 0.0f);
         for (int i = 0; i < C; i++) d->x1[i] += d->att[i];  // y1 = x1 + F(x2)
-        LayerShape s = layer_shape_at(&m->spec.shape[l], &(LayerPass){1, 1, 0, 0, 0});
+        LayerShape s = layer_shape_at(&m->spec.shape[l], &(LayerPass){1, 1, 0, 0, 0, NULL});
         ffn_forward(d->x2, d->x1, &m->w.p.layer[l].ffn, 1, &s.ffn, w.layer.ffn, NULL);  // y2 = x2 + G(y1)
         if (c->attn[l] == ATTN_LSH && !d->hashed[l] && t + 1 >= c->lsh_chunk) hash_all(d, l, t + 1);
     }

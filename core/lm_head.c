@@ -55,13 +55,20 @@ static void chunk_forward(Chunk *k, const float *y1, const float *y2, const Head
     linear_forward(k->logits, k->h, p->w, p->b, m, C2, s->V, 0.0f);
 }
 
-// The label of position t: the next token, none past the end or in the padding.
-static int label_at(const int *tokens, int t, const HeadShape *s) {
-    return t + 1 < (s->valid > 0 ? s->valid : s->T) ? tokens[t + 1] : -1;
+// The label of position t (at label position t + shift): none past the end or in the padding.
+static int label_at(const int *labels, int t, const HeadShape *s) {
+    int at = t + s->shift;
+    return at < (s->valid > 0 ? s->valid : s->T) ? labels[at] : -1;
+}
+
+long long lm_head_count_labels(const int *labels, const HeadShape *s, int from) {
+    long long n = 0;
+    for (int t = 0; t < s->T; t++) n += t + s->shift >= from && label_at(labels, t, s) >= 0;
+    return n;
 }
 
 double lm_head_forward(float *logits, long *correct, const float *y1, const float *y2,
-                       const int *tokens, const HeadParams *p, const HeadShape *s, float *scratch) {
+                       const int *labels, const HeadParams *p, const HeadShape *s, float *scratch) {
     Chunk k = chunk_views(scratch, s);
     int V = s->V;
     double nll = 0.0;
@@ -72,10 +79,10 @@ double lm_head_forward(float *logits, long *correct, const float *y1, const floa
         if (logits) memcpy(logits + (size_t)t0 * V, k.logits, (size_t)m * V * sizeof(float));
         #pragma omp parallel for schedule(static) if (m > 64)
         for (int i = 0; i < m; i++) {
-            int y = label_at(tokens, t0 + i, s);
+            int y = label_at(labels, t0 + i, s), at = t0 + i + s->shift;
             k.nll[i] = 0.0;
             k.right[i] = 0;
-            if (y < 0 || t0 + i + 1 < s->loss_from) continue;
+            if (y < 0 || at < s->loss_from) continue;
             const float *z = k.logits + (size_t)i * V;
             int arg = 0;
             for (int v = 1; v < V; v++)
@@ -83,7 +90,7 @@ double lm_head_forward(float *logits, long *correct, const float *y1, const floa
             double sum = 0.0;
             for (int v = 0; v < V; v++) sum += exp((double)z[v] - z[arg]);
             k.nll[i] = z[arg] + log(sum) - z[y];
-            k.right[i] = arg == y && t0 + i + 1 >= s->score_from;
+            k.right[i] = arg == y && at >= s->score_from;
         }
         for (int i = 0; i < m; i++) {
             nll += k.nll[i];
@@ -95,10 +102,10 @@ double lm_head_forward(float *logits, long *correct, const float *y1, const floa
 }
 
 void lm_head_backward(float *dy1, float *dy2, HeadParams *grad, float scale, const float *y1,
-                      const float *y2, const int *tokens, const HeadParams *p,
+                      const float *y2, const int *labels, const HeadParams *p,
                       const HeadShape *s, float *scratch) {
     // training scores every label; skipping some (evaluation tails) has no backward here
-    CHECK(s->loss_from <= 1, "backward of a loss from position %d: only the full loss has a backward", s->loss_from);
+    CHECK(s->loss_from <= s->shift, "backward of a loss from position %d: only the full loss has a backward", s->loss_from);
     Chunk k = chunk_views(scratch, s);
     int C = s->C, C2 = 2 * C, V = s->V;
     for (int t0 = 0; t0 < s->T; t0 += s->chunk) {
@@ -107,7 +114,7 @@ void lm_head_backward(float *dy1, float *dy2, HeadParams *grad, float scale, con
         // forward: nll = logsumexp(z) - z[y], so dz = scale * (softmax(z) - onehot(y))
         #pragma omp parallel for schedule(static) if (m > 64)
         for (int i = 0; i < m; i++) {
-            int y = label_at(tokens, t0 + i, s);
+            int y = label_at(labels, t0 + i, s);
             float *z = k.logits + (size_t)i * V;
             if (y < 0) {
                 memset(z, 0, V * sizeof(float));

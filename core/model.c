@@ -29,13 +29,55 @@ static void init_params(Model *m, uint64_t seed) {
     }
 }
 
-static HeadShape head_shape(const Model *m, int T, const ForwardArgs *a) {
+static int valid_of(const ForwardArgs *a, int b) { return a->valid ? a->valid[b] : 0; }
+
+// Sequence b's LM head: its padding, which labels it scores, and its dropout stream.
+static HeadShape head_shape(const Model *m, int T, const ForwardArgs *a, int b) {
     HeadShape h = plan_head_shape(&m->spec, T);
     h.score_from = a->score_from;
     h.loss_from = a->loss_from;
-    h.valid = a->valid;
+    h.valid = valid_of(a, b);
     h.dropout = a->training ? m->spec.cfg.hidden_dropout : 0.0f;
+    h.stream = model_head_stream(m, a->step, a->first_seq + b);
+    h.shift = a->labels ? 0 : 1;
     return h;
+}
+
+static ClassHeadShape class_shape(const Model *m, int T, const ForwardArgs *a, int b) {
+    ClassHeadShape h = plan_class_shape(&m->spec, T);
+    h.valid = valid_of(a, b);
+    h.dropout = a->training ? m->spec.cfg.hidden_dropout : 0.0f;
+    h.stream = model_head_stream(m, a->step, a->first_seq + b);
+    return h;
+}
+
+// Sequence b's labels for the LM head: its own (masked LM) or its tokens (next token).
+static const int *lm_labels(const Model *m, int b) {
+    const int *l = m->act.args.labels ? m->act.args.labels : m->act.tokens;
+    return l + (size_t)b * m->act.cur_T;
+}
+
+static int class_label(const Model *m, int b) { return m->act.args.labels ? m->act.args.labels[b] : -1; }
+
+// Sequence b's loss (summed), right guesses and label count under the model's head.
+static double head_forward(Model *m, int b, int T, float *scratch, long long *labels, long long *scored) {
+    const ForwardArgs *a = &m->act.args;
+    size_t n = (size_t)T * m->spec.cfg.d_model;
+    const float *y1 = m->act.x1 + b * n, *y2 = m->act.x2 + b * n;
+    m->act.seq_correct[b] = 0;
+    if (m->spec.cfg.head == HEAD_CLASSIFIER) {
+        ClassHeadShape h = class_shape(m, T, a, b);
+        int y = class_label(m, b);
+        double nll = class_head_forward(NULL, &m->act.seq_pred[b], y1, y2, y, &m->w.p.cls, &h, scratch);
+        *labels = *scored = y >= 0;
+        m->act.seq_correct[b] = y >= 0 && m->act.seq_pred[b] == y;
+        return nll;
+    }
+    HeadShape h = head_shape(m, T, a, b);
+    const int *lab = lm_labels(m, b);
+    *labels = lm_head_count_labels(lab, &h, imax(h.shift, a->loss_from));
+    *scored = lm_head_count_labels(lab, &h, imax(h.shift, a->score_from));
+    return lm_head_forward(NULL, &m->act.seq_correct[b], y1, y2, lab, &m->w.p.head, &h, scratch);
 }
 
 // ---- buffers ----
@@ -51,6 +93,7 @@ void activations_init(Activations *a, const ModelSpec *s) {
     a->sorted = xcalloc(a->sorted_per_layer * s->cfg.n_layers, sizeof(int));
     a->seq_nll = xmalloc((size_t)s->B * sizeof(double));
     a->seq_correct = xmalloc((size_t)s->B * sizeof(long));
+    a->seq_pred = xcalloc((size_t)s->B, sizeof(int));
 }
 
 void activations_free(Activations *a) {
@@ -62,6 +105,7 @@ void activations_free(Activations *a) {
     xfree(a->kept);
     xfree(a->seq_nll);
     xfree(a->seq_correct);
+    xfree(a->seq_pred);
     memset(a, 0, sizeof(*a));
 }
 
@@ -219,19 +263,19 @@ double model_forward(Model *m, const int *tokens, int B, int T, const ForwardArg
     for (int l = 0; l < c->n_layers; l++) {
         int hashes = c->attn[l] == ATTN_LSH && T > c->lsh_chunk;
         // the order is laid out for the call's (B, T): NH*NR*T per sequence
-        BucketOrder order = {m->act.sorted + l * m->act.sorted_per_layer, hashes && !a->reuse_buckets, NULL, a->valid};
+        BucketOrder order = {m->act.sorted + l * m->act.sorted_per_layer, hashes && !a->reuse_buckets, NULL};
         if (order.hash) order.rot = model_layer_rotations(m, a, l, m->work.rot);
         uint64_t stream = model_layer_stream(m, a->step, l);
         float *keep = layer_keep(m, l);
         if (!seqs) {
-            LayerPass pass = {T, B, a->training, stream, a->first_seq};
+            LayerPass pass = {T, B, a->training, stream, a->first_seq, a->valid};
             ThreadScratch w = scratch_of(m, -1);
             reversible_forward(m->act.x1, m->act.x2, &order, &m->w.p.layer[l], &m->spec.shape[l], &pass, &w.layer, keep);
             continue;
         }
         #pragma omp parallel for schedule(static)
         for (int b = 0; b < B; b++) {
-            LayerPass pass = {T, 1, a->training, stream, a->first_seq + b};
+            LayerPass pass = {T, 1, a->training, stream, a->first_seq + b, a->valid ? a->valid + b : NULL};
             ThreadScratch w = scratch_of(m, omp_get_thread_num());
             BucketOrder seq = order;
             if (seq.order) seq.order += b * per_seq;
@@ -240,45 +284,45 @@ double model_forward(Model *m, const int *tokens, int B, int T, const ForwardArg
         }
     }
     double t0 = now_seconds();
+    long long *counts = xmalloc(2 * (size_t)B * sizeof(long long));  // labels, scored
     #pragma omp parallel for schedule(static) if (seqs)
-    for (int b = 0; b < B; b++) {
-        HeadShape h = head_shape(m, T, a);
-        h.stream = model_head_stream(m, a->step, a->first_seq + b);
-        m->act.seq_correct[b] = 0;  // lm_head_forward adds to it
-        m->act.seq_nll[b] = lm_head_forward(NULL, &m->act.seq_correct[b], m->act.x1 + b * n, m->act.x2 + b * n, tokens + (size_t)b * T,
-                                        &m->w.p.head, &h, scratch_of(m, seqs ? omp_get_thread_num() : -1).head);
-    }
+    for (int b = 0; b < B; b++)
+        m->act.seq_nll[b] = head_forward(m, b, T, scratch_of(m, seqs ? omp_get_thread_num() : -1).head, &counts[2 * b],
+                                         &counts[2 * b + 1]);
     profile_add(PROFILE_HEAD, t0);
     double nll = 0.0;
-    m->act.correct = 0;
+    long long labels = 0;
+    m->act.correct = m->act.scored = 0;
     for (int b = 0; b < B; b++) {
         nll += m->act.seq_nll[b];
         m->act.correct += m->act.seq_correct[b];
+        labels += counts[2 * b];
+        m->act.scored += counts[2 * b + 1];
     }
-    long long labels = 0;
-    for (int b = 0; b < B; b++)
-        for (int t = imax(1, a->loss_from); t < (a->valid ? a->valid : T); t++) labels += tokens[(size_t)b * T + t] >= 0;
+    xfree(counts);
     m->act.n_labels = labels;
-    m->act.scored = 0;
-    for (int b = 0; b < B; b++)
-        for (int t = imax(1, a->score_from); t < (a->valid ? a->valid : T); t++)
-            m->act.scored += tokens[(size_t)b * T + t] >= 0;
     return labels ? nll / labels : 0.0;
 }
 
 void model_logits(Model *m, float *logits) {
     size_t n = (size_t)m->act.cur_T * m->spec.cfg.d_model;
     for (int b = 0; b < m->act.cur_B; b++) {
-        HeadShape h = head_shape(m, m->act.cur_T, &m->act.args);
-        h.stream = model_head_stream(m, m->act.args.step, m->act.args.first_seq + b);
-        lm_head_forward(logits + (size_t)b * m->act.cur_T * m->spec.cfg.vocab, NULL, m->act.x1 + b * n,
-                        m->act.x2 + b * n, m->act.tokens + (size_t)b * m->act.cur_T, &m->w.p.head, &h,
-                        scratch_of(m, -1).head);
+        const float *y1 = m->act.x1 + b * n, *y2 = m->act.x2 + b * n;
+        if (m->spec.cfg.head == HEAD_CLASSIFIER) {
+            ClassHeadShape h = class_shape(m, m->act.cur_T, &m->act.args, b);
+            class_head_forward(logits + (size_t)b * m->spec.cfg.classes, NULL, y1, y2, -1, &m->w.p.cls, &h,
+                               scratch_of(m, -1).head);
+            continue;
+        }
+        HeadShape h = head_shape(m, m->act.cur_T, &m->act.args, b);
+        lm_head_forward(logits + (size_t)b * m->act.cur_T * m->spec.cfg.vocab, NULL, y1, y2, lm_labels(m, b),
+                        &m->w.p.head, &h, scratch_of(m, -1).head);
     }
 }
 
 void model_logits_of(const Model *m, float *logits, const float *y1, const float *y2, float *head_scratch) {
-    HeadShape h = head_shape(m, 1, &(ForwardArgs){0});
+    HeadShape h = plan_head_shape(&m->spec, 1);
+    h.dropout = 0.0f;  // decoding runs without dropout
     int no_label = -1;
     lm_head_forward(logits, NULL, y1, y2, &no_label, &m->w.p.head, &h, head_scratch);
 }
@@ -294,12 +338,17 @@ static void sequence_backward(Model *m, int b, float scale, ModelViews *g, const
     zero_floats(dx1, n);
     zero_floats(dx2, n);
     double t0 = now_seconds();
-    HeadShape h = head_shape(m, T, a);
-    h.stream = model_head_stream(m, a->step, a->first_seq + b);
-    lm_head_backward(dx1, dx2, &g->head, scale, x1, x2, tok, &m->w.p.head, &h, w->head);
+    if (c->head == HEAD_CLASSIFIER) {
+        ClassHeadShape h = class_shape(m, T, a, b);
+        class_head_backward(dx1, dx2, &g->cls, scale, x1, x2, class_label(m, b), &m->w.p.cls, &h, w->head);
+    } else {
+        HeadShape h = head_shape(m, T, a, b);
+        lm_head_backward(dx1, dx2, &g->head, scale, x1, x2, lm_labels(m, b), &m->w.p.head, &h, w->head);
+    }
     profile_add(PROFILE_HEAD, t0);
     for (int l = c->n_layers - 1; l >= 0; l--) {
-        LayerPass pass = {T, 1, a->training, model_layer_stream(m, a->step, l), a->first_seq + b};
+        LayerPass pass = {T, 1, a->training, model_layer_stream(m, a->step, l), a->first_seq + b,
+                          a->valid ? a->valid + b : NULL};
         LayerWork lw = w->layer;
         float *kept = layer_keep(m, l);
         if (kept) kept += b * reversible_keep_floats(&m->spec.shape[l]);

@@ -45,9 +45,12 @@ typedef struct {
     int score_from;       // first label position counted in `correct` and `scored`
     int first_seq;        // index of tokens' first sequence in the global batch (data-parallel
                           // ranks): dropout masks are drawn per global sequence
-    int valid;            // positions from here on are padding (0: none): a length the chunks
-                          // do not divide, padded as HF pads it in eval (its own LSH bucket, no
-                          // labels); exact for causal models, whose real positions never see it
+    const int *valid;     // (B) each sequence's real length, or NULL: all T. Positions from there
+                          // on are padding, as HF pads a length the chunks do not divide: their
+                          // own LSH bucket, masked as keys, no labels; real positions never see it
+    const int *labels;    // LM head: NULL, the next token of `tokens` (causal LM), or (B, T) each
+                          // position's own label, -1 for none (masked LM). Classifier: (B) each
+                          // sequence's class (-1: none)
 } ForwardArgs;
 
 // What the model learns: parameters and gradients, one block each in the same layout, and
@@ -68,6 +71,7 @@ typedef struct {
     float *kept;                 // (n_kept, kept_per_layer)
     double *seq_nll;             // (B) each sequence's summed NLL and right guesses
     long *seq_correct;
+    int *seq_pred;               // (B) the classifier's predicted class of each sequence
     // the last forward: its inputs, which backward and model_logits replay, and its counts
     ForwardArgs args;
     const int *tokens;           // (B, T)
@@ -112,8 +116,9 @@ void activations_free(Activations *a);
 void workspace_init(Workspace *w, const ModelSpec *s);
 void workspace_free(Workspace *w);
 
-// Mean next-token NLL (nats) over B*(T-1) labels of tokens (B, T); T <= spec.T. How the batch
-// runs (one sequence per thread, or kernels split over the threads) is the spec's ExecMode.
+// Mean NLL (nats) over the labels of tokens (B, T) (ForwardArgs.labels: next tokens, masked
+// tokens or classes); T <= spec.T. How the batch runs (one sequence per thread, or kernels split
+// over the threads) is the spec's ExecMode.
 double model_forward(Model *m, const int *tokens, int B, int T, const ForwardArgs *a);
 // grads += d(summed NLL / labels)/d params for the last forward (with its args); x1, x2 are
 // consumed. labels: what the loss averages over: the forward's act.n_labels in one process,

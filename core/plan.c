@@ -9,6 +9,8 @@
 
 #include "common.h"
 
+const char *const head_names[] = {"lm", "classifier", NULL};
+
 void reformer_config_default(ReformerConfig *c) {
     memset(c, 0, sizeof(*c));
     c->vocab = 256;
@@ -110,8 +112,20 @@ static void layout(const ReformerConfig *c, Layout *L, ModelViews *v) {
         p->ffn.w2 = take(L, 2, C, F, 0, "%s.%d.feed_forward.output.dense.weight", pre, l);
         p->ffn.b2 = take(L, 1, C, 0, 0, "%s.%d.feed_forward.output.dense.bias", pre, l);
     }
-    v->head.ln_w = take(L, 1, 2 * C, 0, 0, "reformer.encoder.layer_norm.weight");
-    v->head.ln_b = take(L, 1, 2 * C, 0, 0, "reformer.encoder.layer_norm.bias");
+    float *ln_w = take(L, 1, 2 * C, 0, 0, "reformer.encoder.layer_norm.weight");
+    float *ln_b = take(L, 1, 2 * C, 0, 0, "reformer.encoder.layer_norm.bias");
+    if (c->head == HEAD_CLASSIFIER) {
+        ClassHeadParams *h = &v->cls;
+        h->ln_w = ln_w;
+        h->ln_b = ln_b;
+        h->dense_w = take(L, 2, C, 2 * C, 0, "classifier.dense.weight");
+        h->dense_b = take(L, 1, C, 0, 0, "classifier.dense.bias");
+        h->out_w = take(L, 2, c->classes, C, 0, "classifier.out_proj.weight");
+        h->out_b = take(L, 1, c->classes, 0, 0, "classifier.out_proj.bias");
+        return;
+    }
+    v->head.ln_w = ln_w;
+    v->head.ln_b = ln_b;
     v->head.w = take(L, 2, c->vocab, 2 * C, 0, "lm_head.decoder.weight");
     v->head.b = take(L, 1, c->vocab, 0, 0, "lm_head.decoder.bias");
 }
@@ -144,13 +158,13 @@ static LayerShape layer_shape_of(const ReformerConfig *c, int layer, int T) {
     l->HS = c->d_head;
     l->n_hashes = c->n_hashes;
     l->buckets = c->buckets;
-    l->win = (Window){c->lsh_chunk, c->lsh_before, c->lsh_after, c->causal};
+    l->win = (Window){c->lsh_chunk, c->lsh_before, c->lsh_after, c->causal, 0};
     l->plain = a->kind == ATTN_FULL || T <= c->lsh_chunk;
     l->dropout = c->lsh_dropout;
     LocalShape *o = &a->local;
     o->T = T;
     o->HS = c->d_head;
-    o->win = (Window){c->local_chunk, c->local_before, c->local_after, c->causal};
+    o->win = (Window){c->local_chunk, c->local_before, c->local_after, c->causal, 0};
     o->dropout = c->local_dropout;
     FfnShape *f = &s.ffn;
     f->C = c->d_model;
@@ -171,7 +185,30 @@ HeadShape plan_head_shape(const ModelSpec *s, int T) {
     h.chunk = s->cfg.head_chunk;
     h.eps = s->cfg.ln_eps;
     h.dropout = s->cfg.hidden_dropout;
+    h.shift = 1;
     return h;
+}
+
+ClassHeadShape plan_class_shape(const ModelSpec *s, int T) {
+    ClassHeadShape h;
+    memset(&h, 0, sizeof(h));
+    h.T = T;
+    h.C = s->cfg.d_model;
+    h.K = s->cfg.classes;
+    h.pooling = s->cfg.pooling;
+    h.eps = s->cfg.ln_eps;
+    h.dropout = s->cfg.hidden_dropout;
+    return h;
+}
+
+// The head's scratch: the LM head's or the classifier's.
+static size_t head_scratch_floats(const ModelSpec *s) {
+    if (s->cfg.head == HEAD_CLASSIFIER) {
+        ClassHeadShape h = plan_class_shape(s, s->T);
+        return class_head_scratch_floats(&h);
+    }
+    HeadShape h = plan_head_shape(s, s->T);
+    return lm_head_scratch_floats(&h);
 }
 
 // ---- a model's sizes ----
@@ -197,7 +234,7 @@ static size_t attn_scratch_floats(const ModelSpec *s) {
     int lens[2] = {s->T, imin(s->T, imin(s->cfg.lsh_chunk, s->cfg.local_chunk))};
     for (int l = 0; l < s->cfg.n_layers; l++)
         for (int i = 0; i < 2; i++) {
-            LayerPass pass = {lens[i], s->B, 1, 0, 0};
+            LayerPass pass = {lens[i], s->B, 1, 0, 0, NULL};
             LayerShape at = layer_shape_at(&s->shape[l], &pass);
             size_t n = attention_work_floats(&at.attn);
             if (n > most) most = n;
@@ -210,8 +247,7 @@ static size_t attn_scratch_floats(const ModelSpec *s) {
 static size_t aligned(size_t floats) { return (floats + 15) / 16 * 16; }
 
 size_t plan_scratch_floats(const ModelSpec *s) {
-    HeadShape h = plan_head_shape(s, s->T);
-    return aligned(attn_scratch_floats(s)) + aligned(ffn_scratch_floats(&s->shape[0].ffn)) + aligned(lm_head_scratch_floats(&h));
+    return aligned(attn_scratch_floats(s)) + aligned(ffn_scratch_floats(&s->shape[0].ffn)) + aligned(head_scratch_floats(s));
 }
 
 ThreadScratch plan_scratch_views(const ModelSpec *s, float *base) {
@@ -223,7 +259,7 @@ ThreadScratch plan_scratch_views(const ModelSpec *s, float *base) {
 }
 
 size_t plan_order_ints(const ModelSpec *s, int T) {
-    LayerShape at = layer_shape_at(&s->shape[0], &(LayerPass){T, 1, 0, 0, 0});
+    LayerShape at = layer_shape_at(&s->shape[0], &(LayerPass){T, 1, 0, 0, 0, NULL});
     return attention_order_ints(&at.attn);
 }
 

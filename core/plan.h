@@ -9,11 +9,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "class_head.h"
 #include "lm_head.h"
 #include "reversible.h"
 
 #define MAX_LAYERS 64
 #define MAX_HASHES 16
+
+// What sits on top of the layers: a language-model head (next-token or masked-token labels) or a
+// sequence classifier (class_head.h).
+enum { HEAD_LM = 0, HEAD_CLASSIFIER = 1 };
+extern const char *const head_names[];  // indexed by the enum (NULL-terminated)
 
 typedef struct {
     int vocab, d_model, d_ff, n_heads, d_head, n_layers;
@@ -32,6 +38,9 @@ typedef struct {
                                   // HF's axial_norm_std is 1.0, which stalls learning (README)
     int ffn_chunk, head_chunk;    // positions per chunk of the FFN and the LM head
     long long hash_seed;          // >= 0: every LSH layer and step draws the same rotations
+    int head;                     // HEAD_LM or HEAD_CLASSIFIER
+    int classes;                  // the classifier's classes (HF num_labels)
+    int pooling;                  // the classifier's POOL_FIRST (HF's) or POOL_MEAN
 } ReformerConfig;
 
 // The B6 model of BENCH.md with axial shape for seq_len 4096.
@@ -58,7 +67,8 @@ typedef struct {
 typedef struct {
     float *wte, *pos0, *pos1;  // (V, C), (A0, d0), (A1, d1)
     LayerParams layer[MAX_LAYERS];
-    HeadParams head;
+    HeadParams head;      // HEAD_LM
+    ClassHeadParams cls;  // HEAD_CLASSIFIER
 } ModelViews;
 
 // One walk over the config defines the parameter block: its order, its names (HuggingFace's
@@ -122,8 +132,10 @@ typedef struct {
 
 // The config must be valid (config_validate at the edge).
 void plan_model(ModelSpec *s, const ReformerConfig *c, int B, int T, uint64_t seed, ExecMode mode);
-// The LM head's shape at length T: no dropout stream, every label scored.
+// The LM head's shape at length T: no dropout stream, every label scored, next-token labels.
 HeadShape plan_head_shape(const ModelSpec *s, int T);
+// The classifier's at length T: no dropout stream, no padding.
+ClassHeadShape plan_class_shape(const ModelSpec *s, int T);
 
 // The scratch a pass borrows, for one sequence at a time: a layer's and the LM head's.
 typedef struct {

@@ -22,6 +22,11 @@ LayerShape layer_shape_at(const LayerShape *fixed, const LayerPass *pass) {
     return s;
 }
 
+void layer_shape_seq(LayerShape *s, const LayerPass *pass, int b) {
+    int v = pass->valid && pass->valid[b] < pass->T ? pass->valid[b] : 0;
+    s->attn.lsh.win.valid = s->attn.local.win.valid = v;
+}
+
 // ---- kept activations ----
 // One sequence's keep: the layer's inputs x1, x2 (T, C) each, then the attention half's and
 // the feed-forward half's kept floats. Sequences are reversible_keep_floats(fixed) apart.
@@ -56,6 +61,7 @@ void reversible_forward(float *x1, float *x2, const BucketOrder *buckets, const 
         BucketOrder seq = *buckets;
         if (seq.order) seq.order += b * attention_order_ints(&s->attn);
         SeqKeep k = seq_keep(keep, b, fixed, s);
+        layer_shape_seq(s, pass, b);
         if (keep) {  // the exact inputs: the backward then needs no inverse
             memcpy(k.x1, x1 + b * n, n * sizeof(float));
             memcpy(k.x2, x2 + b * n, n * sizeof(float));
@@ -84,6 +90,7 @@ void reversible_backward(float *y1, float *y2, float *dy1, float *dy2, LayerPara
         FfnShape f = s->ffn;
         f.stream = reversible_ffn_stream(stream, pass->first_seq + b);
         SeqKeep k = seq_keep(kept, b, fixed, s);
+        layer_shape_seq(s, pass, b);
         // x2 = y2 - G(y1) (or kept); dy1 += G'(y1)^T dy2
         double t0 = now_seconds();
         ffn_backward(dy1 + b * n, &grad->ffn, kept ? NULL : y2 + b * n, dy2 + b * n, y1 + b * n, &p->ffn,

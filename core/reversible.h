@@ -31,10 +31,14 @@ typedef struct {
     int training;      // dropout on
     uint64_t stream;   // the layer's random stream at this step (dropout masks)
     int first_seq;     // global index of the batch's first sequence (its masks' stream)
+    const int *valid;  // (B) each sequence's real length: positions from there on are padding,
+                       // which takes an LSH bucket of its own and is masked as a key; NULL: none
 } LayerPass;
 
 // The shapes one call runs with: fixed at pass->T, dropout only when training.
 LayerShape layer_shape_at(const LayerShape *fixed, const LayerPass *pass);
+// Sequence b's padding (pass->valid) in s's attention windows.
+void layer_shape_seq(LayerShape *s, const LayerPass *pass, int b);
 
 typedef struct {
     float *attn;  // attention_work_floats

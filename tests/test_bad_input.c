@@ -108,10 +108,13 @@ void test_bad_input_hf_config_ranges(void) {
     expect_refused(-1, "vocab_size", "eval --ckpt %s/hf2 --data %s/text64", dir, dir);
     write_text("hf2/config.json", "{\"attn_layers\": [\"lsh\"]} trailing");
     expect_refused(-1, "invalid JSON", "eval --ckpt %s/hf2 --data %s/text64", dir, dir);
-    // what reformer cannot score yet is refused, not scored as a causal LM: another head, or a
-    // bidirectional model under a next-token loss
-    hf_case("\"architectures\": [\"ReformerForMaskedLM\"]", "architectures: ReformerForMaskedLM");
-    hf_case("\"architectures\": [\"ReformerForSequenceClassification\"]", "not supported yet");
+    // what reformer cannot score is refused, not scored as a causal LM: another head, a regression
+    // "classifier", a causal masked LM, or a bidirectional model under a next-token loss
+    hf_case("\"architectures\": [\"ReformerForQuestionAnswering\"]", "architectures: ReformerForQuestionAnswering");
+    hf_case("\"architectures\": [\"ReformerForSequenceClassification\"], \"num_labels\": 1", "num_labels: 1");
+    hf_case("\"architectures\": [\"ReformerForSequenceClassification\"], \"problem_type\": \"regression\"",
+            "problem_type: regression");
+    hf_case("\"architectures\": [\"ReformerForMaskedLM\"]", "ReformerForMaskedLM is bidirectional");
     run_cmd(NULL, 0, "mkdir -p %s/hf3", dir);
     write_text("hf3/config.json", "{\"attn_layers\": [\"lsh\"], \"vocab_size\": 258, \"hidden_size\": 32, \"feed_forward_size\": 64,"
                                   " \"num_attention_heads\": 2, \"attention_head_size\": 16, \"axial_pos_shape\": [8, 8],"

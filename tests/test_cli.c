@@ -76,6 +76,14 @@ void test_cli_config_errors(void) {
     config_error("{\"train\": {\"memory_mb\": \"lots\"}}", "train.memory_mb: expected an integer (MiB) or \"auto\"");
     config_error("{\"tran\": {}}", "unknown section 'tran'");
     config_error("{\"model\": {\"d_model\": 64,}}", "invalid JSON near line 1");
+    // heads and objectives against the model and the data
+    config_error("{\"train\": {\"objective\": \"mlm\"}}", "train.objective: \"mlm\" predicts masked tokens from both sides");
+    config_error("{\"model\": {\"head\": \"classifier\"}}", "model.classes: required");
+    config_error("{\"model\": {\"head\": \"classifier\", \"classes\": 10}}", "needs data with classes");
+    config_error("{\"data\": {\"kind\": \"listops\"}}", "data.kind: listops is classification");
+    config_error("{\"model\": {\"head\": \"linear\"}}", "model.head");
+    config_error("{\"model\": {\"causal\": false}, \"train\": {\"objective\": \"mlm\", \"mask_id\": 300}}",
+                 "train.mask_id: 300 is outside model.vocab 256");
     teardown();
 }
 
@@ -474,5 +482,82 @@ void test_cli_axial_from_length(void) {
     int rc = run_cmd(out, sizeof(out), "%s train %s --out %s/r && tr -d ' \\n\\t' < %s/r/config.json", reformer_bin(), path,
                      dir, dir);
     EXPECT(rc == 0 && strstr(out, "\"axial_shape\":[8,13]") && strstr(out, "\"axial_dims\":[8,24]"), "%d %s", rc, out);
+    teardown();
+}
+
+// ListOps end to end: LRA's files (scripts/listops.py, small), a classifier trained on them,
+// its accuracy on a split and on a file, per-sequence predictions, and the HF round trip.
+void test_cli_listops_classifier(void) {
+    setup();
+    char out[16384], a[4096], b[4096], path[600], cfg[1400];
+    int rc = run_cmd(out, sizeof(out), "python3 scripts/listops.py --out %s/lo --seed 2 --train 64 --valid 16 --test 16"
+                     " --min-length 20 --max-length 60 >/dev/null", dir);
+    EXPECT(rc == 0, "listops.py: %s", out);
+    snprintf(cfg, sizeof(cfg),
+             "{\"model\": {\"vocab\": 16, \"d_model\": 32, \"d_ff\": 64, \"n_heads\": 2, \"d_head\": 16,"
+             " \"attn_layers\": [\"local\", \"lsh\"], \"lsh_chunk\": 8, \"local_chunk\": 8, \"lsh_chunks_after\": 1,"
+             " \"local_chunks_after\": 1, \"causal\": false, \"head\": \"classifier\", \"classes\": 10, \"hash_seed\": 1},"
+             " \"data\": {\"kind\": \"listops\", \"path\": \"%s/lo\", \"seq_len\": 64},"
+             " \"train\": {\"batch\": 4, \"steps\": 4, \"eval_every\": 2, \"threads\": 2}}", dir);
+    snprintf(path, sizeof(path), "%s/lo.json", dir);
+    write_text_file(path, cfg);
+    rc = run_cmd(out, sizeof(out), "%s train %s --out %s/r", reformer_bin(), path, dir);
+    EXPECT(rc == 0 && strstr(out, "acc "), "train: %s", out);
+    rc = run_cmd(a, sizeof(a), "%s eval --ckpt %s/r/last.ckpt --split test --json", reformer_bin(), dir);
+    rc |= run_cmd(b, sizeof(b), "%s eval --ckpt %s/r/last.ckpt --data %s/lo/basic_test.tsv --json", reformer_bin(), dir, dir);
+    double acc = json_value(a, "accuracy");
+    EXPECT(rc == 0 && json_value(a, "tokens") == 16 && acc >= 0 && acc <= 1 && json_value(b, "accuracy") == acc &&
+               json_value(b, "loss_nats") == json_value(a, "loss_nats"),
+           "split %s against file %s", a, b);
+    rc = run_cmd(out, sizeof(out), "%s eval --ckpt %s/r/last.ckpt --data %s/lo/basic_test.tsv --predict", reformer_bin(), dir, dir);
+    int right = 0, rows = 0;
+    for (char *l = out; rc == 0 && *l; l = strchr(l, '\n') + 1) {
+        int k, p, y;
+        if (sscanf(l, "%d\t%d\t%d", &k, &p, &y) == 3) {
+            EXPECT(k == rows && p >= 0 && p < 10 && y >= 0 && y < 10, "prediction line %s", l);
+            rows++;
+            right += p == y;
+        }
+        if (!strchr(l, '\n')) break;
+    }
+    EXPECT(rc == 0 && rows == 16 && fabs(right / 16.0 - acc) < 1e-9 && strstr(out, "class accuracy"), "--predict: %s", out);
+    // HF's ReformerForSequenceClassification layout, scored the same (hash_seed: the same rotations)
+    rc = run_cmd(out, sizeof(out), "%s export --ckpt %s/r/last.ckpt --out %s/hf && grep -q ReformerForSequenceClassification %s/hf/config.json"
+                 " && %s eval --ckpt %s/hf --data %s/lo/basic_test.tsv --json", reformer_bin(), dir, dir, dir, reformer_bin(), dir, dir);
+    EXPECT(rc == 0 && json_value(out, "accuracy") == acc && fabs(json_value(out, "loss_nats") - json_value(a, "loss_nats")) < 1e-6,
+           "HF directory: %s against %s", out, a);
+    // a classifier is not sampled; a bad file names its line
+    rc = run_cmd(out, sizeof(out), "%s sample --ckpt %s/r/last.ckpt --len 4", reformer_bin(), dir);
+    EXPECT(rc == 2 && strstr(out, "classifier") && lines(out) == 1, "sample: %d %s", rc, out);
+    snprintf(path, sizeof(path), "%s/bad.tsv", dir);
+    write_text_file(path, "Source\tTarget\n( [MAX 2 9 ] )\t9\n( [MAX 2 X ] )\t9\n");
+    rc = run_cmd(out, sizeof(out), "%s eval --ckpt %s/r/last.ckpt --data %s", reformer_bin(), dir, path);
+    EXPECT(rc == 1 && strstr(out, "bad.tsv:3") && lines(out) == 1, "bad file: %d %s", rc, out);
+    teardown();
+}
+
+// A masked LM end to end on the copy task: trained, scored on its masked tokens, scored on every
+// position with --mask-rate 0, and exported as ReformerForMaskedLM.
+void test_cli_masked_lm(void) {
+    setup();
+    char out[8192], a[4096], path[600];
+    snprintf(path, sizeof(path), "%s/mlm.json", dir);
+    write_text_file(path, "{\"model\": {\"vocab\": 16, \"d_model\": 32, \"d_ff\": 64, \"n_heads\": 2, \"d_head\": 16,"
+                          " \"attn_layers\": [\"local\", \"lsh\"], \"lsh_chunk\": 8, \"local_chunk\": 8, \"causal\": false},"
+                          " \"data\": {\"kind\": \"copy\", \"seq_len\": 32},"
+                          " \"train\": {\"batch\": 4, \"steps\": 3, \"eval_every\": 3, \"objective\": \"mlm\", \"threads\": 2}}");
+    int rc = run_cmd(out, sizeof(out), "%s train %s --out %s/m", reformer_bin(), path, dir);
+    EXPECT(rc == 0, "train: %s", out);
+    rc = run_cmd(a, sizeof(a), "%s eval --ckpt %s/m/last.ckpt --json", reformer_bin(), dir);
+    double masked = json_value(a, "tokens");
+    EXPECT(rc == 0 && masked > 0.1 * 64 * 32 && masked < 0.2 * 64 * 32 && json_value(a, "accuracy") >= 0,
+           "15%% of 64 x 32 positions masked and scored: %s", a);
+    rc = run_cmd(a, sizeof(a), "%s eval --ckpt %s/m/last.ckpt --json --mask-rate 0", reformer_bin(), dir);
+    EXPECT(rc == 0 && json_value(a, "tokens") == 64 * 32, "--mask-rate 0 scores every position: %s", a);
+    rc = run_cmd(out, sizeof(out), "%s export --ckpt %s/m/last.ckpt --out %s/hf && grep -q ReformerForMaskedLM %s/hf/config.json",
+                 reformer_bin(), dir, dir, dir);
+    EXPECT(rc == 0, "export: %s", out);
+    rc = run_cmd(out, sizeof(out), "%s eval --ckpt %s/m/last.ckpt --predict", reformer_bin(), dir);
+    EXPECT(rc == 2 && strstr(out, "not a classifier") && lines(out) == 1, "--predict on a masked LM: %s", out);
     teardown();
 }

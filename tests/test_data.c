@@ -156,7 +156,7 @@ void test_text_splits_windows_and_uniform_bits(void) {
     size_t w = dataset_eval_windows(&d, SPLIT_VALID, T);
     for (size_t k = 0; k < w; k++) {
         int skip;
-        dataset_eval_window(&d, SPLIT_VALID, T, k, tok, &skip, err, sizeof(err));
+        dataset_eval_window(&d, SPLIT_VALID, T, k, tok, (SeqMeta){0}, &skip, err, sizeof(err));
         size_t start = k * (T - 1);
         if (start + T > d.count[1]) start = d.count[1] - T;
         EXPECT(tok[5] == t[d.start[1] + start + 5], "window %zu content", k);
@@ -173,7 +173,7 @@ void test_text_splits_windows_and_uniform_bits(void) {
     int *bt = malloc(sizeof(int) * 4 * T);
     int ok = 1;
     for (int i = 0; i < 500; i++) {
-        dataset_train_batch(&d, bt, 4, 0, 4, T, &r, err, sizeof(err));
+        dataset_train_batch(&d, bt, (SeqMeta){0}, 4, 0, 4, T, &r, err, sizeof(err));
         for (int b = 0; b < 4; b++)
             for (int j = 1; j < T; j++) ok &= bt[b * T + j] == (bt[b * T + j - 1] + 1) % 251;
     }
@@ -199,7 +199,7 @@ void test_text_splits_windows_and_uniform_bits(void) {
     memset(m.w.p.head.w, 0, (size_t)256 * 32 * 4);
     memset(m.w.p.head.b, 0, 256 * 4);
     EvalResult res;
-    EXPECT(evaluate(&m, &cfg, &d, SPLIT_VALID, 0, 0, NULL, &res, NULL, err, sizeof(err)) == 0, "evaluate: %s", err);
+    EXPECT(evaluate(&m, &cfg, &d, SPLIT_VALID, 0, 0, NULL, &res, NULL, NULL, err, sizeof(err)) == 0, "evaluate: %s", err);
     EXPECT(fabs(res.bits - 8.0) < 1e-5 && res.tokens == (long long)d.count[1] - 1,
            "uniform: %.6f bits over %lld tokens (split %zu)", res.bits, res.tokens, d.count[1]);
     model_free(&m);

@@ -65,7 +65,7 @@ static double head_loss(void *p) {
 void test_lm_head_grad(void) {
     HCtx c;
     int T = 11, C = 6, V = 9;
-    c.s = (HeadShape){T, C, V, 4, 0, 0, 1e-12f, 0.1f, 8, 0};
+    c.s = (HeadShape){T, C, V, 4, 0, 0, 1e-12f, 0.1f, 8, 0, 1};
     c.tok = xmalloc(T * sizeof(int));
     for (int t = 0; t < T; t++) c.tok[t] = (t * 7 + 3) % V;
     c.tok[5] = -1;  // an unlabelled position is skipped

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../cmd/checkpoint.h"
+#include "../cmd/config.h"
 #include "../cmd/hf_model.h"
 #include "../cmd/safetensors.h"
 #include "../core/common.h"
@@ -36,7 +37,7 @@ static int open_case(const char *name, int B, int T, Model *m, const float **giv
     }
     model_init(m, &cfg, B, T ? T : max_len, 1);
     EXPECT(hf_load_weights(dir, m, err, sizeof(err)) == 0, "%s: %s", name, err);
-    memset(m->w.p.head.b, 0, cfg.vocab * sizeof(float));
+    if (cfg.head == HEAD_LM) memset(m->w.p.head.b, 0, cfg.vocab * sizeof(float));
     snprintf(path, sizeof(path), "%s/fixture.safetensors", dir);
     *rot = NULL;
     EXPECT(hf_load_rotations(path, m, given, rot, err, sizeof(err)) == 0, "%s", err);
@@ -49,6 +50,28 @@ static int open_case(const char *name, int B, int T, Model *m, const float **giv
     return 0;
 }
 
+// The labels HF's loss used (ForwardArgs.labels): none for ReformerModelWithLMHead (ours are the
+// next tokens), input_ids for ReformerForMaskedLM (each position's own), the classes for
+// ReformerForSequenceClassification. Fills labels from the fixture; returns NULL for the first.
+static const int *hf_labels(const char *name, const Model *m, Safetensors *fx, int *labels, int n) {
+    char dir[512], err[1024];
+    snprintf(dir, sizeof(dir), "%s/%s", FIXTURES, name);
+    int objective;
+    EXPECT(hf_read_objective(dir, &objective, err, sizeof(err)) == 0, "%s", err);
+    int nd;
+    long long shape[8];
+    // the bidirectional kernel cases took our next-token loss from a masked LM's logits: no labels
+    if ((m->spec.cfg.head == HEAD_LM && objective == OBJECTIVE_NEXT) || safetensors_numel(fx, "labels", &nd, shape) < 0)
+        return NULL;
+    EXPECT(safetensors_read_int(fx, "labels", labels, n, err, sizeof(err)) == 0, "%s", err);
+    return labels;
+}
+
+// Logits a forward of B sequences of T tokens gives: (B, T, V), or (B, K) for a classifier.
+static size_t logit_count(const Model *m, int B, int T) {
+    return m->spec.cfg.head == HEAD_CLASSIFIER ? (size_t)B * m->spec.cfg.classes : (size_t)B * T * m->spec.cfg.vocab;
+}
+
 static void check_case(const char *name) {
     char err[1024];
     int B = 2, T = 32;
@@ -57,17 +80,19 @@ static void check_case(const char *name) {
     Safetensors fx;
     const float *given[MAX_LAYERS];
     if (open_case(name, B, T, &m, given, &rot, &fx)) return;
-    int V = m.spec.cfg.vocab, tok[64];
+    int tok[64], lab[64];
     EXPECT(safetensors_read_int(&fx, "input_ids", tok, B * T, err, sizeof(err)) == 0, "%s", err);
+    const int *labels = hf_labels(name, &m, &fx, lab, m.spec.cfg.head == HEAD_CLASSIFIER ? B : B * T);
     model_zero_grad(&m);
     // HF ran in train mode (dropout 0) to take gradients
-    double loss = model_forward(&m, tok, B, T, &(ForwardArgs){.training = 1, .rotations = given});
-    float *logits = xmalloc((size_t)B * T * V * sizeof(float)), *want = xmalloc((size_t)B * T * V * sizeof(float));
+    double loss = model_forward(&m, tok, B, T, &(ForwardArgs){.training = 1, .rotations = given, .labels = labels});
+    size_t nl = logit_count(&m, B, T);
+    float *logits = xmalloc(nl * sizeof(float)), *want = xmalloc(nl * sizeof(float));
     model_logits(&m, logits);
     float hf_loss;
     EXPECT(safetensors_read_f32(&fx, "loss", &hf_loss, 1, err, sizeof(err)) == 0, "%s", err);
-    EXPECT(safetensors_read_f32(&fx, "logits", want, (size_t)B * T * V, err, sizeof(err)) == 0, "%s", err);
-    double dl = max_rel_diff(logits, want, (size_t)B * T * V);
+    EXPECT(safetensors_read_f32(&fx, "logits", want, nl, err, sizeof(err)) == 0, "%s", err);
+    double dl = max_rel_diff(logits, want, nl);
     printf("    %s: loss %.7f (HF %.7f), logits max rel diff %.2e\n", name, loss, hf_loss, dl);
     EXPECT(dl < 1e-4, "%s: logits differ by %.2e", name, dl);
     EXPECT(fabs(loss - hf_loss) / fabs(hf_loss) < 1e-5, "%s: loss %.7f vs %.7f", name, loss, hf_loss);
@@ -106,6 +131,10 @@ void test_hf_oracle_mixed_factorised_relu(void) { check_case("mixed_factorised_r
 // bidirectional (ReformerForMaskedLM's weights and head, our shifted loss), chunks after 1
 void test_hf_oracle_bidirectional_lsh_local(void) { check_case("bidir_lsh_local_after"); }
 void test_hf_oracle_bidirectional_four_hashes(void) { check_case("bidir_lsh_four_hashes"); }
+// ReformerForMaskedLM with HF's own loss (labels=input_ids, unshifted): logits, loss, gradients
+void test_hf_oracle_masked_lm(void) { check_case("mlm_lsh_local"); }
+// ReformerForSequenceClassification (first position, dense + tanh + out_proj): the same
+void test_hf_oracle_sequence_classification(void) { check_case("class_lsh_local"); }
 
 void test_hf_export_roundtrip(void) {
     // HF directory -> our model -> exported directory -> our model: the same bits
@@ -118,7 +147,7 @@ void test_hf_export_roundtrip(void) {
     Model ma, mb;
     model_init(&ma, &a, 1, 32, 1);
     EXPECT(hf_load_weights(src, &ma, err, sizeof(err)) == 0, "%s", err);
-    EXPECT(hf_export(dir, &ma, err, sizeof(err)) == 0, "%s", err);
+    EXPECT(hf_export(dir, &ma, 0, err, sizeof(err)) == 0, "%s", err);
     EXPECT(hf_read_config(dir, &b, &lb, err, sizeof(err)) == 0, "%s", err);
     EXPECT(la == lb && b.n_layers == a.n_layers && b.buckets.n_factors == 2 && b.buckets.factor[1] == 4 &&
                b.act == a.act && b.causal == a.causal && b.hash_seed == a.hash_seed &&
@@ -293,7 +322,7 @@ void test_model_readers_survive_random_damage(void) {
 // chunk lengths' lcm (even where every chunk would take the length unpadded), gives the padding
 // an LSH bucket of its own and cuts the logits back. Ours, with the same padding
 // (plan_padded_length, ForwardArgs.valid): the same logits and loss.
-static void check_padded(const char *name, int L) {
+static void check_padded(const char *name, int L, int want_P) {
     char err[1024];
     Model m;
     float *rot;
@@ -305,19 +334,24 @@ static void check_padded(const char *name, int L) {
     int max_len;
     EXPECT(hf_read_config(dir, &cfg, &max_len, err, sizeof(err)) == 0, "%s", err);
     int P = (int)plan_padded_length(&cfg, L);
-    EXPECT(P == 32, "%s: %d tokens padded to %d, HF pads to 32", name, L, P);
+    EXPECT(P == want_P, "%s: %d tokens padded to %d, HF pads to %d", name, L, P, want_P);
     if (open_case(name, 1, P, &m, given, &rot, &fx)) return;
-    int V = m.spec.cfg.vocab, tok[32] = {0};
+    int tok[32] = {0}, lab[32] = {0};
     EXPECT(safetensors_read_int(&fx, "input_ids", tok, L, err, sizeof(err)) == 0, "%s", err);
-    double loss = model_forward(&m, tok, 1, P, &(ForwardArgs){.rotations = given, .valid = L});
-    float *logits = xmalloc((size_t)P * V * sizeof(float)), *want = xmalloc((size_t)L * V * sizeof(float)), hf_loss;
+    int cls = m.spec.cfg.head == HEAD_CLASSIFIER;
+    const int *labels = hf_labels(name, &m, &fx, lab, cls ? 1 : L);
+    double loss = model_forward(&m, tok, 1, P, &(ForwardArgs){.rotations = given, .valid = &L, .labels = labels});
+    // ours cover the padding too; HF cut its logits back to the L real positions
+    size_t n = logit_count(&m, 1, L);
+    float *logits = xmalloc(logit_count(&m, 1, P) * sizeof(float)), *want = xmalloc(n * sizeof(float)), hf_loss;
     model_logits(&m, logits);
     EXPECT(safetensors_read_f32(&fx, "loss", &hf_loss, 1, err, sizeof(err)) == 0, "%s", err);
-    EXPECT(safetensors_read_f32(&fx, "logits", want, (size_t)L * V, err, sizeof(err)) == 0, "%s", err);
-    double dl = max_rel_diff(logits, want, (size_t)L * V);
+    EXPECT(safetensors_read_f32(&fx, "logits", want, n, err, sizeof(err)) == 0, "%s", err);
+    double dl = max_rel_diff(logits, want, n);
+    long long want_labels = cls ? 1 : labels ? L : L - 1;
     printf("    %s: %d tokens padded to %d: loss %.7f (HF %.7f), logits max rel diff %.2e\n", name, L, P, loss, hf_loss, dl);
     EXPECT(dl < 1e-4, "%s: logits differ by %.2e", name, dl);
-    EXPECT(fabs(loss - hf_loss) / fabs(hf_loss) < 1e-5 && m.act.n_labels == L - 1, "%s: loss %.7f vs %.7f over %lld labels",
+    EXPECT(fabs(loss - hf_loss) / fabs(hf_loss) < 1e-5 && m.act.n_labels == want_labels, "%s: loss %.7f vs %.7f over %lld labels",
            name, loss, hf_loss, m.act.n_labels);
     free(rot);
     xfree(logits);
@@ -326,5 +360,8 @@ static void check_padded(const char *name, int L) {
     model_free(&m);
 }
 
-void test_hf_oracle_padded_lsh_local(void) { check_padded("padded_lsh_local", 27); }
-void test_hf_oracle_padded_where_chunks_fit(void) { check_padded("padded_lsh_factorised", 16); }
+void test_hf_oracle_padded_lsh_local(void) { check_padded("padded_lsh_local", 27, 32); }
+void test_hf_oracle_padded_where_chunks_fit(void) { check_padded("padded_lsh_factorised", 16, 32); }
+// bidirectional: the padding is masked as keys, so the real positions match HF's
+void test_hf_oracle_padded_masked_lm(void) { check_padded("padded_mlm", 27, 32); }
+void test_hf_oracle_padded_classifier(void) { check_padded("padded_class", 21, 24); }

@@ -331,7 +331,7 @@ void test_imagenet_pixel_order_and_bits_per_dim(void) {
     memset(m.w.p.head.w, 0, (size_t)256 * 16 * 4);
     memset(m.w.p.head.b, 0, 256 * 4);
     EvalResult res;
-    EXPECT(evaluate(&m, &cfg, &d, SPLIT_VALID, 0, 0, NULL, &res, NULL, err, sizeof(err)) == 0, "evaluate: %s", err);
+    EXPECT(evaluate(&m, &cfg, &d, SPLIT_VALID, 0, 0, NULL, &res, NULL, NULL, err, sizeof(err)) == 0, "evaluate: %s", err);
     EXPECT(fabs(res.bits - 8.0) < 1e-5 && res.tokens == 3 * (IMAGE_BYTES - 1), "uniform: %.6f bits over %lld dims",
            res.bits, res.tokens);
     model_free(&m);

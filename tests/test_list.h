@@ -55,6 +55,20 @@
     X(test_hf_oracle_bidirectional_four_hashes)        \
     X(test_hf_oracle_padded_lsh_local)                 \
     X(test_hf_oracle_padded_where_chunks_fit)          \
+    X(test_hf_oracle_masked_lm)                        \
+    X(test_model_grad_classifier_first)                \
+    X(test_model_grad_classifier_mean_dropout)         \
+    X(test_model_grad_masked_lm)                       \
+    X(test_padding_invisible_classifier)               \
+    X(test_padding_invisible_masked_lm)                \
+    X(test_mlm_mask_draws)                             \
+    X(test_listops_batches)                            \
+    X(test_batch_equals_alone)                         \
+    X(test_cli_listops_classifier)                     \
+    X(test_cli_masked_lm)                              \
+    X(test_hf_oracle_sequence_classification)          \
+    X(test_hf_oracle_padded_masked_lm)                 \
+    X(test_hf_oracle_padded_classifier)                \
     X(test_hf_decode_local_lsh)                        \
     X(test_hf_decode_short_prompt)                     \
     X(test_hf_export_roundtrip)                        \

@@ -108,9 +108,9 @@ void test_reversibility_12_layers(void) {
     for (int l = 0; l < 12; l++) {
         memcpy(saved + (2 * l) * n, x1, n * 4);
         memcpy(saved + (2 * l + 1) * n, x2, n * 4);
-        LayerPass pass = {32, 1, 0, 0, 0};
+        LayerPass pass = {32, 1, 0, 0, 0, NULL};
         LayerWork w = plan_scratch_views(&m.spec, m.work.shared).layer;
-        BucketOrder reuse = {m.act.sorted + l * m.act.sorted_per_layer, 0, NULL, 0};
+        BucketOrder reuse = {m.act.sorted + l * m.act.sorted_per_layer, 0, NULL};
         reversible_forward(x1, x2, &reuse, &m.w.p.layer[l], &m.spec.shape[l], &pass, &w, NULL);
     }
     EXPECT(max_rel_diff(x1, m.act.x1, n) == 0.0 && max_rel_diff(x2, m.act.x2, n) == 0.0, "replay differs");
@@ -118,7 +118,7 @@ void test_reversibility_12_layers(void) {
     float *d1 = xcalloc(n, 4), *d2 = xcalloc(n, 4);
     double worst = 0;
     for (int l = 11; l >= 0; l--) {
-        LayerPass pass = {32, 1, 0, 0, 0};
+        LayerPass pass = {32, 1, 0, 0, 0, NULL};
         LayerWork w = plan_scratch_views(&m.spec, m.work.shared).layer;
         reversible_backward(x1, x2, d1, d2, &m.w.g.layer[l], m.act.sorted + l * m.act.sorted_per_layer,
                             &m.w.p.layer[l], &m.spec.shape[l], &pass, &w, NULL);
@@ -159,19 +159,19 @@ void test_reversible_equals_store_everything(void) {
         }
         memcpy(store + n, store, n * 4);
         for (int l = 0; l < 6; l++) {
-            LayerPass pass = {32, 2, 1, model_layer_stream(&m, 0, l), 0};
+            LayerPass pass = {32, 2, 1, model_layer_stream(&m, 0, l), 0, NULL};
             LayerWork w = plan_scratch_views(&m.spec, m.work.shared).layer;
             float *y1 = store + (2 * l + 2) * n, *y2 = store + (2 * l + 3) * n;
             memcpy(y1, store + 2 * l * n, n * 4);
             memcpy(y2, store + (2 * l + 1) * n, n * 4);
-            BucketOrder reuse = {m.act.sorted + l * m.act.sorted_per_layer, 0, NULL, 0};
+            BucketOrder reuse = {m.act.sorted + l * m.act.sorted_per_layer, 0, NULL};
             reversible_forward(y1, y2, &reuse, &m.w.p.layer[l], &m.spec.shape[l], &pass, &w, NULL);
         }
     }
     EXPECT(max_rel_diff(x1, m.act.x1, n) == 0.0, "stored forward differs from model forward");
     // backward with the stored inputs: no inversion anywhere
     float *d1 = xcalloc(n, 4), *d2 = xcalloc(n, 4);
-    HeadShape hs = {32, cfg.d_model, cfg.vocab, cfg.head_chunk, 0, 0, cfg.ln_eps, cfg.hidden_dropout, 0, 0};
+    HeadShape hs = {32, cfg.d_model, cfg.vocab, cfg.head_chunk, 0, 0, cfg.ln_eps, cfg.hidden_dropout, 0, 0, 1};
     for (int b = 0; b < 2; b++) {
         hs.stream = model_head_stream(&m, 0, b);
         lm_head_backward(d1 + b * n / 2, d2 + b * n / 2, &m.w.g.head, 1.0f / (2 * 31), x1 + b * n / 2,
@@ -179,7 +179,7 @@ void test_reversible_equals_store_everything(void) {
     }
     for (int l = 5; l >= 0; l--) {
         uint64_t st = model_layer_stream(&m, 0, l);
-        LayerShape s = layer_shape_at(&m.spec.shape[l], &(LayerPass){32, 2, 1, st, 0});
+        LayerShape s = layer_shape_at(&m.spec.shape[l], &(LayerPass){32, 2, 1, st, 0, NULL});
         AttnWork aw = attention_work_views(plan_scratch_views(&m.spec, m.work.shared).layer.attn, &s.attn);
         const float *in2 = store + (2 * l + 1) * n;
         const float *y1 = store + (2 * l + 2) * n;

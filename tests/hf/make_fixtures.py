@@ -2,13 +2,15 @@
 Xeon VM with transformers 5.17 and PyTorch 2.11). For each tiny case it writes the model directory
 (config.json + model.safetensors) and fixture.safetensors holding the input ids, the LSH
 rotations HF drew (captured from torch.randn), the logits, the loss and every parameter's
-gradient from loss.backward(). Usage: python3 make_fixtures.py OUTDIR [padded] (padded: only the
-evaluation cases whose length the chunks do not divide)"""
+gradient from loss.backward(). Usage: python3 make_fixtures.py OUTDIR [padded|heads] (padded: only
+the evaluation cases whose length the chunks do not divide; heads: only the masked-LM and
+sequence-classification cases)"""
 import inspect, json, os, sys
 
 import torch
 from safetensors.torch import save_file
-from transformers import ReformerConfig, ReformerForMaskedLM, ReformerModelWithLMHead
+from transformers import (ReformerConfig, ReformerForMaskedLM, ReformerForSequenceClassification,
+                          ReformerModelWithLMHead)
 
 BASE = dict(vocab_size=20, hidden_size=16, feed_forward_size=24, num_attention_heads=2,
             attention_head_size=8, axial_pos_embds=True, axial_pos_shape=[4, 8],
@@ -40,6 +42,8 @@ CASES = {
 
 out = sys.argv[1]
 only_padded = sys.argv[2:] == ["padded"]
+only_heads = sys.argv[2:] == ["heads"]
+skip_lm = only_padded or only_heads
 captured = []
 _randn = torch.randn
 def recording_randn(*a, **k):
@@ -59,7 +63,7 @@ def randomize(model, biases=True):
             elif "layer_norm" in n or (biases and n.endswith("bias")):
                 p.add_(0.1 * _randn(p.shape))
 
-def gradient_case(name, cfg, model, hf_loss):
+def gradient_case(name, cfg, model, hf_loss, labels=None):
     """Writes the model directory and fixture.safetensors: input ids, HF's rotations, logits,
     the next-token loss (HF's own with labels=input_ids when hf_loss, else computed here from
     the logits, for heads without a shifted loss) and every parameter's gradient."""
@@ -68,15 +72,17 @@ def gradient_case(name, cfg, model, hf_loss):
     d = os.path.join(out, name)
     model.save_pretrained(d)
     ids = torch.randint(0, cfg.vocab_size, (2, 32))
+    if labels is None:
+        labels = ids
     captured.clear()
-    res = model(ids, labels=ids) if hf_loss else model(ids)
+    res = model(ids, labels=labels) if hf_loss else model(ids)
     V = cfg.vocab_size
     loss = res.loss if hf_loss else torch.nn.functional.cross_entropy(res.logits[:, :-1].reshape(-1, V),
                                                                       ids[:, 1:].reshape(-1))
     loss.backward()
     n_lsh = sum(1 for a in cfg.attn_layers if a == "lsh")
     t = {"input_ids": ids.to(torch.int64).contiguous(), "logits": res.logits.detach().contiguous(),
-         "loss": loss.detach().reshape(1).contiguous()}
+         "loss": loss.detach().reshape(1).contiguous(), "labels": labels.to(torch.int64).clone().contiguous()}
     for i in range(n_lsh):
         t["rotations.%d" % i] = captured[i].clone().contiguous()
     no_grad = []
@@ -88,7 +94,7 @@ def gradient_case(name, cfg, model, hf_loss):
     print(json.dumps({"case": name, "loss": float(loss), "rotations": [list(c.shape) for c in captured[:n_lsh]],
                       "no_grad": no_grad, "is_decoder": cfg.is_decoder}), flush=True)
 
-for name, kw in ({} if only_padded else CASES).items():
+for name, kw in ({} if skip_lm else CASES).items():
     torch.manual_seed(1)
     cfg = ReformerConfig(**BASE, **kw)
     gradient_case(name, cfg, ReformerModelWithLMHead(cfg), hf_loss=True)
@@ -121,7 +127,7 @@ def eval_model(name, kw, seed):
     model.save_pretrained(d)
     return cfg, model, d
 
-for name, (kw, prompt_len, steps) in ({} if only_padded else DECODE_CASES).items():
+for name, (kw, prompt_len, steps) in ({} if skip_lm else DECODE_CASES).items():
     cfg, model, d = eval_model(name, kw, 2)
     prompt = torch.randint(0, cfg.vocab_size, (1, prompt_len))
     captured.clear()
@@ -154,7 +160,7 @@ BIDIR_CASES = {
                                   lsh_num_chunks_before=1, lsh_num_chunks_after=1, local_attn_chunk_length=8,
                                   hidden_act="relu"),
 }
-for name, kw in ({} if only_padded else BIDIR_CASES).items():
+for name, kw in ({} if skip_lm else BIDIR_CASES).items():
     torch.manual_seed(3)
     cfg = ReformerConfig(**{**BASE, "is_decoder": False}, **kw)
     gradient_case(name, cfg, ReformerForMaskedLM(cfg), hf_loss=False)
@@ -173,7 +179,7 @@ PADDED_CASES = {
                                    local_attn_chunk_length=32, local_num_chunks_before=1, local_num_chunks_after=0,
                                    hidden_act="relu"), 16),
 }
-for name, (kw, length) in PADDED_CASES.items():
+for name, (kw, length) in ({} if only_heads else PADDED_CASES).items():
     cfg, model, d = eval_model(name, kw, 4)
     ids = torch.randint(1, cfg.vocab_size, (1, length))
     captured.clear()
@@ -187,3 +193,41 @@ for name, (kw, length) in PADDED_CASES.items():
     save_file(t, os.path.join(d, "fixture.safetensors"))
     print(json.dumps({"case": name, "length": length, "logits": list(res.logits.shape), "loss": float(res.loss),
                       "rotations": [list(c.shape) for c in captured[:n_lsh]]}), flush=True)
+
+# ---- the other heads, bidirectional (is_decoder False): ReformerForMaskedLM with HF's own
+# unshifted loss (labels=input_ids), and ReformerForSequenceClassification (the first position's
+# row, dense + tanh + out_proj) with a class per sequence; then each in evaluation at a length
+# the chunks do not divide (HF pads it and masks the padding as keys) ----
+HEAD_KW = dict(attn_layers=["lsh", "local"], num_hashes=2, num_buckets=4, lsh_attn_chunk_length=8,
+               lsh_num_chunks_before=1, lsh_num_chunks_after=1, local_attn_chunk_length=8,
+               local_num_chunks_before=1, local_num_chunks_after=1, hidden_act="gelu")
+if not only_padded:
+    torch.manual_seed(5)
+    cfg = ReformerConfig(**{**BASE, "is_decoder": False}, **HEAD_KW)
+    gradient_case("mlm_lsh_local", cfg, ReformerForMaskedLM(cfg), hf_loss=True)
+    torch.manual_seed(6)
+    cfg = ReformerConfig(**{**BASE, "is_decoder": False, "num_labels": 5}, **HEAD_KW)
+    gradient_case("class_lsh_local", cfg, ReformerForSequenceClassification(cfg), hf_loss=True,
+                  labels=torch.tensor([1, 3]))
+    for name, make, length in (("padded_mlm", ReformerForMaskedLM, 27),
+                               ("padded_class", ReformerForSequenceClassification, 21)):
+        torch.manual_seed(7)
+        cfg = ReformerConfig(**{**BASE, "is_decoder": False, "num_labels": 5}, **HEAD_KW)
+        model = make(cfg)
+        randomize(model, biases=False)
+        model.eval()
+        d = os.path.join(out, name)
+        model.save_pretrained(d)
+        ids = torch.randint(1, cfg.vocab_size, (1, length))
+        labels = ids if make is ReformerForMaskedLM else torch.tensor([4])
+        captured.clear()
+        with torch.no_grad():
+            res = model(ids, labels=labels)
+        n_lsh = sum(1 for a in cfg.attn_layers if a == "lsh")
+        t = {"input_ids": ids.to(torch.int64).contiguous(), "logits": res.logits.contiguous(),
+             "loss": res.loss.reshape(1).contiguous(), "labels": labels.to(torch.int64).clone().contiguous()}
+        for i in range(n_lsh):
+            t["rotations.%d" % i] = captured[i].clone().contiguous()
+        save_file(t, os.path.join(d, "fixture.safetensors"))
+        print(json.dumps({"case": name, "length": length, "logits": list(res.logits.shape), "loss": float(res.loss),
+                          "rotations": [list(c.shape) for c in captured[:n_lsh]]}), flush=True)
