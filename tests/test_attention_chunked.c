@@ -64,7 +64,11 @@ static void reference(Ctx *c, float *out, float *lse) {
                 int kj = (((ci + w - a->win.before) % NCH + NCH) % NCH) * CH + j;
                 double d = 0;
                 for (int e = 0; e < HS; e++) d += (double)c->q[i * HS + e] * c->k[kj * HS + e];
-                if (a->win.causal && c->pos[kj] > c->pos[i]) d = -1e9;
+                // padding (positions >= valid) is masked as a key for real queries; a padding
+                // query sees what a causal one sees
+                int pad_q = a->win.valid && c->pos[i] >= a->win.valid;
+                if ((a->win.causal || pad_q) && c->pos[kj] > c->pos[i]) d = -1e9;
+                if (!a->win.causal && !pad_q && a->win.valid && c->pos[kj] >= a->win.valid) d = -1e9;
                 if (a->self_mask && c->pos[kj] == c->pos[i]) d = -1e5;
                 s[w * CH + j] = d;
                 mx = fmax(mx, d);
@@ -113,12 +117,14 @@ static void check(ChunkAttnShape a, const char *what) {
 
 void test_chunked_attention_grad(void) {
     // (n, hs, chunk, before, after, causal, self, dropout)
-    check((ChunkAttnShape){32, 8, {8, 1, 0, 1}, 1, 0.0f, 1}, "causal self 1 back");
-    check((ChunkAttnShape){32, 8, {8, 1, 1, 0}, 1, 0.0f, 2}, "bidirectional 1 back 1 ahead");
-    check((ChunkAttnShape){24, 5, {24, 0, 0, 1}, 0, 0.0f, 3}, "plain causal");
-    check((ChunkAttnShape){40, 6, {10, 2, 0, 1}, 1, 0.25f, 4}, "dropout 2 back");
-    check((ChunkAttnShape){140, 4, {70, 1, 0, 1}, 1, 0.0f, 5}, "chunk of ragged 64-blocks");
-    check((ChunkAttnShape){16, 4, {8, 1, 1, 0}, 0, 0.0f, 6}, "window wraps onto itself");
+    check((ChunkAttnShape){32, 8, {8, 1, 0, 1, 0}, 1, 0.0f, 1}, "causal self 1 back");
+    check((ChunkAttnShape){32, 8, {8, 1, 1, 0, 0}, 1, 0.0f, 2}, "bidirectional 1 back 1 ahead");
+    check((ChunkAttnShape){24, 5, {24, 0, 0, 1, 0}, 0, 0.0f, 3}, "plain causal");
+    check((ChunkAttnShape){40, 6, {10, 2, 0, 1, 0}, 1, 0.25f, 4}, "dropout 2 back");
+    check((ChunkAttnShape){140, 4, {70, 1, 0, 1, 0}, 1, 0.0f, 5}, "chunk of ragged 64-blocks");
+    check((ChunkAttnShape){16, 4, {8, 1, 1, 0, 0}, 0, 0.0f, 6}, "window wraps onto itself");
+    check((ChunkAttnShape){32, 8, {8, 1, 1, 0, 11}, 1, 0.0f, 7}, "bidirectional, padding from 11");
+    check((ChunkAttnShape){40, 6, {10, 2, 0, 0, 13}, 0, 0.2f, 8}, "padding from 13, dropout");
 }
 
 // Shared query/key (k NULL, keys = q * kscale formed per block) against the same keys stored:
@@ -128,8 +134,8 @@ void test_chunked_attention_grad(void) {
 // chunk (the one-pass backward, with dropout and with a window that wraps onto itself) and
 // 70-item chunks (two passes).
 void test_chunked_attention_key_scale_is_a_stored_copy(void) {
-    ChunkAttnShape shapes[] = {{140, 8, {70, 1, 0, 1}, 1, 0.0f, 1}, {64, 8, {16, 1, 1, 0}, 1, 0.2f, 2},
-                               {24, 5, {24, 0, 0, 1}, 1, 0.0f, 3}, {48, 8, {16, 2, 1, 1}, 1, 0.0f, 4}};
+    ChunkAttnShape shapes[] = {{140, 8, {70, 1, 0, 1, 0}, 1, 0.0f, 1}, {64, 8, {16, 1, 1, 0, 0}, 1, 0.2f, 2},
+                               {24, 5, {24, 0, 0, 1, 0}, 1, 0.0f, 3}, {48, 8, {16, 2, 1, 1, 0}, 1, 0.0f, 4}};
     for (int sh = 0; sh < 4; sh++) {
         ChunkAttnShape a = shapes[sh];
         Ctx c = make(a, 77 + sh);
@@ -164,7 +170,7 @@ void test_chunked_attention_key_scale_is_a_stored_copy(void) {
 // The one-pass backward sums each dq row in an order fixed by the shape: 1, 2, 3 and 5
 // threads give the same bits.
 void test_chunked_attention_backward_any_team(void) {
-    ChunkAttnShape a = {320, 8, {16, 1, 0, 1}, 1, 0.1f, 9};
+    ChunkAttnShape a = {320, 8, {16, 1, 0, 1, 0}, 1, 0.1f, 9};
     Ctx c = make(a, 5);
     size_t nh = (size_t)a.n * a.hs;
     float *ref[3] = {xcalloc(nh, 4), xcalloc(nh, 4), xcalloc(nh, 4)};

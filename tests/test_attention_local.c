@@ -41,8 +41,8 @@ static void check(LocalShape s, const char *what) {
 }
 
 void test_local_grad(void) {
-    check((LocalShape){32, 8, {8, 1, 0, 1}, 0.0f, 0}, "causal");
-    check((LocalShape){32, 8, {8, 1, 1, 0}, 0.0f, 0}, "bidirectional");
-    check((LocalShape){12, 4, {16, 1, 0, 1}, 0.0f, 0}, "plain");
-    check((LocalShape){30, 6, {10, 2, 0, 1}, 0.3f, 9}, "dropout");
+    check((LocalShape){32, 8, {8, 1, 0, 1, 0}, 0.0f, 0}, "causal");
+    check((LocalShape){32, 8, {8, 1, 1, 0, 0}, 0.0f, 0}, "bidirectional");
+    check((LocalShape){12, 4, {16, 1, 0, 1, 0}, 0.0f, 0}, "plain");
+    check((LocalShape){30, 6, {10, 2, 0, 1, 0}, 0.3f, 9}, "dropout");
 }

@@ -52,16 +52,16 @@ static void check_grad(LshShape s, const char *what) {
 
 void test_lsh_grad(void) {
     // T, HS, NR, factors, buckets, chunk, before, after, causal, plain, dropout
-    check_grad((LshShape){32, 8, 1, {1, {4, 0}}, {8, 1, 0, 1}, 0, 0.0f, 1}, "1 hash causal");
-    check_grad((LshShape){32, 8, 2, {1, {4, 0}}, {8, 1, 0, 1}, 0, 0.0f, 2}, "2 hashes causal");
-    check_grad((LshShape){32, 8, 4, {1, {8, 0}}, {8, 1, 1, 0}, 0, 0.0f, 3}, "4 hashes bidirectional after 1");
-    check_grad((LshShape){48, 6, 2, {2, {2, 4}}, {12, 1, 0, 1}, 0, 0.2f, 4}, "factorised buckets dropout");
-    check_grad((LshShape){16, 8, 2, {1, {4, 0}}, {32, 1, 0, 1}, 1, 0.0f, 5}, "plain (T <= chunk)");
+    check_grad((LshShape){32, 8, 1, {1, {4, 0}}, {8, 1, 0, 1, 0}, 0, 0.0f, 1}, "1 hash causal");
+    check_grad((LshShape){32, 8, 2, {1, {4, 0}}, {8, 1, 0, 1, 0}, 0, 0.0f, 2}, "2 hashes causal");
+    check_grad((LshShape){32, 8, 4, {1, {8, 0}}, {8, 1, 1, 0, 0}, 0, 0.0f, 3}, "4 hashes bidirectional after 1");
+    check_grad((LshShape){48, 6, 2, {2, {2, 4}}, {12, 1, 0, 1, 0}, 0, 0.2f, 4}, "factorised buckets dropout");
+    check_grad((LshShape){16, 8, 2, {1, {4, 0}}, {32, 1, 0, 1, 0}, 1, 0.0f, 5}, "plain (T <= chunk)");
 }
 
 // Lengths of one hashing block, several with a short last one, and enough for threads to split.
 static void check_sort(int T) {
-    LshShape s = {T, 8, 3, {2, {4, 6}}, {8, 1, 0, 1}, 0, 0.0f, 0};
+    LshShape s = {T, 8, 3, {2, {4, 6}}, {8, 1, 0, 1, 0}, 0, 0.0f, 0};
     Ctx c = make(s, 99);
     // recompute buckets independently and check the order sorts (round, bucket, position)
     int cols = lsh_rotation_cols(&s.buckets), NB = 24;
@@ -101,9 +101,9 @@ void test_lsh_sort_is_stable_bucket_order(void) {
 // Past lsh_stream_bytes the passes around the kernel move rows in position order with streaming
 // stores; below it they read sorted rows where they lie. Both give the same bits.
 void test_lsh_streaming_moves_same_bits(void) {
-    LshShape shapes[3] = {{64, 8, 2, {1, {8, 0}}, {8, 1, 0, 1}, 0, 0.0f, 1},
-                          {96, 12, 3, {2, {2, 4}}, {12, 1, 1, 0}, 0, 0.2f, 2},
-                          {16, 8, 2, {1, {4, 0}}, {32, 1, 0, 1}, 1, 0.0f, 3}};
+    LshShape shapes[3] = {{64, 8, 2, {1, {8, 0}}, {8, 1, 0, 1, 0}, 0, 0.0f, 1},
+                          {96, 12, 3, {2, {2, 4}}, {12, 1, 1, 0, 0}, 0, 0.2f, 2},
+                          {16, 8, 2, {1, {4, 0}}, {32, 1, 0, 1, 0}, 1, 0.0f, 3}};
     size_t saved = lsh_stream_bytes;
     for (int k = 0; k < 3; k++) {
         LshShape s = shapes[k];
@@ -128,7 +128,7 @@ void test_lsh_equals_full_when_window_covers_sequence(void) {
     // one round in two chunks, each looking one back: every query sees every key once,
     // so whatever the buckets, LSH equals plain (full) attention with the same masks
     for (int causal = 0; causal <= 1; causal++) {
-        LshShape s = {64, 16, 1, {1, {8, 0}}, {32, 1, 0, causal}, 0, 0.0f, 0};
+        LshShape s = {64, 16, 1, {1, {8, 0}}, {32, 1, 0, causal, 0}, 0, 0.0f, 0};
         Ctx c = make(s, 5 + causal);
         LshShape f = s;
         f.plain = 1;
@@ -154,7 +154,7 @@ void test_lsh_approaches_full_with_more_hashes(void) {
     for (int k = 0; k < 4; k++) {
         double sum = 0;
         for (int trial = 0; trial < 4; trial++) {
-            LshShape s = {256, 16, rounds[k], {1, {16, 0}}, {16, 1, 0, 1}, 0, 0.0f, 0};
+            LshShape s = {256, 16, rounds[k], {1, {16, 0}}, {16, 1, 0, 1, 0}, 0, 0.0f, 0};
             Ctx c = make(s, 1000 + trial);
             for (size_t i = 0; i < (size_t)s.T * s.HS; i++) c.qk[i] *= 0.5f;
             lsh_hash(c.sorted, c.qk, s.HS, c.rot, 0, &s, c.scratch);
