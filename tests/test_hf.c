@@ -334,9 +334,10 @@ static void check_padded(const char *name, int L, int want_P) {
     int max_len;
     EXPECT(hf_read_config(dir, &cfg, &max_len, err, sizeof(err)) == 0, "%s", err);
     int P = (int)plan_padded_length(&cfg, L);
-    EXPECT(P == want_P, "%s: %d tokens padded to %d, HF pads to %d", name, L, P, want_P);
+    EXPECT(P == want_P && P <= 64, "%s: %d tokens padded to %d, HF pads to %d", name, L, P, want_P);
+    if (P > 64) return;
     if (open_case(name, 1, P, &m, given, &rot, &fx)) return;
-    int tok[32] = {0}, lab[32] = {0};
+    int tok[64] = {0}, lab[64] = {0};
     EXPECT(safetensors_read_int(&fx, "input_ids", tok, L, err, sizeof(err)) == 0, "%s", err);
     int cls = m.spec.cfg.head == HEAD_CLASSIFIER;
     const int *labels = hf_labels(name, &m, &fx, lab, cls ? 1 : L);
@@ -365,3 +366,9 @@ void test_hf_oracle_padded_where_chunks_fit(void) { check_padded("padded_lsh_fac
 // bidirectional: the padding is masked as keys, so the real positions match HF's
 void test_hf_oracle_padded_masked_lm(void) { check_padded("padded_mlm", 27, 32); }
 void test_hf_oracle_padded_classifier(void) { check_padded("padded_class", 21, 24); }
+// Directories `reformer export` wrote for a masked LM and a classifier (tiny copy-task and ListOps
+// models), loaded by transformers 5.17 as ReformerForMaskedLM and ReformerForSequenceClassification
+// with no missing or unexpected keys (tests/hf/check_export_heads.py): with the rotations HF drew,
+// our logits and loss are HF's (64 tokens: no padding).
+void test_hf_loads_our_export_masked_lm(void) { check_padded("exported_mlm", 64, 64); }
+void test_hf_loads_our_export_classifier(void) { check_padded("exported_classifier", 64, 64); }

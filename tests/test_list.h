@@ -69,6 +69,8 @@
     X(test_hf_oracle_sequence_classification)          \
     X(test_hf_oracle_padded_masked_lm)                 \
     X(test_hf_oracle_padded_classifier)                \
+    X(test_hf_loads_our_export_masked_lm)              \
+    X(test_hf_loads_our_export_classifier)             \
     X(test_hf_decode_local_lsh)                        \
     X(test_hf_decode_short_prompt)                     \
     X(test_hf_export_roundtrip)                        \
