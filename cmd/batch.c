@@ -9,10 +9,12 @@
 
 enum { SITE_MLM = 0x3a5c };
 
-void batch_init(Batch *b, int B, int T) {
+void batch_init(Batch *b, int B, const Config *c) {
     memset(b, 0, sizeof(*b));
+    int T = config_model_length(c);
     b->cap_B = B;
     b->cap_T = T;
+    b->data_T = c->data.seq_len;
     b->tok = xcalloc((size_t)B * T, sizeof(int));
     b->labels = xcalloc((size_t)B * T, sizeof(int));
     b->valid = xcalloc((size_t)B, sizeof(int));
@@ -31,12 +33,10 @@ SeqMeta batch_meta(Batch *b, int row, const Config *c) {
 
 void batch_fit(Batch *b, int B, const Config *c) {
     b->B = B;
-    b->T = b->cap_T;
-    if (c->data.kind != DATA_LISTOPS) return;
     int longest = 1;
     for (int i = 0; i < B; i++) longest = imax(longest, b->valid[i]);
     b->T = (int)plan_padded_length(&c->model, longest);
-    dataset_restride(b->tok, B, b->cap_T, b->T);
+    dataset_restride(b->tok, B, b->data_T, b->T);
 }
 
 void batch_mask_row(Batch *b, int row, const Config *c, uint64_t stream) {
@@ -50,6 +50,6 @@ uint64_t batch_train_mask_stream(const Config *c, long long step, int seq) {
 }
 
 void batch_args(const Batch *b, const Config *c, ForwardArgs *a) {
-    a->valid = c->data.kind == DATA_LISTOPS ? b->valid : NULL;
+    a->valid = c->data.kind == DATA_LISTOPS || b->T != b->data_T ? b->valid : NULL;
     a->labels = c->model.head == HEAD_CLASSIFIER || c->train.objective == OBJECTIVE_MASKED ? b->labels : NULL;
 }

@@ -124,6 +124,8 @@ void config_default(Config *c) {
     c->train.mask_id = -1;
 }
 
+int config_model_length(const Config *c) { return (int)plan_padded_length(&c->model, c->data.seq_len); }
+
 int config_mask_id(const Config *c) { return c->train.mask_id >= 0 ? c->train.mask_id : c->model.vocab - 1; }
 
 // The head and objective against the model and the data. Returns 0 or -1 with err.
@@ -319,10 +321,13 @@ int config_validate(const Config *c, char *err, size_t cap) {
     const ReformerConfig *m = &c->model;
     if (config_validate_model(m, c->data.seq_len, err, cap)) return -1;
     if (validate_task(c, err, cap)) return -1;
-    int L = c->data.seq_len, bad = plan_length_misfit(m, L);
-    if (bad)
-        return set_error(err, cap, "data.seq_len: %d is not a multiple of model.%s %d", L,
-                         bad == m->lsh_chunk && L % m->lsh_chunk ? "lsh_chunk" : "local_chunk", bad);
+    // a length the chunks do not divide runs padded at the end (config_model_length)
+    int L = c->data.seq_len, P = config_model_length(c);
+    long long positions = (long long)m->axial_shape[0] * m->axial_shape[1];
+    if (P > positions)
+        return set_error(err, cap, "model.axial_shape: %d x %d positions is fewer than the %d that data.seq_len %d pads to "
+                                   "(a multiple of the chunk lengths' least common multiple %lld)",
+                         m->axial_shape[0], m->axial_shape[1], P, L, plan_chunk_lcm(m));
     if ((double)c->train.batch * L > (double)(1LL << 32))
         return set_error(err, cap, "train.batch: %d sequences of %d tokens is more than 2^32 tokens a step", c->train.batch, L);
     if (c->data.kind == DATA_COPY && c->data.path[0])
@@ -377,7 +382,8 @@ static cJSON *parse_strict(const char *json, const char *where, char *err, size_
 // The axial position tables a config leaves out, chosen from its length and width (plan.h).
 static void fill_axial(Config *c) {
     ReformerConfig *m = &c->model;
-    if (!config_given(c, "model.axial_shape") && c->data.seq_len >= 1) plan_axial_shape(m->axial_shape, c->data.seq_len);
+    if (!config_given(c, "model.axial_shape") && c->data.seq_len >= 1)
+        plan_axial_shape(m->axial_shape, plan_padded_length(m, c->data.seq_len));
     if (!config_given(c, "model.axial_dims") && m->d_model >= 2) plan_axial_dims(m->axial_dims, m->d_model);
 }
 

@@ -68,6 +68,9 @@ int config_load_model(const char *path, ReformerConfig *model, char *err, size_t
 int config_validate(const Config *c, char *err, size_t cap);
 // The checks of the model section alone, for sequences of up to seq_len tokens.
 int config_validate_model(const ReformerConfig *m, int seq_len, char *err, size_t cap);
+// The length the model runs a sequence of data.seq_len tokens at: padded at the end to a multiple
+// of the chunk lengths (plan_padded_length) when they do not divide it.
+int config_model_length(const Config *c);
 // The mask id a masked-LM config uses (train.mask_id, or vocab - 1 when left at -1).
 int config_mask_id(const Config *c);
 

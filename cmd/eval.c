@@ -241,12 +241,12 @@ static int eval_checkpoint(const Flags *f) {
     int is_hf, rc = read_config(f, &cfg, &is_hf);
     if (rc) return rc;
     threads_apply(f->threads);
-    if (machine_check_memory(&cfg.model, cfg.train.batch, cfg.data.seq_len, 0, 0, err, sizeof(err))) {
+    if (machine_check_memory(&cfg.model, cfg.train.batch, config_model_length(&cfg), 0, 0, err, sizeof(err))) {
         cmd_say("%s", err);
         return 1;
     }
     Model m;
-    model_init(&m, &cfg.model, cfg.train.batch, cfg.data.seq_len, (uint64_t)cfg.train.seed);
+    model_init(&m, &cfg.model, cfg.train.batch, config_model_length(&cfg), (uint64_t)cfg.train.seed);
     TrainState st;
     float *rot = NULL;
     const float *given[MAX_LAYERS] = {0};

@@ -34,9 +34,9 @@ static void my_share(size_t n, long long max_tokens, int T, size_t *lo, size_t *
 
 int evaluate(Model *m, const Config *cfg, Dataset *d, int split, long long max_tokens, long long step,
              const float *const *rotations, EvalResult *r, Progress *prog, FILE *predictions, char *err, size_t cap) {
-    int B = m->spec.B, T = cfg->data.seq_len, rc = 0;
+    int B = m->spec.B, T = cfg->data.seq_len, rc = 0;  // the data's rows; the model's are bt.T
     Batch bt;
-    batch_init(&bt, B, T);
+    batch_init(&bt, B, cfg);
     int *tok = bt.tok;
     double sums[4] = {0};  // nll, labels, correct, scored
     ForwardArgs a = {.step = step, .rotations = rotations};  // no dropout
@@ -58,7 +58,7 @@ int evaluate(Model *m, const Config *cfg, Dataset *d, int split, long long max_t
             batch_fit(&bt, b, cfg);
             for (int i = 0; masked && i < b; i++) batch_mask_row(&bt, i, cfg, mask_stream(cfg, split, done + i));
             batch_args(&bt, cfg, &a);
-            sums[0] += model_forward(m, tok, b, T, &a) * m->act.n_labels;
+            sums[0] += model_forward(m, tok, b, bt.T, &a) * m->act.n_labels;
             sums[1] += m->act.n_labels;
             sums[2] += m->act.correct;
             sums[3] += m->act.scored;

@@ -260,7 +260,7 @@ static int open_output(Run *r) {
     if (!rc && progress_open(&r->prog, path, r->cfg.train.steps, r->st.step, r->flags->resume ? r->st.step : -1, err,
                              sizeof(err)))
         rc = 1;
-    r->prog.tokens_per_step = (long long)r->B * r->T;
+    r->prog.tokens_per_step = (long long)r->B * r->cfg.data.seq_len;
     if (!rc) {  // the whole resolved config goes to a file; the screen gets one line
         char *resolved = config_to_json(&r->cfg);
         snprintf(path, sizeof(path), "%s/config.json", out);
@@ -400,7 +400,7 @@ static int train_step(Run *r, double *loss) {
     double t0 = now_seconds();
     Batch *bt = &r->batch;
     const Config *c = &r->cfg;
-    if (dataset_train_batch(&r->data, bt->tok, batch_meta(bt, 0, c), r->B, r->first, r->count, r->T, &r->st.data_rng,
+    if (dataset_train_batch(&r->data, bt->tok, batch_meta(bt, 0, c), r->B, r->first, r->count, bt->data_T, &r->st.data_rng,
                             err, sizeof(err))) {
         size_t n = strlen(err);
         snprintf(err + n, sizeof(err) - n, " (last.ckpt keeps the last saved step)");
@@ -477,6 +477,13 @@ static void report_resources(Run *r) {
                                  "%.1f%% of the step time", rss, N, 100 * comm);
 }
 
+// The real tokens of the step just taken (padding left out): this rank's share scaled to the batch.
+static long long step_tokens(const Run *r) {
+    long long real = 0;
+    for (int b = 0; b < r->count; b++) real += r->batch.valid[b];
+    return r->count ? real * r->B / r->count : (long long)r->B * r->cfg.data.seq_len;
+}
+
 static int train_loop(Run *r) {
     const TrainConfig *tc = &r->cfg.train;
     char err[1024];
@@ -494,7 +501,7 @@ static int train_loop(Run *r) {
         }
         if (bad) return 1;
         long long step = r->st.step;
-        tokens_since += (long long)r->B * r->T;
+        tokens_since += step_tokens(r);
         double now = now_seconds(), tps = tokens_since / (now - t_log + 1e-9);
         int log_line = step % tc->log_every == 0 || step == tc->steps;
         double vloss = -1, vacc = -1;
@@ -551,7 +558,7 @@ int cmd_train(int argc, char **argv) {
         return 2;
     }
     r->B = r->cfg.train.batch;
-    r->T = r->cfg.data.seq_len;
+    r->T = config_model_length(&r->cfg);  // data.seq_len, padded to the chunks when they do not divide it
     r->first = r->B / r->ranks * r->rank + imin(r->rank, r->B % r->ranks);
     r->count = r->B / r->ranks + (r->rank < r->B % r->ranks);
     r->sharded = r->ranks > 1 && r->cfg.train.shard_optimizer;
@@ -562,7 +569,7 @@ int cmd_train(int argc, char **argv) {
         sa.sa_handler = on_signal;
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
-        batch_init(&r->batch, imax(r->count, 1), r->T);
+        batch_init(&r->batch, imax(r->count, 1), &r->cfg);
         if (sums_in_double(r)) r->acc = xmalloc(r->m.spec.n_params * sizeof(double));
         rc = train_loop(r);
     }

@@ -122,7 +122,14 @@ int dataset_eval_length(const Dataset *d, int split, int T, size_t k) {
 }
 
 void dataset_restride(int *tokens, int count, int from, int to) {
-    for (int b = 1; b < count; b++) memmove(tokens + (size_t)b * to, tokens + (size_t)b * from, (size_t)to * sizeof(int));
+    if (to <= from) {
+        for (int b = 1; b < count; b++) memmove(tokens + (size_t)b * to, tokens + (size_t)b * from, (size_t)to * sizeof(int));
+        return;
+    }
+    for (int b = count - 1; b >= 0; b--) {  // last row first: rows move later
+        memmove(tokens + (size_t)b * to, tokens + (size_t)b * from, (size_t)from * sizeof(int));
+        memset(tokens + (size_t)b * to + from, 0, (size_t)(to - from) * sizeof(int));
+    }
 }
 
 int dataset_train_batch(Dataset *d, int *tokens, SeqMeta meta, int B, int first, int count, int T, Rng *rng,

@@ -89,7 +89,8 @@ int dataset_eval_window(Dataset *d, int split, int T, size_t k, int *tokens, Seq
 // The real length of window k of split: a ListOps expression's tokens, T otherwise.
 int dataset_eval_length(const Dataset *d, int split, int T, size_t k);
 
-// Rows of `from` tokens become rows of `to` <= from (the first `to` of each), in place.
+// Rows of `from` tokens become rows of `to` in place: the first `to` of each when shorter, the row
+// and padding 0 after it when longer (the buffer holds count x max(from, to)).
 void dataset_restride(int *tokens, int count, int from, int to);
 
 #endif

@@ -68,9 +68,9 @@ void test_cli_config_errors(void) {
     config_error("{\"model\": {\"attn_layers\": [\"lsh\", \"dense\"]}}", "model.attn_layers[1]");
     config_error("{\"model\": {\"axial_dims\": [10, 10]}}", "model.axial_dims");
     config_error("{\"model\": {\"axial_shape\": [64, 64]}, \"data\": {\"seq_len\": 100000}}", "model.axial_shape");
-    // without axial_shape the tables fit the length, and the chunks are what 100000 misses
-    config_error("{\"data\": {\"seq_len\": 100000}}", "not a multiple of model.lsh_chunk 64");
-    config_error("{\"data\": {\"seq_len\": 4000}}", "data.seq_len: 4000 is not a multiple of model.lsh_chunk");
+    // a length the chunks do not divide is padded, and the positions must hold the padded length
+    config_error("{\"model\": {\"axial_shape\": [10, 10], \"axial_dims\": [64, 192]}, \"data\": {\"seq_len\": 100}}",
+                 "model.axial_shape: 10 x 10 positions is fewer than the 128 that data.seq_len 100 pads to");
     config_error("{\"train\": {\"lr\": -1}}", "train.lr");
     config_error("{\"train\": {\"memory_mb\": -1}}", "train.memory_mb: -1 is out of range");
     config_error("{\"train\": {\"memory_mb\": \"lots\"}}", "train.memory_mb: expected an integer (MiB) or \"auto\"");
@@ -559,5 +559,22 @@ void test_cli_masked_lm(void) {
     EXPECT(rc == 0, "export: %s", out);
     rc = run_cmd(out, sizeof(out), "%s eval --ckpt %s/m/last.ckpt --predict", reformer_bin(), dir);
     EXPECT(rc == 2 && strstr(out, "not a classifier") && lines(out) == 1, "--predict on a masked LM: %s", out);
+    teardown();
+}
+
+// A data.seq_len the chunks do not divide trains and evaluates: each sequence is padded at the
+// end to the next multiple (30 tokens to 32 with chunks of 8) and the padding carries no label.
+void test_cli_any_length(void) {
+    setup();
+    char out[8192], path[600];
+    snprintf(path, sizeof(path), "%s/len30.json", dir);
+    write_text_file(path, "{\"model\": {\"vocab\": 16, \"d_model\": 32, \"d_ff\": 64, \"n_heads\": 2, \"d_head\": 16,"
+                          " \"attn_layers\": [\"local\", \"lsh\"], \"lsh_chunk\": 8, \"local_chunk\": 8},"
+                          " \"data\": {\"kind\": \"copy\", \"seq_len\": 30},"
+                          " \"train\": {\"batch\": 4, \"steps\": 3, \"eval_every\": 3, \"threads\": 2}}");
+    int rc = run_cmd(out, sizeof(out), "%s train %s --out %s/r", reformer_bin(), path, dir);
+    EXPECT(rc == 0 && strstr(out, "valid"), "train at 30 tokens: %s", out);
+    rc = run_cmd(out, sizeof(out), "%s eval --ckpt %s/r/last.ckpt --json", reformer_bin(), dir);
+    EXPECT(rc == 0 && json_value(out, "tokens") == 64 * 29, "64 sequences of 29 labels each: %s", out);
     teardown();
 }

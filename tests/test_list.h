@@ -66,6 +66,7 @@
     X(test_batch_equals_alone)                         \
     X(test_cli_listops_classifier)                     \
     X(test_cli_masked_lm)                              \
+    X(test_cli_any_length)                             \
     X(test_hf_oracle_sequence_classification)          \
     X(test_hf_oracle_padded_masked_lm)                 \
     X(test_hf_oracle_padded_classifier)                \

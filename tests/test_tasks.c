@@ -189,7 +189,7 @@ void test_listops_batches(void) {
     Dataset d;
     EXPECT(dataset_open(&d, &c.data, 16, 1, err, sizeof(err)) == 0, "%s", err);
     Batch b;
-    batch_init(&b, 4, 32);
+    batch_init(&b, 4, &c);
     Rng r;
     rng_seed(&r, 3);
     EXPECT(dataset_train_batch(&d, b.tok, batch_meta(&b, 0, &c), 4, 0, 4, 32, &r, err, sizeof(err)) == 0, "%s", err);
