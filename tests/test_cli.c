@@ -559,6 +559,14 @@ void test_cli_masked_lm(void) {
     EXPECT(rc == 0, "export: %s", out);
     rc = run_cmd(out, sizeof(out), "%s eval --ckpt %s/m/last.ckpt --predict", reformer_bin(), dir);
     EXPECT(rc == 2 && strstr(out, "not a classifier") && lines(out) == 1, "--predict on a masked LM: %s", out);
+    // an HF ReformerForMaskedLM directory on a file, every position (HF's labels=input_ids); our
+    // logits add lm_head.bias, which transformers 5.17 leaves out (test_hf.c compares without it)
+    rc = run_cmd(a, sizeof(a), "%s eval --ckpt tests/hf/fixtures/exported_mlm --data tests/hf/fixtures/exported_mlm/data.bin"
+                 " --mask-rate 0 --json", reformer_bin());
+    EXPECT(rc == 0 && json_value(a, "tokens") == 64 && fabs(json_value(a, "loss_nats") - 2.7078211) < 1e-5, "HF masked LM: %s", a);
+    rc = run_cmd(a, sizeof(a), "%s eval --ckpt tests/hf/fixtures/exported_mlm --data tests/hf/fixtures/exported_mlm/data.bin"
+                 " --mask-rate 0.5 --json", reformer_bin());
+    EXPECT(rc == 0 && json_value(a, "tokens") > 16 && json_value(a, "tokens") < 48, "HF masked LM, half masked: %s", a);
     teardown();
 }
 
