@@ -363,6 +363,8 @@ int cmd_bench(int argc, char **argv) {
         if (config_load_model(a.config_path, &a.cfg, err, sizeof(err)) != 0) return cmd_fail(2, "%s", err);
         a.have_config = 1;
     }
+    if (a.mode == MODE_DECODE && (!a.cfg.causal || a.cfg.head != HEAD_LM))
+        return cmd_fail(2, "--mode decode: %s is not a causal LM; decoding times sampling", a.config_path);
     if (a.n_seqs == 0) a.seqs[a.n_seqs++] = 4096;
     for (int i = 0; i < a.n_seqs; i++) {
         int L = a.seqs[i], bad = plan_length_misfit(&a.cfg, L);
