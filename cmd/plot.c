@@ -1,6 +1,7 @@
 // plot.c: `reformer plot RUN... [--x step|tokens|time] [--out FILE.svg]`: the curves of one
 // or more runs from their metrics.jsonl as an SVG file: training loss on the left, the
-// validation metric on the right (copied-half accuracy for the copy task, else loss), one
+// validation metric on the right (validation accuracy where the run has one: the copy
+// task's copied half, a masked LM's masked tokens, a classifier's classes; else loss), one
 // colour per run. `train` draws its own run into DIR/curves.svg at every validation.
 #include "plot.h"
 
@@ -45,8 +46,8 @@ static int add_point(Curve *c, int k, double x, double y) {
 }
 
 // One run: DIR/metrics.jsonl, or the file itself, labelled LABEL in the legend when given as
-// LABEL=PATH (a LABEL holds no '/'), else by the path. *accuracy is set when it has the copy
-// task's validation accuracy (plotted instead of the validation loss).
+// LABEL=PATH (a LABEL holds no '/'), else by the path. *accuracy is set when it has a validation
+// accuracy (the copy task, a masked LM, a classifier: plotted instead of the validation loss).
 static int read_run(Curve *c, const char *run, int x_axis, int *accuracy, char *err, size_t cap) {
     const char *eq = strchr(run, '='), *slash = strchr(run, '/');
     int labelled = eq && eq > run && (!slash || slash > eq);
@@ -162,7 +163,7 @@ int plot_runs(const char *const *runs, int n, int x_axis, const char *out, char 
         fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" font-family=\"sans-serif\">\n"
                    "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
         panel(f, c, n, 0, 70, 40, 380, 300, "training loss (nats per token)", xlabel);
-        panel(f, c, n, 1, 560, 40, 380, 300, accuracy ? "validation: copied-half accuracy (%)" : "validation loss (nats per token)",
+        panel(f, c, n, 1, 560, 40, 380, 300, accuracy ? "validation accuracy (%)" : "validation loss (nats per token)",
               xlabel);
         for (int r = 0; r < n; r++) {
             double y = 400 + 18 * r;
@@ -197,9 +198,9 @@ static const Flag FLAGS[] = {
 static const CommandSpec SPEC = {
     "plot", "RUN|LABEL=RUN [...]", MAX_RUNS + 1,  // one more, to say how many are allowed
     "Draws the curves of training runs (their DIR/metrics.jsonl, or .jsonl files) into one SVG:\n"
-    "training loss on the left, validation on the right (copied-half accuracy for the copy\n"
-    "task, else loss), one colour per run, up to 8 runs. RUN is a path, labelled by itself in\n"
-    "the legend, or LABEL=PATH.",
+    "training loss on the left, validation on the right (its accuracy where a run has one:\n"
+    "the copy task, a masked LM, a classifier; else loss), one colour per run, up to 8 runs.\n"
+    "RUN is a path, labelled by itself in the legend, or LABEL=PATH.",
     FLAGS,
 };
 
