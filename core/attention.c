@@ -163,7 +163,7 @@ void attention_forward(float *y1, const BucketOrder *buckets, const float *x2,
             if (order && buckets->hash) {
                 double th = now_seconds();
                 lsh_hash(order, w.q, s->HS, buckets->rot + (size_t)hd * s->HS * l.n_hashes * lsh_rotation_cols(&l.buckets),
-                         l.win.valid, &l, w.head);
+                         &l, w.head);
                 profile_add_to(&profile_hash_seconds, th);
             }
             lsh_attention_forward(w.out, order, w.q, w.v, s->HS, &l, w.head, core);

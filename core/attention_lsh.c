@@ -190,9 +190,8 @@ void lsh_sort_round(int *order, const int *bucket, int n, int nb, int *count) {
     for (int t = 0; t < n; t++) order[count[bucket[t]]++] = t;  // t increasing: stable
 }
 
-void lsh_hash(int *sorted, const float *qk, size_t ld, const float *rot, int valid, const LshShape *s,
-              float *scratch) {
-    int T = s->T, NR = s->n_hashes, cols = lsh_rotation_cols(&s->buckets), nb = lsh_bucket_count(&s->buckets);
+void lsh_hash(int *sorted, const float *qk, size_t ld, const float *rot, const LshShape *s, float *scratch) {
+    int T = s->T, valid = s->win.valid, NR = s->n_hashes, cols = lsh_rotation_cols(&s->buckets), nb = lsh_bucket_count(&s->buckets);
     int rc = NR * cols;
     if (nb == 1) {  // one bucket (eval --attn chunks): every round is the positions in order
         for (int i = 0; i < NR * T; i++) sorted[i] = i;

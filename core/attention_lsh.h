@@ -54,11 +54,10 @@ extern size_t lsh_stream_bytes;
 size_t lsh_scratch_floats(const LshShape *s);
 
 // Hash qk (T, HS, row stride ld) with rot (HS, NR, cols) and write the stable
-// bucket order: sorted (NR*T) holds round * T + position. Positions from valid on (0: none)
-// are padding: HF gives them one extra bucket, after the others, in every round (a causal
-// model's real positions then attend as without them). scratch as above.
-void lsh_hash(int *sorted, const float *qk, size_t ld, const float *rot, int valid, const LshShape *s,
-              float *scratch);
+// bucket order: sorted (NR*T) holds round * T + position. Positions from s->win.valid on (0:
+// none) are padding: HF gives them one extra bucket, after the others, in every round (and the
+// kernel masks them as keys). scratch as above.
+void lsh_hash(int *sorted, const float *qk, size_t ld, const float *rot, const LshShape *s, float *scratch);
 
 // The bucket of one vector qk (HS) in each round (NR), without round offsets: what
 // lsh_hash sorts by. Cached decoding hashes each new position with it.

@@ -29,7 +29,7 @@ static Ctx make(LshShape s, uint64_t seed) {
     fill_normal(c.v, n, 1.0f, seed + 1);
     fill_normal(c.w, n, 1.0f, seed + 2);
     fill_normal(c.rot, nrot, 1.0f, seed + 3);
-    if (!s.plain) lsh_hash(c.sorted, c.qk, s.HS, c.rot, 0, &c.s, c.scratch);
+    if (!s.plain) lsh_hash(c.sorted, c.qk, s.HS, c.rot, &c.s, c.scratch);
     return c;
 }
 
@@ -157,7 +157,7 @@ void test_lsh_approaches_full_with_more_hashes(void) {
             LshShape s = {256, 16, rounds[k], {1, {16, 0}}, {16, 1, 0, 1, 0}, 0, 0.0f, 0};
             Ctx c = make(s, 1000 + trial);
             for (size_t i = 0; i < (size_t)s.T * s.HS; i++) c.qk[i] *= 0.5f;
-            lsh_hash(c.sorted, c.qk, s.HS, c.rot, 0, &s, c.scratch);
+            lsh_hash(c.sorted, c.qk, s.HS, c.rot, &s, c.scratch);
             LshShape f = s;
             f.plain = 1;
             float *full = xmalloc((size_t)s.T * s.HS * 4);
