@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include "../core/common.h"
+#include "../core/attention.h"
 #include "../core/rng.h"
 #include "test.h"
 
@@ -106,4 +107,30 @@ void write_text_file(const char *path, const char *text) {
     if (!f) abort();
     fputs(text, f);
     fclose(f);
+}
+
+ReformerConfig test_tiny_config(int kind, int causal, int layers) {
+    ReformerConfig c;
+    reformer_config_default(&c);
+    c.vocab = 11;
+    c.d_model = 12;
+    c.d_ff = 20;
+    c.n_heads = 2;
+    c.d_head = 6;
+    c.n_layers = layers;
+    for (int l = 0; l < layers; l++) c.attn[l] = kind;
+    if (kind < 0)  // mixed: the paper's enwik8 pattern
+        for (int l = 0; l < layers; l++) c.attn[l] = l % 4 == 2 ? ATTN_LSH : l % 2 ? ATTN_FULL : ATTN_LOCAL;
+    c.n_hashes = 2;
+    c.lsh_chunk = 8;
+    c.local_chunk = 8;
+    c.axial_shape[0] = 4;
+    c.axial_shape[1] = 8;
+    c.axial_dims[0] = 4;
+    c.axial_dims[1] = 8;
+    c.causal = causal;
+    c.ffn_chunk = 12;
+    c.head_chunk = 10;
+    c.init_std = 0.3f;  // larger than 0.02 so attention is not near uniform
+    return c;
 }

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "../core/plan.h"
+
 extern int test_failures;
 
 #define EXPECT(cond, ...)                                                   \
@@ -35,6 +37,12 @@ double dot_loss(const float *w, const float *x, size_t n);
 typedef double (*LossFn)(void *ctx);
 double gradcheck(LossFn loss, void *ctx, float *x, const float *g, size_t n, uint64_t seed,
                  double *analytic);
+
+// A tiny config that still has several chunks per sequence for every attention kind: vocabulary
+// 11, d_model 12, two heads of 6, chunks of 8, 32 positions, weights of std 0.3 (attention far from
+// uniform). kind: ATTN_LSH, ATTN_LOCAL or ATTN_FULL for every layer, or < 0 for the paper's mixed
+// enwik8 pattern.
+ReformerConfig test_tiny_config(int kind, int causal, int layers);
 
 // Writes text to path (aborts the test process if it cannot: the test itself is broken).
 void write_text_file(const char *path, const char *text);

@@ -10,33 +10,6 @@
 #include "../core/rng.h"
 #include "test.h"
 
-// A tiny config that still has several chunks per sequence for every kind.
-static ReformerConfig tiny(int kind, int causal, int layers) {
-    ReformerConfig c;
-    reformer_config_default(&c);
-    c.vocab = 11;
-    c.d_model = 12;
-    c.d_ff = 20;
-    c.n_heads = 2;
-    c.d_head = 6;
-    c.n_layers = layers;
-    for (int l = 0; l < layers; l++) c.attn[l] = kind;
-    if (kind < 0)  // mixed: the paper's enwik8 pattern
-        for (int l = 0; l < layers; l++) c.attn[l] = l % 4 == 2 ? ATTN_LSH : l % 2 ? ATTN_FULL : ATTN_LOCAL;
-    c.n_hashes = 2;
-    c.lsh_chunk = 8;
-    c.local_chunk = 8;
-    c.axial_shape[0] = 4;
-    c.axial_shape[1] = 8;
-    c.axial_dims[0] = 4;
-    c.axial_dims[1] = 8;
-    c.causal = causal;
-    c.ffn_chunk = 12;
-    c.head_chunk = 10;
-    c.init_std = 0.3f;  // larger than 0.02 so attention is not near uniform
-    return c;
-}
-
 static int *tokens_for(int B, int T, int V, uint64_t seed) {
     int *t = xmalloc((size_t)B * T * sizeof(int));
     Rng r;
@@ -58,7 +31,7 @@ static double model_loss(void *p) {
 }
 
 static void check_model_grad(int kind, int causal, float dropout, const char *what) {
-    ReformerConfig cfg = tiny(kind, causal, 2);
+    ReformerConfig cfg = test_tiny_config(kind, causal, 2);
     cfg.hidden_dropout = cfg.lsh_dropout = cfg.local_dropout = dropout;
     Model m;
     model_init(&m, &cfg, 2, 32, 42);
@@ -93,7 +66,7 @@ void test_model_grad_dropout(void) { check_model_grad(-1, 1, 0.2f, "mixed layers
 void test_reversibility_12_layers(void) {
     // run the layers by hand, keep every layer's input, and check that the
     // backward pass recomputes each one from the layer above
-    ReformerConfig cfg = tiny(-1, 1, 12);
+    ReformerConfig cfg = test_tiny_config(-1, 1, 12);
     Model m;
     model_init(&m, &cfg, 1, 32, 5);
     int *tok = tokens_for(1, 32, cfg.vocab, 3);
@@ -131,7 +104,7 @@ void test_reversibility_12_layers(void) {
 }
 
 void test_reversible_equals_store_everything(void) {
-    ReformerConfig cfg = tiny(-1, 1, 6);
+    ReformerConfig cfg = test_tiny_config(-1, 1, 6);
     cfg.hidden_dropout = cfg.lsh_dropout = cfg.local_dropout = 0.1f;
     Model m;
     // the sums below are taken kernel by kernel, as the split path does
@@ -238,7 +211,7 @@ void test_kept_activations_match_recompute(void) {
     double worst = 0;
     for (int k = 0; k < 2; k++)
         for (int i = 0; i < 2; i++) {
-            ReformerConfig cfg = tiny(kinds[k], 1, 6);
+            ReformerConfig cfg = test_tiny_config(kinds[k], 1, 6);
             cfg.hidden_dropout = cfg.lsh_dropout = cfg.local_dropout = 0.1f;
             cfg.init_std = 0.02f;
             size_t n;
@@ -265,7 +238,7 @@ void test_flop_count_matches_products(void) {
     int kinds[3] = {-1, ATTN_LSH, ATTN_FULL}, kept[2] = {0, 2};
     for (int k = 0; k < 3; k++)
         for (int j = 0; j < 2; j++) {
-            ReformerConfig cfg = tiny(kinds[k], 1, 4);
+            ReformerConfig cfg = test_tiny_config(kinds[k], 1, 4);
             Model m;
             model_init_mode(&m, &cfg, 2, 32, 9, EXEC_SPLIT_KERNELS);  // one thread's calls are all the calls
             model_keep_layers(&m, kept[j]);
@@ -284,7 +257,7 @@ void test_flop_count_matches_products(void) {
 }
 
 static void check_causal(int kind) {
-    ReformerConfig cfg = tiny(kind, 1, 3);
+    ReformerConfig cfg = test_tiny_config(kind, 1, 3);
     Model m;
     model_init(&m, &cfg, 1, 32, 11);
     int *tok = tokens_for(1, 32, cfg.vocab, 12);
@@ -317,7 +290,7 @@ void test_no_causal_leak(void) {
 // gradient is the single-threaded split path's exactly (each sequence formed alone, added in
 // order), and without acc within float rounding of it.
 void test_model_by_sequence_any_team(void) {
-    ReformerConfig cfg = tiny(-1, 1, 4);
+    ReformerConfig cfg = test_tiny_config(-1, 1, 4);
     cfg.hidden_dropout = cfg.lsh_dropout = cfg.local_dropout = 0.1f;
     cfg.init_std = 0.02f;
     enum { B = 6, T = 32, RUNS = 4 };
@@ -359,7 +332,7 @@ void test_model_by_sequence_any_team(void) {
 }
 
 void test_determinism(void) {
-    ReformerConfig cfg = tiny(-1, 1, 4);
+    ReformerConfig cfg = test_tiny_config(-1, 1, 4);
     cfg.hidden_dropout = cfg.lsh_dropout = cfg.local_dropout = 0.1f;
     int *tok = tokens_for(2, 32, cfg.vocab, 1);
     double loss[2];
@@ -380,7 +353,7 @@ void test_determinism(void) {
 }
 
 static size_t peak_scratch(int layers) {
-    ReformerConfig cfg = tiny(ATTN_LSH, 1, layers);
+    ReformerConfig cfg = test_tiny_config(ATTN_LSH, 1, layers);
     size_t before = mem_live_bytes();
     mem_reset_peak();
     Model m;
@@ -409,7 +382,7 @@ void test_memory_flat_in_depth(void) {
 void test_no_read_before_write(void) {
     mem_poison(1);
     for (int kind = -1; kind <= ATTN_FULL; kind++) {
-        ReformerConfig cfg = tiny(kind, 1, 3);
+        ReformerConfig cfg = test_tiny_config(kind, 1, 3);
         cfg.hidden_dropout = cfg.lsh_dropout = cfg.local_dropout = 0.1f;
         Model m;
         model_init(&m, &cfg, 2, 32, 3);

@@ -15,28 +15,10 @@
 
 // Bidirectional, every attention kind, chunks that see one back and one ahead.
 static ReformerConfig encoder(int head, int pooling) {
-    ReformerConfig c;
-    reformer_config_default(&c);
-    c.vocab = 11;
-    c.d_model = 12;
-    c.d_ff = 20;
-    c.n_heads = 2;
-    c.d_head = 6;
-    c.n_layers = 3;
-    c.attn[0] = ATTN_LOCAL;
+    ReformerConfig c = test_tiny_config(ATTN_LOCAL, 0, 3);
     c.attn[1] = ATTN_LSH;
     c.attn[2] = ATTN_FULL;
-    c.n_hashes = 2;
-    c.lsh_chunk = c.local_chunk = 8;
     c.lsh_after = c.local_after = 1;
-    c.axial_shape[0] = 4;
-    c.axial_shape[1] = 8;
-    c.axial_dims[0] = 4;
-    c.axial_dims[1] = 8;
-    c.causal = 0;
-    c.ffn_chunk = 12;
-    c.head_chunk = 10;
-    c.init_std = 0.3f;
     c.head = head;
     c.classes = head == HEAD_CLASSIFIER ? 5 : 0;
     c.pooling = pooling;
