@@ -1,4 +1,5 @@
-// attention_chunked.c: chunked windowed attention on sgemm blocks of up to 64 rows.
+// attention_chunked.c: chunked windowed attention on products of blocks of up to 64 rows
+// (gemm_block: fp32 sgemm, or bf16 in that precision).
 //
 // Forward: one pass over query blocks; each computes its whole score row over the
 // window, so the logsumexp is exact. Backward (FlashAttention-2 style): each key block
@@ -99,7 +100,7 @@ static void block_scores(float *S, char *live, float *kbuf, int r0, int m, int c
             int j0 = k0 + kb * bl, j1 = imin(j0 + bl, k0 + CH);
             live[w * per + kb] = pos_min(in->pos, j0, j1) <= lim;
             if (live[w * per + kb])
-                gemm_one(&(GemmOp){0, 1, m, j1 - j0, HS, 1.0f, in->q + (size_t)r0 * HS, HS,
+                gemm_block(&(GemmOp){0, 1, m, j1 - j0, HS, 1.0f, in->q + (size_t)r0 * HS, HS,
                                    key_rows(kbuf, in, j0, j1, HS), HS, 0.0f, S + (size_t)w * CH + kb * bl, W * CH});
         }
     }
@@ -185,7 +186,7 @@ void chunk_attention_forward(float *out, float *lse, const ChunkInputs *in, cons
             for (int kb = 0; kb < per; kb++) {
                 if (!live[w * per + kb]) continue;
                 int j0 = k0 + kb * bl, j1 = imin(j0 + bl, k0 + CH);
-                gemm_one(&(GemmOp){0, 0, m, HS, j1 - j0, 1.0f, S + (size_t)w * CH + kb * bl, row,
+                gemm_block(&(GemmOp){0, 0, m, HS, j1 - j0, 1.0f, S + (size_t)w * CH + kb * bl, row,
                                    in->v + (size_t)j0 * HS, HS, 1.0f, o, HS});
             }
         }
@@ -203,8 +204,8 @@ static void block_pair(float *S, float *D, int r0, int r1, int j0, int j1, int s
     int HS = a->hs, mq = r1 - r0, mk = j1 - j0;
     size_t row = (size_t)window(a) * a->win.chunk;
     const int *pos = in->pos;
-    gemm_one(&(GemmOp){0, 1, mq, mk, HS, 1.0f, in->q + (size_t)r0 * HS, HS, kj, HS, 0.0f, S, mk});
-    gemm_one(&(GemmOp){0, 1, mq, mk, HS, 1.0f, go->dout + (size_t)r0 * HS, HS,
+    gemm_block(&(GemmOp){0, 1, mq, mk, HS, 1.0f, in->q + (size_t)r0 * HS, HS, kj, HS, 0.0f, S, mk});
+    gemm_block(&(GemmOp){0, 1, mq, mk, HS, 1.0f, go->dout + (size_t)r0 * HS, HS,
                        in->v + (size_t)j0 * HS, HS, 0.0f, D, mk});
     const int *kp = pos + j0;
     int self = a->self_mask;
@@ -269,12 +270,12 @@ static void key_block(const ChunkGrads *g, float *gk, int kblk, const ChunkOutGr
             if (kmin > limit_max(a, in->pos, r0, r1)) continue;
             block_pair(S, D, r0, r1, j0, j1, slot0, go, in, kj, a);
             // forward: o = Pd v, so dv += Pd^T do; s = q k^T, so dk += dS^T q and dq += dS k
-            gemm_one(&(GemmOp){1, 0, j1 - j0, HS, r1 - r0, 1.0f, S, j1 - j0,
+            gemm_block(&(GemmOp){1, 0, j1 - j0, HS, r1 - r0, 1.0f, S, j1 - j0,
                                go->dout + (size_t)r0 * HS, HS, 1.0f, g->dv + (size_t)j0 * HS, HS});
-            gemm_one(&(GemmOp){1, 0, j1 - j0, HS, r1 - r0, 1.0f, D, j1 - j0,
+            gemm_block(&(GemmOp){1, 0, j1 - j0, HS, r1 - r0, 1.0f, D, j1 - j0,
                                in->q + (size_t)r0 * HS, HS, 1.0f, kg, HS});
             if (g->dq)
-                gemm_one(&(GemmOp){0, 0, r1 - r0, HS, j1 - j0, 1.0f, D, j1 - j0,
+                gemm_block(&(GemmOp){0, 0, r1 - r0, HS, j1 - j0, 1.0f, D, j1 - j0,
                                    kj, HS, 1.0f, g->dq + (size_t)r0 * HS, HS});
         }
     }
@@ -344,7 +345,7 @@ static void backward_two_pass(const ChunkGrads *g, const ChunkOutGrads *go, cons
                 if (pos_min(in->pos, j0, j1) > lim) continue;
                 const float *kj = key_rows(kbuf, in, j0, j1, HS);
                 block_pair(S, D, r0, r1, j0, j1, w * CH + kb * bl, go, in, kj, a);
-                gemm_one(&(GemmOp){0, 0, r1 - r0, HS, j1 - j0, 1.0f, D, j1 - j0,
+                gemm_block(&(GemmOp){0, 0, r1 - r0, HS, j1 - j0, 1.0f, D, j1 - j0,
                                    kj, HS, 1.0f, dq + (size_t)r0 * HS, HS});
             }
         }

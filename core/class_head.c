@@ -10,7 +10,7 @@
 #include "linear.h"
 #include "rng.h"
 
-const char *const pooling_names[] = {"first", "mean", NULL};
+const char *const pooling_names[] = {"first", "mean", "ends", NULL};
 
 // Dropout sites: the hidden dropout of each row, then the classifier's two.
 enum { SITE_ROWS = 0, SITE_POOLED = 1, SITE_HIDDEN = 2 };
@@ -42,9 +42,17 @@ static Views views(float *base, const ClassHeadShape *s) {
     return v;
 }
 
-static int rows(const ClassHeadShape *s) {
+static int real_length(const ClassHeadShape *s) { return s->valid > 0 && s->valid < s->T ? s->valid : s->T; }
+
+// How many positions the pooled row averages, and the i-th of them.
+static int pooled_count(const ClassHeadShape *s) {
     if (s->pooling == POOL_FIRST) return 1;
-    return s->valid > 0 && s->valid < s->T ? s->valid : s->T;
+    if (s->pooling == POOL_ENDS) return real_length(s) > 1 ? 2 : 1;
+    return real_length(s);
+}
+
+static int pooled_position(const ClassHeadShape *s, int i) {
+    return s->pooling == POOL_ENDS && i == 1 ? real_length(s) - 1 : i;
 }
 
 static void drop(float *x, size_t n, const ClassHeadShape *s, int site, size_t at) {
@@ -66,11 +74,11 @@ static void row_forward(Views *v, float *mean, float *rstd, const float *y1, con
 // u, ud, a, ad, z of the forward.
 static void pooled_forward(Views *v, const float *y1, const float *y2, const ClassHeadParams *p,
                            const ClassHeadShape *s) {
-    int C2 = 2 * s->C, n = rows(s);
+    int C2 = 2 * s->C, n = pooled_count(s);
     float mean, rstd;
     memset(v->u, 0, C2 * sizeof(float));
-    for (int t = 0; t < n; t++) {
-        row_forward(v, &mean, &rstd, y1, y2, t, p, s);
+    for (int i = 0; i < n; i++) {
+        row_forward(v, &mean, &rstd, y1, y2, pooled_position(s, i), p, s);
         for (int j = 0; j < C2; j++) v->u[j] += v->h[j];
     }
     for (int j = 0; j < C2; j++) v->u[j] /= (float)n;
@@ -103,7 +111,7 @@ void class_head_backward(float *dy1, float *dy2, ClassHeadParams *grad, float sc
                          float *scratch) {
     if (label < 0) return;
     Views v = views(scratch, s);
-    int C = s->C, C2 = 2 * C, K = s->K, n = rows(s);
+    int C = s->C, C2 = 2 * C, K = s->K, n = pooled_count(s);
     pooled_forward(&v, y1, y2, p, s);
     // forward: nll = logsumexp(z) - z[label], so dz = scale * (softmax(z) - onehot(label))
     float mx = v.z[0];
@@ -122,7 +130,8 @@ void class_head_backward(float *dy1, float *dy2, ClassHeadParams *grad, float sc
     drop(v.du, C2, s, SITE_POOLED, 0);
     // u = mean_t h_t; each row's h = drop(LN(cat_t)) takes du / n
     float mean, rstd;
-    for (int t = 0; t < n; t++) {
+    for (int i = 0; i < n; i++) {
+        int t = pooled_position(s, i);
         row_forward(&v, &mean, &rstd, y1, y2, t, p, s);
         for (int j = 0; j < C2; j++) v.dh[j] = v.du[j] / (float)n;
         drop(v.dh, C2, s, SITE_ROWS, (size_t)t * C2);

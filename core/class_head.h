@@ -3,7 +3,9 @@
 // ReformerClassificationHead on one pooled row:
 //   u = pool(rows); z = out_proj(drop(tanh(dense(drop(u)))))    dense: 2C -> C, out_proj: C -> K
 // and cross-entropy against the sequence's class. Pooling: the first position (HF's `<s>` token,
-// what imported models use) or the mean over the real positions (the padding left out).
+// what imported models use), the mean over the real positions (the padding left out), or the mean of
+// the first and the last real position ("ends": each sees its own end of a long sequence through
+// local attention, as a bidirectional RNN's two final states do).
 // Backward functions add (+=) into gradients; the caller zeroes them.
 #ifndef REFORMER_CLASS_HEAD_H
 #define REFORMER_CLASS_HEAD_H
@@ -11,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { POOL_FIRST = 0, POOL_MEAN = 1 };
+enum { POOL_FIRST = 0, POOL_MEAN = 1, POOL_ENDS = 2 };
 // Their names in configs, indexed by the enum (NULL-terminated).
 extern const char *const pooling_names[];
 
@@ -24,7 +26,7 @@ typedef struct {
 typedef struct {
     int T, C, K;
     int valid;        // real positions (0: all T); the rest is padding
-    int pooling;      // POOL_FIRST or POOL_MEAN
+    int pooling;      // POOL_FIRST, POOL_MEAN or POOL_ENDS
     float eps;
     float dropout;    // hidden dropout (after the LayerNorm) and the classifier's, as HF's default
     uint64_t stream;

@@ -6,8 +6,9 @@
 //     (nearest even), the products accumulated and written in fp32 by oneDNN's matmul, which
 //     runs AMX or AVX512-BF16 kernels where the CPU has them. What is summed over a sequence
 //     (LayerNorm, softmax, the loss, optimizer state) stays fp32 in the callers.
-// gemm_one (a block product on the calling thread: the attention kernel, hashing) runs fp32 in
-// either precision: its 64 x 64 blocks are too small for a oneDNN call each.
+// gemm_block (the attention kernel's products of blocks of up to 64 rows, on the calling thread)
+// runs bf16 on our own AVX512-BF16 kernel (gemm_block.c): a oneDNN call costs more than such a
+// block. gemm_one is fp32 in either precision (LSH hashing: an argmax that rounding would move).
 #ifndef REFORMER_GEMM_H
 #define REFORMER_GEMM_H
 
@@ -42,6 +43,8 @@ typedef struct {
 
 // On the calling thread, fp32.
 void gemm_one(const GemmOp *op);
+// On the calling thread, in the process's precision (blocks: M and N up to a few hundred).
+void gemm_block(const GemmOp *op);
 // Over the threads (split: 1 to tile the product over the team, 0 to run it on the calling
 // thread, as inside a parallel region), in the process's precision.
 void gemm_team(const GemmOp *op, int split);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "gemm.h"
 
 const char *const head_names[] = {"lm", "classifier", NULL};
 
@@ -34,9 +35,17 @@ void reformer_config_default(ReformerConfig *c) {
     c->ln_eps = 1e-12f;
     c->init_std = 0.02f;
     c->axial_std = 0.02f;
-    c->ffn_chunk = 1024;
-    c->head_chunk = 1024;
+    c->ffn_chunk = 0;  // chunk_rows picks
+    c->head_chunk = 0;
     c->hash_seed = -1;
+}
+
+// Positions per feed-forward or LM-head chunk: the configured count, or by default 1024 in fp32
+// (the rows whose sums fp32 results have always had) and 4096 in bf16, where 1024-row products
+// leave 16 threads of AMX idle (the head took 21% of a 16-thread step at 1024, 9% at 4096).
+static int chunk_rows(int configured) {
+    if (configured) return configured;
+    return gemm_precision() == PRECISION_BF16 ? 4096 : 1024;
 }
 
 // ---- LSH arithmetic ----
@@ -170,7 +179,7 @@ static LayerShape layer_shape_of(const ReformerConfig *c, int layer, int T) {
     f->C = c->d_model;
     f->F = c->d_ff;
     f->act = c->act;
-    f->chunk = c->ffn_chunk;
+    f->chunk = chunk_rows(c->ffn_chunk);
     f->eps = c->ln_eps;
     f->dropout = c->hidden_dropout;
     return s;
@@ -182,7 +191,7 @@ HeadShape plan_head_shape(const ModelSpec *s, int T) {
     h.T = T;
     h.C = s->cfg.d_model;
     h.V = s->cfg.vocab;
-    h.chunk = s->cfg.head_chunk;
+    h.chunk = chunk_rows(s->cfg.head_chunk);
     h.eps = s->cfg.ln_eps;
     h.dropout = s->cfg.hidden_dropout;
     h.shift = 1;

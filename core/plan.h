@@ -40,7 +40,7 @@ typedef struct {
     long long hash_seed;          // >= 0: every LSH layer and step draws the same rotations
     int head;                     // HEAD_LM or HEAD_CLASSIFIER
     int classes;                  // the classifier's classes (HF num_labels)
-    int pooling;                  // the classifier's POOL_FIRST (HF's) or POOL_MEAN
+    int pooling;                  // the classifier's POOL_FIRST (HF's), POOL_MEAN or POOL_ENDS
 } ReformerConfig;
 
 // The B6 model of BENCH.md with axial shape for seq_len 4096.

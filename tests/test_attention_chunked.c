@@ -6,6 +6,7 @@
 #include "../core/attention_chunked.h"
 #include "../core/attention_lsh.h"
 #include "../core/common.h"
+#include "../core/gemm.h"
 #include "../core/rng.h"
 #include "test.h"
 
@@ -190,4 +191,55 @@ void test_chunked_attention_backward_any_team(void) {
         xfree(scratch);
     }
     threads_set(2);
+}
+
+// The largest |x - y| over the largest |y|: an error on the scale of the whole tensor.
+static double scaled_diff(const float *x, const float *y, size_t n) {
+    double d = 0, m = 0;
+    for (size_t i = 0; i < n; i++) {
+        d = fmax(d, fabs((double)x[i] - y[i]));
+        m = fmax(m, fabs((double)y[i]));
+    }
+    return d / fmax(m, 1e-30);
+}
+
+// bf16 block products (gemm_block): the kernel's outputs and gradients stay within a few of bf16's
+// roundings (2^-8) of fp32's, and do differ (the bf16 path ran). Shapes: LSH's 64-item chunks of
+// d_head 64, local chunks of 128 (two blocks), ragged blocks, padding, dropout.
+void test_chunked_attention_bf16_near_fp32(void) {
+    char err[256];
+    if (gemm_set_precision(PRECISION_BF16, err, sizeof(err))) {
+        printf("    skipped: %s (test_gemm checks the refusal)\n", err);
+        return;
+    }
+    gemm_set_precision(PRECISION_FP32, err, sizeof(err));
+    ChunkAttnShape shapes[] = {{512, 64, {64, 1, 0, 1, 0}, 1, 0.0f, 1}, {512, 64, {128, 1, 1, 0, 400}, 0, 0.0f, 2},
+                               {140, 24, {70, 1, 0, 1, 0}, 1, 0.1f, 3}};
+    double worst = 0;
+    for (int sh = 0; sh < 3; sh++) {
+        ChunkAttnShape a = shapes[sh];
+        Ctx c = make(a, 300 + sh);
+        size_t nh = (size_t)a.n * a.hs;
+        for (size_t i = 0; i < nh; i++) c.q[i] /= sqrtf((float)a.hs);  // scores of unit scale, as d_head^-1/2 makes them
+        float *r[2][5];  // out, lse, dq, dk, dv in fp32, then bf16
+        for (int p = 0; p < 2; p++) {
+            gemm_set_precision(p ? PRECISION_BF16 : PRECISION_FP32, err, sizeof(err));
+            for (int i = 0; i < 5; i++) r[p][i] = xcalloc(i == 1 ? (size_t)a.n : nh, 4);
+            ChunkInputs in = {c.q, c.k, NULL, c.v, c.pos};
+            chunk_attention_forward(r[p][0], r[p][1], &in, &a, c.scratch);
+            chunk_attention_backward(&(ChunkGrads){r[p][2], r[p][3], r[p][4]},
+                                     &(ChunkOutGrads){c.wo, c.wl, c.wl, r[p][1]}, &in, &a, c.scratch);
+        }
+        gemm_set_precision(PRECISION_FP32, err, sizeof(err));
+        const char *names[5] = {"out", "lse", "dq", "dk", "dv"};
+        for (int i = 0; i < 5; i++) {
+            size_t n = i == 1 ? (size_t)a.n : nh;
+            double e = scaled_diff(r[1][i], r[0][i], n);
+            worst = fmax(worst, e);
+            EXPECT(e < 4 * 0x1p-8 && e > 0, "shape %d: bf16 %s off fp32 by %.2e of its scale", sh, names[i], e);
+            xfree(r[0][i]);
+            xfree(r[1][i]);
+        }
+    }
+    printf("    bf16 against fp32: worst %.2e of a tensor's scale\n", worst);
 }

@@ -17,6 +17,9 @@ typedef struct {
 static const Case CASES[] = {
     {0, 0, 37, 29, 70, 1.0f, 0.0f}, {0, 1, 64, 48, 33, 1.0f, 1.0f}, {1, 0, 19, 64, 130, 0.5f, 0.0f},
     {1, 1, 40, 21, 8, 1.0f, 1.0f},  {0, 1, 300, 96, 64, 2.0f, 1.0f}, {1, 0, 96, 64, 300, 1.0f, 1.0f},
+    // the attention kernel's blocks: QK^T, PV, and the backward's transposed ones; odd K, N > 64
+    {0, 1, 64, 64, 64, 1.0f, 0.0f}, {0, 0, 64, 64, 64, 1.0f, 1.0f}, {1, 0, 64, 64, 61, 1.0f, 1.0f},
+    {0, 1, 7, 130, 31, 1.0f, 0.0f}, {1, 1, 5, 17, 3, 1.0f, 1.0f},
 };
 
 // Stored rows and columns of op(X) (rows x cols) with transpose t.
@@ -40,9 +43,12 @@ static void reference(const Case *c, const float *A, size_t lda, const float *B,
         }
 }
 
-// Runs every case in the process's precision; returns the worst error of an element over its
-// scale. exact: the inputs are small integers times powers of two, which bf16 holds exactly.
-static double worst_error(int exact, int team) {
+enum { ONE, BLOCK, TEAM };  // gemm_one, gemm_block, gemm_team
+
+// Runs every case through door (ONE, BLOCK or TEAM) in the process's precision; returns the worst
+// error of an element over its scale. exact: the inputs are small integers times powers of two,
+// which bf16 holds exactly.
+static double worst_error(int exact, int door) {
     double worst = 0;
     for (size_t n = 0; n < sizeof(CASES) / sizeof(CASES[0]); n++) {
         const Case *c = &CASES[n];
@@ -63,7 +69,8 @@ static double worst_error(int exact, int team) {
         double *want = xmalloc((size_t)c->M * c->N * sizeof(double)), *scale = xmalloc((size_t)c->M * c->N * sizeof(double));
         reference(c, A, lda, B, ldb, C0, ldc, want, scale);
         GemmOp op = {c->ta, c->tb, c->M, c->N, c->K, c->alpha, A, lda, B, ldb, c->beta, C, ldc};
-        if (team) gemm_team(&op, 1);
+        if (door == TEAM) gemm_team(&op, 1);
+        else if (door == BLOCK) gemm_block(&op);
         else gemm_one(&op);
         for (int i = 0; i < c->M; i++) {
             for (int j = 0; j < c->N; j++) {
@@ -86,10 +93,11 @@ static double worst_error(int exact, int team) {
 void test_gemm_fp32_matches_double(void) {
     char err[256];
     EXPECT(gemm_set_precision(PRECISION_FP32, err, sizeof(err)) == 0, "%s", err);
-    double one = worst_error(0, 0), team = worst_error(0, 1);
-    printf("    fp32 worst error over scale: %.2e on one thread, %.2e tiled\n", one, team);
-    EXPECT(one < 1e-6 && team < 1e-6, "fp32 products off by %.2e / %.2e of their scale", one, team);
-    EXPECT(worst_error(1, 1) == 0.0, "fp32 products of exact inputs are not exact");
+    double one = worst_error(0, ONE), block = worst_error(0, BLOCK), team = worst_error(0, TEAM);
+    printf("    fp32 worst error over scale: %.2e on one thread, %.2e blocks, %.2e tiled\n", one, block, team);
+    EXPECT(one < 1e-6 && block < 1e-6 && team < 1e-6, "fp32 products off by %.2e / %.2e / %.2e of their scale", one,
+           block, team);
+    EXPECT(worst_error(1, TEAM) == 0.0 && worst_error(1, BLOCK) == 0.0, "fp32 products of exact inputs are not exact");
 }
 
 // bf16: exact where bf16 holds the inputs (transposes, strides, alpha and beta all right), and
@@ -108,13 +116,17 @@ void test_gemm_bf16_within_rounding(void) {
         return;
     }
     EXPECT(ok, "%s", err);
-    double exact = worst_error(1, 1), any = worst_error(0, 1), one = worst_error(0, 0);
-    printf("    bf16 worst error over scale: %.2e exact inputs, %.2e any (fp32 gemm_one: %.2e)\n", exact, any, one);
-    EXPECT(exact == 0.0, "bf16 products of bf16-exact inputs are off by %.2e", exact);
-    // each operand rounds by at most u = 2^-9 of itself, so a product by 2u + u^2; the fp32 sums
-    // of K <= 300 terms add at most K 2^-24 more
-    double bound = 2 * 0x1p-9 + 0x1p-18 + 300 * 0x1p-24;
+    double exact = worst_error(1, TEAM), any = worst_error(0, TEAM), one = worst_error(0, ONE);
+    double bexact = worst_error(1, BLOCK), bany = worst_error(0, BLOCK);
+    printf("    bf16 worst error over scale: %.2e exact inputs, %.2e any; blocks %.2e, %.2e (fp32 gemm_one: %.2e)\n",
+           exact, any, bexact, bany, one);
+    EXPECT(exact == 0.0 && bexact == 0.0, "bf16 products of bf16-exact inputs are off by %.2e / %.2e (blocks)", exact,
+           bexact);
+    // each operand rounds by at most u = 2^-8 of itself (bf16 keeps 8 significant bits), so a
+    // product by 2u + u^2; the fp32 sums of K <= 300 terms add at most K 2^-24 more
+    double bound = 2 * 0x1p-8 + 0x1p-16 + 300 * 0x1p-24;
     EXPECT(any < bound && any > 1e-5, "bf16 products off by %.2e of their scale (rounding allows %.2e)", any, bound);
+    EXPECT(bany < bound && bany > 1e-5, "bf16 blocks off by %.2e of their scale (rounding allows %.2e)", bany, bound);
     EXPECT(one < 1e-6, "gemm_one is fp32 in either precision: %.2e", one);
     // the same product twice, on the team and on one thread: the same bits each time
     enum { M = 300, N = 96, K = 64 };
@@ -125,6 +137,8 @@ void test_gemm_bf16_within_rounding(void) {
         for (int k = 0; k < 2; k++) gemm_team(&(GemmOp){0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, C[k], N}, split);
         EXPECT(!memcmp(C[0], C[1], M * N * 4), "bf16 products differ between two runs (split %d)", split);
     }
+    for (int k = 0; k < 2; k++) gemm_block(&(GemmOp){0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, C[k], N});
+    EXPECT(!memcmp(C[0], C[1], M * N * 4), "bf16 blocks differ between two runs");
     xfree(A);
     xfree(B);
     xfree(C[0]);

@@ -19,6 +19,7 @@
     X(test_chunked_attention_grad)                     \
     X(test_chunked_attention_key_scale_is_a_stored_copy) \
     X(test_chunked_attention_backward_any_team)        \
+    X(test_chunked_attention_bf16_near_fp32)           \
     X(test_exp_approx_accuracy)                        \
     X(test_erf_approx_accuracy)                        \
     X(test_lsh_grad)                                   \
@@ -58,8 +59,10 @@
     X(test_hf_oracle_masked_lm)                        \
     X(test_model_grad_classifier_first)                \
     X(test_model_grad_classifier_mean_dropout)         \
+    X(test_model_grad_classifier_ends)                 \
     X(test_model_grad_masked_lm)                       \
     X(test_padding_invisible_classifier)               \
+    X(test_padding_invisible_classifier_ends)          \
     X(test_padding_invisible_masked_lm)                \
     X(test_mlm_mask_draws)                             \
     X(test_listops_batches)                            \

@@ -66,6 +66,9 @@ void test_model_grad_classifier_first(void) {
 void test_model_grad_classifier_mean_dropout(void) {
     check_grad(encoder(HEAD_CLASSIFIER, POOL_MEAN), 0.2f, CLASSES, "classifier, mean with dropout");
 }
+void test_model_grad_classifier_ends(void) {  // the second sequence's last real position is 18
+    check_grad(encoder(HEAD_CLASSIFIER, POOL_ENDS), 0.0f, CLASSES, "classifier, first and last positions");
+}
 void test_model_grad_masked_lm(void) {
     int labels[64];
     for (int i = 0; i < 64; i++) labels[i] = i % 3 ? -1 : (i * 5) % 11;  // a third of the positions scored
@@ -74,8 +77,8 @@ void test_model_grad_masked_lm(void) {
 
 // The padding of a bidirectional model is never attended to: whatever tokens it holds, the
 // loss, the real positions' logits and every gradient are the same, bit for bit.
-static void check_padding_invisible(int head) {
-    ReformerConfig cfg = encoder(head, POOL_MEAN);
+static void check_padding_invisible(int head, int pooling) {
+    ReformerConfig cfg = encoder(head, pooling);
     Model m;
     model_init(&m, &cfg, 2, 32, 7);
     int tok[64], valid[2] = {21, 32}, labels[64];
@@ -113,8 +116,9 @@ static void check_padding_invisible(int head) {
     model_free(&m);
 }
 
-void test_padding_invisible_classifier(void) { check_padding_invisible(HEAD_CLASSIFIER); }
-void test_padding_invisible_masked_lm(void) { check_padding_invisible(HEAD_LM); }
+void test_padding_invisible_classifier(void) { check_padding_invisible(HEAD_CLASSIFIER, POOL_MEAN); }
+void test_padding_invisible_classifier_ends(void) { check_padding_invisible(HEAD_CLASSIFIER, POOL_ENDS); }
+void test_padding_invisible_masked_lm(void) { check_padding_invisible(HEAD_LM, POOL_MEAN); }
 
 void test_mlm_mask_draws(void) {
     enum { N = 200000, V = 50, MASK = 49 };
