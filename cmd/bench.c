@@ -245,11 +245,12 @@ static void format_row(char *line, size_t cap, const BenchArgs *a, const Row *r)
                  "\"gflops\": %.2f, \"sgemm_gflops\": %.2f, \"mfu\": %.4f, \"loss\": %.4f, \"params\": %zu, "
                  "\"blas_core\": \"%s\", \"time_share\": {%s}, \"dense_gemm_share\": %.3f, "
                  "\"dense_gemm_gflops\": %.2f, \"kept_layers\": %d, \"precision\": \"%s\", \"backend\": \"%s\", "
-                 "\"lost\": {%s}}\n",
+                 "\"block_backend\": \"%s\", \"lost\": {%s}}\n",
                  r->L, attn, r->layers, a->threads, MODE_NAMES[a->mode], a->batch, r->step, r->tokens_per_s,
                  peak_rss_mb(), r->state_mb, r->activation_mb, r->flops_per_token, gflops, r->gemm, gflops / r->gemm,
                  r->loss, r->params, openblas_get_corename(), r->phases, r->gemm_share, r->gemm_gflops,
-                 r->kept_layers, precision_names[a->precision], gemm_backend(a->precision), r->lost);
+                 r->kept_layers, precision_names[a->precision], gemm_backend(a->precision),
+                 gemm_block_backend(a->precision), r->lost);
     else
         snprintf(line, cap, "%7d %-5s %6d %7d %-7s %9.3f %10.1f %9.1f %8.1f %10.2fM %8.2f %8.2f %6.1f%%\n", r->L, attn,
                  r->layers, a->threads, MODE_NAMES[a->mode], r->step, r->tokens_per_s, peak_rss_mb(), r->state_mb,

@@ -7,8 +7,8 @@
 //     runs AMX or AVX512-BF16 kernels where the CPU has them. What is summed over a sequence
 //     (LayerNorm, softmax, the loss, optimizer state) stays fp32 in the callers.
 // gemm_block (the attention kernel's products of blocks of up to 64 rows, on the calling thread)
-// runs bf16 on our own AVX512-BF16 kernel (gemm_block.c): a oneDNN call costs more than such a
-// block. gemm_one is fp32 in either precision (LSH hashing: an argmax that rounding would move).
+// runs bf16 on our own AVX512-BF16 kernel (gemm_block.c; a oneDNN call costs more than such a
+// block) where that is faster than sgemm: CPUs without AMX. gemm_one is fp32 in either precision (LSH hashing: an argmax that rounding would move).
 #ifndef REFORMER_GEMM_H
 #define REFORMER_GEMM_H
 
@@ -45,6 +45,9 @@ typedef struct {
 void gemm_one(const GemmOp *op);
 // On the calling thread, in the process's precision (blocks: M and N up to a few hundred).
 void gemm_block(const GemmOp *op);
+// What gemm_block runs in precision p on this CPU: "avx512bf16" (bf16 where the CPU has
+// AVX512-BF16 and no AMX) or "openblas" (fp32 sgemm).
+const char *gemm_block_backend(Precision p);
 // Over the threads (split: 1 to tile the product over the team, 0 to run it on the calling
 // thread, as inside a parallel region), in the process's precision.
 void gemm_team(const GemmOp *op, int split);

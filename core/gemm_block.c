@@ -9,9 +9,17 @@
 //   A as pairs (a[i][2p], a[i][2p+1]), one 32-bit word each, broadcast across the lanes;
 //   B as VNNI rows: word (p, j) = (b[2p][j], b[2p+1][j]), 16 columns a vector.
 // The sum of each element runs over p in order, so the bits are fixed by the shape.
+//
+// Which CPUs it runs on is measured, not assumed: on AMD Zen 5 (AVX512-BF16, no AMX) it runs a
+// 64 x 64 x 64 block 2.4-2.6x faster than sgemm and the B6 step 1.2x faster; on Intel Sapphire
+// Rapids (AMX) vdpbf16ps is no faster than fp32 FMAs (oneDNN held to AVX512-BF16 there ran the
+// 2048^3 reference at 143-161 GFLOP/s against sgemm's 168), and the B6 step ran 4-9% slower with
+// the kernel than with sgemm blocks. So CPUs with AMX keep sgemm blocks (BENCH.md, "bf16
+// attention blocks").
 #include "gemm.h"
 
 #include <cblas.h>
+#include <cpuid.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -155,9 +163,31 @@ TARGET static void gemm_block_bf16(const GemmOp *op) {
 }
 #endif
 
+#ifdef HAVE_BF16_KERNEL
+// AMX-BF16: CPUID leaf 7, subleaf 0, EDX bit 22.
+static int cpu_has_amx(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d >> 22 & 1);
+}
+#endif
+
+static int bf16_kernel(Precision p) {
+#ifdef HAVE_BF16_KERNEL
+    static int amx = -1;  // every thread finds the same answer
+    int has = __atomic_load_n(&amx, __ATOMIC_RELAXED);
+    if (has < 0) __atomic_store_n(&amx, has = cpu_has_amx(), __ATOMIC_RELAXED);
+    return p == PRECISION_BF16 && !has;
+#else
+    (void)p;
+    return 0;
+#endif
+}
+
+const char *gemm_block_backend(Precision p) { return bf16_kernel(p) ? "avx512bf16" : "openblas"; }
+
 void gemm_block(const GemmOp *op) {
 #ifdef HAVE_BF16_KERNEL
-    if (gemm_precision() == PRECISION_BF16) {
+    if (bf16_kernel(gemm_precision())) {
         gemm_block_bf16(op);
         return;
     }
