@@ -4,6 +4,7 @@
 
 #include <cblas.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
@@ -31,6 +32,7 @@ int gemm_set_precision(Precision p, char *err, size_t cap) {
             return set_error(err, cap, "precision bf16: this CPU has no bf16 instructions (avx512_bf16 or AMX)");
 #endif
     }
+    if (gemm_block_choose(getenv("REFORMER_BLOCKS"), err, cap)) return -1;
     precision = p;
     return 0;
 }

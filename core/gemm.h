@@ -45,9 +45,13 @@ typedef struct {
 void gemm_one(const GemmOp *op);
 // On the calling thread, in the process's precision (blocks: M and N up to a few hundred).
 void gemm_block(const GemmOp *op);
-// What gemm_block runs in precision p on this CPU: "avx512bf16" (bf16 where the CPU has
+// What gemm_block runs in precision p: "avx512bf16" (bf16: by default where the CPU has
 // AVX512-BF16 and no AMX) or "openblas" (fp32 sgemm).
 const char *gemm_block_backend(Precision p);
+// Sets what gemm_block runs in bf16: name NULL picks by the CPU, "openblas" or "avx512bf16"
+// forces one (the environment's REFORMER_BLOCKS, read by gemm_set_precision: for measuring
+// both on one machine). Returns 0, or -1 with one line in err.
+int gemm_block_choose(const char *name, char *err, size_t cap);
 // Over the threads (split: 1 to tile the product over the team, 0 to run it on the calling
 // thread, as inside a parallel region), in the process's precision.
 void gemm_team(const GemmOp *op, int split);

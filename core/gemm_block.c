@@ -25,8 +25,13 @@
 
 #include "common.h"
 
-#if defined(__x86_64__) && defined(REFORMER_DNNL)
+#if defined(__x86_64__) && defined(REFORMER_DNNL)  // bf16 runs only in a build with oneDNN
 #define HAVE_BF16_KERNEL 1
+#else
+#define HAVE_BF16_KERNEL 0
+#endif
+
+#if HAVE_BF16_KERNEL
 #include <immintrin.h>
 
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
@@ -163,7 +168,7 @@ TARGET static void gemm_block_bf16(const GemmOp *op) {
 }
 #endif
 
-#ifdef HAVE_BF16_KERNEL
+#if HAVE_BF16_KERNEL
 // AMX-BF16: CPUID leaf 7, subleaf 0, EDX bit 22.
 static int cpu_has_amx(void) {
     unsigned a, b, c, d;
@@ -171,22 +176,36 @@ static int cpu_has_amx(void) {
 }
 #endif
 
-static int bf16_kernel(Precision p) {
-#ifdef HAVE_BF16_KERNEL
-    static int amx = -1;  // every thread finds the same answer
-    int has = __atomic_load_n(&amx, __ATOMIC_RELAXED);
-    if (has < 0) __atomic_store_n(&amx, has = cpu_has_amx(), __ATOMIC_RELAXED);
-    return p == PRECISION_BF16 && !has;
+static int use_kernel;  // bf16 blocks on our kernel (set once at the start, by gemm_block_choose)
+
+int gemm_block_choose(const char *name, char *err, size_t cap) {
+    if (name && !*name) name = NULL;
+    if (name && !strcmp(name, "openblas")) {
+        use_kernel = 0;
+        return 0;
+    }
+#if HAVE_BF16_KERNEL
+    if (!name) {
+        use_kernel = !cpu_has_amx();
+        return 0;
+    }
+    if (!strcmp(name, "avx512bf16")) {
+        use_kernel = 1;
+        return 0;
+    }
 #else
-    (void)p;
-    return 0;
+    if (!name) return 0;
 #endif
+    return set_error(err, cap, "REFORMER_BLOCKS: %s; use openblas%s", name,
+                     HAVE_BF16_KERNEL ? " or avx512bf16" : " (this build has no bf16 block kernel)");
 }
+
+static int bf16_kernel(Precision p) { return p == PRECISION_BF16 && use_kernel; }
 
 const char *gemm_block_backend(Precision p) { return bf16_kernel(p) ? "avx512bf16" : "openblas"; }
 
 void gemm_block(const GemmOp *op) {
-#ifdef HAVE_BF16_KERNEL
+#if HAVE_BF16_KERNEL
     if (bf16_kernel(gemm_precision())) {
         gemm_block_bf16(op);
         return;

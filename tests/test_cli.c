@@ -404,6 +404,8 @@ void test_cli_precision(void) {
     EXPECT(rc == 0, "train: %s", out);
     snprintf(cfg, sizeof(cfg), "%s/bf16.json", dir);
     run_cmd(NULL, 0, "sed 's/\"threads\": 2}/\"threads\": 2, \"precision\": \"bf16\"}/' %s/tiny.json > %s", dir, cfg);
+    rc = run_cmd(out, sizeof(out), "REFORMER_BLOCKS=bogus %s eval --ckpt %s/r/last.ckpt", reformer_bin(), dir);
+    EXPECT(rc == 2 && strstr(out, "REFORMER_BLOCKS: bogus") && lines(out) == 1, "a bad REFORMER_BLOCKS: %d %s", rc, out);
     int have = 0;
 #ifdef REFORMER_DNNL
     __builtin_cpu_init();
