@@ -127,11 +127,11 @@ static void to_bf16(uint16_t *dst, const float *src, int rows, int cols, size_t 
 // A matmul primitive for one product's shape, made once and kept (per thread: primitives with
 // the library's scratchpad are not to be run by two threads at once).
 typedef struct {
-    int ta, tb, M, N, K;
+    int ta, tb, M, N, K, bias;
     size_t ldc;
     float alpha, beta;
     dnnl_primitive_t p;
-    dnnl_memory_desc_t a, b, c;
+    dnnl_memory_desc_t a, b, c, bias_md;
 } Matmul;
 
 #define MAX_MATMULS 64
@@ -151,7 +151,7 @@ static Matmul *matmul_for(const GemmOp *op) {
     for (int i = 0; i < dt.n; i++) {
         Matmul *m = &dt.mm[i];
         if (m->ta == op->ta && m->tb == op->tb && m->M == op->M && m->N == op->N && m->K == op->K &&
-            m->ldc == op->ldc && m->alpha == op->alpha && m->beta == op->beta)
+            m->bias == (op->bias != NULL) && m->ldc == op->ldc && m->alpha == op->alpha && m->beta == op->beta)
             return m;
     }
     if (!dt.engine) {
@@ -161,16 +161,18 @@ static Matmul *matmul_for(const GemmOp *op) {
     Matmul *m = &dt.mm[dt.n < MAX_MATMULS ? dt.n++ : MAX_MATMULS - 1];
     if (m->p) dnnl_primitive_destroy(m->p);  // the cache is full: the last slot is reused
     memset(m, 0, sizeof(*m));
-    *m = (Matmul){.ta = op->ta, .tb = op->tb, .M = op->M, .N = op->N, .K = op->K, .ldc = op->ldc, .alpha = op->alpha,
-                  .beta = op->beta};
+    *m = (Matmul){.ta = op->ta, .tb = op->tb, .M = op->M, .N = op->N, .K = op->K, .bias = op->bias != NULL,
+                  .ldc = op->ldc, .alpha = op->alpha, .beta = op->beta};
     dnnl_dims_t da = {op->M, op->K}, db = {op->K, op->N}, dc = {op->M, op->N};
     dnnl_dims_t sa = {op->ta ? 1 : op->K, op->ta ? op->M : 1}, sb = {op->tb ? 1 : op->N, op->tb ? op->K : 1};
     dnnl_dims_t sc = {(dnnl_dim_t)op->ldc, 1};
     CK(dnnl_memory_desc_init_by_strides(&m->a, 2, da, dnnl_bf16, sa));
     CK(dnnl_memory_desc_init_by_strides(&m->b, 2, db, dnnl_bf16, sb));
     CK(dnnl_memory_desc_init_by_strides(&m->c, 2, dc, dnnl_f32, sc));
+    dnnl_dims_t dbias = {1, op->N}, sbias = {op->N, 1};
+    if (m->bias) CK(dnnl_memory_desc_init_by_strides(&m->bias_md, 2, dbias, dnnl_f32, sbias));
     dnnl_matmul_desc_t md;
-    CK(dnnl_matmul_desc_init(&md, &m->a, &m->b, NULL, &m->c));
+    CK(dnnl_matmul_desc_init(&md, &m->a, &m->b, m->bias ? &m->bias_md : NULL, &m->c));
     dnnl_primitive_attr_t attr;
     CK(dnnl_primitive_attr_create(&attr));
     if (op->alpha != 1.0f) CK(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &op->alpha));
@@ -202,17 +204,19 @@ static void gemm_bf16(const GemmOp *op, int split) {
     to_bf16(a, op->A, ar, ac, op->lda, split);
     to_bf16(b, op->B, br, bc, op->ldb, split);
     Matmul *m = matmul_for(op);
-    dnnl_memory_t ma, mb, mc;
+    dnnl_memory_t ma, mb, mc, mbias = NULL;
     CK(dnnl_memory_create(&ma, &m->a, dt.engine, a));
     CK(dnnl_memory_create(&mb, &m->b, dt.engine, b));
     CK(dnnl_memory_create(&mc, &m->c, dt.engine, op->C));
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}};
+    if (m->bias) CK(dnnl_memory_create(&mbias, &m->bias_md, dt.engine, (void *)op->bias));
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}, {DNNL_ARG_BIAS, mbias}};
     // oneDNN's OpenMP runtime: all our threads outside a parallel region, this one inside
-    CK(dnnl_primitive_execute(m->p, dt.stream, 3, args));
+    CK(dnnl_primitive_execute(m->p, dt.stream, m->bias ? 4 : 3, args));
     CK(dnnl_stream_wait(dt.stream));
     dnnl_memory_destroy(ma);
     dnnl_memory_destroy(mb);
     dnnl_memory_destroy(mc);
+    if (mbias) dnnl_memory_destroy(mbias);
 }
 #endif
 
@@ -223,5 +227,18 @@ void gemm_team(const GemmOp *op, int split) {
         return;
     }
 #endif
-    gemm_tiled(op, split);
+    if (!op->bias) {
+        gemm_tiled(op, split);
+        return;
+    }
+    GemmOp t = *op;
+    #pragma omp parallel for schedule(static) if (split)
+    for (int i = 0; i < op->M; i++) {
+        float *c = op->C + (size_t)i * op->ldc;
+        for (int j = 0; j < op->N; j++)  // beta 0 must not read C: 0 * a stale Inf is NaN
+            c[j] = (op->beta == 0.0f ? 0.0f : op->beta * c[j]) + op->bias[j];
+    }
+    t.beta = 1.0f;
+    t.bias = NULL;
+    gemm_tiled(&t, split);
 }

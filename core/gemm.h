@@ -39,6 +39,7 @@ typedef struct {
     float beta;
     float *C;
     size_t ldc;
+    const float *bias;  // gemm_team only: (N) added to every row of C (C = alpha op(A) op(B) + bias + beta C)
 } GemmOp;
 
 // On the calling thread, fp32.
@@ -53,7 +54,9 @@ const char *gemm_block_backend(Precision p);
 // both on one machine). Returns 0, or -1 with one line in err.
 int gemm_block_choose(const char *name, char *err, size_t cap);
 // Over the threads (split: 1 to tile the product over the team, 0 to run it on the calling
-// thread, as inside a parallel region), in the process's precision.
+// thread, as inside a parallel region), in the process's precision. A bias is written into C
+// before an fp32 product (beta C + bias, then the product with beta 1: the bits fp32 always had)
+// and added in oneDNN's epilogue in bf16 (one pass over C fewer).
 void gemm_team(const GemmOp *op, int split);
 
 // y (M) = alpha * A (M, N; rows lda apart) x (N) + beta * y, rows split over the threads when

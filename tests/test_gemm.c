@@ -26,9 +26,10 @@ static const Case CASES[] = {
 static int stored_rows(int t, int rows, int cols) { return t ? cols : rows; }
 static int stored_cols(int t, int rows, int cols) { return t ? rows : cols; }
 
-// C (M, N) of the case in double, and sum_k |a_ik b_kj| (the scale of each element's rounding).
+// C (M, N) of the case in double (with bias: + bias_j), and sum_k |a_ik b_kj| + |bias_j| + |beta c_ij|
+// (the scale of each element's rounding).
 static void reference(const Case *c, const float *A, size_t lda, const float *B, size_t ldb, const float *C0,
-                      size_t ldc, double *want, double *scale) {
+                      size_t ldc, const float *bias, double *want, double *scale) {
     for (int i = 0; i < c->M; i++)
         for (int j = 0; j < c->N; j++) {
             double s = 0, a = 0;
@@ -38,8 +39,9 @@ static void reference(const Case *c, const float *A, size_t lda, const float *B,
                 s += x * y;
                 a += fabs(x * y);
             }
-            want[i * c->N + j] = c->alpha * s + c->beta * C0[(size_t)i * ldc + j];
-            scale[i * c->N + j] = fabs(c->alpha) * a + fabs(c->beta * C0[(size_t)i * ldc + j]);
+            double b = bias ? bias[j] : 0.0;
+            want[i * c->N + j] = c->alpha * s + b + c->beta * C0[(size_t)i * ldc + j];
+            scale[i * c->N + j] = fabs(c->alpha) * a + fabs(b) + fabs(c->beta * C0[(size_t)i * ldc + j]);
         }
 }
 
@@ -66,9 +68,16 @@ static double worst_error(int exact, int door) {
             for (size_t i = 0; i < (size_t)c->M * ldc; i++) C0[i] = roundf(C0[i] * 8) / 8;
         }
         memcpy(C, C0, (size_t)c->M * ldc * 4);
+        float *bias = NULL;  // gemm_team's bias on every other case
+        if (door == TEAM && n % 2) {
+            bias = xmalloc((size_t)c->N * 4);
+            fill_normal(bias, c->N, 1.0f, 40 + n);
+            if (exact)
+                for (int j = 0; j < c->N; j++) bias[j] = roundf(bias[j] * 8) / 8;
+        }
         double *want = xmalloc((size_t)c->M * c->N * sizeof(double)), *scale = xmalloc((size_t)c->M * c->N * sizeof(double));
-        reference(c, A, lda, B, ldb, C0, ldc, want, scale);
-        GemmOp op = {c->ta, c->tb, c->M, c->N, c->K, c->alpha, A, lda, B, ldb, c->beta, C, ldc};
+        reference(c, A, lda, B, ldb, C0, ldc, bias, want, scale);
+        GemmOp op = {c->ta, c->tb, c->M, c->N, c->K, c->alpha, A, lda, B, ldb, c->beta, C, ldc, bias};
         if (door == TEAM) gemm_team(&op, 1);
         else if (door == BLOCK) gemm_block(&op);
         else gemm_one(&op);
@@ -81,8 +90,8 @@ static double worst_error(int exact, int door) {
             for (int j = c->N; j < (int)ldc; j++)
                 EXPECT(C[(size_t)i * ldc + j] == C0[(size_t)i * ldc + j], "case %zu: C[%d][%d] written", n, i, j);
         }
-        float *bufs[] = {A, B, C, C0};
-        for (int i = 0; i < 4; i++) xfree(bufs[i]);
+        float *bufs[] = {A, B, C, C0, bias};
+        for (int i = 0; i < 5; i++) xfree(bufs[i]);
         xfree(want);
         xfree(scale);
     }
