@@ -387,7 +387,8 @@ static void fill_axial(Config *c) {
     if (!config_given(c, "model.axial_dims") && m->d_model >= 2) plan_axial_dims(m->axial_dims, m->d_model);
 }
 
-int config_parse(const char *json, const char *where, Config *c, char *err, size_t cap) {
+// check: run the cross-key checks (config_validate) after reading every key.
+static int parse_config(const char *json, const char *where, Config *c, int check, char *err, size_t cap) {
     cJSON *root = parse_strict(json, where, err, cap);
     if (!root) return -1;
     int rc = 0;
@@ -409,9 +410,13 @@ int config_parse(const char *json, const char *where, Config *c, char *err, size
         }
     }
     if (!rc) fill_axial(c);
-    if (!rc) rc = config_validate(c, err, cap);
+    if (!rc && check) rc = config_validate(c, err, cap);
     cJSON_Delete(root);
     return rc;
+}
+
+int config_parse(const char *json, const char *where, Config *c, char *err, size_t cap) {
+    return parse_config(json, where, c, 1, err, cap);
 }
 
 // err holds a message naming our keys; each becomes the foreign name it was read from.
@@ -482,7 +487,7 @@ int config_given(const Config *c, const char *key) {
     return k && c->given[k - KEYS];
 }
 
-int config_load(const char *path, Config *c, char *err, size_t cap) {
+static int load_config(const char *path, Config *c, int check, char *err, size_t cap) {
     char *text;
     size_t len;
     if (files_read_all(path, 1 << 24, &text, &len, err, cap)) return -1;
@@ -494,10 +499,14 @@ int config_load(const char *path, Config *c, char *err, size_t cap) {
         free(text);
         return set_error(err, cap, "%s: holds a NUL byte; a config is JSON text", path);
     }
-    int rc = config_parse(text, path, c, err, cap);
+    int rc = parse_config(text, path, c, check, err, cap);
     free(text);
     return rc;
 }
+
+int config_load(const char *path, Config *c, char *err, size_t cap) { return load_config(path, c, 1, err, cap); }
+
+int config_load_keys(const char *path, Config *c, char *err, size_t cap) { return load_config(path, c, 0, err, cap); }
 
 int config_load_model(const char *path, ReformerConfig *model, char *err, size_t cap) {
     Config c;

@@ -60,6 +60,9 @@ void config_default(Config *c);
     "token teaches and measures nothing; use train.objective \"mlm\" (masked LM) or model.head \"classifier\""
 // Reads and validates path over the defaults. Returns 0, or -1 with one line in err.
 int config_load(const char *path, Config *c, char *err, size_t cap);
+// The same without the cross-key checks (each key's type and range are still checked): for
+// fine-tuning, whose model section comes from --ckpt before config_validate runs.
+int config_load_keys(const char *path, Config *c, char *err, size_t cap);
 // The same from JSON text; `where` names the source in messages.
 int config_parse(const char *json, const char *where, Config *c, char *err, size_t cap);
 // Only the model section matters (bench); other sections are still validated.

@@ -140,7 +140,8 @@ static int parse_flags(int argc, char **argv, Flags *f) {
 static int resolve_config(const Flags *f, Config *cfg, int *init_is_hf) {
     char err[1024];
     config_default(cfg);
-    if (config_load(f->config_path, cfg, err, sizeof(err))) {
+    // fine-tuning checks the config once the model of --ckpt is in it (take_model_from)
+    if ((f->init ? config_load_keys : config_load)(f->config_path, cfg, err, sizeof(err))) {
         cmd_say("%s", err);
         return 2;
     }

@@ -528,6 +528,15 @@ void test_cli_listops_classifier(void) {
                  " && %s eval --ckpt %s/hf --data %s/lo/basic_test.tsv --json", reformer_bin(), dir, dir, dir, reformer_bin(), dir, dir);
     EXPECT(rc == 0 && json_value(out, "accuracy") == acc && fabs(json_value(out, "loss_nats") - json_value(a, "loss_nats")) < 1e-6,
            "HF directory: %s against %s", out, a);
+    // fine-tuning takes the classifier from --ckpt (ours or HF's): a config of data and training only
+    snprintf(cfg, sizeof(cfg), "{\"data\": {\"kind\": \"listops\", \"path\": \"%s/lo\", \"seq_len\": 64},"
+             " \"train\": {\"batch\": 4, \"steps\": 2, \"lr\": 1e-4, \"threads\": 2}}", dir);
+    snprintf(path, sizeof(path), "%s/ft.json", dir);
+    write_text_file(path, cfg);
+    rc = run_cmd(out, sizeof(out), "%s train %s --ckpt %s/r/last.ckpt --out %s/ft && %s train %s --ckpt %s/hf --out %s/ft-hf"
+                 " && %s eval --ckpt %s/ft-hf/last.ckpt --split test --json", reformer_bin(), path, dir, dir,
+                 reformer_bin(), path, dir, dir, reformer_bin(), dir);
+    EXPECT(rc == 0 && strstr(out, "\"accuracy\""), "fine-tuning the classifier: %d %s", rc, out);
     // a classifier is not sampled; a bad file names its line
     rc = run_cmd(out, sizeof(out), "%s sample --ckpt %s/r/last.ckpt --len 4", reformer_bin(), dir);
     EXPECT(rc == 2 && strstr(out, "classifier") && lines(out) == 1, "sample: %d %s", rc, out);
