@@ -1,5 +1,6 @@
 // test_cli.c: the reformer binary end to end: config errors, train, resume bit for
 // bit, eval, sample, damaged checkpoints, Ctrl-C. REFORMER_BIN names the binary.
+#include <glob.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../cmd/config.h"
 #include "test.h"
 
 static char dir[256];
@@ -596,4 +598,25 @@ void test_cli_any_length(void) {
     rc = run_cmd(out, sizeof(out), "%s eval --ckpt %s/r/last.ckpt --json", reformer_bin(), dir);
     EXPECT(rc == 0 && json_value(out, "tokens") == 64 * 29, "64 sequences of 29 labels each: %s", out);
     teardown();
+}
+
+// Every config the repository ships loads and validates as it stands; a fine-tuning stage
+// (no model section: the model comes from --ckpt) at least reads key by key.
+void test_cli_shipped_configs_load(void) {
+    glob_t g;
+    EXPECT(glob("configs/*.json", 0, NULL, &g) == 0 && g.gl_pathc >= 10, "configs/*.json: %zu files", g.gl_pathc);
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        Config c;
+        char err[1024];
+        config_default(&c);
+        int rc = config_load(g.gl_pathv[i], &c, err, sizeof(err));
+        if (rc && !config_given(&c, "model.d_model")) {  // a stage that fine-tunes
+            config_default(&c);
+            rc = config_load_keys(g.gl_pathv[i], &c, err, sizeof(err));
+            EXPECT(rc == 0 && !config_given(&c, "model.d_model"), "%s: %s", g.gl_pathv[i], err);
+            continue;
+        }
+        EXPECT(rc == 0, "%s", err);
+    }
+    globfree(&g);
 }

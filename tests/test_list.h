@@ -101,6 +101,7 @@
     X(test_cli_interrupt_saves)                        \
     X(test_cli_eval_attention_overrides)               \
     X(test_cli_precision)                              \
+    X(test_cli_shipped_configs_load)                   \
     X(test_cli_eval_data_file)                         \
     X(test_cli_axial_from_length)                      \
     X(test_listops_generated_files_agree)              \
