@@ -84,8 +84,23 @@ static void gemm_tiled(const GemmOp *op, int split) {
     }
 }
 
-void gemv_team(int M, int N, float alpha, const float *A, size_t lda, const float *x, float beta, float *y,
-               int split) {
+// C (M rows of N, ldc apart) = beta C + bias, to which an fp32 product then adds itself (beta 1):
+// the order fp32's biased products have always summed in. beta 0 does not read C (0 * a stale
+// Inf is NaN).
+static void bias_first(float *C, size_t ldc, int M, int N, const float *bias, float beta, int split) {
+    #pragma omp parallel for schedule(static) if (split)
+    for (int i = 0; i < M; i++) {
+        float *c = C + (size_t)i * ldc;
+        for (int j = 0; j < N; j++) c[j] = (beta == 0.0f ? 0.0f : beta * c[j]) + bias[j];
+    }
+}
+
+void gemv_team(int M, int N, float alpha, const float *A, size_t lda, const float *x, const float *bias, float beta,
+               float *y, int split) {
+    if (bias) {  // y as one row of M
+        bias_first(y, M, 1, M, bias, beta, 0);
+        beta = 1.0f;
+    }
     #pragma omp parallel if (split)
     {
         int nt = omp_get_num_threads(), t = omp_get_thread_num();
@@ -231,13 +246,8 @@ void gemm_team(const GemmOp *op, int split) {
         gemm_tiled(op, split);
         return;
     }
+    bias_first(op->C, op->ldc, op->M, op->N, op->bias, op->beta, split);
     GemmOp t = *op;
-    #pragma omp parallel for schedule(static) if (split)
-    for (int i = 0; i < op->M; i++) {
-        float *c = op->C + (size_t)i * op->ldc;
-        for (int j = 0; j < op->N; j++)  // beta 0 must not read C: 0 * a stale Inf is NaN
-            c[j] = (op->beta == 0.0f ? 0.0f : op->beta * c[j]) + op->bias[j];
-    }
     t.beta = 1.0f;
     t.bias = NULL;
     gemm_tiled(&t, split);

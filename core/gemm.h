@@ -8,7 +8,8 @@
 //     (LayerNorm, softmax, the loss, optimizer state) stays fp32 in the callers.
 // gemm_block (the attention kernel's products of blocks of up to 64 rows, on the calling thread)
 // runs bf16 on our own AVX512-BF16 kernel (gemm_block.c; a oneDNN call costs more than such a
-// block) where that is faster than sgemm: CPUs without AMX. gemm_one is fp32 in either precision (LSH hashing: an argmax that rounding would move).
+// block) where that is faster than sgemm: CPUs without AMX. gemm_one is fp32 in either
+// precision (LSH hashing: an argmax that rounding would move).
 #ifndef REFORMER_GEMM_H
 #define REFORMER_GEMM_H
 
@@ -59,9 +60,10 @@ int gemm_block_choose(const char *name, char *err, size_t cap);
 // and added in oneDNN's epilogue in bf16 (one pass over C fewer).
 void gemm_team(const GemmOp *op, int split);
 
-// y (M) = alpha * A (M, N; rows lda apart) x (N) + beta * y, rows split over the threads when
-// split (cached decoding: one position, where a product would pack the whole weight). fp32.
-void gemv_team(int M, int N, float alpha, const float *A, size_t lda, const float *x, float beta, float *y,
-               int split);
+// y (M) = alpha * A (M, N; rows lda apart) x (N) + bias (M, or NULL) + beta * y, rows split over
+// the threads when split (cached decoding: one position, where a product would pack the whole
+// weight). fp32.
+void gemv_team(int M, int N, float alpha, const float *A, size_t lda, const float *x, const float *bias, float beta,
+               float *y, int split);
 
 #endif

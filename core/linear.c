@@ -21,33 +21,29 @@ static void account(double since, double flops) {
     profile_gemm_flops += flops;
 }
 
-void linear_forward_ld(float *out, const float *inp, const float *weight, size_t ldw, size_t N,
-                       int IC, int OC, float alpha, float beta) {
+// out = alpha inp W^T + bias + beta out (bias NULL: none); in bf16 the bias is added in the
+// product's epilogue (gemm_team).
+static void forward(float *out, const float *inp, const float *weight, size_t ldw, const float *bias, size_t N,
+                    int IC, int OC, float alpha, float beta) {
     double t0 = now_seconds();
     if (N == 1) {  // one position (cached decoding): gemv, which does not pack the weight
-        gemv_team(OC, IC, alpha, weight, ldw, inp, beta, out, !omp_in_parallel() && threads_get() > 1 && OC >= 256);
+        gemv_team(OC, IC, alpha, weight, ldw, inp, bias, beta, out,
+                  !omp_in_parallel() && threads_get() > 1 && OC >= 256);
     } else {  // out = inp @ W^T
-        GemmOp op = {0, 1, (int)N, OC, IC, alpha, inp, (size_t)IC, weight, ldw, beta, out, (size_t)OC};
+        GemmOp op = {0, 1, (int)N, OC, IC, alpha, inp, (size_t)IC, weight, ldw, beta, out, (size_t)OC, bias};
         gemm_team(&op, use_threads(N));
     }
     account(t0, 2.0 * N * IC * OC);
 }
 
+void linear_forward_ld(float *out, const float *inp, const float *weight, size_t ldw, size_t N,
+                       int IC, int OC, float alpha, float beta) {
+    forward(out, inp, weight, ldw, NULL, N, IC, OC, alpha, beta);
+}
+
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias,
                     size_t N, int IC, int OC, float beta) {
-    if (bias && N > 1) {  // the product's bias (gemm_team: in oneDNN's epilogue in bf16)
-        double t0 = now_seconds();
-        GemmOp op = {0, 1, (int)N, OC, IC, 1.0f, inp, (size_t)IC, weight, (size_t)IC, beta, out, (size_t)OC, bias};
-        gemm_team(&op, use_threads(N));
-        account(t0, 2.0 * N * IC * OC);
-        return;
-    }
-    if (bias) {  // one position: bias first, then gemv adds the product
-        for (int c = 0; c < OC; c++)  // beta 0 must not read out: 0 * a stale Inf is NaN
-            out[c] = (beta == 0.0f ? 0.0f : beta * out[c]) + bias[c];
-        beta = 1.0f;
-    }
-    linear_forward_ld(out, inp, weight, IC, N, IC, OC, 1.0f, beta);
+    forward(out, inp, weight, IC, bias, N, IC, OC, 1.0f, beta);
 }
 
 // dinp = dinp_beta * dinp + dout @ W (beta 0: no zeroing pass first); dW += dout^T @ inp.

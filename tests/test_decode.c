@@ -11,25 +11,11 @@
 #include "test.h"
 
 static ReformerConfig decode_config(int kind0, int kind1) {
-    ReformerConfig c;
-    reformer_config_default(&c);
-    c.vocab = 13;
-    c.d_model = 12;
-    c.d_ff = 20;
-    c.n_heads = 2;
-    c.d_head = 6;
-    c.n_layers = 2;
-    c.attn[0] = kind0;
+    ReformerConfig c = test_tiny_config(kind0, 1, 2);  // causal, two layers
     c.attn[1] = kind1;
+    c.vocab = 13;
     c.local_chunk = 4;
-    c.local_before = 1;
-    c.lsh_chunk = 8;
-    c.axial_shape[0] = 4;
-    c.axial_shape[1] = 8;
-    c.axial_dims[0] = 4;
-    c.axial_dims[1] = 8;
-    c.causal = 1;
-    c.init_std = 0.3f;
+    c.ffn_chunk = c.head_chunk = 0;  // the defaults
     return c;
 }
 
