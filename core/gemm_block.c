@@ -10,11 +10,11 @@
 //   B as VNNI rows: word (p, j) = (b[2p][j], b[2p+1][j]), 16 columns a vector.
 // The sum of each element runs over p in order, so the bits are fixed by the shape.
 //
-// Which CPUs it runs on is measured, not assumed: on AMD Zen 5 (AVX512-BF16, no AMX) it runs a
-// 64 x 64 x 64 block 2.4-2.6x faster than sgemm and the B6 step 1.2x faster; on Intel Sapphire
-// Rapids (AMX) vdpbf16ps is no faster than fp32 FMAs (oneDNN held to AVX512-BF16 there ran the
-// 2048^3 reference at 143-161 GFLOP/s against sgemm's 168), and the B6 step ran 4-9% slower with
-// the kernel than with sgemm blocks. So CPUs with AMX keep sgemm blocks (BENCH.md, "bf16
+// Which CPUs it runs on is measured, not assumed: on AMD Zen 5 (AVX512-BF16, no AMX) it halves
+// the attention kernel's time and runs the B6 step 1.1-1.2x faster than sgemm blocks; on Intel
+// Sapphire Rapids (AMX) vdpbf16ps is no faster than fp32 FMAs (oneDNN held to AVX512-BF16 there
+// ran the 2048^3 reference at 143-161 GFLOP/s against sgemm's 168), and the B6 step ran 3-8%
+// slower with the kernel than with sgemm blocks. So CPUs with AMX keep sgemm blocks (BENCH.md, "bf16
 // attention blocks").
 #include "gemm.h"
 
