@@ -7,9 +7,9 @@
 //     runs AMX or AVX512-BF16 kernels where the CPU has them. What is summed over a sequence
 //     (LayerNorm, softmax, the loss, optimizer state) stays fp32 in the callers.
 // gemm_block (the attention kernel's products of blocks of up to 64 rows, on the calling thread)
-// runs bf16 on our own AVX512-BF16 kernel (gemm_block.c; a oneDNN call costs more than such a
-// block) where that is faster than sgemm: CPUs without AMX. gemm_one is fp32 in either
-// precision (LSH hashing: an argmax that rounding would move).
+// runs bf16 on our own kernels (gemm_block.c; a oneDNN call costs more than such a block): AMX
+// tiles where the CPU has them, AVX512-BF16 elsewhere. gemm_one is fp32 in either precision (LSH
+// hashing: an argmax that rounding would move).
 #ifndef REFORMER_GEMM_H
 #define REFORMER_GEMM_H
 
@@ -47,12 +47,12 @@ typedef struct {
 void gemm_one(const GemmOp *op);
 // On the calling thread, in the process's precision (blocks: M and N up to a few hundred).
 void gemm_block(const GemmOp *op);
-// What gemm_block runs in precision p: "avx512bf16" (bf16: by default where the CPU has
-// AVX512-BF16 and no AMX) or "openblas" (fp32 sgemm).
+// What gemm_block runs in precision p: "amx" or "avx512bf16" (bf16: by default AMX where the CPU
+// has it, else AVX512-BF16) or "openblas" (fp32 sgemm).
 const char *gemm_block_backend(Precision p);
-// Sets what gemm_block runs in bf16: name NULL picks by the CPU, "openblas" or "avx512bf16"
-// forces one (the environment's REFORMER_BLOCKS, read by gemm_set_precision: for measuring
-// both on one machine). Returns 0, or -1 with one line in err.
+// Sets what gemm_block runs in bf16: name NULL picks by the CPU, "openblas", "avx512bf16" or
+// "amx" forces one (the environment's REFORMER_BLOCKS, read by gemm_set_precision: for measuring
+// them on one machine). Returns 0, or -1 with one line in err (amx where the CPU has none).
 int gemm_block_choose(const char *name, char *err, size_t cap);
 // Over the threads (split: 1 to tile the product over the team, 0 to run it on the calling
 // thread, as inside a parallel region), in the process's precision. A bias is written into C

@@ -1,27 +1,30 @@
 // gemm_block.c: small products (the attention kernel's blocks of up to 64 rows) on the calling
-// thread. fp32 is OpenBLAS's sgemm; bf16 is our own AVX512-BF16 kernel, because a oneDNN call
-// costs more than a 64 x 64 x 64 block and a batch of blocks would need the whole window
-// gathered first.
+// thread. fp32 is OpenBLAS's sgemm; bf16 is one of our own kernels, because a oneDNN call costs
+// more than a 64 x 64 x 64 block and a batch of blocks would need the whole window gathered first:
+//   avx512bf16: vdpbf16ps, 4 x 64 sums in registers (CPUs with AVX512-BF16 and no AMX);
+//   amx: tdpbf16ps on AMX tiles, 32 x 32 sums in four tiles (CPUs with AMX).
 //
-// The bf16 kernel rounds both operands to bfloat16 (nearest even, as vcvtneps2bf16 does: it also
-// flushes subnormal inputs to zero) while packing them, then vdpbf16ps adds pairs of their
-// products into fp32 sums:
-//   A as pairs (a[i][2p], a[i][2p+1]), one 32-bit word each, broadcast across the lanes;
-//   B as VNNI rows: word (p, j) = (b[2p][j], b[2p+1][j]), 16 columns a vector.
-// The sum of each element runs over p in order, so the bits are fixed by the shape.
+// Both round both operands to bfloat16 (nearest even, as vcvtneps2bf16 does: it also flushes
+// subnormal inputs to zero) while packing them into the layout the instructions read:
+//   A as pairs (a[i][2p], a[i][2p+1]), one 32-bit word each: row i holds its pairs in order;
+//   B as VNNI rows: word (p, j) = (b[2p][j], b[2p+1][j]), a row of words per pair of B's rows.
+// Each sum runs over p in an order fixed by the shape, so the bits are fixed by the shape.
 //
-// Which CPUs it runs on is measured, not assumed: on AMD Zen 5 (AVX512-BF16, no AMX) it halves
-// the attention kernel's time and runs the B6 step 1.1-1.2x faster than sgemm blocks; on Intel
-// Sapphire Rapids (AMX) vdpbf16ps is no faster than fp32 FMAs (oneDNN held to AVX512-BF16 there
-// ran the 2048^3 reference at 143-161 GFLOP/s against sgemm's 168), and the B6 step ran 3-8%
-// slower with the kernel than with sgemm blocks. So CPUs with AMX keep sgemm blocks (BENCH.md, "bf16
-// attention blocks").
+// Which kernel a CPU runs is measured, not assumed: on AMD Zen 5 (AVX512-BF16, no AMX) the
+// avx512bf16 kernel halves the attention kernel's time and runs the B6 step 1.1-1.2x faster than
+// sgemm blocks; on Intel Sapphire Rapids vdpbf16ps is no faster than fp32 FMAs (oneDNN held to
+// AVX512-BF16 there ran the 2048^3 reference at 143-161 GFLOP/s against sgemm's 168), and the B6
+// step ran 3-8% slower with that kernel than with sgemm blocks; AMX tiles there take a third off
+// the attention kernel's excess at 16 threads and run the step 3-7% faster than sgemm blocks
+// (BENCH.md, "bf16 attention blocks" and "AMX tiles").
 #include "gemm.h"
 
 #include <cblas.h>
 #include <cpuid.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "common.h"
 
@@ -35,6 +38,7 @@
 #include <immintrin.h>
 
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#define AMX_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,amx-tile,amx-bf16")))
 #define ROWS 4  // rows of C a pass keeps in registers (4 x 4 vectors of 16 sums)
 
 // Packed operands of this thread's last product (grown as needed, never shrunk).
@@ -56,11 +60,11 @@ TARGET static inline __m256i bf16_row16(const float *x, int n) {
     return (__m256i)_mm512_cvtneps_pbh(v);
 }
 
-// Rows of K contiguous values become rows of (K + 1) / 2 pair words: dst[r][p] = (x[r][2p], x[r][2p+1]).
-TARGET static void pack_pairs_along_rows(uint32_t *dst, const float *x, size_t ld, int rows, int K) {
-    int kp = (K + 1) / 2;
+// Rows of K contiguous values become rows of (K + 1) / 2 pair words, dw words apart:
+// dst[r][p] = (x[r][2p], x[r][2p+1]).
+TARGET static void pack_pairs_along_rows(uint32_t *dst, size_t dw, const float *x, size_t ld, int rows, int K) {
     for (int r = 0; r < rows; r++) {
-        uint16_t *d = (uint16_t *)(dst + (size_t)r * kp);
+        uint16_t *d = (uint16_t *)(dst + (size_t)r * dw);
         const float *s = x + (size_t)r * ld;
         int k = 0;
         for (; k + 16 <= K; k += 16) _mm256_storeu_si256((__m256i *)(d + k), bf16_row16(s + k, 16));
@@ -87,6 +91,18 @@ TARGET static void pack_pairs_across_rows(uint32_t *dst, const float *x, size_t 
             __m512i both = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);  // low half lo's, high half hi's
             _mm512_storeu_si512(dst + (size_t)p * np + j, _mm512_permutexvar_epi16(mix, both));
         }
+    }
+}
+
+// C rows [i0, i0 + R), columns [j0, j0 + n) = alpha sums + beta C; rows of sums tw floats apart.
+static void store_sums(const GemmOp *op, const float *sums, int tw, int i0, int j0, int R, int n) {
+    for (int r = 0; r < R; r++) {
+        float *c = op->C + (size_t)(i0 + r) * op->ldc + j0;
+        const float *t = sums + (size_t)r * tw;
+        if (op->beta == 0.0f)
+            for (int j = 0; j < n; j++) c[j] = op->alpha * t[j];
+        else
+            for (int j = 0; j < n; j++) c[j] = op->alpha * t[j] + op->beta * c[j];
     }
 }
 
@@ -133,7 +149,7 @@ TARGET static void gemm_block_bf16(const GemmOp *op) {
         pack_pairs_across_rows(b, op->B, op->ldb, K, N, np);
     } else {
         uint32_t *rows = a + awords;  // (N, kp)
-        pack_pairs_along_rows(rows, op->B, op->ldb, N, K);
+        pack_pairs_along_rows(rows, kp, op->B, op->ldb, N, K);
         for (int p = 0; p < kp; p++) {
             uint32_t *d = b + (size_t)p * np;
             for (int j = 0; j < N; j++) d[j] = rows[(size_t)j * kp + p];
@@ -142,7 +158,7 @@ TARGET static void gemm_block_bf16(const GemmOp *op) {
     }
     size_t ai, ap;  // word (i, p) of A at a[i ai + p ap]
     if (!op->ta) {
-        pack_pairs_along_rows(a, op->A, op->lda, M, K);
+        pack_pairs_along_rows(a, kp, op->A, op->lda, M, K);
         ai = kp, ap = 1;
     } else {
         pack_pairs_across_rows(a, op->A, op->lda, K, M, mp);
@@ -154,61 +170,166 @@ TARGET static void gemm_block_bf16(const GemmOp *op) {
         for (int i0 = 0; i0 < M; i0 += ROWS) {
             int R = imin(ROWS, M - i0);
             micro_any(tile, a + i0 * ai, ai, ap, b + j0, np, kp, R, nv);
-            int n = imin(64, N - j0);
-            for (int r = 0; r < R; r++) {
-                float *c = op->C + (size_t)(i0 + r) * op->ldc + j0;
-                const float *t = tile + r * 64;
-                if (op->beta == 0.0f)
-                    for (int j = 0; j < n; j++) c[j] = op->alpha * t[j];
-                else
-                    for (int j = 0; j < n; j++) c[j] = op->alpha * t[j] + op->beta * c[j];
-            }
+            store_sums(op, tile, 64, i0, j0, R, imin(64, N - j0));
         }
     }
+}
+
+// ---- AMX tiles ----
+
+// Words (r, c) of src (rows x cols, sld apart) to dst (c, r) (dld apart), for c < cols and r up to
+// rows rounded up to 16 (zeros past rows): 16 x 16 blocks, each in four butterfly stages.
+TARGET static void transpose_words(uint32_t *dst, size_t dld, const uint32_t *src, size_t sld, int rows, int cols) {
+    __m512i lo[4], hi[4];  // stage s pairs rows i and i + h (h = 8, 4, 2, 1) in groups of 2h words
+    for (int s = 0, h = 8; s < 4; s++, h /= 2) {
+        int a[16], b[16];
+        for (int e = 0; e < 16; e++) {
+            int g = e / (2 * h) * 2 * h, w = e % (2 * h), from = w < h ? 0 : 16, at = w % h;
+            a[e] = from + g + at;      // the first halves of the groups of both rows
+            b[e] = from + g + h + at;  // the second halves
+        }
+        lo[s] = _mm512_loadu_si512(a);
+        hi[s] = _mm512_loadu_si512(b);
+    }
+    for (int r0 = 0; r0 < rows; r0 += 16)
+        for (int c0 = 0; c0 < cols; c0 += 16) {
+            __m512i x[16];
+            int n = imin(16, cols - c0);
+            for (int i = 0; i < 16; i++)
+                x[i] = r0 + i < rows ? _mm512_maskz_loadu_epi32((__mmask16)((1u << n) - 1), src + (size_t)(r0 + i) * sld + c0)
+                                     : _mm512_setzero_si512();
+            for (int s = 0, h = 8; s < 4; s++, h /= 2)
+                for (int i = 0; i < 16; i++) {
+                    if (i & h) continue;
+                    __m512i p = x[i], q = x[i + h];
+                    x[i] = _mm512_permutex2var_epi32(p, lo[s], q);
+                    x[i + h] = _mm512_permutex2var_epi32(p, hi[s], q);
+                }
+            for (int i = 0; i < n; i++) _mm512_storeu_si512(dst + (size_t)(c0 + i) * dld + r0, x[i]);
+        }
+}
+
+// Palette 1, every tile 16 rows of 64 bytes: the operands are zero-padded to whole tiles.
+typedef struct {
+    uint8_t palette, start_row, zero[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} TileConfig;
+
+static int up(int x, int m) { return (x + m - 1) / m * m; }
+
+// A (M, K) as rows of kq pair words (mq rows, zero past M and past the pairs), B (K, N) as kq VNNI
+// rows of nq words (zero past N and past the pairs): tiles 4, 5 read 16 rows of A, tiles 6, 7
+// 16 columns of B, and tiles 0-3 hold a 32 x 32 block of sums.
+AMX_TARGET static void gemm_block_amx(const GemmOp *op) {
+    int M = op->M, N = op->N, K = op->K, kp = (K + 1) / 2, kq = up(kp, 16), mq = up(M, 32), nq = up(N, 32);
+    size_t awords = (size_t)mq * kq, bwords = (size_t)kq * nq, twords = 0;
+    if (op->tb) twords = (size_t)N * kp;
+    if (op->ta && (size_t)kp * up(M, 16) > twords) twords = (size_t)kp * up(M, 16);
+    uint32_t *a = pack_space(awords + bwords + twords), *b = a + awords, *t = b + bwords;
+    if (!op->ta) {
+        pack_pairs_along_rows(a, kq, op->A, op->lda, M, K);
+        for (int i = 0; i < M; i++) memset(a + (size_t)i * kq + kp, 0, (size_t)(kq - kp) * 4);
+    } else {  // VNNI rows of op(A)^T, turned into rows of pairs
+        pack_pairs_across_rows(t, op->A, op->lda, K, M, up(M, 16));
+        transpose_words(a, kq, t, up(M, 16), kp, M);  // kq = kp rounded up to 16: rows filled
+    }
+    memset(a + (size_t)M * kq, 0, (size_t)(mq - M) * kq * 4);
+    if (!op->tb) {
+        pack_pairs_across_rows(b, op->B, op->ldb, K, N, nq);
+    } else {  // rows of pairs of op(B)^T, turned into VNNI rows
+        pack_pairs_along_rows(t, kp, op->B, op->ldb, N, K);
+        transpose_words(b, nq, t, kp, N, kp);
+        for (int p = 0; p < kp; p++) memset(b + (size_t)p * nq + up(N, 16), 0, (size_t)(nq - up(N, 16)) * 4);
+    }
+    memset(b + (size_t)kp * nq, 0, (size_t)(kq - kp) * nq * 4);
+    // oneDNN runs its own tiles on these threads: keep its configuration and put it back after
+    TileConfig theirs, ours = {.palette = 1};
+    for (int i = 0; i < 8; i++) {
+        ours.rows[i] = 16;
+        ours.colsb[i] = 64;
+    }
+    _tile_storeconfig(&theirs);
+    _tile_loadconfig(&ours);
+    float sums[32 * 32];
+    for (int i0 = 0; i0 < M; i0 += 32)
+        for (int j0 = 0; j0 < N; j0 += 32) {
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+            for (int p0 = 0; p0 < kq; p0 += 16) {
+                _tile_loadd(4, a + (size_t)i0 * kq + p0, kq * 4);
+                _tile_loadd(5, a + (size_t)(i0 + 16) * kq + p0, kq * 4);
+                _tile_loadd(6, b + (size_t)p0 * nq + j0, nq * 4);
+                _tile_loadd(7, b + (size_t)p0 * nq + j0 + 16, nq * 4);
+                _tile_dpbf16ps(0, 4, 6);
+                _tile_dpbf16ps(1, 4, 7);
+                _tile_dpbf16ps(2, 5, 6);
+                _tile_dpbf16ps(3, 5, 7);
+            }
+            _tile_stored(0, sums, 128);
+            _tile_stored(1, sums + 16, 128);
+            _tile_stored(2, sums + 16 * 32, 128);
+            _tile_stored(3, sums + 16 * 32 + 16, 128);
+            store_sums(op, sums, 32, i0, j0, imin(32, M - i0), imin(32, N - j0));
+        }
+    if (theirs.palette) _tile_loadconfig(&theirs);
+    else _tile_release();
 }
 #endif
 
 #if HAVE_BF16_KERNEL
-// AMX-BF16: CPUID leaf 7, subleaf 0, EDX bit 22.
-static int cpu_has_amx(void) {
+// AMX-BF16: CPUID leaf 7, subleaf 0, EDX bit 22; Linux gives a process AMX's tile state only when
+// asked (arch_prctl ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA), as oneDNN also asks.
+static int amx_usable(void) {
     unsigned a, b, c, d;
-    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d >> 22 & 1);
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d >> 22 & 1)) return 0;
+    return syscall(SYS_arch_prctl, 0x1023, 18) == 0;
 }
 #endif
 
-static int use_kernel;  // bf16 blocks on our kernel (set once at the start, by gemm_block_choose)
+typedef enum { BLOCKS_OPENBLAS, BLOCKS_AVX512BF16, BLOCKS_AMX } BlockKernel;
+static const char *const KERNEL_NAMES[] = {"openblas", "avx512bf16", "amx"};
+static BlockKernel kernel;  // what bf16 blocks run on (set once at the start, by gemm_block_choose)
 
 int gemm_block_choose(const char *name, char *err, size_t cap) {
     if (name && !*name) name = NULL;
     if (name && !strcmp(name, "openblas")) {
-        use_kernel = 0;
+        kernel = BLOCKS_OPENBLAS;
         return 0;
     }
 #if HAVE_BF16_KERNEL
     if (!name) {
-        use_kernel = !cpu_has_amx();
+        kernel = amx_usable() ? BLOCKS_AMX : BLOCKS_AVX512BF16;
         return 0;
     }
     if (!strcmp(name, "avx512bf16")) {
-        use_kernel = 1;
+        kernel = BLOCKS_AVX512BF16;
+        return 0;
+    }
+    if (!strcmp(name, "amx")) {
+        if (!amx_usable()) return set_error(err, cap, "REFORMER_BLOCKS: amx: this CPU (or kernel) gives no AMX tiles");
+        kernel = BLOCKS_AMX;
         return 0;
     }
 #else
     if (!name) return 0;
 #endif
     return set_error(err, cap, "REFORMER_BLOCKS: %s; use openblas%s", name,
-                     HAVE_BF16_KERNEL ? " or avx512bf16" : " (this build has no bf16 block kernel)");
+                     HAVE_BF16_KERNEL ? ", avx512bf16 or amx" : " (this build has no bf16 block kernel)");
 }
 
-static int bf16_kernel(Precision p) { return p == PRECISION_BF16 && use_kernel; }
+static BlockKernel kernel_in(Precision p) { return p == PRECISION_BF16 ? kernel : BLOCKS_OPENBLAS; }
 
-const char *gemm_block_backend(Precision p) { return bf16_kernel(p) ? "avx512bf16" : "openblas"; }
+const char *gemm_block_backend(Precision p) { return KERNEL_NAMES[kernel_in(p)]; }
 
 void gemm_block(const GemmOp *op) {
 #if HAVE_BF16_KERNEL
-    if (bf16_kernel(gemm_precision())) {
-        gemm_block_bf16(op);
-        return;
+    switch (kernel_in(gemm_precision())) {
+    case BLOCKS_AVX512BF16: gemm_block_bf16(op); return;
+    case BLOCKS_AMX: gemm_block_amx(op); return;
+    case BLOCKS_OPENBLAS: break;
     }
 #endif
     gemm_one(op);

@@ -251,20 +251,20 @@ static size_t attn_scratch_floats(const ModelSpec *s) {
     return most;
 }
 
-// Each part of a ThreadScratch starts 64 bytes after a boundary, as its own allocation would:
-// the LM head keeps doubles there, and vector loops run the same way on every part.
+// A team's scratches start 64 bytes apart, as their own allocations would: the LM head keeps
+// doubles there, and vector loops run the same way in every thread.
 static size_t aligned(size_t floats) { return (floats + 15) / 16 * 16; }
 
+// The attention, the feed-forward and the head run one after another and keep nothing in their
+// scratch between calls (each backward recomputes its forward), so one area serves all three.
 size_t plan_scratch_floats(const ModelSpec *s) {
-    return aligned(attn_scratch_floats(s)) + aligned(ffn_scratch_floats(&s->shape[0].ffn)) + aligned(head_scratch_floats(s));
+    size_t attn = attn_scratch_floats(s), ffn = ffn_scratch_floats(&s->shape[0].ffn), head = head_scratch_floats(s);
+    size_t most = attn > ffn ? attn : ffn;
+    return aligned(most > head ? most : head);
 }
 
 ThreadScratch plan_scratch_views(const ModelSpec *s, float *base) {
-    ThreadScratch w;
-    w.layer.attn = base;
-    w.layer.ffn = base + aligned(attn_scratch_floats(s));
-    w.head = w.layer.ffn + aligned(ffn_scratch_floats(&s->shape[0].ffn));
-    return w;
+    return (ThreadScratch){{base, base}, base};
 }
 
 size_t plan_order_ints(const ModelSpec *s, int T) {

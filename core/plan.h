@@ -137,13 +137,14 @@ HeadShape plan_head_shape(const ModelSpec *s, int T);
 // The classifier's at length T: no dropout stream, no padding.
 ClassHeadShape plan_class_shape(const ModelSpec *s, int T);
 
-// The scratch a pass borrows, for one sequence at a time: a layer's and the LM head's.
+// The scratch a pass borrows, for one sequence at a time: a layer's and the LM head's, one area
+// (they run one after another).
 typedef struct {
     LayerWork layer;
     float *head;
 } ThreadScratch;
 // Floats of one ThreadScratch for the spec's longest call (a multiple of 16: a team's lie 64
-// bytes apart), and its views into base.
+// bytes apart), and its views into base (all at base).
 size_t plan_scratch_floats(const ModelSpec *s);
 ThreadScratch plan_scratch_views(const ModelSpec *s, float *base);
 // Ints of one sequence's bucket order in one layer's record at length T, (NH, NR*T).

@@ -408,6 +408,14 @@ void test_cli_precision(void) {
     run_cmd(NULL, 0, "sed 's/\"threads\": 2}/\"threads\": 2, \"precision\": \"bf16\"}/' %s/tiny.json > %s", dir, cfg);
     rc = run_cmd(out, sizeof(out), "REFORMER_BLOCKS=bogus %s eval --ckpt %s/r/last.ckpt", reformer_bin(), dir);
     EXPECT(rc == 2 && strstr(out, "REFORMER_BLOCKS: bogus") && lines(out) == 1, "a bad REFORMER_BLOCKS: %d %s", rc, out);
+#ifdef REFORMER_DNNL
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("amx-bf16")) {  // AMX asked for where there is none
+        rc = run_cmd(out, sizeof(out), "REFORMER_BLOCKS=amx %s eval --ckpt %s/r/last.ckpt", reformer_bin(), dir);
+        EXPECT(rc == 2 && strstr(out, "REFORMER_BLOCKS: amx: this CPU") && lines(out) == 1, "REFORMER_BLOCKS=amx: %d %s",
+               rc, out);
+    }
+#endif
     int have = 0;
 #ifdef REFORMER_DNNL
     __builtin_cpu_init();

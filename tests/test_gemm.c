@@ -1,6 +1,7 @@
 // test_gemm.c: the one door for products against a product written out in double, in both
 // precisions, every transpose, alpha and beta, and leading dimensions wider than the rows.
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../core/common.h"
@@ -135,10 +136,22 @@ void test_gemm_bf16_within_rounding(void) {
     // product by 2u + u^2; the fp32 sums of K <= 300 terms add at most K 2^-24 more
     double bound = 2 * 0x1p-8 + 0x1p-16 + 300 * 0x1p-24;
     EXPECT(any < bound && any > 1e-5, "bf16 products off by %.2e of their scale (rounding allows %.2e)", any, bound);
-    if (!strcmp(gemm_block_backend(PRECISION_BF16), "openblas"))  // a CPU with AMX: sgemm blocks
+    if (!strcmp(gemm_block_backend(PRECISION_BF16), "openblas"))  // REFORMER_BLOCKS=openblas: sgemm blocks
         EXPECT(bany < 1e-6, "blocks on sgemm off by %.2e", bany);
     else
         EXPECT(bany < bound && bany > 1e-5, "bf16 blocks off by %.2e of their scale (rounding allows %.2e)", bany, bound);
+    // every block kernel this CPU runs, whichever is the default; AMX refused in one line where it is not
+    const char *kernels[] = {"avx512bf16", "amx"};
+    for (int k = 0; k < 2; k++) {
+        if (gemm_block_choose(kernels[k], err, sizeof(err))) {
+            EXPECT(k == 1 && strstr(err, "no AMX") && !__builtin_cpu_supports("amx-bf16"), "%s: %s", kernels[k], err);
+            continue;
+        }
+        double kexact = worst_error(1, BLOCK), kany = worst_error(0, BLOCK);
+        printf("    blocks on %s: %.2e exact inputs, %.2e any\n", kernels[k], kexact, kany);
+        EXPECT(kexact == 0.0 && kany < bound && kany > 1e-5, "blocks on %s off by %.2e / %.2e", kernels[k], kexact, kany);
+    }
+    EXPECT(gemm_block_choose(getenv("REFORMER_BLOCKS"), err, sizeof(err)) == 0, "%s", err);
     EXPECT(one < 1e-6, "gemm_one is fp32 in either precision: %.2e", one);
     // the same product twice, on the team and on one thread: the same bits each time
     enum { M = 300, N = 96, K = 64 };
