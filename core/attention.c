@@ -3,6 +3,7 @@
 #include "attention.h"
 
 #include "common.h"
+#include "gemm.h"
 #include "layernorm.h"
 #include "linear.h"
 #include "profile.h"
@@ -61,11 +62,35 @@ AttnWork attention_work_views(float *base, const AttnShape *s) {
 }
 
 // Head hd's projections: q (and k for local) and v, each (T, HS) = h (T, C) @ W_hd^T.
-static void project_head(const AttnWork *w, const AttnParams *p, const AttnShape *s, int hd) {
+// h = LN(x2) in w->h. In bf16 precision h is rounded to bf16 there once (returned; every product
+// that reads h would round it the same way), by way of dh, which is free until the backward
+// accumulates into it.
+static const uint16_t *layernorm_h(const AttnWork *w, const float *x2, const AttnParams *p, const AttnShape *s) {
+    int bf16 = gemm_precision() == PRECISION_BF16;
+    layernorm_forward(bf16 ? w->dh : w->h, w->mean, w->rstd, x2, p->ln_w, p->ln_b, s->T, s->C, s->eps);
+    if (!bf16) return NULL;
+    gemm_round_bf16((uint16_t *)w->h, w->dh, s->T, s->C, s->C, !omp_in_parallel() && threads_get() > 1);
+    return (const uint16_t *)w->h;
+}
+
+// out = h W^T for a head's rows of a projection weight (h as layernorm_h left it).
+static void projection(float *out, const AttnWork *w, const uint16_t *h16, const float *weight, const AttnShape *s) {
+    if (h16) linear_forward_bf16(out, h16, weight, s->T, s->C, s->HS);
+    else linear_forward(out, w->h, weight, NULL, s->T, s->C, s->HS, 0.0f);
+}
+
+// forward: out = h W^T, so dW += dout^T h and dh += dout W.
+static void projection_backward(float *dweight, const float *dout, const AttnWork *w, const uint16_t *h16,
+                                const float *weight, const AttnShape *s) {
+    if (h16) linear_backward_bf16(w->dh, dweight, dout, h16, weight, s->T, s->C, s->HS);
+    else linear_backward(w->dh, dweight, NULL, dout, w->h, weight, s->T, s->C, s->HS);
+}
+
+static void project_head(const AttnWork *w, const uint16_t *h16, const AttnParams *p, const AttnShape *s, int hd) {
     size_t rows = (size_t)hd * s->HS * s->C;  // head hd's rows of a (NH*HS, C) weight
-    linear_forward(w->q, w->h, p->qk + rows, NULL, s->T, s->C, s->HS, 0.0f);
-    if (s->kind == ATTN_LOCAL) linear_forward(w->k, w->h, p->k + rows, NULL, s->T, s->C, s->HS, 0.0f);
-    linear_forward(w->v, w->h, p->v + rows, NULL, s->T, s->C, s->HS, 0.0f);
+    projection(w->q, w, h16, p->qk + rows, s);
+    if (s->kind == ATTN_LOCAL) projection(w->k, w, h16, p->k + rows, s);
+    projection(w->v, w, h16, p->v + rows, s);
 }
 
 static LshShape lsh_shape(const AttnShape *s, uint64_t stream, int hd) {
@@ -149,10 +174,10 @@ void attention_forward(float *y1, const BucketOrder *buckets, const float *x2,
                        float *keep) {
     int D = s->NH * s->HS, drop = s->hidden_dropout > 0.0f;
     AttnWork w = keep_views(work, keep, s);
-    layernorm_forward(w.h, w.mean, w.rstd, x2, p->ln_w, p->ln_b, s->T, s->C, s->eps);
+    const uint16_t *h16 = layernorm_h(&w, x2, p, s);
     for (int hd = 0; hd < s->NH; hd++) {
         float *core = keep_head(&w, keep, s, hd);
-        project_head(&w, p, s, hd);
+        project_head(&w, h16, p, s, hd);
         double t0 = now_seconds();
         if (s->kind == ATTN_LOCAL) {
             LocalShape l = local_shape(s, stream, hd);
@@ -182,7 +207,9 @@ void attention_backward(float *dx2, AttnParams *grad, float *y1, const float *dy
     int T = s->T, C = s->C, HS = s->HS, D = s->NH * s->HS, drop = s->hidden_dropout > 0.0f;
     size_t n = (size_t)T * C;
     AttnWork w = keep_views(work, kept, s);
-    if (!kept) layernorm_forward(w.h, w.mean, w.rstd, x2, p->ln_w, p->ln_b, T, C, s->eps);
+    // h as layernorm_h leaves it (kept: as the forward left it)
+    const uint16_t *h16 = kept ? (gemm_precision() == PRECISION_BF16 ? (const uint16_t *)w.h : NULL)
+                               : layernorm_h(&w, x2, p, s);
     // forward: F = drop(f), so df = dy1 * mask
     const float *df = dy1;
     if (drop) {
@@ -196,7 +223,7 @@ void attention_backward(float *dx2, AttnParams *grad, float *y1, const float *dy
         size_t rows = (size_t)hd * HS * C;
         const float *wo = wo_head(p->o, s, hd);
         float *core = keep_head(&w, kept, s, hd);
-        if (!kept) project_head(&w, p, s, hd);
+        if (!kept) project_head(&w, h16, p, s, hd);
         // forward: f += out Wo_hd^T, so g = d(out) = df Wo_hd
         linear_input_grad(w.g, df, wo, D, T, HS, C);
         // the core's backward recomputes its forward (or reads what it kept) and hands back out
@@ -216,9 +243,9 @@ void attention_backward(float *dx2, AttnParams *grad, float *y1, const float *dy
         // reversible inverse, accumulated head by head: x1 = y1 - F(x2)
         if (y1) linear_forward_ld(drop ? w.f : y1, w.out, wo, D, T, HS, C, drop ? 1.0f : -1.0f, 1.0f);
         // forward: q = h Wq_hd^T (and k, v alike), so dW_hd += dq^T h; dh += dq W_hd
-        linear_backward(w.dh, grad->qk + rows, NULL, w.dq, w.h, p->qk + rows, T, C, HS);
-        if (s->kind == ATTN_LOCAL) linear_backward(w.dh, grad->k + rows, NULL, w.dk, w.h, p->k + rows, T, C, HS);
-        linear_backward(w.dh, grad->v + rows, NULL, w.dv, w.h, p->v + rows, T, C, HS);
+        projection_backward(grad->qk + rows, w.dq, &w, h16, p->qk + rows, s);
+        if (s->kind == ATTN_LOCAL) projection_backward(grad->k + rows, w.dk, &w, h16, p->k + rows, s);
+        projection_backward(grad->v + rows, w.dv, &w, h16, p->v + rows, s);
     }
     if (drop && y1) add_masked(y1, w.f, -1.0f, s, stream);
     // forward: h = LN(x2)

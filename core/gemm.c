@@ -111,8 +111,7 @@ void gemv_team(int M, int N, float alpha, const float *A, size_t lda, const floa
     }
 }
 
-// ---- bf16: oneDNN matmul ----
-#ifdef REFORMER_DNNL
+// ---- bf16 ----
 
 // Round to the nearest bfloat16, ties to even; NaN stays NaN.
 static inline uint16_t bf16_of(float f) {
@@ -122,16 +121,18 @@ static inline uint16_t bf16_of(float f) {
     return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
 }
 
-// rows x cols floats (rows ld apart) into dst (rows x cols, dense), over the team when split.
-static void to_bf16(uint16_t *dst, const float *src, int rows, int cols, size_t ld, int split) {
-    #pragma omp parallel for schedule(static) if (split && (size_t)rows * cols > PARALLEL_MIN)
-    for (int r = 0; r < rows; r++) {
+void gemm_round_bf16(uint16_t *dst, const float *src, size_t rows, int cols, size_t ld, int split) {
+    #pragma omp parallel for schedule(static) if (split && rows * cols > PARALLEL_MIN)
+    for (size_t r = 0; r < rows; r++) {
         const float *s = src + (size_t)r * ld;
         uint16_t *d = dst + (size_t)r * cols;
         #pragma omp simd
         for (int c = 0; c < cols; c++) d[c] = bf16_of(s[c]);
     }
 }
+
+// oneDNN matmul
+#ifdef REFORMER_DNNL
 
 #define CK(call)                                                              \
     do {                                                                      \
@@ -143,7 +144,7 @@ static void to_bf16(uint16_t *dst, const float *src, int rows, int cols, size_t 
 // the library's scratchpad are not to be run by two threads at once).
 typedef struct {
     int ta, tb, M, N, K, bias;
-    size_t ldc;
+    size_t lda, ldb, ldc;  // of the bf16 operands (a dense copy's, or A16's and B16's)
     float alpha, beta;
     dnnl_primitive_t p;
     dnnl_memory_desc_t a, b, c, bias_md;
@@ -161,12 +162,13 @@ typedef struct {
 
 static __thread DnnlThread dt;
 
-// op's operands are dense bf16 copies (A stored (M, K), or (K, M) with ta; B likewise).
-static Matmul *matmul_for(const GemmOp *op) {
+// op's operands are bf16 with rows lda and ldb apart (A stored (M, K), or (K, M) with ta; B likewise).
+static Matmul *matmul_for(const GemmOp *op, size_t lda, size_t ldb) {
     for (int i = 0; i < dt.n; i++) {
         Matmul *m = &dt.mm[i];
         if (m->ta == op->ta && m->tb == op->tb && m->M == op->M && m->N == op->N && m->K == op->K &&
-            m->bias == (op->bias != NULL) && m->ldc == op->ldc && m->alpha == op->alpha && m->beta == op->beta)
+            m->bias == (op->bias != NULL) && m->lda == lda && m->ldb == ldb && m->ldc == op->ldc &&
+            m->alpha == op->alpha && m->beta == op->beta)
             return m;
     }
     if (!dt.engine) {
@@ -177,9 +179,10 @@ static Matmul *matmul_for(const GemmOp *op) {
     if (m->p) dnnl_primitive_destroy(m->p);  // the cache is full: the last slot is reused
     memset(m, 0, sizeof(*m));
     *m = (Matmul){.ta = op->ta, .tb = op->tb, .M = op->M, .N = op->N, .K = op->K, .bias = op->bias != NULL,
-                  .ldc = op->ldc, .alpha = op->alpha, .beta = op->beta};
+                  .lda = lda, .ldb = ldb, .ldc = op->ldc, .alpha = op->alpha, .beta = op->beta};
     dnnl_dims_t da = {op->M, op->K}, db = {op->K, op->N}, dc = {op->M, op->N};
-    dnnl_dims_t sa = {op->ta ? 1 : op->K, op->ta ? op->M : 1}, sb = {op->tb ? 1 : op->N, op->tb ? op->K : 1};
+    dnnl_dims_t sa = {op->ta ? 1 : (dnnl_dim_t)lda, op->ta ? (dnnl_dim_t)lda : 1};
+    dnnl_dims_t sb = {op->tb ? 1 : (dnnl_dim_t)ldb, op->tb ? (dnnl_dim_t)ldb : 1};
     dnnl_dims_t sc = {(dnnl_dim_t)op->ldc, 1};
     CK(dnnl_memory_desc_init_by_strides(&m->a, 2, da, dnnl_bf16, sa));
     CK(dnnl_memory_desc_init_by_strides(&m->b, 2, db, dnnl_bf16, sb));
@@ -209,19 +212,28 @@ static Matmul *matmul_for(const GemmOp *op) {
 static void gemm_bf16(const GemmOp *op, int split) {
     int ar = op->ta ? op->K : op->M, ac = op->ta ? op->M : op->K;  // A as stored
     int br = op->tb ? op->N : op->K, bc = op->tb ? op->K : op->N;
-    size_t need = (size_t)ar * ac + (size_t)br * bc;
+    size_t need = (op->A16 ? 0 : (size_t)ar * ac) + (op->B16 ? 0 : (size_t)br * bc);
     if (need > dt.ab_len) {
         xfree(dt.ab);
         dt.ab = xmalloc(need * sizeof(uint16_t));
         dt.ab_len = need;
     }
-    uint16_t *a = dt.ab, *b = dt.ab + (size_t)ar * ac;
-    to_bf16(a, op->A, ar, ac, op->lda, split);
-    to_bf16(b, op->B, br, bc, op->ldb, split);
-    Matmul *m = matmul_for(op);
+    // the operands rounded here (dense copies) or by the caller (A16, B16 as they lie)
+    const uint16_t *a = op->A16, *b = op->B16;
+    size_t lda = op->A16 ? op->lda : (size_t)ac, ldb = op->B16 ? op->ldb : (size_t)bc;
+    if (!a) {
+        gemm_round_bf16(dt.ab, op->A, ar, ac, op->lda, split);
+        a = dt.ab;
+    }
+    if (!b) {
+        uint16_t *copy = dt.ab + (op->A16 ? 0 : (size_t)ar * ac);
+        gemm_round_bf16(copy, op->B, br, bc, op->ldb, split);
+        b = copy;
+    }
+    Matmul *m = matmul_for(op, lda, ldb);
     dnnl_memory_t ma, mb, mc, mbias = NULL;
-    CK(dnnl_memory_create(&ma, &m->a, dt.engine, a));
-    CK(dnnl_memory_create(&mb, &m->b, dt.engine, b));
+    CK(dnnl_memory_create(&ma, &m->a, dt.engine, (void *)a));
+    CK(dnnl_memory_create(&mb, &m->b, dt.engine, (void *)b));
     CK(dnnl_memory_create(&mc, &m->c, dt.engine, op->C));
     if (m->bias) CK(dnnl_memory_create(&mbias, &m->bias_md, dt.engine, (void *)op->bias));
     dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}, {DNNL_ARG_BIAS, mbias}};
@@ -242,6 +254,7 @@ void gemm_team(const GemmOp *op, int split) {
         return;
     }
 #endif
+    CHECK(!op->A16 && !op->B16, "bf16 operands of an fp32 product");
     if (!op->bias) {
         gemm_tiled(op, split);
         return;

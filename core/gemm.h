@@ -14,6 +14,7 @@
 #define REFORMER_GEMM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef enum { PRECISION_FP32 = 0, PRECISION_BF16 = 1 } Precision;
 // Their names in configs and on the command line, indexed by the enum (NULL-terminated).
@@ -41,7 +42,14 @@ typedef struct {
     float *C;
     size_t ldc;
     const float *bias;  // gemm_team only: (N) added to every row of C (C = alpha op(A) op(B) + bias + beta C)
+    // gemm_team in bf16 only: A or B already rounded to bf16 (lda, ldb in its elements), read
+    // instead of A or B: an operand that several products read is rounded once, not per product
+    const uint16_t *A16, *B16;
 } GemmOp;
+
+// dst (rows x cols, dense) = src (rows ld apart) rounded to bf16 (nearest even), over the team
+// when split: the rounding gemm_team's bf16 products apply to their fp32 operands.
+void gemm_round_bf16(uint16_t *dst, const float *src, size_t rows, int cols, size_t ld, int split);
 
 // On the calling thread, fp32.
 void gemm_one(const GemmOp *op);

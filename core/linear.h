@@ -5,6 +5,7 @@
 #define REFORMER_LINEAR_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 // out (N, OC) = inp (N, IC) @ weight^T (IC, OC) + bias (OC); bias may be NULL.
 // beta = 0 overwrites out, beta = 1 adds to it.
@@ -27,5 +28,12 @@ void linear_forward_ld(float *out, const float *inp, const float *weight, size_t
                        int IC, int OC, float alpha, float beta);
 void linear_backward_ld(float *dinp, float *dweight, size_t ldw, const float *dout,
                         const float *inp, const float *weight, size_t N, int IC, int OC);
+
+// linear_forward (no bias, beta 0) and linear_backward (no bias) in bf16 precision with the input
+// already rounded to bf16 (N rows of IC): the same bits as from its fp32 form, which each product
+// would round again.
+void linear_forward_bf16(float *out, const uint16_t *inp, const float *weight, size_t N, int IC, int OC);
+void linear_backward_bf16(float *dinp, float *dweight, const float *dout, const uint16_t *inp, const float *weight,
+                          size_t N, int IC, int OC);
 
 #endif
