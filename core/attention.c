@@ -24,16 +24,22 @@ static size_t head_buffers(const AttnShape *s) { return s->kind == ATTN_LOCAL ? 
 
 size_t attention_order_ints(const AttnShape *s) { return (size_t)s->NH * s->lsh.n_hashes * s->T; }
 
+// Floats of the LayerNorm output h: (T, C) fp32, or bf16 in half as many.
+static size_t h_floats(const AttnShape *s) {
+    size_t tc = (size_t)s->T * s->C;
+    return s->h_bf16 ? (tc + 1) / 2 : tc;
+}
+
 size_t attention_work_floats(const AttnShape *s) {
     size_t T = s->T, tc = T * s->C, th = T * s->HS;
-    return tc * (s->hidden_dropout > 0.0f ? 4 : 2) + head_buffers(s) * th + 2 * T + head_scratch_floats(s);
+    return h_floats(s) + tc * (s->hidden_dropout > 0.0f ? 3 : 1) + head_buffers(s) * th + 2 * T + head_scratch_floats(s);
 }
 
 AttnWork attention_work_views(float *base, const AttnShape *s) {
     size_t T = s->T, tc = T * s->C, th = T * s->HS;
     AttnWork w;
     w.h = base;
-    w.dh = w.h + tc;
+    w.dh = w.h + h_floats(s);
     float *p = w.dh + tc;
     w.f = w.df = NULL;
     if (s->hidden_dropout > 0.0f) {
@@ -67,6 +73,7 @@ AttnWork attention_work_views(float *base, const AttnShape *s) {
 // accumulates into it.
 static const uint16_t *layernorm_h(const AttnWork *w, const float *x2, const AttnParams *p, const AttnShape *s) {
     int bf16 = gemm_precision() == PRECISION_BF16;
+    CHECK(bf16 || !s->h_bf16, "a model planned in bf16 runs in fp32");
     layernorm_forward(bf16 ? w->dh : w->h, w->mean, w->rstd, x2, p->ln_w, p->ln_b, s->T, s->C, s->eps);
     if (!bf16) return NULL;
     gemm_round_bf16((uint16_t *)w->h, w->dh, s->T, s->C, s->C, !omp_in_parallel() && threads_get() > 1);

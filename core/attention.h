@@ -26,6 +26,7 @@ typedef struct {
 
 typedef struct {
     int kind, T, C, NH, HS;
+    int h_bf16;  // the LayerNorm output is held in bf16 (bf16 precision): its buffer is half the size
     float eps, hidden_dropout;
     LshShape lsh;      // for lsh and full (plain) kinds; stream set per call
     LocalShape local;  // for local

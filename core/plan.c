@@ -160,6 +160,7 @@ static LayerShape layer_shape_of(const ReformerConfig *c, int layer, int T) {
     a->C = c->d_model;
     a->NH = c->n_heads;
     a->HS = c->d_head;
+    a->h_bf16 = gemm_precision() == PRECISION_BF16;  // as chunk_rows: the precision is set before a plan
     a->eps = c->ln_eps;
     a->hidden_dropout = c->hidden_dropout;
     LshShape *l = &a->lsh;

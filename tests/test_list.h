@@ -45,6 +45,7 @@
     X(test_determinism)                                \
     X(test_no_read_before_write)                       \
     X(test_memory_flat_in_depth)                       \
+    X(test_model_bf16_half_layernorm_output)           \
     X(test_decode_local_and_full_equal_recompute)      \
     X(test_decode_forward_len)                         \
     X(test_hf_oracle_local)                            \

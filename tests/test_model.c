@@ -5,6 +5,7 @@
 
 #include "../core/common.h"
 #include "../core/decode.h"
+#include "../core/gemm.h"
 #include "../core/model.h"
 #include "../core/profile.h"
 #include "../core/rng.h"
@@ -410,4 +411,38 @@ void test_no_read_before_write(void) {
         model_free(&m);
     }
     mem_poison(0);
+}
+
+// bf16 holds the attention's LayerNorm output in half the floats of fp32's (it is rounded to bf16
+// once and every product reads it so): a model planned in bf16 trains to the bits of one planned
+// in fp32 and run in bf16 (whose buffer is whole), in T * C * 2 fewer bytes a sequence.
+void test_model_bf16_half_layernorm_output(void) {
+    char err[256];
+    if (gemm_set_precision(PRECISION_BF16, err, sizeof(err))) {  // refusal itself: test_gemm
+        printf("    %s\n", err);
+        return;
+    }
+    ReformerConfig cfg = test_tiny_config(-1, 1, 4);
+    enum { B = 2, T = 32 };
+    int *tok = tokens_for(B, T, cfg.vocab, 7);
+    Model m[2];
+    double loss[2];
+    size_t bytes[2];
+    for (int i = 0; i < 2; i++) {
+        gemm_set_precision(i ? PRECISION_BF16 : PRECISION_FP32, err, sizeof(err));
+        model_init_mode(&m[i], &cfg, B, T, 5, EXEC_SPLIT_KERNELS);  // planned in fp32, then in bf16
+        gemm_set_precision(PRECISION_BF16, err, sizeof(err));
+        EXPECT(m[i].spec.shape[0].attn.h_bf16 == i, "model %d: h_bf16 %d", i, m[i].spec.shape[0].attn.h_bf16);
+        ForwardArgs a = {.step = 1, .training = 1};
+        model_zero_grad(&m[i]);
+        loss[i] = model_forward(&m[i], tok, B, T, &a);
+        model_backward(&m[i], m[i].act.n_labels, NULL);
+        bytes[i] = model_activation_bytes(&m[i]);
+    }
+    EXPECT(loss[0] == loss[1], "loss %.17g vs %.17g", loss[0], loss[1]);
+    EXPECT(!memcmp(m[0].w.grads, m[1].w.grads, m[0].spec.n_params * sizeof(float)), "gradients differ");
+    EXPECT(bytes[0] - bytes[1] == (size_t)T * cfg.d_model * 2, "activations %zu vs %zu bytes", bytes[0], bytes[1]);
+    for (int i = 0; i < 2; i++) model_free(&m[i]);
+    xfree(tok);
+    gemm_set_precision(PRECISION_FP32, err, sizeof(err));
 }
