@@ -26,15 +26,9 @@
 // the flag, else DIR/reformer.json, else 0; HF's enwik8 models use 2), the loss HF computes
 // with labels = input_ids (ReformerModelWithLMHead: the next token; ReformerForMaskedLM: each
 // position's own, every position unmasked at mask_rate 0, else the positions masked with seed 0).
-static int eval_hf(const char *dir, const char *file, int offset, const char *rotations, int attn, int hashes, int json,
-                   float mask_rate) {
+static int eval_hf(Config cfg, const char *dir, const char *file, int offset, const char *rotations, int attn,
+                   int hashes, int json, float mask_rate) {
     char err[1024];
-    Config cfg;
-    int is_hf;
-    if (source_read_config(dir, &cfg, &is_hf, err, sizeof(err))) {
-        cmd_say("%s", err);
-        return 1;
-    }
     ReformerConfig mc = cfg.model;
     int max_len = cfg.data.seq_len;  // the model's positions
     if (offset < 0) offset = cfg.data.token_offset;
@@ -153,14 +147,11 @@ static int parse_flags(int argc, char **argv, Flags *f) {
     return 0;
 }
 
-// The checkpoint's config, with CONFIG.json's data section when one is given (its model
-// must be the checkpoint's). Returns 0, or the exit status with the message printed.
-static int read_config(const Flags *f, Config *cfg, int *is_hf) {
+// The checkpoint's config (cfg, as source_read_config read it) with the flags applied and
+// CONFIG.json's data section when one is given (its model must be the checkpoint's). Returns 0,
+// or the exit status with the message printed.
+static int apply_flags(const Flags *f, Config *cfg) {
     char err[1024];
-    if (source_read_config(f->ckpt, cfg, is_hf, err, sizeof(err))) {
-        cmd_say("%s", err);
-        return 1;
-    }
     int masked = cfg->model.head == HEAD_LM && cfg->train.objective == OBJECTIVE_MASKED;
     if (f->mask_rate >= 0 && !masked) return cmd_fail(2, "--mask-rate: %s is not a masked LM", f->ckpt);
     if (f->mask_rate >= 0) cfg->train.mask_rate = f->mask_rate;
@@ -235,10 +226,9 @@ static int open_file_data(const Flags *f, Config *cfg, Dataset *d) {
 }
 
 // Our checkpoint on a split of its data, or on --data FILE.
-static int eval_checkpoint(const Flags *f) {
+static int eval_checkpoint(const Flags *f, Config cfg, int is_hf) {
     char err[1024];
-    Config cfg;
-    int is_hf, rc = read_config(f, &cfg, &is_hf);
+    int rc = apply_flags(f, &cfg);
     if (rc) return rc;
     threads_apply(f->threads);
     if (machine_check_memory(&cfg.model, cfg.train.batch, config_model_length(&cfg), 0, 0, err, sizeof(err))) {
@@ -287,17 +277,15 @@ int cmd_eval(int argc, char **argv) {
     char err[256];
     if (gemm_set_precision(f.precision, err, sizeof(err))) return cmd_fail(2, "%s", err);
     struct stat sb;
-    if (stat(f.ckpt, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-        if (!f.data_file) usage_error(&SPEC, "--data FILE is needed with a HuggingFace directory");
-        ReformerConfig hc;
-        int max_len;
-        if (hf_read_config(f.ckpt, &hc, &max_len, err, sizeof(err))) return cmd_fail(1, "%s", err);
-        // a classifier scores a file of sequences as our checkpoints do; the LM heads one sequence
-        if (hc.head == HEAD_CLASSIFIER) return eval_checkpoint(&f);
-        if (f.predict) return cmd_fail(2, "--predict: %s is not a classifier", f.ckpt);
-        threads_apply(f.threads);
-        return eval_hf(f.ckpt, f.data_file, f.token_offset, f.rotations, f.attn, f.hashes, f.json,
-                       f.mask_rate >= 0 ? f.mask_rate : 0.0f);
-    }
-    return eval_checkpoint(&f);
+    if (stat(f.ckpt, &sb) == 0 && S_ISDIR(sb.st_mode) && !f.data_file)
+        usage_error(&SPEC, "--data FILE is needed with a HuggingFace directory");
+    Config cfg;  // read once: every path below takes it from here
+    int is_hf;
+    if (source_read_config(f.ckpt, &cfg, &is_hf, err, sizeof(err))) return cmd_fail(1, "%s", err);
+    // a classifier scores a file of sequences as our checkpoints do; an HF LM head one sequence
+    if (!is_hf || cfg.model.head == HEAD_CLASSIFIER) return eval_checkpoint(&f, cfg, is_hf);
+    if (f.predict) return cmd_fail(2, "--predict: %s is not a classifier", f.ckpt);
+    threads_apply(f.threads);
+    return eval_hf(cfg, f.ckpt, f.data_file, f.token_offset, f.rotations, f.attn, f.hashes, f.json,
+                   f.mask_rate >= 0 ? f.mask_rate : 0.0f);
 }

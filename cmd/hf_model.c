@@ -89,23 +89,7 @@ static const HfClass *read_class(const cJSON *r, const char *path, int *classes,
     return found;
 }
 
-int hf_read_objective(const char *dir, int *objective, char *err, size_t cap) {
-    char path[2048];
-    snprintf(path, sizeof(path), "%s/config.json", dir);
-    char *text;
-    if (files_read_all(path, 1 << 20, &text, NULL, err, cap)) return -1;
-    cJSON *r = cJSON_Parse(text);
-    free(text);
-    int classes;
-    const HfClass *k = r ? read_class(r, path, &classes, err, cap) : NULL;
-    if (!r) set_error(err, cap, "%s: invalid JSON", path);
-    cJSON_Delete(r);
-    if (!k) return -1;
-    *objective = k->objective;
-    return 0;
-}
-
-int hf_read_config(const char *dir, ReformerConfig *c, int *max_len, char *err, size_t cap) {
+int hf_read_config(const char *dir, ReformerConfig *c, int *max_len, int *objective, char *err, size_t cap) {
     char path[2048];
     snprintf(path, sizeof(path), "%s/config.json", dir);
     char *text;
@@ -140,6 +124,7 @@ int hf_read_config(const char *dir, ReformerConfig *c, int *max_len, char *err, 
     }
     cJSON_Delete(r);
     if (rc) return -1;
+    if (objective) *objective = k->objective;
     *c = cfg.model;
     c->hidden_dropout = c->lsh_dropout = c->local_dropout = 0.0f;  // fine-tuning sets its own
     return 0;

@@ -13,11 +13,10 @@
 // (none named: ReformerModelWithLMHead): an LM head for ReformerModelWithLMHead and
 // ReformerForMaskedLM, the classifier (first-position pooling, classes from num_labels or
 // id2label) for ReformerForSequenceClassification; another head (question answering, ...) is
-// refused in one line. Returns 0 or -1 with err.
-int hf_read_config(const char *dir, ReformerConfig *c, int *max_len, char *err, size_t cap);
-// What DIR's LM head learns: OBJECTIVE_NEXT (ReformerModelWithLMHead) or OBJECTIVE_MASKED
-// (ReformerForMaskedLM); OBJECTIVE_NEXT for a classifier. Returns 0 or -1 with err.
-int hf_read_objective(const char *dir, int *objective, char *err, size_t cap);
+// refused in one line. *objective (when not NULL) receives what the LM head learns:
+// OBJECTIVE_NEXT (ReformerModelWithLMHead) or OBJECTIVE_MASKED (ReformerForMaskedLM);
+// OBJECTIVE_NEXT for a classifier. Returns 0 or -1 with err.
+int hf_read_config(const char *dir, ReformerConfig *c, int *max_len, int *objective, char *err, size_t cap);
 
 // Loads DIR/model.safetensors into m, built from hf_read_config's config. Every model
 // tensor must be present with its shape and every file tensor must be known.

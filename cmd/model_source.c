@@ -15,8 +15,7 @@ int source_read_config(const char *path, Config *cfg, int *is_hf, char *err, siz
     if (!*is_hf) return checkpoint_read_config(path, cfg, err, cap);
     config_default(cfg);
     int max_len;
-    if (hf_read_config(path, &cfg->model, &max_len, err, cap)) return -1;
-    if (hf_read_objective(path, &cfg->train.objective, err, cap)) return -1;
+    if (hf_read_config(path, &cfg->model, &max_len, &cfg->train.objective, err, cap)) return -1;
     int next = cfg->model.head == HEAD_LM && cfg->train.objective == OBJECTIVE_NEXT;
     if (next && !cfg->model.causal) return set_error(err, cap, "%s/config.json: %s", path, CONFIG_NOT_CAUSAL);
     if (cfg->train.objective == OBJECTIVE_MASKED && cfg->model.causal)

@@ -31,7 +31,7 @@ static int open_case(const char *name, int B, int T, Model *m, const float **giv
     snprintf(dir, sizeof(dir), "%s/%s", FIXTURES, name);
     ReformerConfig cfg;
     int max_len;
-    if (hf_read_config(dir, &cfg, &max_len, err, sizeof(err))) {
+    if (hf_read_config(dir, &cfg, &max_len, NULL, err, sizeof(err))) {
         EXPECT(0, "%s", err);
         return -1;
     }
@@ -56,8 +56,9 @@ static int open_case(const char *name, int B, int T, Model *m, const float **giv
 static const int *hf_labels(const char *name, const Model *m, Safetensors *fx, int *labels, int n) {
     char dir[512], err[1024];
     snprintf(dir, sizeof(dir), "%s/%s", FIXTURES, name);
-    int objective;
-    EXPECT(hf_read_objective(dir, &objective, err, sizeof(err)) == 0, "%s", err);
+    int objective, max_len;
+    ReformerConfig cfg;
+    EXPECT(hf_read_config(dir, &cfg, &max_len, &objective, err, sizeof(err)) == 0, "%s", err);
     int nd;
     long long shape[8];
     // the bidirectional kernel cases took our next-token loss from a masked LM's logits: no labels
@@ -143,12 +144,12 @@ void test_hf_export_roundtrip(void) {
     EXPECT(mkdtemp(dir) != NULL, "mkdtemp");
     ReformerConfig a, b;
     int la, lb;
-    EXPECT(hf_read_config(src, &a, &la, err, sizeof(err)) == 0, "%s", err);
+    EXPECT(hf_read_config(src, &a, &la, NULL, err, sizeof(err)) == 0, "%s", err);
     Model ma, mb;
     model_init(&ma, &a, 1, 32, 1);
     EXPECT(hf_load_weights(src, &ma, err, sizeof(err)) == 0, "%s", err);
     EXPECT(hf_export(dir, &ma, 0, err, sizeof(err)) == 0, "%s", err);
-    EXPECT(hf_read_config(dir, &b, &lb, err, sizeof(err)) == 0, "%s", err);
+    EXPECT(hf_read_config(dir, &b, &lb, NULL, err, sizeof(err)) == 0, "%s", err);
     EXPECT(la == lb && b.n_layers == a.n_layers && b.buckets.n_factors == 2 && b.buckets.factor[1] == 4 &&
                b.act == a.act && b.causal == a.causal && b.hash_seed == a.hash_seed &&
                memcmp(b.attn, a.attn, sizeof(a.attn)) == 0, "config changed on the way");
@@ -213,7 +214,7 @@ void test_hf_loads_our_export(void) {
     char err[1024];
     ReformerConfig cfg;
     int max_len;
-    EXPECT(hf_read_config(dir, &cfg, &max_len, err, sizeof(err)) == 0, "%s", err);
+    EXPECT(hf_read_config(dir, &cfg, &max_len, NULL, err, sizeof(err)) == 0, "%s", err);
     int tok[64];
     FILE *f = fopen(FIXTURES "/exported_by_reformer/data.bin", "rb");
     for (int t = 0; t < 64; t++) tok[t] = f ? fgetc(f) : 0;
@@ -269,7 +270,7 @@ void test_model_readers_survive_random_damage(void) {
     EXPECT(system(cmd) == 0, "copy fixture");
     ReformerConfig cfg;
     int max_len;
-    EXPECT(hf_read_config(dir, &cfg, &max_len, err, sizeof(err)) == 0, "%s", err);
+    EXPECT(hf_read_config(dir, &cfg, &max_len, NULL, err, sizeof(err)) == 0, "%s", err);
     Model m;
     model_init(&m, &cfg, 1, max_len, 1);
     Config c;
@@ -301,7 +302,7 @@ void test_model_readers_survive_random_damage(void) {
             damage(which ? cj : st, which ? nj : ns, which ? cfg_path : st_path, &r);
             err[0] = '\0';
             ReformerConfig hc;
-            rc = hf_read_config(dir, &hc, &max_len, err, sizeof(err));
+            rc = hf_read_config(dir, &hc, &max_len, NULL, err, sizeof(err));
             if (!rc && !memcmp(&hc, &cfg, sizeof(cfg))) rc = hf_load_weights(dir, &m, err, sizeof(err));
             refused += rc != 0;
             EXPECT(rc == 0 || (err[0] && !strchr(err, '\n')), "%s: rc %d '%s'", which ? "config.json" : "safetensors", rc, err);
@@ -332,7 +333,7 @@ static void check_padded(const char *name, int L, int want_P) {
     snprintf(dir, sizeof(dir), "%s/%s", FIXTURES, name);
     ReformerConfig cfg;
     int max_len;
-    EXPECT(hf_read_config(dir, &cfg, &max_len, err, sizeof(err)) == 0, "%s", err);
+    EXPECT(hf_read_config(dir, &cfg, &max_len, NULL, err, sizeof(err)) == 0, "%s", err);
     int P = (int)plan_padded_length(&cfg, L);
     EXPECT(P == want_P && P <= 64, "%s: %d tokens padded to %d, HF pads to %d", name, L, P, want_P);
     if (P > 64) return;

@@ -8,7 +8,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ReformerConfig c;
     int max_len, offset;
     char err[1024] = "";
-    int rc = hf_read_config(fuzz_dir(), &c, &max_len, err, sizeof(err));
+    int rc = hf_read_config(fuzz_dir(), &c, &max_len, NULL, err, sizeof(err));
     fuzz_check_message(rc, err);
     err[0] = '\0';
     rc = hf_read_token_offset(fuzz_dir(), &offset, err, sizeof(err));
