@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The ListOps recipe of README's Results, end to end: configs/listops.json (2,000 steps), then
 # configs/listops-more.json twice (2,000 steps each from the stage before, the third with its
-# own data order), and the last checkpoint scored on the test split. About 2 h 10 min on 2 cores.
+# own data order), and the last checkpoint scored on the test split. About 2 h 20 min on 2 cores.
 #
 #   scripts/listops_recipe.sh DATA_DIR OUT_DIR [SEED]      e.g. scripts/listops_recipe.sh data/listops run/listops
 #   REFORMER=path/to/reformer (default ./reformer)
