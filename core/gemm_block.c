@@ -94,6 +94,38 @@ TARGET static void pack_pairs_across_rows(uint32_t *dst, const float *x, size_t 
     }
 }
 
+// Words (r, c) of src (rows x cols, sld apart) to dst (c, r) (dld apart), for c < cols and r up to
+// rows rounded up to 16 (zeros past rows): 16 x 16 blocks, each in four butterfly stages.
+TARGET static void transpose_words(uint32_t *dst, size_t dld, const uint32_t *src, size_t sld, int rows, int cols) {
+    __m512i lo[4], hi[4];  // stage s pairs rows i and i + h (h = 8, 4, 2, 1) in groups of 2h words
+    for (int s = 0, h = 8; s < 4; s++, h /= 2) {
+        int a[16], b[16];
+        for (int e = 0; e < 16; e++) {
+            int g = e / (2 * h) * 2 * h, w = e % (2 * h), from = w < h ? 0 : 16, at = w % h;
+            a[e] = from + g + at;      // the first halves of the groups of both rows
+            b[e] = from + g + h + at;  // the second halves
+        }
+        lo[s] = _mm512_loadu_si512(a);
+        hi[s] = _mm512_loadu_si512(b);
+    }
+    for (int r0 = 0; r0 < rows; r0 += 16)
+        for (int c0 = 0; c0 < cols; c0 += 16) {
+            __m512i x[16];
+            int n = imin(16, cols - c0);
+            for (int i = 0; i < 16; i++)
+                x[i] = r0 + i < rows ? _mm512_maskz_loadu_epi32((__mmask16)((1u << n) - 1), src + (size_t)(r0 + i) * sld + c0)
+                                     : _mm512_setzero_si512();
+            for (int s = 0, h = 8; s < 4; s++, h /= 2)
+                for (int i = 0; i < 16; i++) {
+                    if (i & h) continue;
+                    __m512i p = x[i], q = x[i + h];
+                    x[i] = _mm512_permutex2var_epi32(p, lo[s], q);
+                    x[i + h] = _mm512_permutex2var_epi32(p, hi[s], q);
+                }
+            for (int i = 0; i < n; i++) _mm512_storeu_si512(dst + (size_t)(c0 + i) * dld + r0, x[i]);
+        }
+}
+
 // C rows [i0, i0 + R), columns [j0, j0 + n) = alpha sums + beta C; rows of sums tw floats apart.
 static void store_sums(const GemmOp *op, const float *sums, int tw, int i0, int j0, int R, int n) {
     for (int r = 0; r < R; r++) {
@@ -150,11 +182,7 @@ TARGET static void gemm_block_bf16(const GemmOp *op) {
     } else {
         uint32_t *rows = a + awords;  // (N, kp)
         pack_pairs_along_rows(rows, kp, op->B, op->ldb, N, K);
-        for (int p = 0; p < kp; p++) {
-            uint32_t *d = b + (size_t)p * np;
-            for (int j = 0; j < N; j++) d[j] = rows[(size_t)j * kp + p];
-            for (int j = N; j < np; j++) d[j] = 0;
-        }
+        transpose_words(b, np, rows, kp, N, kp);  // np: N rounded up to 16, zeros past N
     }
     size_t ai, ap;  // word (i, p) of A at a[i ai + p ap]
     if (!op->ta) {
@@ -176,38 +204,6 @@ TARGET static void gemm_block_bf16(const GemmOp *op) {
 }
 
 // ---- AMX tiles ----
-
-// Words (r, c) of src (rows x cols, sld apart) to dst (c, r) (dld apart), for c < cols and r up to
-// rows rounded up to 16 (zeros past rows): 16 x 16 blocks, each in four butterfly stages.
-TARGET static void transpose_words(uint32_t *dst, size_t dld, const uint32_t *src, size_t sld, int rows, int cols) {
-    __m512i lo[4], hi[4];  // stage s pairs rows i and i + h (h = 8, 4, 2, 1) in groups of 2h words
-    for (int s = 0, h = 8; s < 4; s++, h /= 2) {
-        int a[16], b[16];
-        for (int e = 0; e < 16; e++) {
-            int g = e / (2 * h) * 2 * h, w = e % (2 * h), from = w < h ? 0 : 16, at = w % h;
-            a[e] = from + g + at;      // the first halves of the groups of both rows
-            b[e] = from + g + h + at;  // the second halves
-        }
-        lo[s] = _mm512_loadu_si512(a);
-        hi[s] = _mm512_loadu_si512(b);
-    }
-    for (int r0 = 0; r0 < rows; r0 += 16)
-        for (int c0 = 0; c0 < cols; c0 += 16) {
-            __m512i x[16];
-            int n = imin(16, cols - c0);
-            for (int i = 0; i < 16; i++)
-                x[i] = r0 + i < rows ? _mm512_maskz_loadu_epi32((__mmask16)((1u << n) - 1), src + (size_t)(r0 + i) * sld + c0)
-                                     : _mm512_setzero_si512();
-            for (int s = 0, h = 8; s < 4; s++, h /= 2)
-                for (int i = 0; i < 16; i++) {
-                    if (i & h) continue;
-                    __m512i p = x[i], q = x[i + h];
-                    x[i] = _mm512_permutex2var_epi32(p, lo[s], q);
-                    x[i + h] = _mm512_permutex2var_epi32(p, hi[s], q);
-                }
-            for (int i = 0; i < n; i++) _mm512_storeu_si512(dst + (size_t)(c0 + i) * dld + r0, x[i]);
-        }
-}
 
 // Palette 1, every tile 16 rows of 64 bytes: the operands are zero-padded to whole tiles.
 typedef struct {
