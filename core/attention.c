@@ -67,7 +67,6 @@ AttnWork attention_work_views(float *base, const AttnShape *s) {
     return w;
 }
 
-// Head hd's projections: q (and k for local) and v, each (T, HS) = h (T, C) @ W_hd^T.
 // h = LN(x2) in w->h. In bf16 precision h is rounded to bf16 there once (returned; every product
 // that reads h would round it the same way), by way of dh, which is free until the backward
 // accumulates into it.
@@ -93,6 +92,7 @@ static void projection_backward(float *dweight, const float *dout, const AttnWor
     else linear_backward(w->dh, dweight, NULL, dout, w->h, weight, s->T, s->C, s->HS);
 }
 
+// Head hd's projections: q (and k for local) and v, each (T, HS) = h (T, C) @ W_hd^T.
 static void project_head(const AttnWork *w, const uint16_t *h16, const AttnParams *p, const AttnShape *s, int hd) {
     size_t rows = (size_t)hd * s->HS * s->C;  // head hd's rows of a (NH*HS, C) weight
     projection(w->q, w, h16, p->qk + rows, s);

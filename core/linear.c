@@ -26,7 +26,7 @@ static void account(double since, double flops) {
 static void forward(float *out, const float *inp, const uint16_t *inp16, const float *weight, size_t ldw,
                     const float *bias, size_t N, int IC, int OC, float alpha, float beta) {
     double t0 = now_seconds();
-    if (N == 1) {  // one position (cached decoding): gemv, which does not pack the weight
+    if (N == 1 && !inp16) {  // one position (cached decoding): gemv, which does not pack the weight
         gemv_team(OC, IC, alpha, weight, ldw, inp, bias, beta, out,
                   !omp_in_parallel() && threads_get() > 1 && OC >= 256);
     } else {  // out = inp @ W^T
