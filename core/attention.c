@@ -81,14 +81,14 @@ static const uint16_t *layernorm_h(const AttnWork *w, const float *x2, const Att
 
 // out = h W^T for a head's rows of a projection weight (h as layernorm_h left it).
 static void projection(float *out, const AttnWork *w, const uint16_t *h16, const float *weight, const AttnShape *s) {
-    if (h16) linear_forward_bf16(out, h16, weight, s->T, s->C, s->HS);
+    if (h16) linear_forward_bf16(out, h16, weight, NULL, s->T, s->C, s->HS);
     else linear_forward(out, w->h, weight, NULL, s->T, s->C, s->HS, 0.0f);
 }
 
 // forward: out = h W^T, so dW += dout^T h and dh += dout W.
 static void projection_backward(float *dweight, const float *dout, const AttnWork *w, const uint16_t *h16,
                                 const float *weight, const AttnShape *s) {
-    if (h16) linear_backward_bf16(w->dh, dweight, dout, h16, weight, s->T, s->C, s->HS);
+    if (h16) linear_backward_bf16(w->dh, dweight, NULL, dout, h16, weight, s->T, s->C, s->HS);
     else linear_backward(w->dh, dweight, NULL, dout, w->h, weight, s->T, s->C, s->HS);
 }
 

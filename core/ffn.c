@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "common.h"
+#include "gemm.h"
 #include "fastmath.h"
 #include "layernorm.h"
 #include "linear.h"
@@ -26,13 +27,21 @@ static inline float gelu_grad(float x) {
     return 0.5f * (1.0f + erf_approx(x * 0.70710678118654752f)) + x * exp_approx(-0.5f * x * x) * 0.39894228040143268f;
 }
 
-// z = act(a) over n values. One loop per activation, on restrict pointers, so each
-// vectorises (a per-element switch through the struct kept gcc from it: 12% of a step).
-static void act_forward(float *restrict z, const float *restrict a, size_t n, int act) {
+// z = act(a) over n values, or with z16 the same rounded to bf16 as it is written (the rounding
+// the product reading z would apply: one pass over z fewer). One loop per activation, on restrict
+// pointers, so each vectorises (a per-element switch through the struct kept gcc from it: 12% of
+// a step).
+static void act_forward(float *restrict z, uint16_t *restrict z16, const float *restrict a, size_t n, int act) {
     double t0 = now_seconds();
-    if (act == ACT_RELU) {
+    if (act == ACT_RELU && z16) {
+        #pragma omp parallel for simd schedule(static) if (n > PARALLEL_MIN)
+        for (size_t i = 0; i < n; i++) z16[i] = bf16_round(a[i] > 0.0f ? a[i] : 0.0f);
+    } else if (act == ACT_RELU) {
         #pragma omp parallel for simd schedule(static) if (n > PARALLEL_MIN)
         for (size_t i = 0; i < n; i++) z[i] = a[i] > 0.0f ? a[i] : 0.0f;
+    } else if (z16) {
+        #pragma omp parallel for simd schedule(static) if (n > PARALLEL_MIN)
+        for (size_t i = 0; i < n; i++) z16[i] = bf16_round(gelu(a[i]));
     } else {
         #pragma omp parallel for simd schedule(static) if (n > PARALLEL_MIN)
         for (size_t i = 0; i < n; i++) z[i] = gelu(a[i]);
@@ -82,7 +91,18 @@ typedef struct {
     float *g;      // (m, C) block output; later dg
     float *mean;   // (m)
     float *rstd;   // (m)
+    // in bf16 precision (chunks of more than one row): h and z held rounded to bf16 in their
+    // buffers, which is how every product reads them; else NULL
+    uint16_t *h16, *z16;
 } Chunk;
+
+// The bf16 views of a chunk of m rows: in bf16 precision, where a chunk of one row (cached
+// decoding) still runs fp32 (linear's one-row path).
+static void hold_bf16(Chunk *k, size_t m) {
+    int bf16 = gemm_precision() == PRECISION_BF16 && m > 1;
+    k->h16 = bf16 ? (uint16_t *)k->h : NULL;
+    k->z16 = bf16 ? (uint16_t *)k->z : NULL;
+}
 
 static Chunk chunk_views(float *scratch, const FfnShape *s) {
     size_t m = (size_t)s->chunk;
@@ -110,15 +130,23 @@ static Chunk keep_views(Chunk k, float *keep, size_t N, size_t n0, const FfnShap
 }
 
 // g = G(inp[n0 : n0+m]) into k->g, keeping what backward needs in k.
+// In bf16 h is rounded once by way of g, free until the block output, and z as the activation
+// writes it.
 static void chunk_forward(Chunk *k, const float *inp, const FfnParams *w, size_t n0, size_t m,
                           const FfnShape *s) {
     int C = s->C, F = s->F;
-    layernorm_forward(k->h, k->mean, k->rstd, inp + n0 * C, w->ln_w, w->ln_b, m, C, s->eps);
-    linear_forward(k->a, k->h, w->w1, w->b1, m, C, F, 0.0f);
+    layernorm_forward(k->h16 ? k->g : k->h, k->mean, k->rstd, inp + n0 * C, w->ln_w, w->ln_b, m, C, s->eps);
+    if (k->h16) {
+        gemm_round_bf16(k->h16, k->g, m, C, C, !omp_in_parallel() && threads_get() > 1);
+        linear_forward_bf16(k->a, k->h16, w->w1, w->b1, m, C, F);
+    } else {
+        linear_forward(k->a, k->h, w->w1, w->b1, m, C, F, 0.0f);
+    }
     uint64_t st1 = hash_mix(s->stream ^ SITE_DENSE), st2 = hash_mix(s->stream ^ SITE_OUT);
     if (s->dropout > 0.0f) drop(k->a, st1, n0 * F, m * F, s->dropout);
-    act_forward(k->z, k->a, m * F, s->act);
-    linear_forward(k->g, k->z, w->w2, w->b2, m, F, C, 0.0f);
+    act_forward(k->z, k->z16, k->a, m * F, s->act);
+    if (k->z16) linear_forward_bf16(k->g, k->z16, w->w2, w->b2, m, F, C);
+    else linear_forward(k->g, k->z, w->w2, w->b2, m, F, C, 0.0f);
     if (s->dropout > 0.0f) drop(k->g, st2, n0 * C, m * C, s->dropout);
 }
 
@@ -128,6 +156,7 @@ void ffn_forward(float *out, const float *inp, const FfnParams *w, size_t N,
     for (size_t n0 = 0; n0 < N; n0 += s->chunk) {
         size_t m = N - n0 < (size_t)s->chunk ? N - n0 : (size_t)s->chunk;
         Chunk k = keep_views(scr, keep, N, n0, s);
+        hold_bf16(&k, m);
         chunk_forward(&k, inp, w, n0, m, s);
         add_to(out + n0 * s->C, k.g, 1.0f, m * s->C);
     }
@@ -143,19 +172,22 @@ void ffn_backward(float *dinp, FfnParams *grad, float *y, const float *dout, con
         size_t m = N - n0 < (size_t)s->chunk ? N - n0 : (size_t)s->chunk;
         // kept is read only: the gradients below go to scratch
         Chunk k = keep_views(scr, (float *)kept, N, n0, s);
-        if (kept) act_forward(k.z, k.a, m * F, s->act);  // z = act(a): element-wise, not kept
+        hold_bf16(&k, m);
+        if (kept) act_forward(k.z, k.z16, k.a, m * F, s->act);  // z = act(a): element-wise, not kept
         else chunk_forward(&k, inp, w, n0, m, s);
         if (y) add_to(y + n0 * C, k.g, -1.0f, m * C);  // reversible inverse: x2 = y2 - G(y1)
         // forward: g = drop2(z W2^T + b2), so dg = dout * mask2; dW2 += dg^T z; dz = dg W2
         copy(k.g, dout + n0 * C, m * C);
         if (s->dropout > 0.0f) drop(k.g, st2, n0 * C, m * C, s->dropout);
-        linear_backward(NULL, grad->w2, grad->b2, k.g, k.z, w->w2, m, F, C);
-        linear_input_grad(k.z, k.g, w->w2, F, m, F, C);
+        if (k.z16) linear_backward_bf16(NULL, grad->w2, grad->b2, k.g, k.z16, w->w2, m, F, C);
+        else linear_backward(NULL, grad->w2, grad->b2, k.g, k.z, w->w2, m, F, C);
+        linear_input_grad(k.z, k.g, w->w2, F, m, F, C);  // over z (and z16): read above
         // forward: z = act(a), a = drop1(h W1^T + b1), so da = dz * act'(a) * mask1
         act_backward(k.z, k.a, m * F, s->act);
         if (s->dropout > 0.0f) drop(k.z, st1, n0 * F, m * F, s->dropout);
         // forward: a = h W1^T + b1, so dW1 += da^T h; dh = da W1
-        linear_backward(NULL, grad->w1, grad->b1, k.z, k.h, w->w1, m, C, F);
+        if (k.h16) linear_backward_bf16(NULL, grad->w1, grad->b1, k.z, k.h16, w->w1, m, C, F);
+        else linear_backward(NULL, grad->w1, grad->b1, k.z, k.h, w->w1, m, C, F);
         linear_input_grad(k.g, k.z, w->w1, C, m, C, F);
         // forward: h = LN(inp)
         layernorm_backward(dinp + n0 * C, grad->ln_w, grad->ln_b, k.g, inp + n0 * C, k.mean,

@@ -113,21 +113,13 @@ void gemv_team(int M, int N, float alpha, const float *A, size_t lda, const floa
 
 // ---- bf16 ----
 
-// Round to the nearest bfloat16, ties to even; NaN stays NaN.
-static inline uint16_t bf16_of(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
-    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
-}
-
 void gemm_round_bf16(uint16_t *dst, const float *src, size_t rows, int cols, size_t ld, int split) {
     #pragma omp parallel for schedule(static) if (split && rows * cols > PARALLEL_MIN)
     for (size_t r = 0; r < rows; r++) {
         const float *s = src + (size_t)r * ld;
         uint16_t *d = dst + (size_t)r * cols;
         #pragma omp simd
-        for (int c = 0; c < cols; c++) d[c] = bf16_of(s[c]);
+        for (int c = 0; c < cols; c++) d[c] = bf16_round(s[c]);
     }
 }
 

@@ -47,8 +47,17 @@ typedef struct {
     const uint16_t *A16, *B16;
 } GemmOp;
 
-// dst (rows x cols, dense) = src (rows ld apart) rounded to bf16 (nearest even), over the team
-// when split: the rounding gemm_team's bf16 products apply to their fp32 operands.
+// f rounded to the nearest bfloat16, ties to even (NaN stays NaN): the rounding gemm_team's bf16
+// products apply to their fp32 operands.
+static inline uint16_t bf16_round(float f) {
+    union {
+        float f;
+        uint32_t u;
+    } x = {f};
+    if ((x.u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x.u >> 16) | 0x40);
+    return (uint16_t)((x.u + 0x7fffu + ((x.u >> 16) & 1)) >> 16);
+}
+// dst (rows x cols, dense) = src (rows ld apart) rounded to bf16, over the team when split.
 void gemm_round_bf16(uint16_t *dst, const float *src, size_t rows, int cols, size_t ld, int split);
 
 // On the calling thread, fp32.

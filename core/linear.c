@@ -46,8 +46,9 @@ void linear_forward(float *out, const float *inp, const float *weight, const flo
     forward(out, inp, NULL, weight, IC, bias, N, IC, OC, 1.0f, beta);
 }
 
-void linear_forward_bf16(float *out, const uint16_t *inp, const float *weight, size_t N, int IC, int OC) {
-    forward(out, NULL, inp, weight, IC, NULL, N, IC, OC, 1.0f, 0.0f);
+void linear_forward_bf16(float *out, const uint16_t *inp, const float *weight, const float *bias, size_t N, int IC,
+                         int OC) {
+    forward(out, NULL, inp, weight, IC, bias, N, IC, OC, 1.0f, 0.0f);
 }
 
 // dinp = dinp_beta * dinp + dout @ W (beta 0: no zeroing pass first); dW += dout^T @ inp (or
@@ -71,9 +72,21 @@ void linear_backward_ld(float *dinp, float *dweight, size_t ldw, const float *do
     backward(dinp, 1.0f, dweight, ldw, dout, inp, NULL, weight, N, IC, OC);
 }
 
-void linear_backward_bf16(float *dinp, float *dweight, const float *dout, const uint16_t *inp, const float *weight,
-                          size_t N, int IC, int OC) {
+// dbias += sum_n dout (N, OC), each thread a range of outputs summed in n order.
+static void bias_grad(float *dbias, const float *dout, size_t N, int OC) {
+    #pragma omp parallel if (use_threads(N))
+    {
+        int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        int o0 = (int)((long)OC * t / nt), o1 = (int)((long)OC * (t + 1) / nt);
+        for (size_t n = 0; n < N; n++)
+            for (int o = o0; o < o1; o++) dbias[o] += dout[n * OC + o];
+    }
+}
+
+void linear_backward_bf16(float *dinp, float *dweight, float *dbias, const float *dout, const uint16_t *inp,
+                          const float *weight, size_t N, int IC, int OC) {
     backward(dinp, 1.0f, dweight, IC, dout, NULL, inp, weight, N, IC, OC);
+    if (dbias) bias_grad(dbias, dout, N, OC);
 }
 
 void linear_input_grad(float *dinp, const float *dout, const float *weight, size_t ldw, size_t N, int IC,
@@ -84,13 +97,5 @@ void linear_input_grad(float *dinp, const float *dout, const float *weight, size
 void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                      const float *inp, const float *weight, size_t N, int IC, int OC) {
     linear_backward_ld(dinp, dweight, IC, dout, inp, weight, N, IC, OC);
-    if (dbias) {
-        #pragma omp parallel if (use_threads(N))
-        {
-            int nt = omp_get_num_threads(), t = omp_get_thread_num();
-            int o0 = (int)((long)OC * t / nt), o1 = (int)((long)OC * (t + 1) / nt);
-            for (size_t n = 0; n < N; n++)
-                for (int o = o0; o < o1; o++) dbias[o] += dout[n * OC + o];
-        }
-    }
+    if (dbias) bias_grad(dbias, dout, N, OC);
 }

@@ -29,11 +29,11 @@ void linear_forward_ld(float *out, const float *inp, const float *weight, size_t
 void linear_backward_ld(float *dinp, float *dweight, size_t ldw, const float *dout,
                         const float *inp, const float *weight, size_t N, int IC, int OC);
 
-// linear_forward (no bias, beta 0) and linear_backward (no bias) in bf16 precision with the input
-// already rounded to bf16 (N rows of IC): the same bits as from its fp32 form, which each product
-// would round again.
-void linear_forward_bf16(float *out, const uint16_t *inp, const float *weight, size_t N, int IC, int OC);
-void linear_backward_bf16(float *dinp, float *dweight, const float *dout, const uint16_t *inp, const float *weight,
-                          size_t N, int IC, int OC);
+// linear_forward (beta 0) and linear_backward in bf16 precision with the input already rounded to
+// bf16 (N rows of IC): the same bits as from its fp32 form, which each product would round again.
+void linear_forward_bf16(float *out, const uint16_t *inp, const float *weight, const float *bias, size_t N, int IC,
+                         int OC);
+void linear_backward_bf16(float *dinp, float *dweight, float *dbias, const float *dout, const uint16_t *inp,
+                          const float *weight, size_t N, int IC, int OC);
 
 #endif
