@@ -73,10 +73,13 @@ AttnWork attention_work_views(float *base, const AttnShape *s) {
 static const uint16_t *layernorm_h(const AttnWork *w, const float *x2, const AttnParams *p, const AttnShape *s) {
     int bf16 = gemm_precision() == PRECISION_BF16;
     CHECK(bf16 || !s->h_bf16, "a model planned in bf16 runs in fp32");
-    layernorm_forward(bf16 ? w->dh : w->h, w->mean, w->rstd, x2, p->ln_w, p->ln_b, s->T, s->C, s->eps);
-    if (!bf16) return NULL;
-    gemm_round_bf16((uint16_t *)w->h, w->dh, s->T, s->C, s->C, !omp_in_parallel() && threads_get() > 1);
-    return (const uint16_t *)w->h;
+    if (!bf16) {
+        layernorm_forward(w->h, w->mean, w->rstd, x2, p->ln_w, p->ln_b, s->T, s->C, s->eps);
+        return NULL;
+    }
+    uint16_t *h16 = (uint16_t *)w->h;
+    layernorm_forward_bf16(h16, w->dh, w->mean, w->rstd, x2, p->ln_w, p->ln_b, s->T, s->C, s->eps);
+    return h16;
 }
 
 // out = h W^T for a head's rows of a projection weight (h as layernorm_h left it).

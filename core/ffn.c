@@ -135,11 +135,11 @@ static Chunk keep_views(Chunk k, float *keep, size_t N, size_t n0, const FfnShap
 static void chunk_forward(Chunk *k, const float *inp, const FfnParams *w, size_t n0, size_t m,
                           const FfnShape *s) {
     int C = s->C, F = s->F;
-    layernorm_forward(k->h16 ? k->g : k->h, k->mean, k->rstd, inp + n0 * C, w->ln_w, w->ln_b, m, C, s->eps);
     if (k->h16) {
-        gemm_round_bf16(k->h16, k->g, m, C, C, !omp_in_parallel() && threads_get() > 1);
+        layernorm_forward_bf16(k->h16, k->g, k->mean, k->rstd, inp + n0 * C, w->ln_w, w->ln_b, m, C, s->eps);
         linear_forward_bf16(k->a, k->h16, w->w1, w->b1, m, C, F);
     } else {
+        layernorm_forward(k->h, k->mean, k->rstd, inp + n0 * C, w->ln_w, w->ln_b, m, C, s->eps);
         linear_forward(k->a, k->h, w->w1, w->b1, m, C, F, 0.0f);
     }
     uint64_t st1 = hash_mix(s->stream ^ SITE_DENSE), st2 = hash_mix(s->stream ^ SITE_OUT);

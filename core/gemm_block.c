@@ -240,11 +240,10 @@ AMX_TARGET static void gemm_block_amx(const GemmOp *op) {
     }
     memset(b + (size_t)kp * nq, 0, (size_t)(kq - kp) * nq * 4);
     // oneDNN runs its own tiles on these threads: keep its configuration and put it back after
-    TileConfig theirs, ours = {.palette = 1};
-    for (int i = 0; i < 8; i++) {
-        ours.rows[i] = 16;
-        ours.colsb[i] = 64;
-    }
+    static const TileConfig ours = {.palette = 1,
+                                    .colsb = {64, 64, 64, 64, 64, 64, 64, 64},
+                                    .rows = {16, 16, 16, 16, 16, 16, 16, 16}};
+    TileConfig theirs;
     _tile_storeconfig(&theirs);
     _tile_loadconfig(&ours);
     float sums[32 * 32];

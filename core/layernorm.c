@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "common.h"
+#include "gemm.h"
 #include "profile.h"
 
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
@@ -26,6 +27,12 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
         if (rstd) rstd[n] = s;
     }
     profile_add_to(&profile_norm_seconds, t0);
+}
+
+void layernorm_forward_bf16(uint16_t *out, float *tmp, float *mean, float *rstd, const float *inp,
+                            const float *weight, const float *bias, size_t N, int C, float eps) {
+    layernorm_forward(tmp, mean, rstd, inp, weight, bias, N, C, eps);
+    gemm_round_bf16(out, tmp, N, C, C, !omp_in_parallel() && threads_get() > 1);
 }
 
 void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,

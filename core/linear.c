@@ -83,10 +83,16 @@ static void bias_grad(float *dbias, const float *dout, size_t N, int OC) {
     }
 }
 
+// linear_backward's body, the input fp32 (inp) or already bf16 (inp16).
+static void backward_with_bias(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                               const uint16_t *inp16, const float *weight, size_t N, int IC, int OC) {
+    backward(dinp, 1.0f, dweight, IC, dout, inp, inp16, weight, N, IC, OC);
+    if (dbias) bias_grad(dbias, dout, N, OC);
+}
+
 void linear_backward_bf16(float *dinp, float *dweight, float *dbias, const float *dout, const uint16_t *inp,
                           const float *weight, size_t N, int IC, int OC) {
-    backward(dinp, 1.0f, dweight, IC, dout, NULL, inp, weight, N, IC, OC);
-    if (dbias) bias_grad(dbias, dout, N, OC);
+    backward_with_bias(dinp, dweight, dbias, dout, NULL, inp, weight, N, IC, OC);
 }
 
 void linear_input_grad(float *dinp, const float *dout, const float *weight, size_t ldw, size_t N, int IC,
@@ -96,6 +102,5 @@ void linear_input_grad(float *dinp, const float *dout, const float *weight, size
 
 void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                      const float *inp, const float *weight, size_t N, int IC, int OC) {
-    linear_backward_ld(dinp, dweight, IC, dout, inp, weight, N, IC, OC);
-    if (dbias) bias_grad(dbias, dout, N, OC);
+    backward_with_bias(dinp, dweight, dbias, dout, inp, NULL, weight, N, IC, OC);
 }
