@@ -97,7 +97,7 @@ static int make_dir(const char *dir) {
 typedef struct {
     const char *config_path, *out, *resume, *data_path, *init;
     long long steps, seed;
-    int threads;
+    int threads, precision;
 } Flags;
 
 static const Flag FLAGS[] = {
@@ -113,6 +113,8 @@ static const Flag FLAGS[] = {
     {"--threads", "N", FLAG_INT, offsetof(Flags, threads), 0, 1024,
      .help = "threads per process (default: train.threads, 0 = this process's share\nof the cores)"},
     {"--seed", "S", FLAG_LONG, offsetof(Flags, seed), 0, 9e15, .help = "seed of initialisation, data and dropout (default: train.seed)"},
+    {"--precision", NULL, FLAG_CHOICE, offsetof(Flags, precision), .choices = precision_names,
+     .help = "fp32 or bf16 products (default: train.precision)"},
     {NULL},
 };
 
@@ -127,7 +129,7 @@ static const CommandSpec SPEC = {
 
 // Returns 1 when --help was asked for (and printed).
 static int parse_flags(int argc, char **argv, Flags *f) {
-    *f = (Flags){.out = "run", .steps = -1, .seed = -1, .threads = -1};
+    *f = (Flags){.out = "run", .steps = -1, .seed = -1, .threads = -1, .precision = -1};
     int n_pos;
     if (flags_parse(&SPEC, f, argc, argv, &f->config_path, &n_pos)) return 1;
     if (!f->config_path) usage_error(&SPEC, "missing CONFIG.json");
@@ -158,6 +160,7 @@ static int resolve_config(const Flags *f, Config *cfg, int *init_is_hf) {
     if (f->steps > 0) cfg->train.steps = f->steps;
     if (f->seed >= 0) cfg->train.seed = f->seed;
     if (f->threads >= 0) cfg->train.threads = f->threads;
+    if (f->precision >= 0) cfg->train.precision = f->precision;
     cfg->opt.total = cfg->train.steps;
     if (f->resume) {
         Config stored;

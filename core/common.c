@@ -44,6 +44,10 @@ void *xmalloc(size_t bytes) {
 
 void mem_poison(int on) { poison = on; }
 
+void mem_poison_floats(float *p, size_t n) {
+    if (poison) memset(p, 0xff, n * sizeof(float));
+}
+
 void *xcalloc(size_t count, size_t size) {
     CHECK(size == 0 || count <= SIZE_MAX / size, "calloc overflow");
     void *p = xmalloc(count * size);

@@ -43,6 +43,10 @@ size_t mem_peak_bytes(void);  // high-water mark of mem_live_bytes
 void mem_reset_peak(void);
 void mem_fail_after(long n);  // make the n-th next allocation fail (-1: never)
 void mem_poison(int on);      // fill new xmalloc blocks with NaN bytes: a read before a write shows
+// With mem_poison on, n floats at p become NaN: scratch handed from one user to the next (the
+// attention, the feed-forward and the head share one area), so a read of what this user never
+// wrote shows as it would in a new block. Without it, nothing.
+void mem_poison_floats(float *p, size_t n);
 
 // Threads: one policy for the whole program. BLAS runs single-threaded and our
 // OpenMP regions split the work, so a threaded BLAS never nests inside OpenMP, and a region

@@ -68,6 +68,7 @@ static double head_forward(Model *m, int b, int T, float *scratch, long long *la
     if (m->spec.cfg.head == HEAD_CLASSIFIER) {
         ClassHeadShape h = class_shape(m, T, a, b);
         int y = class_label(m, b);
+        mem_poison_floats(scratch, class_head_scratch_floats(&h));
         double nll = class_head_forward(NULL, &m->act.seq_pred[b], y1, y2, y, &m->w.p.cls, &h, scratch);
         *labels = *scored = y >= 0;
         m->act.seq_correct[b] = y >= 0 && m->act.seq_pred[b] == y;
@@ -77,6 +78,7 @@ static double head_forward(Model *m, int b, int T, float *scratch, long long *la
     const int *lab = lm_labels(m, b);
     *labels = lm_head_count_labels(lab, &h, imax(h.shift, a->loss_from));
     *scored = lm_head_count_labels(lab, &h, imax(h.shift, a->score_from));
+    mem_poison_floats(scratch, lm_head_scratch_floats(&h));
     return lm_head_forward(NULL, &m->act.seq_correct[b], y1, y2, lab, &m->w.p.head, &h, scratch);
 }
 
@@ -340,9 +342,11 @@ static void sequence_backward(Model *m, int b, float scale, ModelViews *g, const
     double t0 = now_seconds();
     if (c->head == HEAD_CLASSIFIER) {
         ClassHeadShape h = class_shape(m, T, a, b);
+        mem_poison_floats(w->head, class_head_scratch_floats(&h));
         class_head_backward(dx1, dx2, &g->cls, scale, x1, x2, class_label(m, b), &m->w.p.cls, &h, w->head);
     } else {
         HeadShape h = head_shape(m, T, a, b);
+        mem_poison_floats(w->head, lm_head_scratch_floats(&h));
         lm_head_backward(dx1, dx2, &g->head, scale, x1, x2, lm_labels(m, b), &m->w.p.head, &h, w->head);
     }
     profile_add(PROFILE_HEAD, t0);

@@ -67,6 +67,7 @@ void reversible_forward(float *x1, float *x2, const BucketOrder *buckets, const 
             memcpy(k.x2, x2 + b * n, n * sizeof(float));
         }
         double t0 = now_seconds(), core = profile_seconds[PROFILE_ATTN_CORE];
+        mem_poison_floats(w->attn, attention_work_floats(&s->attn));
         attention_forward(x1 + b * n, &seq, x2 + b * n, &p->attn, &s->attn,
                           reversible_attn_stream(stream, pass->first_seq + b), &aw, k.attn);
         // the dense part is the attention layer's time less its core's
@@ -74,6 +75,7 @@ void reversible_forward(float *x1, float *x2, const BucketOrder *buckets, const 
         t0 = now_seconds();
         FfnShape f = s->ffn;
         f.stream = reversible_ffn_stream(stream, pass->first_seq + b);
+        mem_poison_floats(w->ffn, ffn_scratch_floats(&f));
         ffn_forward(x2 + b * n, x1 + b * n, &p->ffn, s->attn.T, &f, w->ffn, k.ffn);
         profile_add(PROFILE_FFN, t0);
     }
@@ -93,6 +95,7 @@ void reversible_backward(float *y1, float *y2, float *dy1, float *dy2, LayerPara
         layer_shape_seq(s, pass, b);
         // x2 = y2 - G(y1) (or kept); dy1 += G'(y1)^T dy2
         double t0 = now_seconds();
+        mem_poison_floats(w->ffn, ffn_scratch_floats(&f));
         ffn_backward(dy1 + b * n, &grad->ffn, kept ? NULL : y2 + b * n, dy2 + b * n, y1 + b * n, &p->ffn,
                      s->attn.T, &f, w->ffn, k.ffn);
         if (kept) memcpy(y2 + b * n, k.x2, n * sizeof(float));
@@ -101,6 +104,7 @@ void reversible_backward(float *y1, float *y2, float *dy1, float *dy2, LayerPara
         double core = profile_seconds[PROFILE_ATTN_CORE];
         // x1 = y1 - F(x2) (or kept); dx2 = dy2 + F'(x2)^T dy1
         const int *seq = order ? order + b * attention_order_ints(&s->attn) : NULL;
+        mem_poison_floats(w->attn, attention_work_floats(&s->attn));
         attention_backward(dy2 + b * n, &grad->attn, kept ? NULL : y1 + b * n, dy1 + b * n, seq, y2 + b * n,
                            &p->attn, &s->attn, reversible_attn_stream(stream, pass->first_seq + b), &aw, k.attn);
         if (kept) memcpy(y1 + b * n, k.x1, n * sizeof(float));

@@ -426,6 +426,8 @@ void test_cli_precision(void) {
         EXPECT(rc == 2 && strstr(out, "precision bf16: this") && lines(out) == 1, "eval --precision bf16: %d %s", rc, out);
         rc = run_cmd(out, sizeof(out), "%s train %s --steps 2 --out %s/b", reformer_bin(), cfg, dir);
         EXPECT(rc == 2 && strstr(out, "precision bf16: this"), "train in bf16: %d %s", rc, out);
+        rc = run_cmd(out, sizeof(out), "%s train %s/tiny.json --precision bf16 --steps 2 --out %s/b", reformer_bin(), dir, dir);
+        EXPECT(rc == 2 && strstr(out, "precision bf16: this"), "train --precision bf16: %d %s", rc, out);
         teardown();
         return;
     }
@@ -436,6 +438,12 @@ void test_cli_precision(void) {
     rc = run_cmd(out, sizeof(out), "%s train %s --steps 2 --out %s/b && %s eval --ckpt %s/b/last.ckpt --json", reformer_bin(),
                  cfg, dir, reformer_bin(), dir);
     EXPECT(rc == 0 && strstr(out, "\"loss_nats\""), "train in bf16, eval in fp32: %d %s", rc, out);
+    // train --precision sets train.precision: the same run, byte for byte
+    rc = run_cmd(out, sizeof(out), "%s train %s/tiny.json --precision bf16 --steps 2 --out %s/f && cmp %s/b/last.ckpt %s/f/last.ckpt",
+                 reformer_bin(), dir, dir, dir, dir);
+    EXPECT(rc == 0, "train --precision bf16 against train.precision bf16: %d %s", rc, out);
+    rc = run_cmd(out, sizeof(out), "%s train %s --precision fp16 --steps 2 --out %s/g", reformer_bin(), cfg, dir);
+    EXPECT(rc == 2 && strstr(out, "--precision") && lines(out) == 1, "train --precision fp16: %d %s", rc, out);
     teardown();
 }
 

@@ -377,7 +377,9 @@ void test_memory_flat_in_depth(void) {
 }
 
 // Every buffer starts as NaN bytes (mem_poison): a value read before it is written shows up
-// as a NaN in the loss, the gradients, the logits or a decoded step. Found linear_forward's
+// as a NaN in the loss, the gradients, the logits or a decoded step; the scratch area the
+// attention, feed-forward and head share is poisoned again before each of them (what one
+// leaves there is finite, and would hide the next one's misread). Found linear_forward's
 // bias path reading its output with beta 0 (0 x a stale Inf is NaN): it depended on what the
 // allocator recycled.
 void test_no_read_before_write(void) {
