@@ -67,6 +67,14 @@ static const float *key_rows(float *buf, const ChunkInputs *in, int j0, int j1, 
     return buf;
 }
 
+// The value rows from j0 on, in fp32 or (the other NULL) in bf16: a product's B or B16.
+static const float *value_rows(const ChunkInputs *in, int j0, int HS) {
+    return in->v16 ? NULL : in->v + (size_t)j0 * HS;
+}
+static const uint16_t *value_rows16(const ChunkInputs *in, int j0, int HS) {
+    return in->v16 ? in->v16 + (size_t)j0 * HS : NULL;
+}
+
 // Rows [r0, r1) of the items: block b of chunk c.
 static void block_rows(const ChunkAttnShape *a, int blk, int *r0, int *r1) {
     int per = blocks_per_chunk(a), bl = block_len(a);
@@ -187,7 +195,7 @@ void chunk_attention_forward(float *out, float *lse, const ChunkInputs *in, cons
                 if (!live[w * per + kb]) continue;
                 int j0 = k0 + kb * bl, j1 = imin(j0 + bl, k0 + CH);
                 gemm_block(&(GemmOp){0, 0, m, HS, j1 - j0, 1.0f, S + (size_t)w * CH + kb * bl, row,
-                                   in->v + (size_t)j0 * HS, HS, 1.0f, o, HS});
+                                   value_rows(in, j0, HS), HS, 1.0f, o, HS, .B16 = value_rows16(in, j0, HS)});
             }
         }
     }
@@ -206,7 +214,7 @@ static void block_pair(float *S, float *D, int r0, int r1, int j0, int j1, int s
     const int *pos = in->pos;
     gemm_block(&(GemmOp){0, 1, mq, mk, HS, 1.0f, in->q + (size_t)r0 * HS, HS, kj, HS, 0.0f, S, mk});
     gemm_block(&(GemmOp){0, 1, mq, mk, HS, 1.0f, go->dout + (size_t)r0 * HS, HS,
-                       in->v + (size_t)j0 * HS, HS, 0.0f, D, mk});
+                       value_rows(in, j0, HS), HS, 0.0f, D, mk, .B16 = value_rows16(in, j0, HS)});
     const int *kp = pos + j0;
     int self = a->self_mask;
     for (int i = 0; i < mq; i++) {

@@ -70,8 +70,10 @@ typedef struct {
     const float *q;       // (n, HS) queries
     const float *k;       // (n, HS) keys, or NULL: shared query/key, keys q * kscale
     const float *kscale;  // (n) with k NULL: lsh_key_scale of each row of q
-    const float *v;       // (n, HS) values
+    const float *v;       // (n, HS) values, or NULL with v16
     const int *pos;       // (n) each item's sequence position, for the masks
+    const uint16_t *v16;  // (n, HS) the values rounded to bf16 as the block products round them
+                          // (gemm_block_round_row), or NULL: v
 } ChunkInputs;
 
 // What the backward reads of the forward's outputs and of their gradients.

@@ -5,7 +5,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-#ifdef __SSE__
+#ifdef __SSE2__
+#include <emmintrin.h>
+#elif defined(__SSE__)
 #include <xmmintrin.h>
 #endif
 
@@ -50,6 +52,27 @@ static inline void put_row(float *dst, const float *src, int HS, int stream) {
     memcpy(dst, src, (size_t)HS * sizeof(float));
 }
 
+// A row of bf16 values, as put_row (rows of a multiple of 8 values: streaming16).
+static inline void put_row16(uint16_t *dst, const uint16_t *src, int HS, int stream) {
+#ifdef __SSE2__
+    if (stream) {
+        for (int d = 0; d < HS; d += 8) _mm_stream_si128((__m128i *)(dst + d), _mm_loadu_si128((const __m128i *)(src + d)));
+        return;
+    }
+#endif
+    (void)stream;
+    memcpy(dst, src, (size_t)HS * sizeof(uint16_t));
+}
+
+static int streaming16(const uint16_t *base, size_t rows, int HS) {
+#ifdef __SSE2__
+    return (size_t)rows * HS * sizeof(uint16_t) > lsh_stream_bytes && HS % 8 == 0 && ((uintptr_t)base & 15) == 0;
+#else
+    (void)base, (void)rows, (void)HS;
+    return 0;
+#endif
+}
+
 static void stream_done(int stream) {
 #ifdef __SSE__
     if (stream) _mm_sfence();  // streaming stores are weakly ordered: drain them before others read
@@ -86,6 +109,7 @@ static ChunkAttnShape kernel_shape(const LshShape *s) {
 // Scratch layout of one head call; N items of HS floats.
 typedef struct {
     float *q, *v;         // (N, HS) gathered queries (= the keys before their scale), values
+    uint16_t *v16;        // (N, HS) with v_bf16 the values in bf16 instead (v NULL)
     float *o;             // (N, HS) sorted outputs; in backward, their gradients
     float *dqk, *dv;      // (N, HS) sorted gradients (dqk: keys' and queries' summed)
     float *kscale;        // (N) lsh_key_scale of each item: its key is q * kscale
@@ -94,12 +118,19 @@ typedef struct {
     float *kernel;        // threads * chunk_attention_scratch_floats
 } Work;
 
+// Floats of the gathered values: (N, HS), or half as many in bf16.
+static size_t value_floats(const LshShape *s) {
+    size_t nh = (size_t)lsh_items(s) * s->HS;
+    return s->v_bf16 ? (nh + 1) / 2 : nh;
+}
+
 static Work work_views(float *scratch, const LshShape *s) {
     size_t N = lsh_items(s), nh = N * s->HS;
     Work w;
     w.q = scratch;
-    w.v = w.q + nh;
-    w.o = w.v + nh;
+    w.v = s->v_bf16 ? NULL : w.q + nh;
+    w.v16 = s->v_bf16 ? (uint16_t *)(w.q + nh) : NULL;
+    w.o = w.q + nh + value_floats(s);
     w.dqk = w.o + nh;
     w.dv = w.dqk + nh;
     w.kscale = w.dv + nh;
@@ -118,7 +149,7 @@ size_t lsh_scratch_floats(const LshShape *s) {
     size_t kernel = chunk_attention_scratch_floats(&a) * threads_get();
     size_t rotated = (size_t)s->T * s->n_hashes + lsh_bucket_count(&s->buckets) + 1 +  // + padding's bucket
                      (size_t)threads_get() * HASH_ROWS * s->n_hashes * lsh_rotation_cols(&s->buckets);
-    size_t work = 5 * N * s->HS + 6 * N + kernel;
+    size_t work = 4 * N * s->HS + value_floats(s) + 6 * N + kernel;
     return work > rotated ? work : rotated;
 }
 
@@ -243,19 +274,23 @@ static void index_items(Work *w, const int *sorted, const LshShape *s) {
 static void gather(Work *w, const int *sorted, const float *qk, const float *v, size_t ld,
                    const LshShape *s) {
     int T = s->T, HS = s->HS, NR = rounds(s), N = lsh_items(s);
-    int stream = streaming(w->q, N, HS) && streaming(w->v, N, HS);
+    CHECK(!w->v16 || gemm_block_rounds(), "values held in bf16 for block products that do not round");
+    int stream = streaming(w->q, N, HS) && (w->v16 ? streaming16(w->v16, N, HS) : streaming(w->v, N, HS));
     index_items(w, sorted, s);
     #pragma omp parallel
     {
+        uint16_t y16[LSH_MAX_HEAD];
         #pragma omp for schedule(static)
         for (int t = 0; t < T; t++) {
             const float *x = qk + (size_t)t * ld, *y = v + (size_t)t * ld;
             float ks = lsh_key_scale(x, HS);
+            if (w->v16) gemm_block_round_row(y16, y, HS);  // once for all rounds
             for (int r = 0; r < NR; r++) {
                 int i = w->undo[r * T + t];
                 w->kscale[i] = ks;
                 put_row(w->q + (size_t)i * HS, x, HS, stream);
-                put_row(w->v + (size_t)i * HS, y, HS, stream);
+                if (w->v16) put_row16(w->v16 + (size_t)i * HS, y16, HS, stream);
+                else put_row(w->v + (size_t)i * HS, y, HS, stream);
             }
         }
         stream_done(stream);
@@ -333,7 +368,7 @@ void lsh_attention_forward(float *out, const int *sorted, const float *qk, const
     ChunkAttnShape a = kernel_shape(s);
     keep_views(&w, keep, s);
     gather(&w, sorted, qk, v, ld, s);
-    ChunkInputs in = {w.q, NULL, w.kscale, w.v, w.pos};
+    ChunkInputs in = {w.q, NULL, w.kscale, w.v, w.pos, w.v16};
     chunk_attention_forward(w.o, w.lse, &in, &a, w.kernel);
     combine_rounds(out, ld, positions_of(w.q, w.o, &w, s), &w, s);  // q is free once the kernel ran
 }
@@ -347,7 +382,7 @@ void lsh_attention_backward(float *dqk, float *dv, float *out, const float *dout
     CHECK(HS <= LSH_MAX_HEAD, "head size %d", HS);
     keep_views(&w, kept, s);
     gather(&w, sorted, qk, v, ld, s);
-    ChunkInputs in = {w.q, NULL, w.kscale, w.v, w.pos};
+    ChunkInputs in = {w.q, NULL, w.kscale, w.v, w.pos, w.v16};
     if (!kept) chunk_attention_forward(w.o, w.lse, &in, &a, w.kernel);
     // the outputs seen in position order (a copy, if any, in dqk: free until the kernel's backward)
     Rows u = positions_of(w.dqk, w.o, &w, s);
@@ -387,8 +422,9 @@ void lsh_attention_backward(float *dqk, float *dv, float *out, const float *dout
     ChunkGrads g = {w.dqk, NULL, w.dv};
     chunk_attention_backward(&g, &(ChunkOutGrads){w.o, w.dlse, w.delta, w.lse}, &in, &a, w.kernel);
     // to positions, summing the rounds; this overwrites, so dqk and dv may be qk and v (the
-    // gathered q and v are free now)
-    Rows uq = positions_of(w.q, w.dqk, &w, s), uv = positions_of(w.v, w.dv, &w, s);
+    // gathered q and v are free now, and so are the outputs' gradients: bf16 values leave too
+    // little room for a copy)
+    Rows uq = positions_of(w.q, w.dqk, &w, s), uv = positions_of(w.v16 ? w.o : w.v, w.dv, &w, s);
     #pragma omp parallel for schedule(static)
     for (int t = 0; t < T; t++) {
         float *gx = dqk + (size_t)t * ld, *gv = dv + (size_t)t * ld;

@@ -33,6 +33,8 @@ typedef struct {
     int plain;           // plain attention over the whole sequence (full, or T <= chunk)
     float dropout;
     uint64_t stream;     // dropout on attention probabilities
+    int v_bf16;          // the gathered values are held in bf16 (the block products round them
+                         // anyway: gemm_block_rounds() at plan time), in half the floats
 } LshShape;
 
 // Items in the attention order: NR * T, or T in plain mode.

@@ -63,7 +63,15 @@ void gemm_round_bf16(uint16_t *dst, const float *src, size_t rows, int cols, siz
 // On the calling thread, fp32.
 void gemm_one(const GemmOp *op);
 // On the calling thread, in the process's precision (blocks: M and N up to a few hundred).
+// B16 (B already rounded, ldb in its elements) is read where gemm_block_rounds().
 void gemm_block(const GemmOp *op);
+// 1 when gemm_block rounds its operands to bf16 (bf16 precision on the avx512bf16 or amx
+// kernel; sgemm blocks take fp32 as it is).
+int gemm_block_rounds(void);
+// dst (n) = src (n) rounded to bf16 exactly as gemm_block rounds an operand while packing it
+// (vcvtneps2bf16: nearest even, subnormal inputs to zero), so a row held so gives the same
+// products. Only where gemm_block_rounds().
+void gemm_block_round_row(uint16_t *dst, const float *src, int n);
 // What gemm_block runs in precision p: "amx" or "avx512bf16" (bf16: by default AMX where the CPU
 // has it, else AVX512-BF16) or "openblas" (fp32 sgemm).
 const char *gemm_block_backend(Precision p);

@@ -94,6 +94,30 @@ TARGET static void pack_pairs_across_rows(uint32_t *dst, const float *x, size_t 
     }
 }
 
+// As pack_pairs_along_rows, from rows already in bf16: each row's values are its pair words.
+TARGET static void pack_pairs_along_rows16(uint32_t *dst, size_t dw, const uint16_t *x, size_t ld, int rows, int K) {
+    for (int r = 0; r < rows; r++) {
+        uint16_t *d = (uint16_t *)(dst + (size_t)r * dw);
+        memcpy(d, x + (size_t)r * ld, (size_t)K * sizeof(uint16_t));
+        if (K & 1) d[K] = 0;  // an odd K's last word takes a zero
+    }
+}
+
+// As pack_pairs_across_rows, from rows already in bf16.
+TARGET static void pack_pairs_across_rows16(uint32_t *dst, const uint16_t *x, size_t ld, int K, int n, int np) {
+    for (int p = 0; p < (K + 1) / 2; p++) {
+        const uint16_t *r0 = x + (size_t)(2 * p) * ld, *r1 = r0 + ld;
+        int two = 2 * p + 1 < K;
+        for (int j = 0; j < np; j += 16) {
+            int m = imin(16, imax(0, n - j));
+            __mmask16 k = (__mmask16)((1u << m) - 1);
+            __m512i lo = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, r0 + j));
+            __m512i hi = two ? _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, r1 + j)) : _mm512_setzero_si512();
+            _mm512_storeu_si512(dst + (size_t)p * np + j, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+        }
+    }
+}
+
 // Words (r, c) of src (rows x cols, sld apart) to dst (c, r) (dld apart), for c < cols and r up to
 // rows rounded up to 16 (zeros past rows): 16 x 16 blocks, each in four butterfly stages.
 TARGET static void transpose_words(uint32_t *dst, size_t dld, const uint32_t *src, size_t sld, int rows, int cols) {
@@ -178,10 +202,12 @@ TARGET static void gemm_block_bf16(const GemmOp *op) {
     size_t bwords = (size_t)kp * np, awords = (size_t)mp * kp;
     uint32_t *b = pack_space(bwords + awords + (op->tb ? (size_t)np * kp : 0)), *a = b + bwords;
     if (!op->tb) {
-        pack_pairs_across_rows(b, op->B, op->ldb, K, N, np);
+        if (op->B16) pack_pairs_across_rows16(b, op->B16, op->ldb, K, N, np);
+        else pack_pairs_across_rows(b, op->B, op->ldb, K, N, np);
     } else {
         uint32_t *rows = a + awords;  // (N, kp)
-        pack_pairs_along_rows(rows, kp, op->B, op->ldb, N, K);
+        if (op->B16) pack_pairs_along_rows16(rows, kp, op->B16, op->ldb, N, K);
+        else pack_pairs_along_rows(rows, kp, op->B, op->ldb, N, K);
         transpose_words(b, np, rows, kp, N, kp);  // np: N rounded up to 16, zeros past N
     }
     size_t ai, ap;  // word (i, p) of A at a[i ai + p ap]
@@ -232,9 +258,11 @@ AMX_TARGET static void gemm_block_amx(const GemmOp *op) {
     }
     memset(a + (size_t)M * kq, 0, (size_t)(mq - M) * kq * 4);
     if (!op->tb) {
-        pack_pairs_across_rows(b, op->B, op->ldb, K, N, nq);
+        if (op->B16) pack_pairs_across_rows16(b, op->B16, op->ldb, K, N, nq);
+        else pack_pairs_across_rows(b, op->B, op->ldb, K, N, nq);
     } else {  // rows of pairs of op(B)^T, turned into VNNI rows
-        pack_pairs_along_rows(t, kp, op->B, op->ldb, N, K);
+        if (op->B16) pack_pairs_along_rows16(t, kp, op->B16, op->ldb, N, K);
+        else pack_pairs_along_rows(t, kp, op->B, op->ldb, N, K);
         transpose_words(b, nq, t, kp, N, kp);
         for (int p = 0; p < kp; p++) memset(b + (size_t)p * nq + up(N, 16), 0, (size_t)(nq - up(N, 16)) * 4);
     }
@@ -319,6 +347,27 @@ static BlockKernel kernel_in(Precision p) { return p == PRECISION_BF16 ? kernel 
 
 const char *gemm_block_backend(Precision p) { return KERNEL_NAMES[kernel_in(p)]; }
 
+int gemm_block_rounds(void) { return kernel_in(gemm_precision()) != BLOCKS_OPENBLAS; }
+
+#if HAVE_BF16_KERNEL
+TARGET static void round_row(uint16_t *dst, const float *src, int n) {
+    int k = 0;
+    for (; k + 16 <= n; k += 16) _mm256_storeu_si256((__m256i *)(dst + k), bf16_row16(src + k, 16));
+    if (k < n) _mm256_mask_storeu_epi16(dst + k, (__mmask16)((1u << (n - k)) - 1), bf16_row16(src + k, n - k));
+}
+#endif
+
+void gemm_block_round_row(uint16_t *dst, const float *src, int n) {
+#if HAVE_BF16_KERNEL
+    if (gemm_block_rounds()) {
+        round_row(dst, src, n);
+        return;
+    }
+#endif
+    (void)dst, (void)src, (void)n;
+    CHECK(0, "gemm_block_round_row: the block products do not round (fp32 precision or sgemm blocks)");
+}
+
 void gemm_block(const GemmOp *op) {
 #if HAVE_BF16_KERNEL
     switch (kernel_in(gemm_precision())) {
@@ -327,5 +376,6 @@ void gemm_block(const GemmOp *op) {
     case BLOCKS_OPENBLAS: break;
     }
 #endif
+    CHECK(!op->A16 && !op->B16, "bf16 operands of an fp32 block product");
     gemm_one(op);
 }

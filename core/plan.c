@@ -171,6 +171,7 @@ static LayerShape layer_shape_of(const ReformerConfig *c, int layer, int T) {
     l->win = (Window){c->lsh_chunk, c->lsh_before, c->lsh_after, c->causal, 0};
     l->plain = a->kind == ATTN_FULL || T <= c->lsh_chunk;
     l->dropout = c->lsh_dropout;
+    l->v_bf16 = gemm_block_rounds();  // as h_bf16, from the precision (and block kernel) set before
     LocalShape *o = &a->local;
     o->T = T;
     o->HS = c->d_head;

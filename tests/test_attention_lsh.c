@@ -1,10 +1,12 @@
 // test_attention_lsh.c: hashing, sorting, the LSH head's gradients, and LSH
 // against full attention.
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../core/attention_lsh.h"
 #include "../core/common.h"
+#include "../core/gemm.h"
 #include "test.h"
 
 typedef struct {
@@ -122,6 +124,50 @@ void test_lsh_streaming_moves_same_bits(void) {
         xfree(res[1]);
     }
     lsh_stream_bytes = saved;
+}
+
+// bf16 on a rounding block kernel holds the gathered values in bf16 (v_bf16): the products read
+// them as they would have rounded them, so out, dqk and dv keep their bits, moving rows in place
+// or streaming, recomputing or from kept outputs (whose area then takes the value gradients' copy).
+void test_lsh_bf16_values_same_bits(void) {
+    char err[256];
+    if (gemm_set_precision(PRECISION_BF16, err, sizeof(err)) || !gemm_block_rounds()) {
+        printf("    %s\n", *err ? err : "the bf16 blocks here are sgemm: values stay fp32");
+        gemm_set_precision(PRECISION_FP32, err, sizeof(err));
+        return;
+    }
+    LshShape shapes[3] = {{64, 8, 2, {1, {8, 0}}, {8, 1, 0, 1, 0}, 0, 0.0f, 1},
+                          {96, 12, 3, {2, {2, 4}}, {12, 1, 1, 0, 0}, 0, 0.2f, 2},
+                          {16, 16, 2, {1, {4, 0}}, {32, 1, 0, 1, 0}, 1, 0.0f, 3}};
+    size_t saved = lsh_stream_bytes;
+    for (int k = 0; k < 3; k++)
+        for (int st = 0; st < 2; st++)
+            for (int kept = 0; kept < 2; kept++) {
+                lsh_stream_bytes = st ? 0 : saved;
+                LshShape s = shapes[k];
+                Ctx c = make(s, 50 + k);
+                size_t n = (size_t)s.T * s.HS;
+                float *res[2], *keep = xmalloc(lsh_keep_floats(&s) * 4);
+                size_t floats[2];
+                for (int v16 = 0; v16 < 2; v16++) {
+                    s.v_bf16 = v16;
+                    floats[v16] = lsh_scratch_floats(&s);
+                    float *r = res[v16] = xcalloc(4 * n, 4);  // out, dqk, dv, out from the backward
+                    lsh_attention_forward(r, c.sorted, c.qk, c.v, s.HS, &s, c.scratch, kept ? keep : NULL);
+                    lsh_attention_backward(r + n, r + 2 * n, r + 3 * n, c.w, c.sorted, c.qk, c.v, s.HS, &s, c.scratch,
+                                           kept ? keep : NULL);
+                }
+                EXPECT(memcmp(res[0], res[1], 4 * n * 4) == 0, "shape %d, streaming %d, kept %d: bf16 values changed bits",
+                       k, st, kept);
+                size_t items = (size_t)lsh_items(&s) * s.HS;
+                EXPECT(floats[0] - floats[1] == items - (items + 1) / 2, "shape %d: %zu vs %zu floats", k, floats[0],
+                       floats[1]);
+                xfree(res[0]);
+                xfree(res[1]);
+                xfree(keep);
+            }
+    lsh_stream_bytes = saved;
+    gemm_set_precision(PRECISION_FP32, err, sizeof(err));
 }
 
 void test_lsh_equals_full_when_window_covers_sequence(void) {

@@ -1,6 +1,7 @@
 // test_gemm.c: the one door for products against a product written out in double, in both
 // precisions, every transpose, alpha and beta, and leading dimensions wider than the rows.
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,6 +100,34 @@ static double worst_error(int exact, int door) {
     return worst;
 }
 
+// gemm_block with B16 (B's rows rounded by gemm_block_round_row, subnormals among them) against
+// the same product from fp32 B: the same bits in every case. Returns the cases that differ.
+static int block_b16_differs(void) {
+    int bad = 0;
+    for (size_t n = 0; n < sizeof(CASES) / sizeof(CASES[0]); n++) {
+        const Case *c = &CASES[n];
+        int ar = stored_rows(c->ta, c->M, c->K), ac = stored_cols(c->ta, c->M, c->K);
+        int br = stored_rows(c->tb, c->K, c->N), bc = stored_cols(c->tb, c->K, c->N);
+        size_t lda = ac + 3, ldb = bc + 3, ldc = c->N + 3;
+        float *A = xmalloc((size_t)ar * lda * 4), *B = xmalloc((size_t)br * ldb * 4);
+        float *C[2] = {xmalloc((size_t)c->M * ldc * 4), xmalloc((size_t)c->M * ldc * 4)};
+        uint16_t *B16 = xmalloc((size_t)br * ldb * sizeof(uint16_t));
+        fill_normal(A, (size_t)ar * lda, 1.0f, 50 + n);
+        fill_normal(B, (size_t)br * ldb, 1.0f, 60 + n);
+        B[0] = 1e-40f, B[1] = -3e-39f;  // subnormal: the kernels' rounding flushes them
+        fill_normal(C[0], (size_t)c->M * ldc, 1.0f, 70 + n);
+        memcpy(C[1], C[0], (size_t)c->M * ldc * 4);
+        for (int r = 0; r < br; r++) gemm_block_round_row(B16 + (size_t)r * ldb, B + (size_t)r * ldb, bc);
+        gemm_block(&(GemmOp){c->ta, c->tb, c->M, c->N, c->K, c->alpha, A, lda, B, ldb, c->beta, C[0], ldc});
+        gemm_block(&(GemmOp){c->ta, c->tb, c->M, c->N, c->K, c->alpha, A, lda, NULL, ldb, c->beta, C[1], ldc, .B16 = B16});
+        bad += memcmp(C[0], C[1], (size_t)c->M * ldc * 4) != 0;
+        float *bufs[] = {A, B, C[0], C[1]};
+        for (int i = 0; i < 4; i++) xfree(bufs[i]);
+        xfree(B16);
+    }
+    return bad;
+}
+
 // fp32: OpenBLAS on the calling thread and tiled over the team, within float rounding.
 void test_gemm_fp32_matches_double(void) {
     char err[256];
@@ -150,6 +179,8 @@ void test_gemm_bf16_within_rounding(void) {
         double kexact = worst_error(1, BLOCK), kany = worst_error(0, BLOCK);
         printf("    blocks on %s: %.2e exact inputs, %.2e any\n", kernels[k], kexact, kany);
         EXPECT(kexact == 0.0 && kany < bound && kany > 1e-5, "blocks on %s off by %.2e / %.2e", kernels[k], kexact, kany);
+        int b16 = block_b16_differs();
+        EXPECT(b16 == 0, "blocks on %s: B held in bf16 changed the bits of %d cases", kernels[k], b16);
     }
     EXPECT(gemm_block_choose(getenv("REFORMER_BLOCKS"), err, sizeof(err)) == 0, "%s", err);
     EXPECT(one < 1e-6, "gemm_one is fp32 in either precision: %.2e", one);

@@ -25,6 +25,7 @@
     X(test_lsh_grad)                                   \
     X(test_lsh_sort_is_stable_bucket_order)            \
     X(test_lsh_streaming_moves_same_bits)              \
+    X(test_lsh_bf16_values_same_bits)                  \
     X(test_lsh_equals_full_when_window_covers_sequence) \
     X(test_lsh_approaches_full_with_more_hashes)       \
     X(test_lsh_default_buckets)                        \

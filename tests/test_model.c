@@ -415,36 +415,47 @@ void test_no_read_before_write(void) {
     mem_poison(0);
 }
 
-// bf16 holds the attention's LayerNorm output in half the floats of fp32's (it is rounded to bf16
-// once and every product reads it so): a model planned in bf16 trains to the bits of one planned
-// in fp32 and run in bf16 (whose buffer is whole), in T * C * 2 fewer bytes a sequence.
+// bf16 holds the attention's LayerNorm output, and where the block products round (a bf16 block
+// kernel) LSH's gathered values, in half the floats of fp32's (each is rounded once, as every
+// product that reads it would round it): a model planned in bf16 trains to the bits of one planned
+// in fp32 and run in bf16 (whose buffers are whole), mixed layers or LSH alone; LSH alone takes
+// T * C * 2 + NR * T * HS * 2 fewer bytes a sequence (the values' part only where they are held so).
 void test_model_bf16_half_layernorm_output(void) {
     char err[256];
     if (gemm_set_precision(PRECISION_BF16, err, sizeof(err))) {  // refusal itself: test_gemm
         printf("    %s\n", err);
         return;
     }
-    ReformerConfig cfg = test_tiny_config(-1, 1, 4);
     enum { B = 2, T = 32 };
-    int *tok = tokens_for(B, T, cfg.vocab, 7);
-    Model m[2];
-    double loss[2];
-    size_t bytes[2];
-    for (int i = 0; i < 2; i++) {
-        gemm_set_precision(i ? PRECISION_BF16 : PRECISION_FP32, err, sizeof(err));
-        model_init_mode(&m[i], &cfg, B, T, 5, EXEC_SPLIT_KERNELS);  // planned in fp32, then in bf16
-        gemm_set_precision(PRECISION_BF16, err, sizeof(err));
-        EXPECT(m[i].spec.shape[0].attn.h_bf16 == i, "model %d: h_bf16 %d", i, m[i].spec.shape[0].attn.h_bf16);
-        ForwardArgs a = {.step = 1, .training = 1};
-        model_zero_grad(&m[i]);
-        loss[i] = model_forward(&m[i], tok, B, T, &a);
-        model_backward(&m[i], m[i].act.n_labels, NULL);
-        bytes[i] = model_activation_bytes(&m[i]);
+    int kinds[2] = {-1, ATTN_LSH};
+    for (int k = 0; k < 2; k++) {
+        ReformerConfig cfg = test_tiny_config(kinds[k], 1, 4);
+        int *tok = tokens_for(B, T, cfg.vocab, 7);
+        Model m[2];
+        double loss[2];
+        size_t bytes[2];
+        for (int i = 0; i < 2; i++) {
+            gemm_set_precision(i ? PRECISION_BF16 : PRECISION_FP32, err, sizeof(err));
+            model_init_mode(&m[i], &cfg, B, T, 5, EXEC_SPLIT_KERNELS);  // planned in fp32, then in bf16
+            gemm_set_precision(PRECISION_BF16, err, sizeof(err));
+            EXPECT(m[i].spec.shape[0].attn.h_bf16 == i, "model %d: h_bf16 %d", i, m[i].spec.shape[0].attn.h_bf16);
+            ForwardArgs a = {.step = 1, .training = 1};
+            model_zero_grad(&m[i]);
+            loss[i] = model_forward(&m[i], tok, B, T, &a);
+            model_backward(&m[i], m[i].act.n_labels, NULL);
+            bytes[i] = model_activation_bytes(&m[i]);
+        }
+        EXPECT(loss[0] == loss[1], "kind %d: loss %.17g vs %.17g", kinds[k], loss[0], loss[1]);
+        EXPECT(!memcmp(m[0].w.grads, m[1].w.grads, m[0].spec.n_params * sizeof(float)), "kind %d: gradients differ",
+               kinds[k]);
+        size_t values = gemm_block_rounds() ? (size_t)cfg.n_hashes * T * cfg.d_head * 2 : 0;
+        if (kinds[k] == ATTN_LSH)
+            EXPECT(bytes[0] - bytes[1] == (size_t)T * cfg.d_model * 2 + values, "activations %zu vs %zu bytes", bytes[0],
+                   bytes[1]);
+        else
+            EXPECT(bytes[1] < bytes[0], "mixed layers: activations %zu vs %zu bytes", bytes[0], bytes[1]);
+        for (int i = 0; i < 2; i++) model_free(&m[i]);
+        xfree(tok);
     }
-    EXPECT(loss[0] == loss[1], "loss %.17g vs %.17g", loss[0], loss[1]);
-    EXPECT(!memcmp(m[0].w.grads, m[1].w.grads, m[0].spec.n_params * sizeof(float)), "gradients differ");
-    EXPECT(bytes[0] - bytes[1] == (size_t)T * cfg.d_model * 2, "activations %zu vs %zu bytes", bytes[0], bytes[1]);
-    for (int i = 0; i < 2; i++) model_free(&m[i]);
-    xfree(tok);
     gemm_set_precision(PRECISION_FP32, err, sizeof(err));
 }
