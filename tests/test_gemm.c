@@ -24,9 +24,20 @@ static const Case CASES[] = {
     {0, 1, 7, 130, 31, 1.0f, 0.0f}, {1, 1, 5, 17, 3, 1.0f, 1.0f},
 };
 
-// Stored rows and columns of op(X) (rows x cols) with transpose t.
-static int stored_rows(int t, int rows, int cols) { return t ? cols : rows; }
-static int stored_cols(int t, int rows, int cols) { return t ? rows : cols; }
+// How a case's operands are stored: A (ar, ac) and B (br, bc) as op(A) (M, K) and op(B) (K, N)
+// with the case's transposes, rows of A, B and C with 3 spare columns.
+typedef struct {
+    int ar, ac, br, bc;
+    size_t lda, ldb, ldc;
+} Stored;
+
+static Stored stored_of(const Case *c) {
+    Stored s = {c->ta ? c->K : c->M, c->ta ? c->M : c->K, c->tb ? c->N : c->K, c->tb ? c->K : c->N, 0, 0, 0};
+    s.lda = s.ac + 3;
+    s.ldb = s.bc + 3;
+    s.ldc = c->N + 3;
+    return s;
+}
 
 // C (M, N) of the case in double (with bias: + bias_j), and sum_k |a_ik b_kj| + |bias_j| + |beta c_ij|
 // (the scale of each element's rounding).
@@ -56,9 +67,9 @@ static double worst_error(int exact, int door) {
     double worst = 0;
     for (size_t n = 0; n < sizeof(CASES) / sizeof(CASES[0]); n++) {
         const Case *c = &CASES[n];
-        int ar = stored_rows(c->ta, c->M, c->K), ac = stored_cols(c->ta, c->M, c->K);
-        int br = stored_rows(c->tb, c->K, c->N), bc = stored_cols(c->tb, c->K, c->N);
-        size_t lda = ac + 3, ldb = bc + 3, ldc = c->N + 3;
+        Stored st = stored_of(c);
+        int ar = st.ar, br = st.br;
+        size_t lda = st.lda, ldb = st.ldb, ldc = st.ldc;
         float *A = xmalloc((size_t)ar * lda * 4), *B = xmalloc((size_t)br * ldb * 4);
         float *C = xmalloc((size_t)c->M * ldc * 4), *C0 = xmalloc((size_t)c->M * ldc * 4);
         fill_normal(A, (size_t)ar * lda, 1.0f, 10 + n);
@@ -106,9 +117,9 @@ static int block_b16_differs(void) {
     int bad = 0;
     for (size_t n = 0; n < sizeof(CASES) / sizeof(CASES[0]); n++) {
         const Case *c = &CASES[n];
-        int ar = stored_rows(c->ta, c->M, c->K), ac = stored_cols(c->ta, c->M, c->K);
-        int br = stored_rows(c->tb, c->K, c->N), bc = stored_cols(c->tb, c->K, c->N);
-        size_t lda = ac + 3, ldb = bc + 3, ldc = c->N + 3;
+        Stored st = stored_of(c);
+        int ar = st.ar, br = st.br, bc = st.bc;
+        size_t lda = st.lda, ldb = st.ldb, ldc = st.ldc;
         float *A = xmalloc((size_t)ar * lda * 4), *B = xmalloc((size_t)br * ldb * 4);
         float *C[2] = {xmalloc((size_t)c->M * ldc * 4), xmalloc((size_t)c->M * ldc * 4)};
         uint16_t *B16 = xmalloc((size_t)br * ldb * sizeof(uint16_t));
