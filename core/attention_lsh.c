@@ -7,8 +7,6 @@
 #include <string.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
-#elif defined(__SSE__)
-#include <xmmintrin.h>
 #endif
 
 #include "attention_chunked.h"
@@ -31,50 +29,31 @@ size_t lsh_stream_bytes = (size_t)16 << 20;
 // with streaming stores, which neither read the line first nor evict what is in cache (measured
 // on a 2-core EPYC at 2,097,152 positions: 0.17 s a gather, against 0.36-0.45 s reading in sorted
 // order with prefetching). The stores need 16-byte alignment, which malloc gives and rows of a
-// multiple of 4 floats keep; each row's values are copied, so the bits are the same either way.
-static int streaming(const float *base, size_t rows, int HS) {
-#ifdef __SSE__
-    return (size_t)rows * HS * sizeof(float) > lsh_stream_bytes && HS % 4 == 0 && ((uintptr_t)base & 15) == 0;
+// multiple of 16 bytes keep (4 floats, 8 bf16 values); each row's bytes are copied, so the bits
+// are the same either way. Rows of row_bytes each.
+static int streaming(const void *base, size_t rows, size_t row_bytes) {
+#ifdef __SSE2__
+    return rows * row_bytes > lsh_stream_bytes && row_bytes % 16 == 0 && ((uintptr_t)base & 15) == 0;
 #else
-    (void)base, (void)rows, (void)HS;
+    (void)base, (void)rows, (void)row_bytes;
     return 0;
 #endif
 }
 
-static inline void put_row(float *dst, const float *src, int HS, int stream) {
-#ifdef __SSE__
+static inline void put_row(void *dst, const void *src, size_t row_bytes, int stream) {
+#ifdef __SSE2__
     if (stream) {
-        for (int d = 0; d < HS; d += 4) _mm_stream_ps(dst + d, _mm_loadu_ps(src + d));
+        for (size_t b = 0; b < row_bytes; b += 16)
+            _mm_stream_si128((__m128i *)((char *)dst + b), _mm_loadu_si128((const __m128i *)((const char *)src + b)));
         return;
     }
 #endif
     (void)stream;
-    memcpy(dst, src, (size_t)HS * sizeof(float));
-}
-
-// A row of bf16 values, as put_row (rows of a multiple of 8 values: streaming16).
-static inline void put_row16(uint16_t *dst, const uint16_t *src, int HS, int stream) {
-#ifdef __SSE2__
-    if (stream) {
-        for (int d = 0; d < HS; d += 8) _mm_stream_si128((__m128i *)(dst + d), _mm_loadu_si128((const __m128i *)(src + d)));
-        return;
-    }
-#endif
-    (void)stream;
-    memcpy(dst, src, (size_t)HS * sizeof(uint16_t));
-}
-
-static int streaming16(const uint16_t *base, size_t rows, int HS) {
-#ifdef __SSE2__
-    return (size_t)rows * HS * sizeof(uint16_t) > lsh_stream_bytes && HS % 8 == 0 && ((uintptr_t)base & 15) == 0;
-#else
-    (void)base, (void)rows, (void)HS;
-    return 0;
-#endif
+    memcpy(dst, src, row_bytes);
 }
 
 static void stream_done(int stream) {
-#ifdef __SSE__
+#ifdef __SSE2__
     if (stream) _mm_sfence();  // streaming stores are weakly ordered: drain them before others read
 #endif
     (void)stream;
@@ -274,8 +253,8 @@ static void index_items(Work *w, const int *sorted, const LshShape *s) {
 static void gather(Work *w, const int *sorted, const float *qk, const float *v, size_t ld,
                    const LshShape *s) {
     int T = s->T, HS = s->HS, NR = rounds(s), N = lsh_items(s);
-    CHECK(!w->v16 || gemm_block_rounds(), "values held in bf16 for block products that do not round");
-    int stream = streaming(w->q, N, HS) && (w->v16 ? streaming16(w->v16, N, HS) : streaming(w->v, N, HS));
+    size_t qrow = (size_t)HS * sizeof(float), vrow = (size_t)HS * (w->v16 ? sizeof(uint16_t) : sizeof(float));
+    int stream = streaming(w->q, N, qrow) && streaming(w->v16 ? (void *)w->v16 : (void *)w->v, N, vrow);
     index_items(w, sorted, s);
     #pragma omp parallel
     {
@@ -288,9 +267,9 @@ static void gather(Work *w, const int *sorted, const float *qk, const float *v, 
             for (int r = 0; r < NR; r++) {
                 int i = w->undo[r * T + t];
                 w->kscale[i] = ks;
-                put_row(w->q + (size_t)i * HS, x, HS, stream);
-                if (w->v16) put_row16(w->v16 + (size_t)i * HS, y16, HS, stream);
-                else put_row(w->v + (size_t)i * HS, y, HS, stream);
+                put_row(w->q + (size_t)i * HS, x, qrow, stream);
+                if (w->v16) put_row(w->v16 + (size_t)i * HS, y16, vrow, stream);
+                else put_row(w->v + (size_t)i * HS, y, vrow, stream);
             }
         }
         stream_done(stream);
@@ -315,13 +294,14 @@ static inline const float *row_at(Rows u, int r, int t, int T, int HS) {
 static Rows positions_of(float *buf, const float *src, const Work *w, const LshShape *s) {
     int N = lsh_items(s), T = s->T, HS = s->HS;
     Rows u = {src, s->plain ? NULL : w->undo};
-    int stream = streaming(buf, N, HS);
+    size_t row = (size_t)HS * sizeof(float);
+    int stream = streaming(buf, N, row);
     if (s->plain || !stream) return u;
     #pragma omp parallel
     {
         #pragma omp for schedule(static)
         for (int i = 0; i < N; i++)
-            put_row(buf + ((size_t)(i - i % T) + w->pos[i]) * HS, src + (size_t)i * HS, HS, stream);
+            put_row(buf + ((size_t)(i - i % T) + w->pos[i]) * HS, src + (size_t)i * HS, row, stream);
         stream_done(stream);
     }
     u.rows = buf;
@@ -389,7 +369,7 @@ void lsh_attention_backward(float *dqk, float *dv, float *out, const float *dout
     // forward: out = sum_r w_r o_r, w = softmax_r(lse_r), so do_r = w_r dout and
     // dlse_r = w_r (dout.o_r - sum_r' w_r' dout.o_r'); the kernel's delta_r = do_r.o_r.
     // do_r is written over o_r once position t has read its rounds' rows (u may be o itself).
-    int stream = streaming(w.o, N, HS);
+    int stream = streaming(w.o, N, (size_t)HS * sizeof(float));
     #pragma omp parallel
     {
         #pragma omp for schedule(static)
@@ -409,7 +389,7 @@ void lsh_attention_backward(float *dqk, float *dv, float *out, const float *dout
             for (int r = 0; r < NR; r++) {
                 int i = w.undo[r * T + t];
                 for (int d = 0; d < HS; d++) row[d] = wr[r] * g[d];
-                put_row(w.o + (size_t)i * HS, row, HS, stream);
+                put_row(w.o + (size_t)i * HS, row, (size_t)HS * sizeof(float), stream);
                 w.delta[i] = wr[r] * dw[r];
                 w.dlse[i] = NR > 1 ? wr[r] * (dw[r] - mean_dw) : 0.0f;
             }

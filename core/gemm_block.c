@@ -60,19 +60,20 @@ TARGET static inline __m256i bf16_row16(const float *x, int n) {
     return (__m256i)_mm512_cvtneps_pbh(v);
 }
 
+// n floats rounded to bf16 (the missing lanes of the last 16 not written).
+TARGET static void round_row(uint16_t *dst, const float *src, int n) {
+    int k = 0;
+    for (; k + 16 <= n; k += 16) _mm256_storeu_si256((__m256i *)(dst + k), bf16_row16(src + k, 16));
+    if (k < n) _mm256_mask_storeu_epi16(dst + k, (__mmask16)((1u << (n - k)) - 1), bf16_row16(src + k, n - k));
+}
+
 // Rows of K contiguous values become rows of (K + 1) / 2 pair words, dw words apart:
-// dst[r][p] = (x[r][2p], x[r][2p+1]).
+// dst[r][p] = (x[r][2p], x[r][2p+1]); an odd K's last word takes a zero.
 TARGET static void pack_pairs_along_rows(uint32_t *dst, size_t dw, const float *x, size_t ld, int rows, int K) {
     for (int r = 0; r < rows; r++) {
         uint16_t *d = (uint16_t *)(dst + (size_t)r * dw);
-        const float *s = x + (size_t)r * ld;
-        int k = 0;
-        for (; k + 16 <= K; k += 16) _mm256_storeu_si256((__m256i *)(d + k), bf16_row16(s + k, 16));
-        if (k < K) {
-            int n = K - k, words = (n + 1) / 2;  // an odd K's last word takes a zero
-            __m256i v = bf16_row16(s + k, n);
-            _mm256_mask_storeu_epi16(d + k, (__mmask16)((1u << (2 * words)) - 1), v);
-        }
+        round_row(d, x + (size_t)r * ld, K);
+        if (K & 1) d[K] = 0;
     }
 }
 
@@ -99,7 +100,7 @@ TARGET static void pack_pairs_along_rows16(uint32_t *dst, size_t dw, const uint1
     for (int r = 0; r < rows; r++) {
         uint16_t *d = (uint16_t *)(dst + (size_t)r * dw);
         memcpy(d, x + (size_t)r * ld, (size_t)K * sizeof(uint16_t));
-        if (K & 1) d[K] = 0;  // an odd K's last word takes a zero
+        if (K & 1) d[K] = 0;
     }
 }
 
@@ -348,14 +349,6 @@ static BlockKernel kernel_in(Precision p) { return p == PRECISION_BF16 ? kernel 
 const char *gemm_block_backend(Precision p) { return KERNEL_NAMES[kernel_in(p)]; }
 
 int gemm_block_rounds(void) { return kernel_in(gemm_precision()) != BLOCKS_OPENBLAS; }
-
-#if HAVE_BF16_KERNEL
-TARGET static void round_row(uint16_t *dst, const float *src, int n) {
-    int k = 0;
-    for (; k + 16 <= n; k += 16) _mm256_storeu_si256((__m256i *)(dst + k), bf16_row16(src + k, 16));
-    if (k < n) _mm256_mask_storeu_epi16(dst + k, (__mmask16)((1u << (n - k)) - 1), bf16_row16(src + k, n - k));
-}
-#endif
 
 void gemm_block_round_row(uint16_t *dst, const float *src, int n) {
 #if HAVE_BF16_KERNEL
